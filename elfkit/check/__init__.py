@@ -1,0 +1,1 @@
+"""Hardening and ABI checks over parsed ELF files."""

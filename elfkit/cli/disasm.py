@@ -1,0 +1,68 @@
+"""`elfkit disasm FILE [SYMBOL]`: capstone disassembly with call and jump targets named."""
+from __future__ import annotations
+
+import click
+
+from elfkit.elf import ElfFile
+from elfkit.errors import ElfkitError
+
+
+def _int(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return int(value, 0)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number (use 0x... for hex)") from None
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=str))
+@click.argument("symbol", required=False)
+@click.option("--section", help="Disassemble this whole section (e.g. .plt).")
+@click.option("--start", callback=_int, help="Start at this virtual address.")
+@click.option("--count", type=click.IntRange(min=1), help="Stop after N instructions.")
+def disasm(file, symbol, section, start, count):
+    """Disassemble SYMBOL (default: the code at the entry point) or --section / --start."""
+    from elfkit.render.disasm import code_sections, disassemble, find_symbol
+    elf = ElfFile.open(file)
+    sections = code_sections(elf)
+    if section:
+        sec = next((s for s in elf.sections if s.name == section), None)
+        if sec is None:
+            raise ElfkitError(file, f"no section named {section}")
+        begin, end = sec.addr, sec.addr + sec.size
+    elif symbol:
+        sym = find_symbol(elf, symbol)
+        if sym is None:
+            raise ElfkitError(file, f"no defined symbol named {symbol}")
+        begin, end = sym.value, sym.value + (sym.size or 64)
+        if not sym.size and count is None:
+            count = 20
+    else:
+        begin = start if start is not None else elf.header.entry
+        end = None
+        if count is None and start is None:
+            count = 30
+    code_offset, limit = _locate(elf, begin, end, sections)
+    if code_offset is None:
+        raise ElfkitError(file, f"address {begin:#x} is not in any code in the file")
+    code = bytes(elf.data[code_offset:code_offset + limit])
+    for line in disassemble(elf, begin, code, count):
+        target = f"    <{line.target_name}>" if line.target_name else ""
+        click.echo(f"{line.address:16x}:  {line.raw.hex(' '):<32} {line.mnemonic:<7} "
+                   f"{line.operands}{target}")
+
+
+def _locate(elf, begin, end, sections):
+    """(file offset, byte count) of [begin, end) inside a code section or PT_LOAD."""
+    for s in sections:
+        if s.addr <= begin < s.addr + s.size:
+            stop = s.addr + s.size if end is None else min(end, s.addr + s.size)
+            return s.offset + (begin - s.addr), stop - begin
+    off = elf.vaddr_to_offset(begin)
+    if off is None:
+        return None, 0
+    seg = next(g for g in elf.load_segments if g.vaddr <= begin < g.vaddr + g.filesz)
+    stop = seg.vaddr + seg.filesz if end is None else min(end, seg.vaddr + seg.filesz)
+    return off, stop - begin

@@ -1,0 +1,69 @@
+"""`elfkit`: the click group, shared error handling and the documented exit codes.
+
+Exit codes (every command):
+  0  success
+  1  the command ran and found failures (check: a required check failed)
+  2  usage error, or input that cannot be read (missing, not ELF, damaged)
+  3  internal error in elfkit (a bug: please report it; ELFKIT_DEBUG=1 shows the traceback)
+Commands that run a guest exit with the guest's status instead (128+N when killed by signal N).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from elfkit import __version__
+from elfkit.errors import ElfkitError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class ElfkitClickError(click.ClickException):
+    """An ElfkitError at the CLI edge: one line on stderr, exit code 2."""
+    exit_code = EXIT_USAGE
+
+    def show(self, file=None):
+        click.echo(f"elfkit: error: {self.message}", err=True)
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ElfkitError as e:
+            raise ElfkitClickError(e.one_line()) from None
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as readelf does.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(EXIT_OK)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:  # noqa: BLE001 - the one place a bug becomes a one-line report
+            if os.environ.get("ELFKIT_DEBUG"):
+                raise
+            click.echo(f"elfkit: internal error: {type(e).__name__}: {e} "
+                       "(set ELFKIT_DEBUG=1 for the traceback)", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="elfkit")
+def cli():
+    """Show, run and check x86-64 Linux ELF programs the way the kernel and ld.so see them."""
+
+
+def _register():
+    from elfkit.cli import disasm, inspect
+    cli.add_command(inspect.inspect)
+    cli.add_command(disasm.disasm)
+
+
+_register()
+
+
+def main():
+    cli(prog_name="elfkit")

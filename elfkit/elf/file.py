@@ -1,0 +1,162 @@
+"""An ELF file opened for reading: bounded access to its bytes, and each view decoded once.
+
+Everything taken from the file (offsets, counts, sizes, string indices) is
+checked against the file's size before it is used; damage found while
+decoding a view is recorded in `warnings` and that view comes back empty or
+partial, the way readelf keeps going after a complaint.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+from functools import cached_property
+
+from elfkit.errors import ElfFormatError, InputError
+from elfkit.elf.header import ElfHeader, parse_header
+
+
+class ElfFile:
+    """One ELF file. Views (`sections`, `segments`, `dynamic`, ...) are decoded on first use."""
+
+    def __init__(self, path: str, data):
+        self.path = str(path)
+        self.data = data                      # bytes or a read-only mmap
+        self.size = len(data)
+        self.warnings: list[str] = []
+        self.header: ElfHeader = parse_header(self)
+        self.fmt = self.header.fmt           # struct formats for this class/byte order
+
+    # --- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path) -> "ElfFile":
+        path = os.fspath(path)
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size == 0:
+                    raise ElfFormatError(path, "empty file, not an ELF file")
+                try:
+                    data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                except (OSError, ValueError):
+                    data = f.read()
+        except IsADirectoryError:
+            raise InputError(path, "is a directory, not an ELF file") from None
+        except FileNotFoundError:
+            raise InputError(path, "no such file") from None
+        except PermissionError:
+            raise InputError(path, "permission denied") from None
+        except OSError as e:
+            raise InputError(path, f"cannot read: {e.strerror or e}") from None
+        return cls(path, data)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, path: str = "<bytes>") -> "ElfFile":
+        return cls(path, bytes(data))
+
+    def close(self):
+        if isinstance(self.data, mmap.mmap):
+            # Views may still hold memoryviews of the map; let GC close it then.
+            try:
+                self.data.close()
+            except BufferError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- bounded access --------------------------------------------------------------------
+    def check_range(self, offset: int, size: int, what: str) -> bool:
+        """True if [offset, offset+size) lies in the file; otherwise record why not."""
+        if offset < 0 or size < 0 or offset + size > self.size:
+            self.warn(f"{what} at offset {offset:#x} size {size:#x} lies outside the file "
+                      f"(file size {self.size:#x})")
+            return False
+        return True
+
+    def read(self, offset: int, size: int, what: str) -> bytes:
+        """Bytes [offset, offset+size), or ElfFormatError naming what was wanted."""
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise ElfFormatError(self.path, f"{what} (size {size:#x}) lies outside the file "
+                                            f"(file size {self.size:#x})", offset)
+        return self.data[offset:offset + size]
+
+    def warn(self, message: str):
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def cstring(self, offset: int, limit: int | None = None) -> str | None:
+        """The NUL-terminated string at file offset `offset` (None if out of range)."""
+        end_limit = self.size if limit is None else min(limit, self.size)
+        if offset < 0 or offset >= end_limit:
+            return None
+        end = self.data.find(b"\0", offset, end_limit)
+        if end < 0:
+            end = end_limit
+        return self.data[offset:end].decode("utf-8", "backslashreplace")
+
+    # --- addresses -------------------------------------------------------------------------
+    def vaddr_to_offset(self, vaddr: int) -> int | None:
+        """File offset holding virtual address `vaddr`, through the PT_LOAD segments."""
+        for seg in self.load_segments:
+            if seg.vaddr <= vaddr < seg.vaddr + seg.filesz:
+                return seg.offset + (vaddr - seg.vaddr)
+        return None
+
+    # --- views -----------------------------------------------------------------------------
+    @cached_property
+    def sections(self):
+        from elfkit.elf.sections import read_sections
+        return read_sections(self)
+
+    @cached_property
+    def segments(self):
+        from elfkit.elf.segments import read_segments
+        return read_segments(self)
+
+    @cached_property
+    def load_segments(self):
+        from elfkit.elf.constants import PT
+        return [s for s in self.segments if s.type == PT.LOAD]
+
+    @cached_property
+    def dynamic(self):
+        from elfkit.elf.dynamic import read_dynamic
+        return read_dynamic(self)
+
+    @cached_property
+    def symbol_tables(self):
+        from elfkit.elf.symbols import read_symbol_tables
+        return read_symbol_tables(self)
+
+    @cached_property
+    def dynsym(self):
+        from elfkit.elf.symbols import read_dynsym
+        return read_dynsym(self)
+
+    @cached_property
+    def versions(self):
+        from elfkit.elf.versions import read_versions
+        return read_versions(self)
+
+    @cached_property
+    def relocation_tables(self):
+        from elfkit.elf.relocations import read_relocation_tables
+        return read_relocation_tables(self)
+
+    @cached_property
+    def notes(self):
+        from elfkit.elf.notes import read_notes
+        return read_notes(self)
+
+    def section_by_name(self, name: str):
+        for s in self.sections:
+            if s.name == name:
+                return s
+        return None
+
+    @property
+    def is_64(self) -> bool:
+        return self.header.is_64

@@ -1,0 +1,196 @@
+"""The PLT/GOT map: which PLT stub jumps through which GOT slot, for which relocation and symbol.
+
+The stubs are recognised by their bytes, the way the x86-64 and i386 psABIs
+(and ld's IBT variant) lay them out:
+
+  lazy .plt entry      ff 25 <rel32>  jmp *slot(%rip)      68 <index>  push   e9 <rel32>  jmp PLT0
+  IBT .plt entry       f3 0f 1e fa    endbr64              68 <index>  push   f2 e9 ...   bnd jmp PLT0
+  .plt.sec / .plt.got  [f3 0f 1e fa] [f2] ff 25 <rel32>    jmp *slot(%rip)
+  i386 PIC             ff a3 <disp32> jmp *disp(%ebx)      68 <offset> push   e9 ...
+  i386 non-PIC         ff 25 <abs32>  jmp *abs
+
+so no assumption is made about the order of stubs or about section sizes.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from elfkit.elf.constants import EM, SHT, reloc_type_name
+
+PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got", ".iplt", ".plt.bnd")
+
+
+@dataclass(slots=True)
+class PltSection:
+    name: str
+    addr: int
+    size: int
+    entsize: int
+
+
+@dataclass(slots=True)
+class GotSlot:
+    plt_section: str | None
+    stub: int | None
+    lazy_stub: int | None
+    got_slot: int
+    got_section: str | None
+    reloc_section: str | None
+    reloc_index: int
+    reloc_type: str
+    symbol: str | None
+    version: str | None
+    initial: int | None
+
+
+@dataclass(slots=True)
+class PltGotMap:
+    plt_sections: list[PltSection] = field(default_factory=list)
+    got_plt: int | None = None                 # address of GOT[0] (DT_PLTGOT)
+    reserved: list[int] = field(default_factory=list)   # GOT[0..2] as stored in the file
+    slots: list[GotSlot] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Stub:
+    section: str
+    addr: int
+    slot: int | None        # GOT slot it jumps through
+    push: int | None        # value it pushes (reloc index, or byte offset on i386)
+
+
+def plt_got_map(elf) -> PltGotMap:
+    out = PltGotMap()
+    machine = elf.header.machine
+    if machine not in (EM.X86_64, EM.I386):
+        return out
+    dyn = elf.dynamic
+    out.got_plt = dyn.value(3) if dyn else None          # DT_PLTGOT
+    if out.got_plt is None:
+        s = elf.section_by_name(".got.plt")
+        out.got_plt = s.addr if s else None
+    if out.got_plt is not None:
+        out.reserved = [v for v in (_read_word(elf, out.got_plt + i * elf.fmt.word) for i in range(3))
+                        if v is not None]
+    stubs = []
+    for sec in elf.sections:
+        if sec.name in PLT_SECTIONS and sec.type == SHT.PROGBITS and sec.size:
+            out.plt_sections.append(PltSection(sec.name, sec.addr, sec.size, sec.entsize))
+            if elf.check_range(sec.offset, sec.size, f"section {sec.name}"):
+                stubs += _scan_stubs(elf, sec, out.got_plt)
+    by_slot = {}
+    for st in stubs:
+        if st.slot is not None:
+            # Prefer the stub a caller uses: .plt.sec over the lazy .plt entry.
+            if st.slot not in by_slot or st.section in (".plt.sec", ".plt.got", ".plt.bnd"):
+                by_slot[st.slot] = st
+    by_push = {st.push: st for st in stubs if st.push is not None and st.section in (".plt", ".iplt")}
+    out.slots = sorted(_slots(elf, by_slot, by_push), key=lambda s: s.got_slot)
+    return out
+
+
+def _scan_stubs(elf, sec, got_base) -> list[_Stub]:
+    code = bytes(elf.data[sec.offset:sec.offset + sec.size])
+    step = sec.entsize if sec.entsize in (8, 16) else (8 if sec.name == ".plt.got" and
+                                                         _is_plain_got_stub(code) else 16)
+    is64 = elf.is_64
+    stubs = []
+    start = 16 if sec.name == ".plt" else 0            # PLT0 pushes GOT[1] and jumps via GOT[2]
+    for pos in range(start, len(code) - step + 1, step):
+        entry = code[pos:pos + step]
+        addr = sec.addr + pos
+        slot, push = _decode_entry(entry, addr, is64, got_base)
+        if slot is not None or push is not None:
+            stubs.append(_Stub(sec.name, addr, slot, push))
+    return stubs
+
+
+def _is_plain_got_stub(code: bytes) -> bool:
+    return code[:2] == b"\xff\x25" and code[6:8] == b"\x66\x90"
+
+
+def _decode_entry(entry: bytes, addr: int, is64: bool, got_base):
+    slot = push = None
+    i = 0
+    if entry[:4] == b"\xf3\x0f\x1e\xfa" or entry[:4] == b"\xf3\x0f\x1e\xfb":   # endbr64 / endbr32
+        i = 4
+    while i < len(entry):
+        b = entry[i]
+        if b == 0xF2:                                   # bnd prefix
+            i += 1
+            continue
+        if b == 0xFF and i + 6 <= len(entry) and entry[i + 1] in (0x25, 0xA3):
+            disp = struct.unpack_from("<i" if entry[i + 1] == 0x25 and is64 else "<I", entry, i + 2)[0]
+            if is64 and entry[i + 1] == 0x25:
+                slot = addr + i + 6 + disp                 # RIP-relative
+            elif entry[i + 1] == 0x25:
+                slot = disp                                # i386 absolute
+            elif got_base is not None:
+                slot = (got_base + disp) & 0xFFFFFFFF      # i386 PIC: relative to %ebx
+            i += 6
+            continue
+        if b == 0x68 and i + 5 <= len(entry):
+            push = struct.unpack_from("<I", entry, i + 1)[0]
+            i += 5
+            continue
+        break
+    return slot, push
+
+
+def _slots(elf, by_slot, by_push) -> list[GotSlot]:
+    out = []
+    sym_version = elf.versions.symbol_version
+    dynsym = elf.dynsym.symbols if elf.dynsym else []
+    machine = elf.header.machine
+    got_names = [(s.addr, s.addr + s.size, s.name) for s in elf.sections if s.name in (".got", ".got.plt")]
+    seen = set()
+    for table in elf.relocation_tables:
+        if table.kind == "RELR":
+            continue
+        is_plt_table = table.section in (".rela.plt", ".rel.plt") or table.section is None and \
+            table.offset == _jmprel_offset(elf)
+        entsize = elf.fmt.rela.size if table.kind == "RELA" else elf.fmt.rel.size
+        for index, r in enumerate(table.entries):
+            rtype = elf.fmt.r_type(r.info)
+            name = reloc_type_name(rtype, machine)
+            is_slot = name.endswith(("JUMP_SLOT", "IRELATIVE")) and is_plt_table
+            stub = by_slot.get(r.offset)
+            if not is_slot and not (stub is not None and stub.section == ".plt.got" and
+                                    name.endswith("GLOB_DAT")):
+                continue
+            if r.offset in seen:
+                continue
+            seen.add(r.offset)
+            symbol = version = None
+            sym_index = elf.fmt.r_sym(r.info)
+            if sym_index and sym_index < len(dynsym):
+                s = dynsym[sym_index]
+                symbol = s.name
+                version, _ = sym_version(sym_index, s.defined)
+            push_key = index if elf.is_64 else index * entsize
+            lazy = by_push.get(push_key) if is_slot else None
+            out.append(GotSlot(
+                stub.section if stub else (lazy.section if lazy else None),
+                stub.addr if stub else (lazy.addr if lazy else None),
+                lazy.addr if lazy else None,
+                r.offset,
+                next((n for lo, hi, n in got_names if lo <= r.offset < hi), None),
+                table.section, index, name, symbol, version, _read_word(elf, r.offset)))
+    return out
+
+
+def _jmprel_offset(elf):
+    dyn = elf.dynamic
+    addr = dyn.value(23) if dyn else None                   # DT_JMPREL
+    return elf.vaddr_to_offset(addr) if addr is not None else None
+
+
+def _read_word(elf, vaddr: int) -> int | None:
+    off = elf.vaddr_to_offset(vaddr)
+    if off is None or off + elf.fmt.word > elf.size:
+        return None
+    return elf.fmt.addr.unpack_from(elf.data, off)[0]
+
+
+__all__ = ["plt_got_map", "PltGotMap", "GotSlot", "PltSection"]

@@ -1,0 +1,109 @@
+"""Program headers (Elf64_Phdr), PT_INTERP, and readelf's section-to-segment mapping."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from elfkit.elf.constants import PT, SHF, SHT, segment_flags_name, segment_type_name
+
+
+@dataclass(slots=True)
+class Segment:
+    index: int
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    paddr: int
+    filesz: int
+    memsz: int
+    align: int
+
+    @property
+    def type_name(self) -> str:
+        return segment_type_name(self.type)
+
+    @property
+    def flags_name(self) -> str:
+        return segment_flags_name(self.flags)
+
+
+def read_segments(elf) -> list[Segment]:
+    h = elf.header
+    if h.phoff == 0 or h.phnum == 0:
+        return []
+    if h.phentsize != elf.fmt.phdr.size:
+        elf.warn(f"e_phentsize is {h.phentsize}, expected {elf.fmt.phdr.size}: "
+                 "program headers not read")
+        return []
+    if not elf.check_range(h.phoff, h.phnum * h.phentsize, f"program header table ({h.phnum} entries)"):
+        return []
+    out = []
+    unpack, data = elf.fmt.phdr.unpack_from, elf.data
+    for i in range(h.phnum):
+        f = unpack(data, h.phoff + i * h.phentsize)
+        if elf.is_64:
+            typ, flags, offset, vaddr, paddr, filesz, memsz, align = f
+        else:
+            typ, offset, vaddr, paddr, filesz, memsz, flags, align = f
+        out.append(Segment(i, typ, flags, offset, vaddr, paddr, filesz, memsz, align))
+    return out
+
+
+def interpreter(elf) -> str | None:
+    """The PT_INTERP path, if any."""
+    for seg in elf.segments:
+        if seg.type == PT.INTERP:
+            if not elf.check_range(seg.offset, seg.filesz, "PT_INTERP"):
+                return None
+            return elf.cstring(seg.offset, seg.offset + seg.filesz)
+    return None
+
+
+_MASK = (1 << 64) - 1
+_PT_GNU_MBIND_LO, _PT_GNU_MBIND_HI = 0x6474E555, 0x6474E555 + 4095
+_ALLOC_ONLY_SEGMENTS = (PT.LOAD, PT.DYNAMIC, PT.GNU_EH_FRAME, PT.GNU_STACK, PT.GNU_RELRO,
+                        PT.GNU_SFRAME)
+
+
+def _tbss_special(sec, seg) -> bool:
+    """.tbss takes neither file nor memory space outside PT_TLS (binutils' ELF_TBSS_SPECIAL)."""
+    return bool(sec.flags & SHF.TLS) and sec.type == SHT.NOBITS and seg.type != PT.TLS
+
+
+def section_in_segment(sec, seg) -> bool:
+    """binutils' ELF_SECTION_IN_SEGMENT_STRICT, with its unsigned arithmetic, as readelf -l uses it."""
+    size = 0 if _tbss_special(sec, seg) else sec.size
+    tls = bool(sec.flags & SHF.TLS)
+    if tls:
+        if seg.type not in (PT.TLS, PT.GNU_RELRO, PT.LOAD):
+            return False
+    elif seg.type in (PT.TLS, PT.PHDR):
+        return False
+    if not sec.flags & SHF.ALLOC and (seg.type in _ALLOC_ONLY_SEGMENTS or
+                                      _PT_GNU_MBIND_LO <= seg.type <= _PT_GNU_MBIND_HI):
+        return False
+    if sec.type != SHT.NOBITS:
+        rel = sec.offset - seg.offset
+        if not (sec.offset >= seg.offset and rel <= (seg.filesz - 1) & _MASK
+                and rel + size <= seg.filesz):
+            return False
+    if sec.flags & SHF.ALLOC:
+        rel = sec.addr - seg.vaddr
+        if not (sec.addr >= seg.vaddr and rel <= (seg.memsz - 1) & _MASK
+                and rel + size <= seg.memsz):
+            return False
+    if seg.type in (PT.DYNAMIC, PT.NOTE) and sec.size == 0 and seg.memsz != 0:
+        in_file = sec.type == SHT.NOBITS or (sec.offset > seg.offset and
+                                             sec.offset - seg.offset < seg.filesz)
+        in_mem = not sec.flags & SHF.ALLOC or (sec.addr > seg.vaddr and
+                                               sec.addr - seg.vaddr < seg.memsz)
+        if not (in_file and in_mem):
+            return False
+    return True
+
+
+def section_to_segment_mapping(elf) -> list[list[str]]:
+    """For each segment, the names of the sections it holds (readelf -l's last table)."""
+    sections = elf.sections[1:] if elf.sections else []
+    return [[s.name for s in sections if not _tbss_special(s, seg) and section_in_segment(s, seg)]
+            for seg in elf.segments]

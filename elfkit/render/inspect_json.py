@@ -1,0 +1,226 @@
+"""`elfkit inspect --json`: one JSON document per run, keys as docs/JSON.md defines them.
+
+Small views are built as dicts and dumped; the bulk tables (symbols,
+relocations) are written row by row with format strings, which is about three
+times faster than building a dict per row for json.dumps.
+"""
+from __future__ import annotations
+
+import json
+from json.encoder import encode_basestring_ascii as _s
+
+from elfkit import __version__
+from elfkit.elf.constants import PT, elf_type_name, machine_name, osabi_name
+from elfkit.elf.plt import plt_got_map
+from elfkit.elf.segments import section_to_segment_mapping
+from elfkit.render import rows
+
+SCHEMA = 1
+
+
+def _n(v):
+    return "null" if v is None else _s(v)
+
+
+def _dump(v) -> str:
+    return json.dumps(v, indent=None)
+
+
+def header_view(elf) -> dict:
+    h = elf.header
+    return {
+        "class": "ELF64" if h.is_64 else "ELF32", "data": "little" if h.ei_data == 1 else "big",
+        "ident_version": h.ident_version, "osabi": h.osabi, "osabi_name": osabi_name(h.osabi),
+        "abi_version": h.abi_version, "type": h.type, "type_name": elf_type_name(h.type),
+        "machine": h.machine, "machine_name": machine_name(h.machine), "version": h.version,
+        "entry": h.entry, "phoff": h.phoff, "shoff": h.shoff, "flags": h.flags,
+        "ehsize": h.ehsize, "phentsize": h.phentsize, "phnum": h.phnum,
+        "shentsize": h.shentsize, "shnum": h.shnum, "shstrndx": h.shstrndx,
+    }
+
+
+def segments_view(elf) -> list:
+    from elfkit.elf.segments import interpreter
+    mapping = section_to_segment_mapping(elf)
+    out = []
+    for seg, names in zip(elf.segments, mapping):
+        d = {"index": seg.index, "type": seg.type, "type_name": seg.type_name, "offset": seg.offset,
+             "vaddr": seg.vaddr, "paddr": seg.paddr, "filesz": seg.filesz, "memsz": seg.memsz,
+             "flags": seg.flags, "flags_name": seg.flags_name, "align": seg.align,
+             "sections": names}
+        if seg.type == PT.INTERP:
+            d["interp"] = interpreter(elf)
+        out.append(d)
+    return out
+
+
+def sections_view(elf) -> list:
+    m = elf.header.machine
+    return [{"index": s.index, "name": s.name, "type": s.type, "type_name": s.type_name(m),
+             "addr": s.addr, "offset": s.offset, "size": s.size, "entsize": s.entsize,
+             "flags": s.flags, "flags_name": s.flags_name(m), "link": s.link, "info": s.info,
+             "align": s.align} for s in elf.sections]
+
+
+_SYM = ('{"index": %d, "value": %d, "size": %d, "type": %d, "type_name": %s, "bind": %d, '
+        '"bind_name": %s, "visibility": %d, "visibility_name": %s, "shndx": %d, "name": %s')
+_SYM_VER = ', "version": %s, "version_index": %s, "version_hidden": %s}'
+
+
+def _write_symbol_tables(elf, tables, out, versions: bool):
+    out.write("[")
+    for ti, table in enumerate(tables):
+        if ti:
+            out.write(", ")
+        out.write('{"section": %s, "section_index": %s, "entries": [\n'
+                  % (_n(table.section), _dump(table.section_index)))
+        strs = {}
+        parts = []
+        for (i, value, size, t, tn, b, bn, v, vn, shndx, name, ver, vidx, hidden) in \
+                rows.symbol_rows(elf, table, versions):
+            q = strs.get(tn)
+            if q is None:
+                q = strs[tn] = _s(tn)
+            qb = strs.get(bn)
+            if qb is None:
+                qb = strs[bn] = _s(bn)
+            row = _SYM % (i, value, size, t, q, b, qb, v, _s(vn), shndx, _s(name))
+            if versions:
+                row += _SYM_VER % (_n(ver), "null" if vidx is None else vidx,
+                                   "true" if hidden else "false")
+            else:
+                row += "}"
+            parts.append(row)
+        out.write(",\n".join(parts))
+        out.write("]}")
+    out.write("]")
+
+
+def dynamic_view(elf):
+    from elfkit.elf.constants import DF_1_NAMES, DF_NAMES, DF_P1_NAMES, DT, DT_STRING_TAGS, \
+        dynamic_tag_name, flag_names
+    dyn = elf.dynamic
+    if dyn is None:
+        return None
+    entries = []
+    for tag, value in dyn.entries:
+        d = {"tag": tag, "tag_name": dynamic_tag_name(tag), "value": value}
+        if tag in DT_STRING_TAGS:
+            d["string"] = dyn.string(value)
+        elif tag == DT.FLAGS:
+            d["flags"] = flag_names(value, DF_NAMES)
+        elif tag == DT.FLAGS_1:
+            d["flags"] = flag_names(value, DF_1_NAMES)
+        elif tag == DT.POSFLAG_1:
+            d["flags"] = flag_names(value, DF_P1_NAMES)
+        entries.append(d)
+    return {"offset": dyn.offset, "address": dyn.address, "entries": entries}
+
+
+_REL = ('{"offset": %d, "info": %d, "type": %d, "type_name": %s, "symbol_index": %d, '
+        '"symbol_name": %s, "symbol_value": %s, "symbol_version": %s, "addend": %d}')
+
+
+def _write_relocations(elf, out):
+    out.write("[")
+    for ti, table in enumerate(elf.relocation_tables):
+        if ti:
+            out.write(", ")
+        out.write('{"section": %s, "offset": %d, "kind": %s' % (_n(table.section), table.offset,
+                                                                _s(table.kind)))
+        if table.kind == "RELR":
+            out.write(', "addresses": [%s]}' % ", ".join(map(str, table.relr_addresses)))
+            continue
+        out.write(', "entries": [\n')
+        names = {}
+        parts = []
+        for off, info, rtype, tname, sym, sname, svalue, sver, addend in rows.reloc_rows(elf, table):
+            key = (sym, tname)
+            cached = names.get(key)
+            if cached is None:
+                cached = names[key] = (_s(tname), _n(sname),
+                                       "null" if svalue is None else str(svalue), _n(sver))
+            parts.append(_REL % (off, info, rtype, cached[0], sym, cached[1], cached[2], cached[3],
+                                 addend))
+        out.write(",\n".join(parts))
+        out.write("]}")
+    out.write("]")
+
+
+def notes_view(elf) -> list:
+    out = []
+    for block in elf.notes:
+        notes = []
+        for n in block.notes:
+            d = {"owner": n.owner, "type": n.type, "type_name": n.type_name, "descsz": len(n.desc),
+                 "desc": n.desc.hex()}
+            if n.build_id is not None:
+                d["build_id"] = n.build_id
+            if n.abi_tag is not None:
+                d["abi_tag"] = n.abi_tag
+            if n.properties is not None:
+                d["properties"] = [{"type": p.type, "name": p.name, "value": p.value,
+                                    "decoded": p.decoded} for p in n.properties]
+            notes.append(d)
+        out.append({"section": block.section, "offset": block.offset, "size": block.size,
+                    "notes": notes})
+    return out
+
+
+def versions_view(elf) -> dict:
+    v = elf.versions
+
+    def where(t):
+        return {"section": t.section, "address": t.address, "offset": t.offset}
+
+    out = {"versym": None, "verdef": None, "verneed": None}
+    if v.versym is not None:
+        out["versym"] = {**where(v.versym), "entries": v.versym.entries}
+    if v.verdef is not None:
+        out["verdef"] = {**where(v.verdef), "entries": [
+            {"offset": e.offset, "version": e.version, "flags": e.flags, "index": e.index,
+             "count": e.count, "hash": e.hash, "names": e.names} for e in v.verdef.entries]}
+    if v.verneed is not None:
+        out["verneed"] = {**where(v.verneed), "entries": [
+            {"offset": e.offset, "version": e.version, "file": e.file, "count": e.count,
+             "aux": [{"offset": a.offset, "name": a.name, "hash": a.hash, "flags": a.flags,
+                      "other": a.other} for a in e.aux]} for e in v.verneed.entries]}
+    return out
+
+
+def got_view(elf) -> dict:
+    m = plt_got_map(elf)
+    return {
+        "got_plt": m.got_plt, "reserved": m.reserved,
+        "plt_sections": [{"name": p.name, "addr": p.addr, "size": p.size, "entsize": p.entsize}
+                         for p in m.plt_sections],
+        "slots": [{"plt_section": s.plt_section, "stub": s.stub, "lazy_stub": s.lazy_stub,
+                   "got_slot": s.got_slot, "got_section": s.got_section,
+                   "reloc_section": s.reloc_section, "reloc_index": s.reloc_index,
+                   "reloc_type": s.reloc_type, "symbol": s.symbol, "version": s.version,
+                   "initial": s.initial} for s in m.slots],
+    }
+
+
+_SMALL_VIEWS = {
+    "summary": rows.summary, "header": header_view, "segments": segments_view,
+    "sections": sections_view, "dynamic": dynamic_view, "notes": notes_view,
+    "versions": versions_view, "got": got_view,
+}
+
+
+def write_inspect_json(elf, views: list[str], out):
+    """Write the document for `views` (names from VIEW_ORDER) to the text stream `out`."""
+    out.write('{"elfkit": {"version": %s, "schema": %d}, "file": %s'
+              % (_s(__version__), SCHEMA, _s(elf.path)))
+    for view in views:
+        out.write(', "%s": ' % view)
+        if view == "symbols":
+            _write_symbol_tables(elf, elf.symbol_tables, out, versions=False)
+        elif view == "dyn_syms":
+            _write_symbol_tables(elf, [elf.dynsym] if elf.dynsym else [], out, versions=True)
+        elif view == "relocations":
+            _write_relocations(elf, out)
+        else:
+            out.write(_dump(_SMALL_VIEWS[view](elf)))
+    out.write(', "warnings": %s}\n' % _dump(elf.warnings))

@@ -1,0 +1,308 @@
+"""`elfkit inspect` as text: readelf -W's layout for the views readelf has, plus the PLT/GOT map.
+
+Bulk tables are written with one %-format per row; nothing here builds a
+table object per row, so text costs about what JSON costs.
+"""
+from __future__ import annotations
+
+from elfkit.elf.constants import DF_1_NAMES, DF_NAMES, DF_P1_NAMES, DT, DT_STRING_TAGS, PT, SHN, \
+    dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name
+from elfkit.elf.plt import plt_got_map
+from elfkit.elf.segments import interpreter, section_to_segment_mapping
+from elfkit.render import rows
+
+
+def _ndx(shndx: int) -> str:
+    if shndx == SHN.UNDEF:
+        return "UND"
+    if shndx == SHN.ABS:
+        return "ABS"
+    if shndx == SHN.COMMON:
+        return "COM"
+    return str(shndx)
+
+
+def write_summary(elf, out, color=False):
+    s = rows.summary(elf)
+    w = out.write
+    w(f"{elf.path}: {s['class']} {s['type']} {s['machine']}\n")
+    w(f"  entry        {s['entry']:#x}\n")
+    w(f"  interpreter  {s['interpreter'] or '(none)'}\n")
+    w(f"  needed       {', '.join(s['needed']) or '(none)'}\n")
+    if s["soname"]:
+        w(f"  soname       {s['soname']}\n")
+    for key in ("rpath", "runpath"):
+        if s[key]:
+            w(f"  {key:<12} {s[key]}\n")
+    hd = s["hardening"]
+    if hd is not None:
+        nx = {True: "yes", False: "NO (executable stack)", None: "no PT_GNU_STACK"}[hd["nx"]]
+        link = "static-pie" if s["static"] and s["pie"] else "static" if s["static"] else "dynamic"
+        w(f"  hardening    RELRO {hd['relro']}, NX {nx}, PIE {'yes' if hd['pie'] else 'no'}, "
+          f"canary {'yes' if hd['canary'] else 'no'}, FORTIFY {'yes' if hd['fortify'] else 'no'}, "
+          f"IBT {'yes' if hd['ibt'] else 'no'}, SHSTK {'yes' if hd['shstk'] else 'no'} ({link})\n")
+
+
+def write_header(elf, out):
+    h = elf.header
+    w = out.write
+    ident = " ".join(f"{b:02x}" for b in bytes(elf.data[:16]))
+    w("ELF Header:\n")
+    w(f"  Magic:   {ident} \n")
+    rows_ = [
+        ("Class", "ELF64" if h.is_64 else "ELF32"),
+        ("Data", "2's complement, little endian" if h.ei_data == 1 else "2's complement, big endian"),
+        ("Version", f"{h.ident_version}{' (current)' if h.ident_version == 1 else ''}"),
+        ("OS/ABI", osabi_name(h.osabi)),
+        ("ABI Version", str(h.abi_version)),
+        ("Type", elf_type_name(h.type)),
+        ("Machine", machine_name(h.machine)),
+        ("Version", f"{h.version:#x}"),
+        ("Entry point address", f"{h.entry:#x}"),
+        ("Start of program headers", f"{h.phoff} (bytes into file)"),
+        ("Start of section headers", f"{h.shoff} (bytes into file)"),
+        ("Flags", f"{h.flags:#x}"),
+        ("Size of this header", f"{h.ehsize} (bytes)"),
+        ("Size of program headers", f"{h.phentsize} (bytes)"),
+        ("Number of program headers", str(h.phnum) + (f" ({h.raw_phnum})" if h.raw_phnum != h.phnum else "")),
+        ("Size of section headers", f"{h.shentsize} (bytes)"),
+        ("Number of section headers", str(h.shnum) + (f" ({h.raw_shnum})" if h.raw_shnum != h.shnum else "")),
+        ("Section header string table index", str(h.shstrndx) + (f" ({h.raw_shstrndx})" if h.raw_shstrndx != h.shstrndx else "")),
+    ]
+    for k, v in rows_:
+        w(f"  {k + ':':<35}{v}\n")
+
+
+def write_segments(elf, out):
+    w = out.write
+    segs = elf.segments
+    if not segs:
+        w("\nThere are no program headers in this file.\n")
+        return
+    wide = 18 if elf.is_64 else 10
+    w(f"\nProgram Headers ({len(segs)}):\n")
+    w(f"  {'Type':<14} {'Offset':<8} {'VirtAddr':<{wide}} {'PhysAddr':<{wide}} {'FileSiz':<8} "
+      f"{'MemSiz':<8} Flg Align\n")
+    aw = 16 if elf.is_64 else 8
+    for s in segs:
+        w(f"  {s.type_name:<14} 0x{s.offset:06x} 0x{s.vaddr:0{aw}x} 0x{s.paddr:0{aw}x} "
+          f"0x{s.filesz:06x} 0x{s.memsz:06x} {s.flags_name} {s.align:#x}\n")
+        if s.type == PT.INTERP:
+            w(f"      [Requesting program interpreter: {interpreter(elf)}]\n")
+    if elf.sections:
+        w("\n Section to Segment mapping:\n  Segment Sections...\n")
+        for i, names in enumerate(section_to_segment_mapping(elf)):
+            w(f"   {i:02d}     {' '.join(names)} \n")
+
+
+def write_sections(elf, out):
+    w = out.write
+    secs = elf.sections
+    if not secs:
+        w("\nThere are no sections in this file.\n")
+        return
+    m = elf.header.machine
+    aw = 16 if elf.is_64 else 8
+    w(f"\nSection Headers ({len(secs)}, at offset {elf.header.shoff:#x}):\n")
+    w(f"  [Nr] {'Name':<17} {'Type':<15} {'Address':<{aw}} Off    Size   ES Flg Lk Inf Al\n")
+    for s in secs:
+        w(f"  [{s.index:2d}] {s.name:<17} {s.type_name(m):<15} {s.addr:0{aw}x} {s.offset:06x} "
+          f"{s.size:06x} {s.entsize:02x} {s.flags_name(m):>3} {s.link:2d} {s.info:3d} {s.align:2d}\n")
+
+
+def _write_symtab(elf, table, out, versions):
+    w = out.write
+    title = table.section or "dynamic symbols (through DT_SYMTAB)"
+    w(f"\nSymbol table '{title}' contains {len(table.symbols)} entries:\n")
+    vw = 16 if elf.is_64 else 8
+    w(f"   Num:    {'Value':<{vw}}  Size Type    Bind   Vis      Ndx Name\n")
+    parts = []
+    fmt = f"%6d: %0{vw}x %5d %-7s %-6s %-8s %3s %s"
+    for (i, value, size, _t, tn, _b, bn, _v, vn, shndx, name, ver, _vi, hidden) in \
+            rows.symbol_rows(elf, table, versions):
+        if ver is not None:
+            name = f"{name}{'@' if hidden else '@@'}{ver}"
+        parts.append(fmt % (i, value, size, tn, bn, vn, _ndx(shndx), name))
+    if parts:
+        w("\n".join(parts))
+        w("\n")
+
+
+def write_symbols(elf, out):
+    if not elf.symbol_tables:
+        out.write("\nNo symbol table (.symtab) in this file.\n")
+    for t in elf.symbol_tables:
+        _write_symtab(elf, t, out, versions=False)
+
+
+def write_dyn_syms(elf, out):
+    if elf.dynsym is None:
+        out.write("\nNo dynamic symbol table in this file.\n")
+        return
+    _write_symtab(elf, elf.dynsym, out, versions=True)
+
+
+def write_dynamic(elf, out):
+    w = out.write
+    dyn = elf.dynamic
+    if dyn is None:
+        w("\nThere is no dynamic section in this file.\n")
+        return
+    w(f"\nDynamic section at offset {dyn.offset:#x} contains {len(dyn.entries)} entries:\n")
+    w(f"  {'Tag':<18} {'Type':<28} Name/Value\n")
+    labels = {DT.NEEDED: "Shared library", DT.SONAME: "Library soname",
+              DT.RPATH: "Library rpath", DT.RUNPATH: "Library runpath"}
+    for tag, value in dyn.entries:
+        name = f"({dynamic_tag_name(tag)})"
+        if tag in DT_STRING_TAGS:
+            s = dyn.string(value)
+            text = f"{labels.get(tag, 'String')}: [{s if s is not None else '<corrupt>'}]"
+        elif tag in (DT.FLAGS, DT.FLAGS_1, DT.POSFLAG_1):
+            table = {DT.FLAGS: DF_NAMES, DT.FLAGS_1: DF_1_NAMES, DT.POSFLAG_1: DF_P1_NAMES}[tag]
+            text = ("Flags: " if tag == DT.FLAGS_1 else "") + " ".join(flag_names(value, table))
+        elif tag == DT.PLTREL:
+            text = dynamic_tag_name(value)
+        elif tag in (DT.PLTRELSZ, DT.RELASZ, DT.RELAENT, DT.STRSZ, DT.SYMENT, DT.RELSZ, DT.RELENT,
+                     DT.INIT_ARRAYSZ, DT.FINI_ARRAYSZ, DT.PREINIT_ARRAYSZ, DT.RELRSZ, DT.RELRENT,
+                     DT.SYMINSZ, DT.SYMINENT, DT.MOVEENT, DT.MOVESZ):
+            text = f"{value} (bytes)"
+        elif tag in (DT.VERDEFNUM, DT.VERNEEDNUM, DT.RELACOUNT, DT.RELCOUNT):
+            text = str(value)
+        else:
+            text = f"{value:#x}"
+        w(f" 0x{tag:016x} {name:<28} {text}\n")
+
+
+def write_relocations(elf, out):
+    w = out.write
+    tables = elf.relocation_tables
+    if not tables:
+        w("\nThere are no relocations in this file.\n")
+        return
+    aw = 16 if elf.is_64 else 8
+    for t in tables:
+        where = f"'{t.section}'" if t.section else f"'{t.kind}' (from the dynamic section)"
+        if t.kind == "RELR":
+            w(f"\nRelocation section {where} at offset {t.offset:#x} contains "
+              f"{t.size // elf.fmt.word} entries ({len(t.relr_addresses)} relocations):\n")
+            w("Address\n")
+            if t.relr_addresses:
+                w("\n".join(f"{a:0{aw}x}" for a in t.relr_addresses))
+                w("\n")
+            continue
+        w(f"\nRelocation section {where} at offset {t.offset:#x} contains {len(t.entries)} entries:\n")
+        w(f"    {'Offset':<{aw}}     {'Info':<{aw}}     Type               Symbol's Value  "
+          f"Symbol's Name{' + Addend' if t.kind == 'RELA' else ''}\n")
+        rela = t.kind == "RELA"
+        parts = []
+        fmt = f"%0{aw}x  %0{aw}x %-22s "
+        for off, info, _rt, tname, sym, sname, svalue, sver, addend in rows.reloc_rows(elf, t):
+            line = fmt % (off, info, tname)
+            if sname is not None:
+                if sver:
+                    sname = f"{sname}@{sver}"
+                line += f"{svalue:0{aw}x} {sname}"
+                if rela:
+                    line += f" - {-addend:x}" if addend < 0 else f" + {addend:x}"
+            elif rela:
+                line += f"{' ' * (aw + 1)} {addend:x}" if addend >= 0 else f"{' ' * (aw + 1)}-{-addend:x}"
+            parts.append(line)
+        if parts:
+            w("\n".join(parts))
+            w("\n")
+
+
+def write_notes(elf, out):
+    w = out.write
+    if not elf.notes:
+        w("\nThere are no notes in this file.\n")
+    for block in elf.notes:
+        where = block.section or f"segment at offset {block.offset:#x} (size {block.size:#x})"
+        w(f"\nDisplaying notes found in: {where}\n")
+        w(f"  {'Owner':<20} {'Data size':<10} Description\n")
+        for n in block.notes:
+            w(f"  {n.owner:<20} 0x{len(n.desc):08x} {n.type_name}")
+            if n.build_id is not None:
+                w(f"    Build ID: {n.build_id}")
+            elif n.abi_tag is not None:
+                w(f"    OS: {n.abi_tag['os']}, ABI: {n.abi_tag['version']}")
+            elif n.properties is not None:
+                w("    Properties: " + "; ".join(
+                    f"{p.name}: {', '.join(p.decoded) or hex(p.value)}" for p in n.properties))
+            elif n.owner == "GNU" and n.type == 4:
+                w(f"    Version: {n.desc.rstrip(bytes(1)).decode('utf-8', 'replace')}")
+            w("\n")
+
+
+def write_versions(elf, out):
+    w = out.write
+    v = elf.versions
+    if v.versym is None and v.verdef is None and v.verneed is None:
+        w("\nNo version information found in this file.\n")
+        return
+    if v.verdef is not None:
+        t = v.verdef
+        w(f"\nVersion definition section '{t.section}' contains {len(t.entries)} entries:\n")
+        w(f" Addr: 0x{t.address:016x}  Offset: {t.offset:#08x}\n")
+        for e in t.entries:
+            flags = "BASE" if e.flags & 1 else ("WEAK" if e.flags & 2 else "none")
+            w(f"  {e.offset:#06x}: Rev: {e.version}  Flags: {flags}  Index: {e.index}  "
+              f"Cnt: {e.count}  Name: {e.names[0] if e.names else ''}\n")
+            for j, parent in enumerate(e.names[1:], 1):
+                w(f"  {'':6}  Parent {j}: {parent}\n")
+    if v.versym is not None:
+        t = v.versym
+        w(f"\nVersion symbols section '{t.section}' contains {len(t.entries)} entries:\n")
+        w(f" Addr: 0x{t.address:016x}  Offset: {t.offset:#08x}\n")
+        names = {0: "*local*", 1: "*global*", **v.verneed_names, **v.verdef_names}
+        for i in range(0, len(t.entries), 4):
+            cells = []
+            for raw in t.entries[i:i + 4]:
+                ndx = raw & 0x7FFF
+                cells.append(f"{ndx:3x}{'h' if raw & 0x8000 else ' '}({names.get(ndx, '???')})")
+            w(f"  {i:03x}: " + " ".join(f"{c:<18}" for c in cells).rstrip() + "\n")
+    if v.verneed is not None:
+        t = v.verneed
+        w(f"\nVersion needs section '{t.section}' contains {len(t.entries)} entries:\n")
+        w(f" Addr: 0x{t.address:016x}  Offset: {t.offset:#08x}\n")
+        for e in t.entries:
+            w(f"  {e.offset:#06x}: Version: {e.version}  File: {e.file}  Cnt: {e.count}\n")
+            for a in e.aux:
+                flags = "WEAK" if a.flags & 2 else "none"
+                w(f"  {a.offset:#06x}:   Name: {a.name}  Flags: {flags}  Version: {a.other}\n")
+
+
+def write_got(elf, out):
+    w = out.write
+    m = plt_got_map(elf)
+    if not m.slots and not m.plt_sections:
+        w("\nNo PLT or PLT GOT slots in this file.\n")
+        return
+    w("\nPLT/GOT map:\n")
+    if m.got_plt is not None:
+        res = ", ".join(f"GOT[{i}]={v:#x}" for i, v in enumerate(m.reserved))
+        w(f"  .got.plt (DT_PLTGOT) at {m.got_plt:#x}: {res}\n")
+    for p in m.plt_sections:
+        w(f"  {p.name:<9} {p.addr:#x} size {p.size:#x}\n")
+    w(f"  {'Stub':<18} {'Section':<9} {'GOT slot':<18} {'Initial':<18} {'Reloc':<16} "
+      f"{'Type':<20} Symbol\n")
+    for s in m.slots:
+        stub = f"{s.stub:#x}" if s.stub is not None else "-"
+        initial = f"{s.initial:#x}" if s.initial is not None else "-"
+        reloc = f"{s.reloc_section or 'JMPREL'}[{s.reloc_index}]"
+        sym = (s.symbol or "-") + (f"@{s.version}" if s.version else "")
+        w(f"  {stub:<18} {s.plt_section or '-':<9} {s.got_slot:<#18x} {initial:<18} {reloc:<16} "
+          f"{s.reloc_type:<20} {sym}\n")
+
+
+WRITERS = {
+    "summary": write_summary, "header": write_header, "segments": write_segments,
+    "sections": write_sections, "symbols": write_symbols, "dyn_syms": write_dyn_syms,
+    "dynamic": write_dynamic, "relocations": write_relocations, "notes": write_notes,
+    "versions": write_versions, "got": write_got,
+}
+
+
+def write_inspect_text(elf, views: list[str], out):
+    for view in views:
+        WRITERS[view](elf, out)
