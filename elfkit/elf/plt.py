@@ -139,45 +139,47 @@ def _decode_entry(entry: bytes, addr: int, is64: bool, got_base):
 
 
 def _slots(elf, by_slot, by_push) -> list[GotSlot]:
+    """A GotSlot per PLT relocation (JUMP_SLOT, IRELATIVE) and per GLOB_DAT behind a .plt.got stub."""
     out = []
-    sym_version = elf.versions.symbol_version
+    fmt, machine = elf.fmt, elf.header.machine
     dynsym = elf.dynsym.symbols if elf.dynsym else []
-    machine = elf.header.machine
     got_names = [(s.addr, s.addr + s.size, s.name) for s in elf.sections if s.name in (".got", ".got.plt")]
+    plt_got_slots = {slot for slot, st in by_slot.items() if st.section == ".plt.got"}
+    jmprel = _jmprel_offset(elf)
     seen = set()
     for table in elf.relocation_tables:
         if table.kind == "RELR":
             continue
-        is_plt_table = table.section in (".rela.plt", ".rel.plt") or table.section is None and \
-            table.offset == _jmprel_offset(elf)
-        entsize = elf.fmt.rela.size if table.kind == "RELA" else elf.fmt.rel.size
-        for index, r in enumerate(table.entries):
-            rtype = elf.fmt.r_type(r.info)
-            name = reloc_type_name(rtype, machine)
-            is_slot = name.endswith(("JUMP_SLOT", "IRELATIVE")) and is_plt_table
-            stub = by_slot.get(r.offset)
-            if not is_slot and not (stub is not None and stub.section == ".plt.got" and
-                                    name.endswith("GLOB_DAT")):
+        is_plt_table = table.section in (".rela.plt", ".rel.plt") or (
+            table.section is None and table.offset == jmprel)
+        entsize = fmt.rela.size if table.kind == "RELA" else fmt.rel.size
+        for index, (offset, info, _addend) in enumerate(table.entries):
+            if not is_plt_table and offset not in plt_got_slots or offset in seen:
                 continue
-            if r.offset in seen:
+            name = reloc_type_name(fmt.r_type(info), machine)
+            if not (is_plt_table and name.endswith(("JUMP_SLOT", "IRELATIVE")) or
+                    not is_plt_table and name.endswith("GLOB_DAT")):
                 continue
-            seen.add(r.offset)
-            symbol = version = None
-            sym_index = elf.fmt.r_sym(r.info)
-            if sym_index and sym_index < len(dynsym):
-                s = dynsym[sym_index]
-                symbol = s.name
-                version, _ = sym_version(sym_index, s.defined)
-            push_key = index if elf.is_64 else index * entsize
-            lazy = by_push.get(push_key) if is_slot else None
-            out.append(GotSlot(
-                stub.section if stub else (lazy.section if lazy else None),
-                stub.addr if stub else (lazy.addr if lazy else None),
-                lazy.addr if lazy else None,
-                r.offset,
-                next((n for lo, hi, n in got_names if lo <= r.offset < hi), None),
-                table.section, index, name, symbol, version, _read_word(elf, r.offset)))
+            seen.add(offset)
+            out.append(_slot(elf, table, index, offset, info, name, entsize, dynsym, got_names,
+                             by_slot.get(offset), by_push if is_plt_table else {}))
     return out
+
+
+def _slot(elf, table, index, offset, info, name, entsize, dynsym, got_names, stub, by_push):
+    symbol = version = None
+    sym_index = elf.fmt.r_sym(info)
+    if sym_index and sym_index < len(dynsym):
+        s = dynsym[sym_index]
+        symbol = s.name
+        version, _ = elf.versions.symbol_version(sym_index, s.defined)
+    # PLTn pushes its relocation's index on x86-64, its byte offset in .rel.plt on i386.
+    lazy = by_push.get(index if elf.is_64 else index * entsize)
+    caller = stub or lazy
+    return GotSlot(caller.section if caller else None, caller.addr if caller else None,
+                   lazy.addr if lazy else None, offset,
+                   next((n for lo, hi, n in got_names if lo <= offset < hi), None),
+                   table.section, index, name, symbol, version, _read_word(elf, offset))
 
 
 def _jmprel_offset(elf):

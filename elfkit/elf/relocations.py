@@ -12,6 +12,7 @@ from elfkit.elf.constants import DT, SHT
 
 
 class Relocation(NamedTuple):
+    """The fields of one entry; tables hold plain (offset, info, addend) tuples of this shape."""
     offset: int
     info: int
     addend: int
@@ -22,7 +23,7 @@ class RelocationTable:
     section: str | None          # None when found through the dynamic section
     offset: int                  # file offset
     kind: str                    # "REL", "RELA" or "RELR"
-    entries: list[Relocation] = field(default_factory=list)
+    entries: list[tuple[int, int, int]] = field(default_factory=list)  # Relocation-shaped
     symtab: object = None        # the SymbolTable named by sh_link (None for symbol-less)
     dynamic: bool = False        # relocations resolved against .dynsym (versions apply)
     relr_addresses: list[int] = field(default_factory=list)
@@ -55,12 +56,13 @@ def _from_section(elf, sec) -> RelocationTable | None:
     return table
 
 
-def decode_rel(elf, offset: int, size: int, rela: bool) -> list[Relocation]:
+def decode_rel(elf, offset: int, size: int, rela: bool) -> list[tuple[int, int, int]]:
+    """(r_offset, r_info, r_addend) tuples; r_addend is 0 for REL."""
     fmt = elf.fmt.rela if rela else elf.fmt.rel
     end = offset + size - size % fmt.size
     if rela:
-        return [Relocation(*r) for r in fmt.iter_unpack(elf.data[offset:end])]
-    return [Relocation(o, i, 0) for o, i in fmt.iter_unpack(elf.data[offset:end])]
+        return list(fmt.iter_unpack(elf.data[offset:end]))
+    return [(o, i, 0) for o, i in fmt.iter_unpack(elf.data[offset:end])]
 
 
 def decode_relr(elf, offset: int, size: int) -> list[int]:

@@ -117,8 +117,9 @@ def dynamic_view(elf):
     return {"offset": dyn.offset, "address": dyn.address, "entries": entries}
 
 
-_REL = ('{"offset": %d, "info": %d, "type": %d, "type_name": %s, "symbol_index": %d, '
-        '"symbol_name": %s, "symbol_value": %s, "symbol_version": %s, "addend": %d}')
+_REL = '{"offset": %d, %s, "addend": %d}'
+_REL_HEAD = ('"info": %d, "type": %d, "type_name": %s, "symbol_index": %d, "symbol_name": %s, '
+             '"symbol_value": %s, "symbol_version": %s')
 
 
 def _write_relocations(elf, out):
@@ -132,16 +133,16 @@ def _write_relocations(elf, out):
             out.write(', "addresses": [%s]}' % ", ".join(map(str, table.relr_addresses)))
             continue
         out.write(', "entries": [\n')
-        names = {}
+        resolve = rows.reloc_info_resolver(elf, table)
+        heads = {}
         parts = []
-        for off, info, rtype, tname, sym, sname, svalue, sver, addend in rows.reloc_rows(elf, table):
-            key = (sym, tname)
-            cached = names.get(key)
-            if cached is None:
-                cached = names[key] = (_s(tname), _n(sname),
-                                       "null" if svalue is None else str(svalue), _n(sver))
-            parts.append(_REL % (off, info, rtype, cached[0], sym, cached[1], cached[2], cached[3],
-                                 addend))
+        for off, info, addend in table.entries:
+            head = heads.get(info)
+            if head is None:
+                rtype, tname, sym, sname, svalue, sver = resolve(info)
+                head = heads[info] = _REL_HEAD % (info, rtype, _s(tname), sym, _n(sname),
+                                                   "null" if svalue is None else svalue, _n(sver))
+            parts.append(_REL % (off, head, addend))
         out.write(",\n".join(parts))
         out.write("]}")
     out.write("]")

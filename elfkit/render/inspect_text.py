@@ -193,23 +193,43 @@ def write_relocations(elf, out):
         w(f"\nRelocation section {where} at offset {t.offset:#x} contains {len(t.entries)} entries:\n")
         w(f"    {'Offset':<{aw}}     {'Info':<{aw}}     Type               Symbol's Value  "
           f"Symbol's Name{' + Addend' if t.kind == 'RELA' else ''}\n")
-        rela = t.kind == "RELA"
         parts = []
-        fmt = f"%0{aw}x  %0{aw}x %-22s "
-        for off, info, _rt, tname, sym, sname, svalue, sver, addend in rows.reloc_rows(elf, t):
-            line = fmt % (off, info, tname)
-            if sname is not None:
-                if sver:
-                    sname = f"{sname}@{sver}"
-                line += f"{svalue:0{aw}x} {sname}"
-                if rela:
-                    line += f" - {-addend:x}" if addend < 0 else f" + {addend:x}"
-            elif rela:
-                line += f"{' ' * (aw + 1)} {addend:x}" if addend >= 0 else f"{' ' * (aw + 1)}-{-addend:x}"
-            parts.append(line)
+        fmt = f"%0{aw}x  %s"
+        for off, fragment, addend_fmt, addend in _reloc_lines(elf, t, aw):
+            if addend_fmt is None:
+                parts.append(fmt % (off, fragment))
+            else:
+                parts.append(fmt % (off, fragment) + addend_fmt(addend))
         if parts:
             w("\n".join(parts))
             w("\n")
+
+
+def _addend_after_symbol(addend):
+    return f" - {-addend:x}" if addend < 0 else f" + {addend:x}"
+
+
+def _reloc_lines(elf, table, aw):
+    """(offset, text after the offset, addend formatter or None, addend) per relocation."""
+    resolve = rows.reloc_info_resolver(elf, table)
+    rela = table.kind == "RELA"
+    pad = " " * (aw + 1)
+    fragments = {}
+    for off, info, addend in table.entries:
+        frag = fragments.get(info)
+        if frag is None:
+            _rt, tname, _sym, sname, svalue, sver = resolve(info)
+            text = f"{info:0{aw}x} {tname:<22} "
+            if sname is not None:
+                text += f"{svalue:0{aw}x} {sname}{'@' + sver if sver else ''}"
+                frag = fragments[info] = (text, _addend_after_symbol if rela else None)
+            else:
+                frag = fragments[info] = (text + pad, _bare_addend if rela else None)
+        yield off, frag[0], frag[1], addend
+
+
+def _bare_addend(addend):
+    return f" {addend:x}" if addend >= 0 else f"-{-addend:x}"
 
 
 def write_notes(elf, out):

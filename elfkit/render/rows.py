@@ -33,29 +33,34 @@ def symbol_rows(elf, table, versions: bool):
                vis_names[vis], s.shndx, s.name, version, vindex, hidden)
 
 
+def reloc_info_resolver(elf, table):
+    """A function r_info -> (type, type_name, symbol_index, symbol_name, symbol_value,
+    symbol_version), memoised: tables repeat the same r_info (RELATIVE, one symbol's slots)."""
+    fmt, machine = elf.fmt, elf.header.machine
+    symbols = table.symtab.symbols if table.symtab is not None else []
+    sections = elf.sections
+    versions = elf.versions if table.dynamic else None
+    cache = {}
+
+    def resolve(info):
+        hit = cache.get(info)
+        if hit is None:
+            rtype, sym = fmt.r_type(info), fmt.r_sym(info)
+            if sym:
+                sname, svalue, sver = _reloc_symbol(symbols, len(symbols), sym, sections, versions)
+            else:
+                sname = svalue = sver = None
+            hit = cache[info] = (rtype, reloc_type_name(rtype, machine), sym, sname, svalue, sver)
+        return hit
+    return resolve
+
+
 def reloc_rows(elf, table):
     """(offset, info, type, type_name, symbol_index, symbol_name, symbol_value, symbol_version,
     addend) per relocation; symbol fields are None for symbol 0."""
-    fmt, machine = elf.fmt, elf.header.machine
-    is64 = fmt.is_64
-    symbols = table.symtab.symbols if table.symtab is not None else []
-    nsyms = len(symbols)
-    type_names = {}
-    sym_cache = {0: (None, None, None)}
-    sections = elf.sections
-    versions = elf.versions if table.dynamic else None
+    resolve = reloc_info_resolver(elf, table)
     for off, info, addend in table.entries:
-        if is64:
-            rtype, sym = info & 0xFFFFFFFF, info >> 32
-        else:
-            rtype, sym = info & 0xFF, info >> 8
-        tname = type_names.get(rtype)
-        if tname is None:
-            tname = type_names[rtype] = reloc_type_name(rtype, machine)
-        sdata = sym_cache.get(sym)
-        if sdata is None:
-            sdata = sym_cache[sym] = _reloc_symbol(symbols, nsyms, sym, sections, versions)
-        yield (off, info, rtype, tname, sym, sdata[0], sdata[1], sdata[2], addend)
+        yield (off, info, *resolve(info), addend)
 
 
 def _reloc_symbol(symbols, nsyms, index, sections, versions):
