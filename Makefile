@@ -1,0 +1,45 @@
+# elfkit: two commands do all set-up on a fresh machine (see README.md).
+#   make demo   venv + elfkit + fixtures, then a short demonstration
+#   make test   the same set-up, then the whole test suite
+#   make bench  benchmarks side by side with their peers, rewrites BENCH.md
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all venv fixtures demo test bench clean
+
+all: venv fixtures
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+fixtures:
+	$(MAKE) -C fixtures -j$(JOBS)
+
+demo: venv fixtures
+	@echo '$$ elfkit inspect fixtures/build/hello-pie'
+	@$(VENV)/bin/elfkit inspect fixtures/build/hello-pie
+	@echo
+	@echo '$$ elfkit inspect --got fixtures/build/hello-pie'
+	@$(VENV)/bin/elfkit inspect --got fixtures/build/hello-pie
+	@echo
+	@echo '$$ elfkit disasm fixtures/build/hello-pie main'
+	@$(VENV)/bin/elfkit disasm fixtures/build/hello-pie main
+
+test: venv fixtures
+	$(PY) -m pytest -n $(JOBS) -q tests
+
+bench: venv fixtures
+	$(PY) benchmarks/run.py
+
+clean:
+	$(MAKE) -C fixtures clean
+	rm -rf $(VENV) *.egg-info .pytest_cache
