@@ -92,22 +92,29 @@ def plt_got_map(elf) -> PltGotMap:
 
 def _scan_stubs(elf, sec, got_base) -> list[_Stub]:
     code = bytes(elf.data[sec.offset:sec.offset + sec.size])
-    step = sec.entsize if sec.entsize in (8, 16) else (8 if sec.name == ".plt.got" and
-                                                         _is_plain_got_stub(code) else 16)
+    has_plt0 = sec.name == ".plt" and _is_plt0(code)
+    step = 8 if _is_short_stub(code[16 if has_plt0 else 0:]) else 16
     is64 = elf.is_64
     stubs = []
-    start = 16 if sec.name == ".plt" else 0            # PLT0 pushes GOT[1] and jumps via GOT[2]
-    for pos in range(start, len(code) - step + 1, step):
-        entry = code[pos:pos + step]
+    # PLT0 (pushes GOT[1], jumps through GOT[2]) is 16 bytes; static binaries' .plt has none.
+    for pos in range(16 if has_plt0 else 0, len(code) - step + 1, step):
         addr = sec.addr + pos
-        slot, push = _decode_entry(entry, addr, is64, got_base)
+        slot, push = _decode_entry(code[pos:pos + step], addr, is64, got_base)
         if slot is not None or push is not None:
             stubs.append(_Stub(sec.name, addr, slot, push))
     return stubs
 
 
-def _is_plain_got_stub(code: bytes) -> bool:
-    return code[:2] == b"\xff\x25" and code[6:8] == b"\x66\x90"
+def _is_plt0(code: bytes) -> bool:
+    """pushq GOT+8(%rip) (ff 35) / pushl GOT+4 (ff 35 abs, ff b3 (%ebx)), after an optional endbr."""
+    i = 4 if code[:3] == b"\xf3\x0f\x1e" else 0
+    return code[i:i + 2] in (b"\xff\x35", b"\xff\xb3")
+
+
+def _is_short_stub(code: bytes) -> bool:
+    """8-byte stubs: `jmp *slot(%rip); xchg %ax,%ax` (.plt.got, a static binary's .iplt);
+    on i386 `jmp *disp(%ebx)` (ff a3) or `jmp *abs` (ff 25)."""
+    return code[:2] in (b"\xff\x25", b"\xff\xa3") and code[6:8] == b"\x66\x90"
 
 
 def _decode_entry(entry: bytes, addr: int, is64: bool, got_base):

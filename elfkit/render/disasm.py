@@ -17,15 +17,23 @@ class Line:
     target_name: str | None
 
 
+_NAMED_TYPES = (STT.FUNC, STT.OBJECT, STT.GNU_IFUNC, STT.NOTYPE)
+_BIND_RANK = {1: 2, 2: 1}      # GLOBAL, WEAK; LOCAL and others 0
+
+
 def symbol_map(elf) -> dict[int, str]:
     """Address -> name: functions and objects from .symtab/.dynsym, PLT stubs as name@plt."""
-    names: dict[int, str] = {}
+    best: dict[int, tuple] = {}
     tables = list(elf.symbol_tables) + ([elf.dynsym] if elf.dynsym else [])
     for table in tables:
         for s in table.symbols:
-            if s.name and s.value and s.shndx and s.type in (STT.FUNC, STT.OBJECT, STT.GNU_IFUNC,
-                                                              STT.NOTYPE):
-                names.setdefault(s.value, s.name)
+            if s.name and s.value and s.shndx and s.type in _NAMED_TYPES:
+                # Of several aliases, prefer functions, then GLOBAL over WEAK over LOCAL.
+                rank = (s.type in (STT.FUNC, STT.GNU_IFUNC), _BIND_RANK.get(s.bind, 0))
+                old = best.get(s.value)
+                if old is None or rank > old[0]:
+                    best[s.value] = (rank, s.name)
+    names = {addr: name for addr, (_rank, name) in best.items()}
     for slot in plt_got_map(elf).slots:
         if slot.stub is not None and slot.symbol:
             names[slot.stub] = f"{slot.symbol}@plt"
