@@ -1,0 +1,281 @@
+"""struct file and the fd table: what a guest file descriptor refers to.
+
+A guest fd refers to an OpenFile: a host file descriptor elfkit opened on the
+guest's behalf (inside the sysroot, write access only where the user allowed
+it), one of elfkit's own duplicates of its stdin/stdout/stderr, or a file whose
+contents elfkit makes up (the guest's /proc/self/maps, /proc/self/cmdline, ...).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+from dataclasses import dataclass, field
+
+O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR = 3, 0, 1, 2
+O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_APPEND, O_NONBLOCK = 0o100, 0o200, 0o400, 0o1000, 0o2000, 0o4000
+O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, O_PATH, O_TMPFILE = 0o200000, 0o400000, 0o2000000, 0o10000000, 0o20200000
+FD_CLOEXEC = 1
+MAX_FDS = 1024
+
+
+class OpenFile:
+    """An open file description; subclasses say where the bytes come from."""
+    path: str = ""
+    flags: int = 0
+
+    def read(self, n: int) -> bytes | int:
+        return -errno.EINVAL
+
+    def write(self, data: bytes) -> int:
+        return -errno.EBADF
+
+    def pread(self, n: int, off: int) -> bytes | int:
+        return -errno.ESPIPE
+
+    def pwrite(self, data: bytes, off: int) -> int:
+        return -errno.ESPIPE
+
+    def lseek(self, off: int, whence: int) -> int:
+        return -errno.ESPIPE
+
+    def stat(self) -> os.stat_result | int:
+        return -errno.EBADF
+
+    def getdents(self) -> list | int:
+        return -errno.ENOTDIR
+
+    def isatty(self) -> bool:
+        return False
+
+    def host_fd(self) -> int | None:
+        return None
+
+    def close(self):
+        pass
+
+
+class HostFile(OpenFile):
+    """A host file descriptor (a regular file, directory, pipe, tty or /dev node)."""
+
+    def __init__(self, fd: int, path: str, flags: int, host_path: str | None = None):
+        self.fd = fd
+        self.path = path
+        self.host_path = host_path
+        self.flags = flags
+        self._dir_entries = None
+        self._dir_pos = 0
+        self.refs = 1
+
+    def read(self, n):
+        try:
+            return os.read(self.fd, n)
+        except BlockingIOError:
+            return -errno.EAGAIN
+        except OSError as e:
+            return -(e.errno or errno.EIO)
+
+    def write(self, data):
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return -errno.EAGAIN
+        except BrokenPipeError:
+            return -errno.EPIPE
+        except OSError as e:
+            return -(e.errno or errno.EIO)
+
+    def pread(self, n, off):
+        try:
+            return os.pread(self.fd, n, off)
+        except OSError as e:
+            return -(e.errno or errno.EIO)
+
+    def pwrite(self, data, off):
+        try:
+            return os.pwrite(self.fd, data, off)
+        except OSError as e:
+            return -(e.errno or errno.EIO)
+
+    def lseek(self, off, whence):
+        try:
+            pos = os.lseek(self.fd, off, whence)
+        except OSError as e:
+            return -(e.errno or errno.EIO)
+        if whence == os.SEEK_SET and off == 0:
+            self._dir_entries, self._dir_pos = None, 0
+        return pos
+
+    def stat(self):
+        try:
+            return os.fstat(self.fd)
+        except OSError as e:
+            return -(e.errno or errno.EIO)
+
+    def getdents(self):
+        """The directory's entries, resumed where the last call stopped: [(ino, type, name)]."""
+        if self._dir_entries is None:
+            try:
+                st = os.fstat(self.fd)
+                if not stat_mod.S_ISDIR(st.st_mode):
+                    return -errno.ENOTDIR
+                entries = [(st.st_ino, 4, "."), (0, 4, "..")]
+                with os.scandir(self.fd) as it:
+                    for e in it:
+                        entries.append((e.inode(), _dtype(e), e.name))
+            except OSError as e:
+                return -(e.errno or errno.EIO)
+            try:
+                entries[1] = (os.stat("..", dir_fd=self.fd).st_ino, 4, "..")
+            except OSError:
+                pass
+            self._dir_entries = entries
+        return self._dir_entries
+
+    def isatty(self):
+        try:
+            return os.isatty(self.fd)
+        except OSError:
+            return False
+
+    def host_fd(self):
+        return self.fd
+
+    def close(self):
+        self.refs -= 1
+        if self.refs <= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+
+
+def _dtype(entry) -> int:
+    try:
+        if entry.is_symlink():
+            return 10
+        if entry.is_dir(follow_symlinks=False):
+            return 4
+        if entry.is_file(follow_symlinks=False):
+            return 8
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:
+        return 0
+    if stat_mod.S_ISCHR(mode):
+        return 2
+    if stat_mod.S_ISBLK(mode):
+        return 6
+    if stat_mod.S_ISFIFO(mode):
+        return 1
+    if stat_mod.S_ISSOCK(mode):
+        return 12
+    return 0
+
+
+class MemoryFile(OpenFile):
+    """A read-only file whose bytes elfkit made (procfs contents), with its own position."""
+
+    def __init__(self, path: str, data: bytes, mode: int = 0o100444):
+        self.path = path
+        self.data = data
+        self.pos = 0
+        self.flags = O_RDONLY
+        self.mode = mode
+
+    def read(self, n):
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+    def pread(self, n, off):
+        return self.data[off:off + n]
+
+    def lseek(self, off, whence):
+        base = {0: 0, 1: self.pos, 2: len(self.data)}.get(whence)
+        if base is None or base + off < 0:
+            return -errno.EINVAL
+        self.pos = base + off
+        return self.pos
+
+    def stat(self):
+        # procfs files report size 0, as the kernel does
+        return os.stat_result((self.mode, 0, 0x16, 1, 0, 0, 0, 0, 0, 0))
+
+
+class RandomFile(OpenFile):
+    """/dev/urandom and /dev/random when --seed makes randomness deterministic."""
+
+    def __init__(self, path, rng, st):
+        self.path, self.rng, self._st = path, rng, st
+
+    def read(self, n):
+        return self.rng.randbytes(n)
+
+    def write(self, data):
+        return len(data)
+
+    def stat(self):
+        return self._st
+
+
+@dataclass
+class FdTable:
+    """files_struct: guest fd -> (OpenFile, close-on-exec)."""
+    fds: dict[int, list] = field(default_factory=dict)
+
+    def get(self, fd: int) -> OpenFile | None:
+        e = self.fds.get(fd)
+        return e[0] if e is not None else None
+
+    def install(self, f: OpenFile, cloexec: bool = False, lowest: int = 0) -> int:
+        fd = lowest
+        while fd in self.fds:
+            fd += 1
+        if fd >= MAX_FDS:
+            return -errno.EMFILE
+        self.fds[fd] = [f, cloexec]
+        return fd
+
+    def install_at(self, fd: int, f: OpenFile, cloexec: bool = False):
+        old = self.fds.get(fd)
+        if old is not None:
+            old[0].close()
+        self.fds[fd] = [f, cloexec]
+
+    def close(self, fd: int) -> int:
+        e = self.fds.pop(fd, None)
+        if e is None:
+            return -errno.EBADF
+        e[0].close()
+        return 0
+
+    def dup(self, fd: int, lowest: int = 0, cloexec: bool = False) -> int:
+        f = self.get(fd)
+        if f is None:
+            return -errno.EBADF
+        if isinstance(f, HostFile):
+            f.refs += 1
+        return self.install(f, cloexec, lowest)
+
+    def dup2(self, old: int, new: int, cloexec: bool = False) -> int:
+        f = self.get(old)
+        if f is None:
+            return -errno.EBADF
+        if new < 0 or new >= MAX_FDS:
+            return -errno.EBADF
+        if old == new:
+            return new
+        if isinstance(f, HostFile):
+            f.refs += 1
+        self.install_at(new, f, cloexec)
+        return new
+
+    def cloexec(self, fd: int) -> bool:
+        return self.fds[fd][1]
+
+    def set_cloexec(self, fd: int, value: bool):
+        self.fds[fd][1] = value
+
+    def close_all(self):
+        for fd in list(self.fds):
+            self.close(fd)

@@ -1,0 +1,333 @@
+"""mm_struct and vm_area_struct: the guest's memory areas, and mmap/munmap/mprotect/mremap/brk on them.
+
+Areas are kept sorted, split and merged the way mm/mmap.c and mm/mprotect.c
+do it, so /proc/self/maps reads as it would natively. Every change is
+mirrored into the CPU's memory map.
+"""
+from __future__ import annotations
+
+import bisect
+import errno
+import os
+from dataclasses import dataclass, replace
+
+from elfkit.loader.layout import MMAP_MIN_ADDR, PAGE_SIZE, STACK_RLIMIT, STACK_TOP, page_align
+
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
+MAP_GROWSDOWN, MAP_DENYWRITE, MAP_NORESERVE, MAP_POPULATE = 0x100, 0x800, 0x4000, 0x8000
+MAP_STACK, MAP_FIXED_NOREPLACE = 0x20000, 0x100000
+MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
+USER_END = 1 << 47
+
+
+@dataclass(slots=True)
+class Vma:
+    start: int
+    end: int
+    prot: int
+    shared: bool = False
+    name: str = ""              # file path, [heap], [stack] or "" (anonymous)
+    offset: int = 0             # file offset of `start`
+    dev: tuple[int, int] = (0, 0)
+    inode: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    def maps_line(self) -> str:
+        perms = ("r" if self.prot & PROT_READ else "-") + ("w" if self.prot & PROT_WRITE else "-") + \
+                ("x" if self.prot & PROT_EXEC else "-") + ("s" if self.shared else "p")
+        head = (f"{self.start:08x}-{self.end:08x} {perms} {self.offset:08x} "
+                f"{self.dev[0]:02x}:{self.dev[1]:02x} {self.inode} ")
+        # fs/proc/task_mmu.c pads the name to column 73; nameless lines end after the inode.
+        return head.ljust(73) + self.name + "\n" if self.name else head + "\n"
+
+    def mergeable_with(self, nxt: "Vma") -> bool:
+        if self.end != nxt.start or self.prot != nxt.prot or self.shared != nxt.shared:
+            return False
+        if self.name != nxt.name or self.dev != nxt.dev or self.inode != nxt.inode:
+            return False
+        if self.inode:
+            return self.offset + self.size == nxt.offset
+        return True
+
+
+class Mm:
+    """The address space of one guest process."""
+
+    def __init__(self, cpu, mmap_base: int, start_brk: int):
+        self.cpu = cpu
+        self.vmas: list[Vma] = []
+        self.mmap_base = mmap_base
+        self.start_brk = start_brk
+        self.brk = start_brk
+        self.stack_limit = STACK_TOP - STACK_RLIMIT
+
+    # --- lookup ----------------------------------------------------------------------------
+    def find(self, addr: int) -> Vma | None:
+        i = bisect.bisect_right([v.start for v in self.vmas], addr) - 1
+        if i >= 0 and self.vmas[i].start <= addr < self.vmas[i].end:
+            return self.vmas[i]
+        return None
+
+    def overlaps(self, start: int, end: int) -> list[Vma]:
+        return [v for v in self.vmas if v.start < end and start < v.end]
+
+    def is_mapped(self, start: int, end: int) -> bool:
+        """Every byte of [start, end) lies in some area."""
+        pos = start
+        for v in self.vmas:
+            if v.end <= pos:
+                continue
+            if v.start > pos:
+                return False
+            pos = v.end
+            if pos >= end:
+                return True
+        return pos >= end
+
+    # --- creating and removing areas --------------------------------------------------------
+    def map_area(self, vma: Vma, data: bytes = b""):
+        """Create an area at a free, page-aligned range and fill its start with `data`."""
+        self.cpu.map(vma.start, vma.size, vma.prot | PROT_WRITE if data else vma.prot)
+        if data:
+            self.cpu.write(vma.start, data[:vma.size])
+            if not vma.prot & PROT_WRITE:
+                self.cpu.protect(vma.start, vma.size, vma.prot)
+        bisect.insort(self.vmas, vma, key=lambda v: v.start)
+        self._merge_around(vma.start, vma.end)
+
+    def unmap_range(self, start: int, end: int):
+        """munmap's core: split areas at the edges and drop what lies inside."""
+        kept = []
+        for v in self.vmas:
+            if v.end <= start or v.start >= end:
+                kept.append(v)
+                continue
+            if v.start < start:
+                kept.append(self._slice(v, v.start, start))
+            if v.end > end:
+                kept.append(self._slice(v, end, v.end))
+            lo, hi = max(v.start, start), min(v.end, end)
+            self.cpu.unmap(lo, hi - lo)
+        self.vmas = sorted(kept, key=lambda v: v.start)
+
+    @staticmethod
+    def _slice(v: Vma, start: int, end: int) -> Vma:
+        return replace(v, start=start, end=end, offset=v.offset + (start - v.start) if v.inode else 0)
+
+    def _merge_around(self, start: int, end: int):
+        merged: list[Vma] = []
+        for v in self.vmas:
+            if merged and merged[-1].mergeable_with(v) and (start - PAGE_SIZE <= v.start <= end):
+                merged[-1] = replace(merged[-1], end=v.end)
+            else:
+                merged.append(v)
+        self.vmas = merged
+
+    # --- placement -------------------------------------------------------------------------
+    def unmapped_area_topdown(self, length: int, high: int | None = None) -> int | None:
+        """The highest free range of `length` below mmap_base (mm/mmap.c)."""
+        high = self.mmap_base if high is None else high
+        for v in reversed(self.vmas):
+            if v.start >= high:
+                continue
+            if v.end <= high and high - v.end >= length:
+                return high - length
+            high = min(high, v.start)
+        if high - MMAP_MIN_ADDR >= length:
+            return high - length
+        return None
+
+    # --- the system calls ------------------------------------------------------------------
+    def mmap(self, addr: int, length: int, prot: int, flags: int, file=None, offset: int = 0) -> int:
+        """mmap(2); `file` is an object with pread(size, offset) and stat(); returns addr or -errno."""
+        if length == 0 or offset & (PAGE_SIZE - 1):
+            return -errno.EINVAL
+        length = page_align(length)
+        if length >= USER_END:
+            return -errno.ENOMEM
+        if not flags & (MAP_SHARED | MAP_PRIVATE):
+            return -errno.EINVAL
+        fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)
+        if fixed:
+            if addr & (PAGE_SIZE - 1):
+                return -errno.EINVAL
+            if addr + length > USER_END or addr < MMAP_MIN_ADDR:
+                return -errno.EPERM if addr < MMAP_MIN_ADDR else -errno.ENOMEM
+            if flags & MAP_FIXED_NOREPLACE and not flags & MAP_FIXED and self.overlaps(addr, addr + length):
+                return -errno.EEXIST
+            self.unmap_range(addr, addr + length)
+        else:
+            hint = page_align(addr) if addr else 0
+            if hint and hint >= MMAP_MIN_ADDR and hint + length <= USER_END and \
+                    not self.overlaps(hint, hint + length):
+                addr = hint
+            else:
+                found = self.unmapped_area_topdown(length)
+                if found is None:
+                    return -errno.ENOMEM
+                addr = found
+        vma = Vma(addr, addr + length, prot & 7, bool(flags & MAP_SHARED))
+        data = b""
+        if file is not None and not flags & MAP_ANONYMOUS:
+            st = file.stat()
+            vma.name, vma.offset = file.path, offset
+            vma.dev, vma.inode = (os.major(st.st_dev), os.minor(st.st_dev)), st.st_ino
+            data = file.pread(length, offset)
+        self.map_area(vma, data)
+        return addr
+
+    def munmap(self, addr: int, length: int) -> int:
+        if addr & (PAGE_SIZE - 1) or length == 0:
+            return -errno.EINVAL
+        self.unmap_range(addr, addr + page_align(length))
+        return 0
+
+    def mprotect(self, addr: int, length: int, prot: int) -> int:
+        if addr & (PAGE_SIZE - 1):
+            return -errno.EINVAL
+        end = addr + page_align(length)
+        if not self.is_mapped(addr, end):
+            return -errno.ENOMEM
+        out = []
+        for v in self.vmas:
+            if v.end <= addr or v.start >= end:
+                out.append(v)
+                continue
+            if v.start < addr:
+                out.append(self._slice(v, v.start, addr))
+            mid = self._slice(v, max(v.start, addr), min(v.end, end))
+            mid.prot = prot & 7
+            out.append(mid)
+            if v.end > end:
+                out.append(self._slice(v, end, v.end))
+        self.vmas = out
+        self.cpu.protect(addr, end - addr, prot & 7)
+        self._merge_around(addr, end)
+        return 0
+
+    def mremap(self, old: int, old_size: int, new_size: int, flags: int, new_addr: int = 0) -> int:
+        if old & (PAGE_SIZE - 1) or new_size == 0:
+            return -errno.EINVAL
+        old_size, new_size = page_align(old_size), page_align(new_size)
+        vma = self.find(old)
+        if vma is None or old + old_size > vma.end:
+            return -errno.EFAULT
+        if flags & MREMAP_FIXED:
+            if not flags & MREMAP_MAYMOVE:
+                return -errno.EINVAL
+            return self._move(vma, old, old_size, new_size, new_addr)
+        if new_size <= old_size:
+            if new_size < old_size:
+                self.unmap_range(old + new_size, old + old_size)
+            return old
+        # grow in place when the pages after it are free
+        if old + old_size == vma.end and not self.overlaps(old + old_size, old + new_size) \
+                and old + new_size <= USER_END:
+            grown = replace(vma, start=vma.end, end=old + new_size,
+                            offset=vma.offset + (vma.end - vma.start) if vma.inode else 0)
+            self.map_area(grown)
+            return old
+        if not flags & MREMAP_MAYMOVE:
+            return -errno.ENOMEM
+        target = self.unmapped_area_topdown(new_size)
+        if target is None:
+            return -errno.ENOMEM
+        return self._move(vma, old, old_size, new_size, target)
+
+    def _move(self, vma, old, old_size, new_size, target):
+        data = self.cpu.read(old, old_size) if vma.prot & PROT_READ else \
+            self._read_anyway(old, old_size, vma.prot)
+        self.unmap_range(target, target + new_size)
+        moved = replace(vma, start=target, end=target + new_size,
+                        offset=vma.offset + (old - vma.start) if vma.inode else 0)
+        self.unmap_range(old, old + old_size)
+        self.map_area(moved, data[:new_size])
+        return target
+
+    def _read_anyway(self, addr, size, prot):
+        self.cpu.protect(addr, size, prot | PROT_READ)
+        data = self.cpu.read(addr, size)
+        self.cpu.protect(addr, size, prot)
+        return data
+
+    def set_brk(self, new: int) -> int:
+        """brk(2): returns the (possibly unchanged) break."""
+        if new < self.start_brk:
+            return self.brk
+        old_top, new_top = page_align(self.brk), page_align(new)
+        if new_top > old_top:
+            if self.overlaps(old_top, new_top + PAGE_SIZE) or new_top >= self.mmap_base:
+                return self.brk
+            self.map_area(Vma(old_top, new_top, PROT_READ | PROT_WRITE, name="[heap]"))
+        elif new_top < old_top:
+            self.unmap_range(new_top, old_top)
+        self.brk = new
+        return self.brk
+
+    def grow_stack(self, addr: int) -> bool:
+        """A fault just below [stack]: extend it, as the kernel's expand_stack does."""
+        stack = next((v for v in self.vmas if v.name == "[stack]"), None)
+        if stack is None or not (self.stack_limit <= addr < stack.start):
+            return False
+        new_start = addr & ~(PAGE_SIZE - 1)
+        if self.overlaps(new_start, stack.start):
+            return False
+        self.cpu.map(new_start, stack.start - new_start, stack.prot)
+        stack.start = new_start
+        return True
+
+    # --- /proc/self/maps -------------------------------------------------------------------
+    def maps_text(self) -> str:
+        return "".join(v.maps_line() for v in self.vmas)
+
+    # --- guest memory access with the kernel's checks --------------------------------------
+    def read(self, addr: int, size: int) -> bytes | None:
+        """copy_from_user: None (EFAULT) unless the range is mapped and readable."""
+        if size == 0:
+            return b""
+        if not self._accessible(addr, addr + size, PROT_READ):
+            return None
+        return self.cpu.read(addr, size)
+
+    def write(self, addr: int, data: bytes) -> bool:
+        """copy_to_user: False (EFAULT) unless the range is mapped and writable."""
+        if not data:
+            return True
+        if not self._accessible(addr, addr + len(data), PROT_WRITE):
+            return False
+        self.cpu.write(addr, data)
+        return True
+
+    def _accessible(self, start: int, end: int, prot: int) -> bool:
+        if start < 0 or end > USER_END or end < start:
+            return False
+        pos = start
+        for v in self.vmas:
+            if v.end <= pos:
+                continue
+            if v.start > pos or not v.prot & prot:
+                return False
+            pos = v.end
+            if pos >= end:
+                return True
+        return False
+
+    def read_cstring(self, addr: int, limit: int = 4096) -> bytes | None:
+        """strncpy_from_user: a NUL-terminated string, at most `limit` bytes."""
+        out = bytearray()
+        while len(out) < limit:
+            v = self.find(addr + len(out))
+            if v is None or not v.prot & PROT_READ:
+                return None
+            chunk_end = min(v.end, addr + limit)
+            chunk = self.cpu.read(addr + len(out), chunk_end - (addr + len(out)))
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                out += chunk[:nul]
+                return bytes(out)
+            out += chunk
+        return None

@@ -1,0 +1,169 @@
+"""task_struct: one guest process -- its CPU, memory, files, credentials and signal state.
+
+A Process is made from an ExecImage (elfkit.loader) and run until it exits,
+is killed, or hits a limit. Nothing here is global: two Process objects are
+two independent guests.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+
+from elfkit.kernel.cpu import Cpu, CpuError
+from elfkit.kernel.files import FdTable, HostFile
+from elfkit.kernel.mm import Mm, Vma
+from elfkit.loader.binfmt import Credentials, ExecImage
+from elfkit.loader.sysroot import Sysroot
+
+SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
+                7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
+                13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD",
+                18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU",
+                23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF",
+                28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS"}
+
+
+@dataclass
+class RunLimits:
+    timeout_s: float | None = None
+    max_insns: int | None = None
+
+
+@dataclass
+class ExitStatus:
+    code: int | None = None          # exit status, if it exited
+    signal: int | None = None        # the signal that killed it
+    reason: str = ""                 # one line for the user when killed or stopped by elfkit
+    limit: str | None = None         # "timeout" / "max-insns" when elfkit stopped it
+
+    @property
+    def shell_status(self) -> int:
+        if self.code is not None:
+            return self.code & 0xFF
+        return 128 + (self.signal or 0)
+
+
+class GuestExit(Exception):
+    """Raised inside a syscall handler to end the guest (exit, exit_group, fatal signal)."""
+
+    def __init__(self, status: ExitStatus):
+        self.status = status
+
+
+@dataclass
+class SignalState:
+    actions: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)  # handler, flags, restorer, mask
+    blocked: int = 0
+    altstack: tuple[int, int, int] = (0, 2, 0)   # ss_sp, ss_flags (SS_DISABLE), ss_size
+    pending: list[int] = field(default_factory=list)
+
+
+class Process:
+    """A guest process running in its own Unicorn CPU."""
+
+    def __init__(self, *, sysroot: Sysroot, cwd: str, seed: int | None, creds: Credentials,
+                 writable: list[str] | None = None, strace=None, warn=None, pid: int | None = None):
+        self.cpu = Cpu()
+        self.sysroot = sysroot
+        self.cwd = cwd
+        self.umask = 0o022
+        self.creds = creds
+        self.pid = pid if pid is not None else os.getpid()
+        self.tid = self.pid
+        self.ppid = os.getppid()
+        self.seed = seed
+        self.rng = random.Random(seed) if seed is not None else random.SystemRandom()
+        self.files = FdTable()
+        self.signals = SignalState()
+        self.writable = [os.path.realpath(w) for w in (writable or [])]
+        self.strace = strace
+        self.warn = warn or (lambda msg: print(f"elfkit: warning: {msg}", file=sys.stderr))
+        self.warned: set[str] = set()
+        self.mm: Mm | None = None
+        self.image: ExecImage | None = None
+        self.clear_child_tid = 0
+        self.robust_list = (0, 0)
+        self.rlimits: dict[int, tuple[int, int]] = {}
+        self.start_monotonic = time.monotonic()
+        self.syscall_count = 0
+        self.exit: ExitStatus | None = None
+        self.argv: list[bytes] = []
+        self.envp: list[bytes] = []
+        self._syscall_state = None
+        self.sigframes: dict[int, object] = {}     # frame address -> saved FP state
+        self.restart_at: int | None = None
+
+    # --- exec --------------------------------------------------------------------------------
+    def exec_image(self, image: ExecImage, argv: list[bytes], envp: list[bytes]):
+        """Map what load_elf_binary prepared, write the stack and point the CPU at the entry."""
+        self.image, self.argv, self.envp = image, argv, envp
+        self.mm = Mm(self.cpu, image.mmap_base, image.start_brk)
+        for m in image.mappings:
+            vma = Vma(m.start, m.end, m.prot, name=m.name, offset=m.file_offset)
+            if m.host_path is not None:
+                st = os.stat(m.host_path)
+                vma.dev, vma.inode = (os.major(st.st_dev), os.minor(st.st_dev)), st.st_ino
+            self.mm.map_area(vma, m.data)
+        stack = image.stack
+        self.cpu.write(stack.base, stack.data)
+        self.cpu.set_reg("rsp", stack.sp)
+        self.cpu.set_reg("rdx", 0)       # ELF_PLAT_INIT: no atexit function from the kernel
+        self.entry = image.entry
+
+    def install_stdio(self):
+        """fds 0, 1, 2: duplicates of elfkit's own, so the guest closing them leaves ours open."""
+        for fd in (0, 1, 2):
+            try:
+                host = os.dup(fd)
+            except OSError:
+                continue
+            os.set_inheritable(host, False)
+            self.files.install_at(fd, HostFile(host, f"/dev/fd/{fd}", 2))
+
+    # --- running -----------------------------------------------------------------------------
+    def run(self, limits: RunLimits) -> ExitStatus:
+        from elfkit.kernel.syscalls import make_dispatcher
+        from elfkit.kernel.signals import fault_signal
+        self.cpu.hook_syscall(make_dispatcher(self))
+        self.cpu.hook_faults()
+        self.cpu.on_fault = lambda access, addr, unmapped: unmapped and self.mm.grow_stack(addr)
+        timeout_us = int(limits.timeout_s * 1e6) if limits.timeout_s else 0
+        deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
+        pc = self.entry
+        while self.exit is None:
+            self.restart_at = None
+            try:
+                self.cpu.run(pc, timeout_us, limits.max_insns or 0)
+            except CpuError as e:
+                fault_signal(self, e)
+            else:
+                if self.exit is None and self.restart_at is None and self.cpu.interrupt is not None:
+                    fault_signal(self, None)
+            if self.exit is not None:
+                break
+            if self.restart_at is not None:      # a handler frame or sigreturn moved %rip
+                pc = self.restart_at
+                continue
+            # emu_start returned by itself: a time or instruction limit
+            if deadline is not None and time.monotonic() >= deadline - 0.001:
+                self.exit = ExitStatus(signal=9, limit="timeout",
+                                       reason=f"stopped after the {limits.timeout_s:g} s timeout")
+            elif limits.max_insns:
+                self.exit = ExitStatus(signal=9, limit="max-insns",
+                                       reason=f"stopped after {limits.max_insns} instructions")
+            else:
+                self.exit = ExitStatus(signal=9, reason="the CPU stopped unexpectedly")
+        self.files.close_all()
+        return self.exit
+
+    def request_stop(self, status: ExitStatus):
+        self.exit = status
+        self.cpu.stop()
+
+    def warn_once(self, key: str, message: str):
+        if key not in self.warned:
+            self.warned.add(key)
+            self.warn(message)

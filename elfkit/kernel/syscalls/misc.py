@@ -1,0 +1,78 @@
+"""Everything else a start-up needs: uname, sysinfo, getrandom, sched_getaffinity, sched_yield, getcpu."""
+from __future__ import annotations
+
+import errno
+import os
+import struct
+import time
+
+from elfkit.kernel.syscalls import Syscall
+from elfkit.kernel.syscalls.numbers import NR
+
+
+def sys_uname(p, buf, *_):
+    u = os.uname()
+    fields = [u.sysname, u.nodename, u.release, u.version, "x86_64", "(none)"]
+    raw = b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields)
+    return 0 if p.mm.write(buf, raw) else -errno.EFAULT
+
+
+def sys_sysinfo(p, buf, *_):
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.split()[1:]}
+    except OSError:
+        info = {}
+    uptime = int(time.clock_gettime(getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)))
+    loads = [int(x * 65536) for x in os.getloadavg()]
+    raw = struct.pack("<q3QQQQQQHxxxxxxQQI", uptime, *loads, info.get("MemTotal", 0),
+                      info.get("MemFree", 0), info.get("Shmem", 0), info.get("Buffers", 0),
+                      info.get("SwapTotal", 0), info.get("SwapFree", 0), 1, 0, 0, 1)
+    return 0 if p.mm.write(buf, raw.ljust(112, b"\0")) else -errno.EFAULT
+
+
+def sys_getrandom(p, buf, count, flags, *_):
+    count = min(count, 33554431)
+    data = p.rng.randbytes(count) if p.seed is not None else os.urandom(count)
+    return count if p.mm.write(buf, data) else -errno.EFAULT
+
+
+def sys_sched_getaffinity(p, pid, size, mask, *_):
+    if pid not in (0, p.pid):
+        return -errno.ESRCH
+    cpus = os.sched_getaffinity(0)
+    nbytes = 8 * ((max(cpus) // 64) + 1)
+    if size < nbytes:
+        return -errno.EINVAL
+    bits = 0
+    for c in cpus:
+        bits |= 1 << c
+    return nbytes if p.mm.write(mask, bits.to_bytes(nbytes, "little")) else -errno.EFAULT
+
+
+def sys_zero(p, *_):
+    return 0
+
+
+def sys_getcpu(p, cpu_ptr, node_ptr, *_):
+    if cpu_ptr and not p.mm.write(cpu_ptr, b"\0\0\0\0"):
+        return -errno.EFAULT
+    if node_ptr and not p.mm.write(node_ptr, b"\0\0\0\0"):
+        return -errno.EFAULT
+    return 0
+
+
+def sys_nosocket(p, *_):
+    p.warn_once("socket", "network access is not allowed for the guest: socket() returns -EACCES")
+    return -errno.EACCES
+
+
+TABLE = [
+    Syscall(NR.uname, sys_uname, ("hex",)),
+    Syscall(NR.sysinfo, sys_sysinfo, ("hex",)),
+    Syscall(NR.getrandom, sys_getrandom, ("buf_out", "size", "getrandom_flags")),
+    Syscall(NR.sched_getaffinity, sys_sched_getaffinity, ("int", "size", "hex")),
+    Syscall(NR.sched_yield, sys_zero),
+    Syscall(NR.getcpu, sys_getcpu, ("hex", "hex", "hex")),
+    Syscall(NR.socket, sys_nosocket, ("int", "int", "int")),
+]

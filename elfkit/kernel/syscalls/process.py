@@ -1,0 +1,240 @@
+"""Process system calls: exit, identity, credentials, limits, arch_prctl, TLS/robust-list/rseq
+registration, futex for one thread, and the ones that need other processes (ECHILD/EAGAIN here)."""
+from __future__ import annotations
+
+import errno
+import os
+import struct
+
+from elfkit.kernel.process import ExitStatus, GuestExit
+from elfkit.kernel.syscalls import Syscall
+from elfkit.kernel.syscalls.numbers import NR
+
+ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
+ARCH_GET_CPUID, ARCH_SET_CPUID = 0x1011, 0x1012
+RLIM_INFINITY = 0xFFFFFFFFFFFFFFFF
+# getrlimit defaults of a login shell on Linux (RLIMIT_* order)
+DEFAULT_RLIMITS = {0: (RLIM_INFINITY,) * 2, 1: (RLIM_INFINITY,) * 2, 2: (RLIM_INFINITY,) * 2,
+                   3: (8 << 20, RLIM_INFINITY), 4: (0, RLIM_INFINITY), 5: (RLIM_INFINITY,) * 2,
+                   6: (63432, 63432), 7: (1024, 1048576), 8: (8 << 20, 8 << 20),
+                   9: (RLIM_INFINITY,) * 2, 10: (RLIM_INFINITY,) * 2, 11: (63432, 63432),
+                   12: (819200, 819200), 13: (0, 0), 14: (0, 0), 15: (RLIM_INFINITY,) * 2}
+
+
+def sys_exit_group(p, code, *_):
+    raise GuestExit(ExitStatus(code=code & 0xFF))
+
+
+def sys_exit(p, code, *_):
+    # one thread: the thread's exit is the process's exit
+    raise GuestExit(ExitStatus(code=code & 0xFF))
+
+
+def sys_getpid(p, *_):
+    return p.pid
+
+
+def sys_gettid(p, *_):
+    return p.tid
+
+
+def sys_getppid(p, *_):
+    return p.ppid
+
+
+def sys_getuid(p, *_):
+    return p.creds.uid
+
+
+def sys_geteuid(p, *_):
+    return p.creds.euid
+
+
+def sys_getgid(p, *_):
+    return p.creds.gid
+
+
+def sys_getegid(p, *_):
+    return p.creds.egid
+
+
+def sys_getresuid(p, r, e, s, *_):
+    return _put3(p, r, e, s, p.creds.uid, p.creds.euid, p.creds.uid)
+
+
+def sys_getresgid(p, r, e, s, *_):
+    return _put3(p, r, e, s, p.creds.gid, p.creds.egid, p.creds.gid)
+
+
+def _put3(p, a, b, c, x, y, z):
+    ok = p.mm.write(a, struct.pack("<I", x)) and p.mm.write(b, struct.pack("<I", y)) and \
+        p.mm.write(c, struct.pack("<I", z))
+    return 0 if ok else -errno.EFAULT
+
+
+def sys_getgroups(p, size, ptr, *_):
+    groups = [p.creds.gid]
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        return -errno.EINVAL
+    return len(groups) if p.mm.write(ptr, struct.pack(f"<{len(groups)}I", *groups)) else -errno.EFAULT
+
+
+def sys_getpgrp(p, *_):
+    return os.getpgrp()
+
+
+def sys_getpgid(p, pid, *_):
+    return os.getpgrp() if pid in (0, p.pid) else -errno.ESRCH
+
+
+def sys_getsid(p, pid, *_):
+    return os.getsid(0) if pid in (0, p.pid) else -errno.ESRCH
+
+
+def sys_setid(p, *_):
+    return -errno.EPERM
+
+
+def sys_set_tid_address(p, ptr, *_):
+    p.clear_child_tid = ptr
+    return p.tid
+
+
+def sys_set_robust_list(p, head, length, *_):
+    if length != 24:
+        return -errno.EINVAL
+    p.robust_list = (head, length)
+    return 0
+
+
+def sys_rseq(p, *_):
+    # Restartable sequences need the kernel to update the area on every preemption;
+    # glibc runs without them when registration fails.
+    return -errno.ENOSYS
+
+
+def sys_arch_prctl(p, code, addr, *_):
+    if code == ARCH_SET_FS:
+        p.cpu.set_fs_base(addr)
+        return 0
+    if code == ARCH_SET_GS:
+        p.cpu.set_gs_base(addr)
+        return 0
+    if code in (ARCH_GET_FS, ARCH_GET_GS):
+        v = p.cpu.fs_base() if code == ARCH_GET_FS else p.cpu.gs_base()
+        return 0 if p.mm.write(addr, struct.pack("<Q", v)) else -errno.EFAULT
+    if code == ARCH_GET_CPUID:
+        return 1
+    return -errno.EINVAL
+
+
+def sys_prlimit64(p, pid, resource, new_ptr, old_ptr, *_):
+    if pid not in (0, p.pid):
+        return -errno.ESRCH
+    if resource >= 16:
+        return -errno.EINVAL
+    cur = p.rlimits.get(resource, DEFAULT_RLIMITS[resource])
+    if old_ptr and not p.mm.write(old_ptr, struct.pack("<QQ", *cur)):
+        return -errno.EFAULT
+    if new_ptr:
+        raw = p.mm.read(new_ptr, 16)
+        if raw is None:
+            return -errno.EFAULT
+        soft, hard = struct.unpack("<QQ", raw)
+        if soft > hard or hard > cur[1]:
+            return -errno.EPERM if hard > cur[1] else -errno.EINVAL
+        p.rlimits[resource] = (soft, hard)
+    return 0
+
+
+def sys_getrlimit(p, resource, ptr, *_):
+    return sys_prlimit64(p, 0, resource, 0, ptr)
+
+
+def sys_setrlimit(p, resource, ptr, *_):
+    return sys_prlimit64(p, 0, resource, ptr, 0)
+
+
+FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 0, 1, 9, 10
+
+
+def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
+    cmd = op & 0x7F
+    if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
+        return 0                                   # nobody else to wake
+    if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+        raw = p.mm.read(uaddr, 4)
+        if raw is None:
+            return -errno.EFAULT
+        if struct.unpack("<I", raw)[0] != val & 0xFFFFFFFF:
+            return -errno.EAGAIN
+        # A single-threaded process waiting on itself would sleep forever.
+        if timeout:
+            return -errno.ETIMEDOUT
+        return -errno.EDEADLK
+    return -errno.ENOSYS
+
+
+def sys_wait4(p, *_):
+    return -errno.ECHILD
+
+
+def sys_prctl(p, option, arg2, *_):
+    if option == 15:                               # PR_SET_NAME
+        return 0
+    if option == 16:                               # PR_GET_NAME
+        name = os.path.basename(p.image.execfn).encode()[:15]
+        return 0 if p.mm.write(arg2, name + b"\0") else -errno.EFAULT
+    if option in (38, 39, 4, 3, 36, 37, 1, 2):     # NO_NEW_PRIVS, DUMPABLE, PDEATHSIG, CHILD_SUBREAPER
+        return 0
+    return -errno.EINVAL
+
+
+def sys_fork(p, *_):
+    p.warn_once("fork", "fork/clone/vfork are not supported by load-and-run yet: returning -EAGAIN")
+    return -errno.EAGAIN
+
+
+def sys_execve(p, *_):
+    p.warn_once("execve", "execve is not supported by load-and-run yet: returning -ENOSYS")
+    return -errno.ENOSYS
+
+
+TABLE = [
+    Syscall(NR.exit_group, sys_exit_group, ("int",)),
+    Syscall(NR.exit, sys_exit, ("int",)),
+    Syscall(NR.getpid, sys_getpid),
+    Syscall(NR.gettid, sys_gettid),
+    Syscall(NR.getppid, sys_getppid),
+    Syscall(NR.getuid, sys_getuid),
+    Syscall(NR.geteuid, sys_geteuid),
+    Syscall(NR.getgid, sys_getgid),
+    Syscall(NR.getegid, sys_getegid),
+    Syscall(NR.getresuid, sys_getresuid, ("hex", "hex", "hex")),
+    Syscall(NR.getresgid, sys_getresgid, ("hex", "hex", "hex")),
+    Syscall(NR.getgroups, sys_getgroups, ("int", "hex")),
+    Syscall(NR.getpgrp, sys_getpgrp),
+    Syscall(NR.getpgid, sys_getpgid, ("int",)),
+    Syscall(NR.getsid, sys_getsid, ("int",)),
+    Syscall(NR.setuid, sys_setid, ("int",)),
+    Syscall(NR.setgid, sys_setid, ("int",)),
+    Syscall(NR.setpgid, sys_setid, ("int", "int")),
+    Syscall(NR.setsid, sys_setid),
+    Syscall(NR.set_tid_address, sys_set_tid_address, ("hex",)),
+    Syscall(NR.set_robust_list, sys_set_robust_list, ("hex", "int")),
+    Syscall(NR.rseq, sys_rseq, ("hex", "int", "int", "hex")),
+    Syscall(NR.arch_prctl, sys_arch_prctl, ("arch_prctl", "hex")),
+    Syscall(NR.prlimit64, sys_prlimit64, ("int", "rlimit", "hex", "hex")),
+    Syscall(NR.getrlimit, sys_getrlimit, ("rlimit", "hex")),
+    Syscall(NR.setrlimit, sys_setrlimit, ("rlimit", "hex")),
+    Syscall(NR.futex, sys_futex, ("hex", "futex_op", "int", "hex", "hex", "int")),
+    Syscall(NR.wait4, sys_wait4, ("int", "hex", "int", "hex")),
+    Syscall(NR.prctl, sys_prctl, ("int", "hex", "hex", "hex", "hex")),
+    Syscall(NR.fork, sys_fork),
+    Syscall(NR.vfork, sys_fork),
+    Syscall(NR.clone, sys_fork, ("hex", "hex", "hex", "hex", "hex")),
+    Syscall(NR.clone3, sys_fork, ("hex", "size")),
+    Syscall(NR.execve, sys_execve, ("path", "hex", "hex")),
+]

@@ -1,0 +1,105 @@
+"""Time system calls: clock_gettime, gettimeofday, time, nanosleep, clock_nanosleep, times."""
+from __future__ import annotations
+
+import errno
+import os
+import struct
+import time
+
+from elfkit.kernel.syscalls import Syscall
+from elfkit.kernel.syscalls.numbers import NR
+
+CLOCKS = {0: time.CLOCK_REALTIME, 1: time.CLOCK_MONOTONIC, 4: getattr(time, "CLOCK_MONOTONIC_RAW", 1),
+          5: getattr(time, "CLOCK_REALTIME_COARSE", 0), 6: getattr(time, "CLOCK_MONOTONIC_COARSE", 1),
+          7: getattr(time, "CLOCK_BOOTTIME", 1)}
+CPU_CLOCKS = (2, 3)                  # CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID
+
+
+def _now_ns(p, clock: int) -> int | None:
+    if clock in CPU_CLOCKS:
+        return time.process_time_ns()
+    host = CLOCKS.get(clock)
+    if host is None:
+        return None
+    return time.clock_gettime_ns(host)
+
+
+def sys_clock_gettime(p, clock, ts, *_):
+    ns = _now_ns(p, clock)
+    if ns is None:
+        return -errno.EINVAL
+    return 0 if p.mm.write(ts, struct.pack("<qq", *divmod(ns, 1_000_000_000))) else -errno.EFAULT
+
+
+def sys_clock_getres(p, clock, ts, *_):
+    if _now_ns(p, clock) is None:
+        return -errno.EINVAL
+    if ts and not p.mm.write(ts, struct.pack("<qq", 0, 1)):
+        return -errno.EFAULT
+    return 0
+
+
+def sys_gettimeofday(p, tv, tz, *_):
+    ns = time.time_ns()
+    if tv and not p.mm.write(tv, struct.pack("<qq", ns // 1_000_000_000, ns // 1000 % 1_000_000)):
+        return -errno.EFAULT
+    if tz and not p.mm.write(tz, struct.pack("<ii", 0, 0)):
+        return -errno.EFAULT
+    return 0
+
+
+def sys_time(p, tloc, *_):
+    t = int(time.time())
+    if tloc and not p.mm.write(tloc, struct.pack("<q", t)):
+        return -errno.EFAULT
+    return t
+
+
+def _sleep(p, req) -> int:
+    raw = p.mm.read(req, 16)
+    if raw is None:
+        return -errno.EFAULT
+    sec, nsec = struct.unpack("<qq", raw)
+    if sec < 0 or not 0 <= nsec < 1_000_000_000:
+        return -errno.EINVAL
+    time.sleep(sec + nsec / 1e9)
+    return 0
+
+
+def sys_nanosleep(p, req, rem, *_):
+    return _sleep(p, req)
+
+
+def sys_clock_nanosleep(p, clock, flags, req, rem, *_):
+    if flags & 1:                                  # TIMER_ABSTIME
+        raw = p.mm.read(req, 16)
+        if raw is None:
+            return -errno.EFAULT
+        sec, nsec = struct.unpack("<qq", raw)
+        now = _now_ns(p, clock)
+        if now is None:
+            return -errno.EINVAL
+        delay = sec * 1_000_000_000 + nsec - now
+        if delay > 0:
+            time.sleep(delay / 1e9)
+        return 0
+    return _sleep(p, req)
+
+
+def sys_times(p, buf, *_):
+    t = os.times()
+    ticks = [int(x * 100) for x in (t.user, t.system, t.children_user, t.children_system)]
+    if buf and not p.mm.write(buf, struct.pack("<4q", *ticks)):
+        return -errno.EFAULT
+    return int(t.elapsed * 100)
+
+
+TABLE = [
+    Syscall(NR.clock_gettime, sys_clock_gettime, ("clock", "hex")),
+    Syscall(NR.clock_getres, sys_clock_getres, ("clock", "hex")),
+    Syscall(NR.gettimeofday, sys_gettimeofday, ("hex", "hex")),
+    Syscall(NR.time, sys_time, ("hex",)),
+    Syscall(NR.nanosleep, sys_nanosleep, ("timespec", "hex")),
+    Syscall(NR.clock_nanosleep, sys_clock_nanosleep, ("clock", "int", "timespec", "hex")),
+    Syscall(NR.times, sys_times, ("hex",)),
+]

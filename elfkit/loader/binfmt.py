@@ -1,0 +1,248 @@
+"""fs/binfmt_elf.c: load_elf_binary -- what execve does with an ELF file, as a list of named steps.
+
+The result is an ExecImage: the memory areas to create (with their bytes),
+the initial stack, brk, and where the CPU starts. Nothing here touches the
+emulator; elfkit.kernel maps the image.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from elfkit.elf import ElfFile
+from elfkit.elf.constants import EM, ET, PF, PT
+from elfkit.errors import ElfkitError
+from elfkit.loader import layout
+from elfkit.loader.auxv import auxv_entries
+from elfkit.loader.layout import page_align, page_offset, page_start
+from elfkit.loader.stack import StackImage, create_elf_tables
+from elfkit.loader.sysroot import PathError, Sysroot
+
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+
+
+class ExecError(ElfkitError):
+    """execve would fail: .errno_name says how (ENOEXEC, ENOENT, ...)."""
+
+    def __init__(self, path, message, errno_name="ENOEXEC"):
+        self.errno_name = errno_name
+        super().__init__(path, message)
+
+
+@dataclass(slots=True)
+class Mapping:
+    """One memory area exec creates: [start, end) with `prot`; `data` fills it from `start`."""
+    start: int
+    end: int
+    prot: int
+    name: str                 # /proc/PID/maps name: the file's path, [stack], or "" (bss)
+    data: bytes = b""         # the rest of the area is zero
+    file_offset: int = 0
+    host_path: str | None = None
+
+
+@dataclass(slots=True)
+class LoadedObject:
+    """An ELF file mapped by exec: the program or its interpreter."""
+    path: str                 # guest path
+    host_path: str
+    elf: ElfFile
+    load_bias: int
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class ExecImage:
+    program: LoadedObject
+    interpreter: LoadedObject | None
+    mappings: list[Mapping]
+    entry: int                # where the CPU starts: the interpreter's entry, else the program's
+    program_entry: int
+    phdr_addr: int
+    start_brk: int
+    stack: StackImage
+    executable_stack: bool
+    mmap_base: int
+    execfn: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Credentials:
+    uid: int = 0
+    euid: int = 0
+    gid: int = 0
+    egid: int = 0
+
+
+def load_elf_binary(path: str, argv: list[bytes], envp: list[bytes], *, sysroot: Sysroot,
+                    cwd: str, random16: bytes, creds: Credentials, hwcap: int, hwcap2: int,
+                    execfn: str | None = None) -> ExecImage:
+    """execve(path, argv, envp): check, map the program and its interpreter, build the stack."""
+    host_path = _open_exec(path, sysroot, cwd)
+    exe = _check_header(path, host_path)
+    phdrs = [s for s in exe.segments]
+    interp_path = _find_interpreter(exe, path)
+    interp = None
+    if interp_path is not None:
+        interp_host = _open_exec(interp_path, sysroot, "/")
+        interp = _check_header(interp_path, interp_host, interpreter=True)
+    executable_stack = _executable_stack(exe)
+
+    mappings: list[Mapping] = []
+    mmap_top = layout.mmap_base()
+    bias = _choose_load_bias(exe, has_interp=interp is not None, mmap_top=mmap_top)
+    prog = _map_segments(path, host_path, exe, bias, mappings)
+    if exe.header.type == ET.DYN and interp is None:
+        mmap_top = prog.start                      # it was mapped like an mmap
+    start_brk = _place_brk(exe, prog, has_interp=interp is not None)
+
+    interp_obj = None
+    if interp is not None:
+        ibias = _choose_load_bias(interp, has_interp=False, mmap_top=mmap_top)
+        interp_obj = _map_segments(interp_path, interp_host, interp, ibias, mappings)
+        mmap_top = interp_obj.start
+
+    phdr_addr = _phdr_address(exe, bias)
+    program_entry = exe.header.entry + bias
+    entry = interp.header.entry + interp_obj.load_bias if interp_obj else program_entry
+    execfn = path if execfn is None else execfn
+
+    def auxv_for(execfn_addr, random_addr, platform_addr):
+        return auxv_entries(phdr=phdr_addr, phent=exe.header.phentsize, phnum=exe.header.phnum,
+                            base=interp_obj.load_bias if interp_obj else 0, entry=program_entry,
+                            uid=creds.uid, euid=creds.euid, gid=creds.gid, egid=creds.egid,
+                            secure=0, random_addr=random_addr, execfn_addr=execfn_addr,
+                            platform_addr=platform_addr, hwcap=hwcap, hwcap2=hwcap2)
+
+    stack = create_elf_tables(argv, envp, os.fsencode(execfn), random16, auxv_for)
+    stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if executable_stack else 0)
+    mappings.append(Mapping(stack.vma_start, layout.STACK_TOP, stack_prot, "[stack]"))
+    return ExecImage(prog, interp_obj, mappings, entry, program_entry, phdr_addr, start_brk, stack,
+                     executable_stack, mmap_top, execfn)
+
+
+# --- the steps -------------------------------------------------------------------------------
+
+def _open_exec(path: str, sysroot: Sysroot, cwd: str) -> str:
+    try:
+        host = sysroot.host_path(path, cwd)
+    except PathError as e:
+        raise ExecError(path, f"cannot execute: {e.strerror}", "ENOENT") from None
+    if not os.path.exists(host):
+        raise ExecError(path, "cannot execute: no such file", "ENOENT")
+    if os.path.isdir(host):
+        raise ExecError(path, "cannot execute: is a directory", "EACCES")
+    return host
+
+
+def _check_header(path: str, host_path: str, interpreter: bool = False) -> ElfFile:
+    """The checks at the top of load_elf_binary: magic, type, machine, program headers."""
+    elf = ElfFile.open(host_path)
+    elf.path = path
+    h = elf.header
+    what = "interpreter" if interpreter else "program"
+    if not h.is_64 or h.machine != EM.X86_64:
+        raise ExecError(path, f"{what} is not an x86-64 ELF file (class "
+                              f"{'ELF64' if h.is_64 else 'ELF32'}, machine {h.machine}): "
+                              "elfkit runs x86-64 programs only")
+    if h.type not in (ET.EXEC, ET.DYN):
+        raise ExecError(path, f"{what} is not executable (e_type {h.type}: only ET_EXEC and "
+                              "ET_DYN can be run)")
+    if not elf.segments:
+        raise ExecError(path, f"{what} has no program headers")
+    if not any(s.type == PT.LOAD for s in elf.segments):
+        raise ExecError(path, f"{what} has no PT_LOAD segment")
+    if elf.warnings:
+        raise ExecError(path, f"{what} is damaged: {elf.warnings[0]}")
+    if interpreter and any(s.type == PT.INTERP for s in elf.segments):
+        raise ExecError(path, "the interpreter itself asks for an interpreter", "ELIBBAD")
+    return elf
+
+
+def _find_interpreter(exe: ElfFile, path: str) -> str | None:
+    from elfkit.elf.segments import interpreter
+    interps = [s for s in exe.segments if s.type == PT.INTERP]
+    if not interps:
+        return None
+    name = interpreter(exe)
+    if not name:
+        raise ExecError(path, "PT_INTERP is empty or lies outside the file")
+    return name
+
+
+def _executable_stack(exe: ElfFile) -> bool:
+    """PT_GNU_STACK's PF_X; without PT_GNU_STACK x86-64 defaults to a non-executable stack."""
+    seg = next((s for s in exe.segments if s.type == PT.GNU_STACK), None)
+    return bool(seg and seg.flags & PF.X)
+
+
+def _load_span(elf: ElfFile) -> tuple[int, int, int]:
+    """(lowest page, end, largest alignment) of the PT_LOAD segments (total_mapping_size)."""
+    loads = elf.load_segments
+    lo = page_start(min(s.vaddr for s in loads))
+    hi = max(s.vaddr + s.memsz for s in loads)
+    align = max([s.align for s in loads if s.align and s.align & (s.align - 1) == 0] or [4096])
+    return lo, page_align(hi), align
+
+
+def _choose_load_bias(elf: ElfFile, has_interp: bool, mmap_top: int) -> int:
+    """ET_EXEC: 0. PIE with an interpreter: ELF_ET_DYN_BASE. Otherwise top-down like mmap."""
+    if elf.header.type == ET.EXEC:
+        return 0
+    lo, hi, align = _load_span(elf)
+    if has_interp:
+        base = layout.ELF_ET_DYN_BASE
+        if align > layout.PAGE_SIZE:
+            base &= ~(align - 1)
+        return page_start(base - lo)
+    start = (mmap_top - (hi - lo)) & ~(max(align, layout.PAGE_SIZE) - 1)
+    return start - lo
+
+
+def _map_segments(path, host_path, elf: ElfFile, bias: int, mappings: list[Mapping]) -> LoadedObject:
+    """elf_load for each PT_LOAD: file pages, the zeroed tail of the last one, anonymous bss."""
+    lo_all, hi_all = None, None
+    data, size = elf.data, elf.size
+    for seg in elf.load_segments:
+        prot = (PROT_READ if seg.flags & PF.R else 0) | (PROT_WRITE if seg.flags & PF.W else 0) | \
+               (PROT_EXEC if seg.flags & PF.X else 0)
+        start = page_start(bias + seg.vaddr)
+        file_end = page_align(bias + seg.vaddr + seg.filesz)
+        mem_end = page_align(bias + seg.vaddr + seg.memsz)
+        if seg.filesz:
+            off = page_start(seg.offset)
+            length = file_end - start
+            chunk = bytearray(data[off:min(off + length, size)])
+            if seg.memsz > seg.filesz:
+                # padzero: the bss starts inside the last file page; the kernel clears the rest.
+                zero_from = page_offset(seg.vaddr) + seg.filesz
+                chunk[zero_from:] = bytes(max(0, len(chunk) - zero_from))
+            mappings.append(Mapping(start, file_end, prot, path, bytes(chunk), off, host_path))
+        else:
+            file_end = start
+        if mem_end > file_end:
+            mappings.append(Mapping(file_end, mem_end, prot, ""))
+        lo_all = start if lo_all is None else min(lo_all, start)
+        hi_all = mem_end if hi_all is None else max(hi_all, mem_end)
+    return LoadedObject(path, host_path, elf, bias, lo_all, hi_all)
+
+
+def _place_brk(exe: ElfFile, prog: LoadedObject, has_interp: bool) -> int:
+    """brk starts after the program's image; an ET_DYN run without interpreter gets it at
+    ELF_ET_DYN_BASE instead, away from mmap space (Linux >= 6.15, the kernel this mimics)."""
+    if exe.header.type == ET.DYN and not has_interp:
+        return page_align(layout.ELF_ET_DYN_BASE)
+    end = max(prog.load_bias + s.vaddr + s.memsz for s in exe.load_segments)
+    return page_align(end)
+
+
+def _phdr_address(exe: ElfFile, bias: int) -> int:
+    """AT_PHDR: where the program headers are in memory (the PT_LOAD that holds e_phoff)."""
+    phoff = exe.header.phoff
+    for s in exe.load_segments:
+        if s.offset <= phoff < s.offset + s.filesz:
+            return s.vaddr + (phoff - s.offset) + bias
+    phdr = next((s for s in exe.segments if s.type == PT.PHDR), None)
+    return (phdr.vaddr + bias) if phdr else 0
