@@ -57,9 +57,10 @@ def cli():
 
 
 def _register():
-    from elfkit.cli import disasm, inspect
+    from elfkit.cli import disasm, inspect, run
     cli.add_command(inspect.inspect)
     cli.add_command(disasm.disasm)
+    cli.add_command(run.load_and_run)
 
 
 _register()

@@ -31,6 +31,7 @@ class Vma:
     offset: int = 0             # file offset of `start`
     dev: tuple[int, int] = (0, 0)
     inode: int = 0
+    cow: bool = False           # a private file mapping that was writable: has its own pages
 
     @property
     def size(self) -> int:
@@ -50,7 +51,9 @@ class Vma:
         if self.name != nxt.name or self.dev != nxt.dev or self.inode != nxt.inode:
             return False
         if self.inode:
-            return self.offset + self.size == nxt.offset
+            # The kernel keeps a written (copied-on-write) private file area apart from a clean
+            # one: their anon_vma differ. So RELRO, once mprotect'ed read-only, stays its own line.
+            return self.offset + self.size == nxt.offset and self.cow == nxt.cow
         return True
 
 
@@ -91,6 +94,8 @@ class Mm:
     # --- creating and removing areas --------------------------------------------------------
     def map_area(self, vma: Vma, data: bytes = b""):
         """Create an area at a free, page-aligned range and fill its start with `data`."""
+        if vma.inode and not vma.shared and vma.prot & PROT_WRITE:
+            vma.cow = True
         self.cpu.map(vma.start, vma.size, vma.prot | PROT_WRITE if data else vma.prot)
         if data:
             self.cpu.write(vma.start, data[:vma.size])
@@ -201,6 +206,8 @@ class Mm:
                 out.append(self._slice(v, v.start, addr))
             mid = self._slice(v, max(v.start, addr), min(v.end, end))
             mid.prot = prot & 7
+            if mid.inode and not mid.shared and prot & PROT_WRITE:
+                mid.cow = True
             out.append(mid)
             if v.end > end:
                 out.append(self._slice(v, end, v.end))

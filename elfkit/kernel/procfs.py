@@ -86,8 +86,7 @@ def readlink(p, guest_path: str):
                 else f"{p.pid}/task/{p.tid}"
         return None
     if item == "exe":
-        return p.image.program.path if os.path.isabs(p.image.program.path) else \
-            os.path.normpath(os.path.join(p.cwd, p.image.program.path))
+        return p.image.program.display_path
     if item == "cwd":
         return p.cwd
     if item.startswith("fd/"):

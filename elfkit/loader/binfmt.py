@@ -50,6 +50,7 @@ class LoadedObject:
     load_bias: int
     start: int
     end: int
+    display_path: str = ""    # absolute, links resolved: what /proc/PID/maps and exe show
 
 
 @dataclass(slots=True)
@@ -93,7 +94,7 @@ def load_elf_binary(path: str, argv: list[bytes], envp: list[bytes], *, sysroot:
     mappings: list[Mapping] = []
     mmap_top = layout.mmap_base()
     bias = _choose_load_bias(exe, has_interp=interp is not None, mmap_top=mmap_top)
-    prog = _map_segments(path, host_path, exe, bias, mappings)
+    prog = _map_segments(path, sysroot.display_path(host_path), host_path, exe, bias, mappings)
     if exe.header.type == ET.DYN and interp is None:
         mmap_top = prog.start                      # it was mapped like an mmap
     start_brk = _place_brk(exe, prog, has_interp=interp is not None)
@@ -101,9 +102,11 @@ def load_elf_binary(path: str, argv: list[bytes], envp: list[bytes], *, sysroot:
     interp_obj = None
     if interp is not None:
         ibias = _choose_load_bias(interp, has_interp=False, mmap_top=mmap_top)
-        interp_obj = _map_segments(interp_path, interp_host, interp, ibias, mappings)
+        interp_obj = _map_segments(interp_path, sysroot.display_path(interp_host), interp_host,
+                                   interp, ibias, mappings)
         mmap_top = interp_obj.start
 
+    vdso_addr, mmap_top = _map_vdso(mmap_top, mappings)
     phdr_addr = _phdr_address(exe, bias)
     program_entry = exe.header.entry + bias
     entry = interp.header.entry + interp_obj.load_bias if interp_obj else program_entry
@@ -114,7 +117,8 @@ def load_elf_binary(path: str, argv: list[bytes], envp: list[bytes], *, sysroot:
                             base=interp_obj.load_bias if interp_obj else 0, entry=program_entry,
                             uid=creds.uid, euid=creds.euid, gid=creds.gid, egid=creds.egid,
                             secure=0, random_addr=random_addr, execfn_addr=execfn_addr,
-                            platform_addr=platform_addr, hwcap=hwcap, hwcap2=hwcap2)
+                            platform_addr=platform_addr, vdso_addr=vdso_addr, hwcap=hwcap,
+                            hwcap2=hwcap2)
 
     stack = create_elf_tables(argv, envp, os.fsencode(execfn), random16, auxv_for)
     stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if executable_stack else 0)
@@ -201,7 +205,8 @@ def _choose_load_bias(elf: ElfFile, has_interp: bool, mmap_top: int) -> int:
     return start - lo
 
 
-def _map_segments(path, host_path, elf: ElfFile, bias: int, mappings: list[Mapping]) -> LoadedObject:
+def _map_segments(path, shown, host_path, elf: ElfFile, bias: int,
+                  mappings: list[Mapping]) -> LoadedObject:
     """elf_load for each PT_LOAD: file pages, the zeroed tail of the last one, anonymous bss."""
     lo_all, hi_all = None, None
     data, size = elf.data, elf.size
@@ -219,14 +224,14 @@ def _map_segments(path, host_path, elf: ElfFile, bias: int, mappings: list[Mappi
                 # padzero: the bss starts inside the last file page; the kernel clears the rest.
                 zero_from = page_offset(seg.vaddr) + seg.filesz
                 chunk[zero_from:] = bytes(max(0, len(chunk) - zero_from))
-            mappings.append(Mapping(start, file_end, prot, path, bytes(chunk), off, host_path))
+            mappings.append(Mapping(start, file_end, prot, shown, bytes(chunk), off, host_path))
         else:
             file_end = start
         if mem_end > file_end:
             mappings.append(Mapping(file_end, mem_end, prot, ""))
         lo_all = start if lo_all is None else min(lo_all, start)
         hi_all = mem_end if hi_all is None else max(hi_all, mem_end)
-    return LoadedObject(path, host_path, elf, bias, lo_all, hi_all)
+    return LoadedObject(path, host_path, elf, bias, lo_all, hi_all, shown)
 
 
 def _place_brk(exe: ElfFile, prog: LoadedObject, has_interp: bool) -> int:
@@ -236,6 +241,15 @@ def _place_brk(exe: ElfFile, prog: LoadedObject, has_interp: bool) -> int:
         return page_align(layout.ELF_ET_DYN_BASE)
     end = max(prog.load_bias + s.vaddr + s.memsz for s in exe.load_segments)
     return page_align(end)
+
+
+def _map_vdso(mmap_top: int, mappings: list[Mapping]) -> tuple[int, int]:
+    """arch_setup_additional_pages: [vvar] and [vdso] just below the lowest mmap so far."""
+    from elfkit.loader.vdso import vdso_areas
+    areas = vdso_areas(mmap_top)
+    for start, end, prot, name, data in areas:
+        mappings.append(Mapping(start, end, prot, name, data))
+    return areas[-1][0], areas[0][0]
 
 
 def _phdr_address(exe: ElfFile, bias: int) -> int:

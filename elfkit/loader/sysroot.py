@@ -42,6 +42,13 @@ class Sysroot:
         rel = os.path.relpath(host_path, self.root)
         return "/" if rel == "." else "/" + rel
 
+    def display_path(self, host_path: str) -> str:
+        """The name the kernel would show for an opened file (/proc/PID/maps, /proc/PID/exe):
+        its absolute path with every symbolic link resolved, as the guest sees it."""
+        if self.identity:
+            return os.path.realpath(host_path)
+        return self.guest_path(host_path)
+
     def _join(self, parts: list[str]) -> str:
         if self.identity:
             return "/" + "/".join(parts)

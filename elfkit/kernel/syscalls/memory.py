@@ -30,7 +30,7 @@ class _Mappable:
     def __init__(self, f, p):
         self.f = f
         host = getattr(f, "host_path", None)
-        self.path = f.path if p.sysroot.identity or host is None else f.path
+        self.path = p.sysroot.display_path(host) if host else f.path
 
     def stat(self):
         st = self.f.stat()

@@ -25,7 +25,7 @@ def sys_sysinfo(p, buf, *_):
         info = {}
     uptime = int(time.clock_gettime(getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)))
     loads = [int(x * 65536) for x in os.getloadavg()]
-    raw = struct.pack("<q3QQQQQQHxxxxxxQQI", uptime, *loads, info.get("MemTotal", 0),
+    raw = struct.pack("<q3Q6QH6xQQI", uptime, *loads, info.get("MemTotal", 0),
                       info.get("MemFree", 0), info.get("Shmem", 0), info.get("Buffers", 0),
                       info.get("SwapTotal", 0), info.get("SwapFree", 0), 1, 0, 0, 1)
     return 0 if p.mm.write(buf, raw.ljust(112, b"\0")) else -errno.EFAULT
