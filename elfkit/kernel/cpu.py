@@ -17,6 +17,8 @@ from unicorn import unicorn_const as UC
 from unicorn import x86_const as X86
 from unicorn.unicorn_py3 import unicorn as uc_impl
 
+from elfkit.kernel.paging import PageTables
+
 PROT_TO_UC = {0: UC.UC_PROT_NONE}
 for _p in range(1, 8):
     PROT_TO_UC[_p] = ((UC.UC_PROT_READ if _p & 1 else 0) | (UC.UC_PROT_WRITE if _p & 2 else 0) |
@@ -25,7 +27,7 @@ for _p in range(1, 8):
 # A CPU model on which glibc's ld.so starts: it passes the x86-64 ISA level
 # check and every instruction its CPUID advertises (xsave/xsavec for the lazy
 # resolver's register save) is one Unicorn's TCG implements.
-CPU_MODEL = X86.UC_CPU_X86_HASWELL
+CPU_MODEL = X86.UC_CPU_X86_WESTMERE
 
 SYSCALL_ARG_REGS = [X86.UC_X86_REG_RAX, X86.UC_X86_REG_RDI, X86.UC_X86_REG_RSI,
                     X86.UC_X86_REG_RDX, X86.UC_X86_REG_R10, X86.UC_X86_REG_R8,
@@ -65,6 +67,9 @@ class Cpu:
     def __init__(self):
         self.uc = uc_mod.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
         self.uc.ctl_set_cpu_model(CPU_MODEL)
+        self.pages = PageTables(self.uc, lambda a, n: self.uc.mem_map(a, n, UC.UC_PROT_ALL),
+                                self.uc.mem_unmap)
+        self._enable_paging()
         self._h = self.uc._uch
         lib = uc_impl.uclib
         self._lib = lib
@@ -83,26 +88,52 @@ class Cpu:
         self._keep = []               # ctypes callbacks must outlive the hooks
         self.fault: Fault | None = None
         self.interrupt: int | None = None
+        self.retry = False
+        self.resume = False
         self.on_fault = None          # callable(access, address, unmapped) -> bool (handled)
 
-    # --- memory ----------------------------------------------------------------------------
+    def _enable_paging(self):
+        """Long mode with 4-level paging (see elfkit.kernel.paging), SSE enabled, CR0.WP so
+        read-only pages are read-only, EFER.NXE so NX pages do not execute."""
+        uc = self.uc
+        uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)
+        uc.reg_write(X86.UC_X86_REG_CR4, uc.reg_read(X86.UC_X86_REG_CR4) |
+                     (1 << 5) | (1 << 9) | (1 << 10))            # PAE, OSFXSR, OSXMMEXCPT
+        uc.msr_write(0xC0000080, uc.msr_read(0xC0000080) | (1 << 11) | (1 << 8))   # EFER: NXE, LME
+        cr0 = uc.reg_read(X86.UC_X86_REG_CR0)
+        uc.reg_write(X86.UC_X86_REG_CR0, ((cr0 | (1 << 31) | (1 << 16) | (1 << 1) | 1) &
+                                          ~(1 << 2)))            # PG, WP, MP, PE; not EM
+
+    # --- memory (guest virtual addresses) ---------------------------------------------------
     def map(self, addr: int, size: int, prot: int):
-        self.uc.mem_map(addr, size, PROT_TO_UC[prot & 7])
+        self.pages.map(addr, size, prot)
+        self._flush_tlb()
 
     def unmap(self, addr: int, size: int):
-        self.uc.mem_unmap(addr, size)
+        # Unicorn leaves emu_start when memory is unmapped under it: run() callers resume.
+        self.resume = True
+        self.pages.unmap(addr, size)
+        self._flush_tlb()
 
     def protect(self, addr: int, size: int, prot: int):
-        self.uc.mem_protect(addr, size, PROT_TO_UC[prot & 7])
+        self.pages.protect(addr, size, prot)
+        self._flush_tlb()
+
+    def _flush_tlb(self):
+        self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)   # a CR3 write flushes the TLB
 
     def read(self, addr: int, size: int) -> bytes:
-        return bytes(self.uc.mem_read(addr, size))
+        if size == 0:
+            return b""
+        parts = [self.uc.mem_read(pa, n) for pa, n in self.pages.pieces(addr, size)]
+        return bytes(parts[0]) if len(parts) == 1 else b"".join(bytes(p) for p in parts)
 
     def write(self, addr: int, data: bytes):
-        self.uc.mem_write(addr, bytes(data))
-
-    def regions(self):
-        return list(self.uc.mem_regions())
+        data = bytes(data)
+        pos = 0
+        for pa, n in self.pages.pieces(addr, len(data)):
+            self.uc.mem_write(pa, data[pos:pos + n])
+            pos += n
 
     # --- registers -------------------------------------------------------------------------
     def reg(self, name: str) -> int:
@@ -162,22 +193,22 @@ class Cpu:
         self._add_hook(UC.UC_HOOK_INSN, cb, 1, 0, X86.UC_X86_INS_SYSCALL)
 
     def hook_faults(self):
-        def on_invalid(_uc, access, address, size, value, _data):
-            kind = MEM_ACCESS.get(access, "access")
-            unmapped = access in (UC.UC_MEM_READ_UNMAPPED, UC.UC_MEM_WRITE_UNMAPPED,
-                                  UC.UC_MEM_FETCH_UNMAPPED)
-            if self.on_fault is not None:
-                try:
-                    if self.on_fault(kind, address, unmapped):
-                        return True
-                except Exception:       # noqa: BLE001 - reported as a fault below
-                    pass
-            self.fault = Fault(kind, address, unmapped)
-            return False
-        cb = _INVALID_CB(on_invalid)
-        self._add_hook(UC.UC_HOOK_MEM_INVALID, cb, 1, 0)
-
+        """Faults arrive as CPU exceptions: #PF (14) with CR2, #DE, #UD, #GP... No memory hook is
+        installed: Unicorn keeps every store on its slow path while any exists."""
         def on_intr(_uc, intno, _data):
+            if intno == 14:                       # page fault: the MMU said no
+                address = self.uc.reg_read(X86.UC_X86_REG_CR2)
+                if self.on_fault is not None:
+                    vm_ok = False
+                    try:
+                        vm_ok = self.on_fault("access", address, True)
+                    except Exception:             # noqa: BLE001 - reported as a fault below
+                        pass
+                    if vm_ok:                     # the kernel fixed it up (stack growth): retry
+                        self.retry = True
+                        self.uc.emu_stop()
+                        return
+                self.fault = Fault("access", address, True)
             self.interrupt = intno
             self.uc.emu_stop()
         self._add_hook(UC.UC_HOOK_INTR, _INTR_CB(on_intr), 1, 0)
@@ -197,6 +228,8 @@ class Cpu:
         """Run from `begin` until stop(), a fault, the timeout or `count` instructions."""
         self.fault = None
         self.interrupt = None
+        self.retry = False
+        self.resume = False
         try:
             self.uc.emu_start(begin, 0xFFFFFFFFFFFFFFFF, timeout=timeout_us, count=count)
         except uc_mod.UcError as e:

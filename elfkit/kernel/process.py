@@ -140,6 +140,10 @@ class Process:
             except CpuError as e:
                 fault_signal(self, e)
             else:
+                if (self.cpu.retry or self.cpu.resume and self.cpu.interrupt is None) and \
+                        self.exit is None and self.restart_at is None:
+                    pc = self.cpu.pc()          # a fixed-up page fault, or Unicorn left after munmap
+                    continue
                 if self.exit is None and self.restart_at is None and self.cpu.interrupt is not None:
                     fault_signal(self, None)
             if self.exit is not None:

@@ -34,9 +34,9 @@ class AT(IntEnum):
     MINSIGSTKSZ = 51
 
 
-# x86-64 values as a Skylake-class CPU reports them (the CPU model elfkit emulates):
+# x86-64 values as the emulated CPU (Unicorn's Haswell model) reports them in CPUID:
 # AT_HWCAP is CPUID(1).EDX; AT_HWCAP2 bit 1 is HWCAP2_FSGSBASE.
-X86_64_HWCAP = 0x078BFBFF
+X86_64_HWCAP = 0x078BFBFD
 X86_64_HWCAP2 = 0x2
 MINSIGSTKSZ = 3632          # sizeof the signal frame elfkit builds (fpstate included)
 RSEQ_FEATURE_SIZE = 28      # offsetof(struct rseq, end)

@@ -650,6 +650,71 @@ def sys_ftruncate(p, fd, length, *_):
     return 0
 
 
+def _xattr_value(p, value, buf, size):
+    if size == 0:
+        return len(value)
+    if len(value) > size:
+        return -errno.ERANGE
+    return len(value) if p.mm.write(buf, value) else -errno.EFAULT
+
+
+def _getxattr(p, ptr, name_ptr, buf, size, follow):
+    r = resolve(p, AT_FDCWD, ptr, follow=follow)
+    if isinstance(r, int):
+        return r
+    name = p.mm.read_cstring(name_ptr, 256)
+    if name is None:
+        return -errno.EFAULT
+    try:
+        value = os.getxattr(r[1], name, follow_symlinks=follow)
+    except OSError as e:
+        return -(e.errno or errno.EIO)
+    return _xattr_value(p, value, buf, size)
+
+
+def sys_getxattr(p, ptr, name, buf, size, *_):
+    return _getxattr(p, ptr, name, buf, size, True)
+
+
+def sys_lgetxattr(p, ptr, name, buf, size, *_):
+    return _getxattr(p, ptr, name, buf, size, False)
+
+
+def sys_fgetxattr(p, fd, name_ptr, buf, size, *_):
+    f = _file(p, fd)
+    if f is None:
+        return -errno.EBADF
+    name = p.mm.read_cstring(name_ptr, 256)
+    if name is None:
+        return -errno.EFAULT
+    if f.host_fd() is None:
+        return -errno.ENODATA
+    try:
+        value = os.getxattr(f.host_fd(), name)
+    except OSError as e:
+        return -(e.errno or errno.EIO)
+    return _xattr_value(p, value, buf, size)
+
+
+def _listxattr(p, ptr, buf, size, follow):
+    r = resolve(p, AT_FDCWD, ptr, follow=follow)
+    if isinstance(r, int):
+        return r
+    try:
+        names = os.listxattr(r[1], follow_symlinks=follow)
+    except OSError as e:
+        return -(e.errno or errno.EIO)
+    return _xattr_value(p, b"".join(os.fsencode(n) + b"\0" for n in names), buf, size)
+
+
+def sys_listxattr(p, ptr, buf, size, *_):
+    return _listxattr(p, ptr, buf, size, True)
+
+
+def sys_llistxattr(p, ptr, buf, size, *_):
+    return _listxattr(p, ptr, buf, size, False)
+
+
 def sys_fsync(p, fd, *_):
     return 0 if _file(p, fd) is not None else -errno.EBADF
 
@@ -746,6 +811,11 @@ TABLE = [
     Syscall(NR.fadvise64, sys_fadvise, ("fd", "int", "int", "int")),
     Syscall(NR.copy_file_range, sys_copy_file_range, ("fd", "hex", "fd", "hex", "size", "int")),
     Syscall(NR.poll, sys_poll, ("hex", "int", "int")),
+    Syscall(NR.getxattr, sys_getxattr, ("path", "str", "hex", "size")),
+    Syscall(NR.lgetxattr, sys_lgetxattr, ("path", "str", "hex", "size")),
+    Syscall(NR.fgetxattr, sys_fgetxattr, ("fd", "str", "hex", "size")),
+    Syscall(NR.listxattr, sys_listxattr, ("path", "hex", "size")),
+    Syscall(NR.llistxattr, sys_llistxattr, ("path", "hex", "size")),
 ] + [Syscall(getattr(NR, op), _mutating(op), ("path",)) for op in (
     "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "rename", "renameat", "renameat2", "link",
     "linkat", "symlink", "symlinkat", "chmod", "fchmodat", "chown", "lchown", "fchownat",
