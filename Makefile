@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m compileall -q elfkit   # bytecode up front: start-up matters, and PYTHONDONTWRITEBYTECODE may be set
 	touch $@
 
 venv: $(STAMP)
+	@$(PY) -m compileall -q elfkit
 
 fixtures:
 	$(MAKE) -C fixtures -j$(JOBS)

@@ -189,7 +189,9 @@ class Cpu:
     # --- hooks -----------------------------------------------------------------------------
     def hook_syscall(self, handler):
         """handler() is called for every `syscall` instruction; it must not raise."""
-        cb = _SYSCALL_CB(lambda _uc, _data: handler())
+        def on_syscall(_uc, _data):
+            handler()
+        cb = _SYSCALL_CB(on_syscall)
         self._add_hook(UC.UC_HOOK_INSN, cb, 1, 0, X86.UC_X86_INS_SYSCALL)
 
     def hook_faults(self):

@@ -144,5 +144,5 @@ def deliver_pending(proc) -> bool:
             still.append(s)
         elif proc.exit is None:
             pushed |= send_signal(proc, s)
-    proc.signals.pending = still
+    proc.signals.pending[:] = still          # the dispatcher holds this list
     return pushed and proc.exit is None
