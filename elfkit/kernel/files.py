@@ -173,14 +173,23 @@ def _dtype(entry) -> int:
 
 
 class MemoryFile(OpenFile):
-    """A read-only file whose bytes elfkit made (procfs contents), with its own position."""
+    """A read-only file whose bytes elfkit makes (procfs contents), with its own position.
 
-    def __init__(self, path: str, data: bytes, mode: int = 0o100444):
+    `data` may be a callable: like the kernel's seq_file, the text is produced when it is
+    first read, not when the file is opened (/proc/self/maps read after an mmap shows it)."""
+
+    def __init__(self, path: str, data, mode: int = 0o100444):
         self.path = path
-        self.data = data
+        self._data = data
         self.pos = 0
         self.flags = O_RDONLY
         self.mode = mode
+
+    @property
+    def data(self) -> bytes:
+        if callable(self._data):
+            self._data = self._data()
+        return self._data
 
     def read(self, n):
         chunk = self.data[self.pos:self.pos + n]

@@ -27,6 +27,9 @@ def _self_item(p, guest_path: str) -> str | None:
     return None
 
 
+_ITEMS = ("maps", "cmdline", "environ", "auxv", "comm", "stat", "status")
+
+
 def _contents(p, item: str) -> bytes | None:
     if item == "maps":
         return p.mm.maps_text().encode()
@@ -72,10 +75,9 @@ def open_file(p, guest_path: str):
         except OSError as e:
             return -(e.errno or errno.EIO)
         return HostFile(fd, name, 0, host)
-    data = _contents(p, item)
-    if data is None:
+    if item not in _ITEMS:
         return -errno.ENOENT
-    return MemoryFile(guest_path, data)
+    return MemoryFile(guest_path, lambda: _contents(p, item))
 
 
 def readlink(p, guest_path: str):
@@ -108,6 +110,6 @@ def stat(p, guest_path: str, follow: bool):
         return os.stat_result((0o120777, 0, 0x16, 1, p.creds.uid, p.creds.gid, 64, 0, 0, 0))
     if item == "" or item in ("fd", "task"):
         return os.stat_result((0o40555, 0, 0x16, 9, p.creds.uid, p.creds.gid, 0, 0, 0, 0))
-    if _contents(p, item) is not None:
+    if item in _ITEMS:
         return os.stat_result((0o100444, 0, 0x16, 1, p.creds.uid, p.creds.gid, 0, 0, 0, 0))
     return -errno.ENOENT

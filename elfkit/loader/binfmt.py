@@ -123,6 +123,9 @@ def load_elf_binary(path: str, argv: list[bytes], envp: list[bytes], *, sysroot:
     stack = create_elf_tables(argv, envp, os.fsencode(execfn), random16, auxv_for)
     stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if executable_stack else 0)
     mappings.append(Mapping(stack.vma_start, layout.STACK_TOP, stack_prot, "[stack]"))
+    from elfkit.loader.vdso import PAGE, VSYSCALL_START, vsyscall_page
+    mappings.append(Mapping(VSYSCALL_START, VSYSCALL_START + PAGE, PROT_EXEC, "[vsyscall]",
+                            vsyscall_page()))
     return ExecImage(prog, interp_obj, mappings, entry, program_entry, phdr_addr, start_brk, stack,
                      executable_stack, mmap_top, execfn)
 

@@ -51,3 +51,17 @@ def vdso_areas(top: int):
     vvar = vclock - VVAR_PAGES * PAGE
     return [(vvar, vclock, 1, "[vvar]", b""), (vclock, vdso_start, 1, "[vvar_vclock]", b""),
             (vdso_start, top, 5, "[vdso]", vdso_image())]
+
+
+VSYSCALL_START = 0xFFFFFFFFFF600000
+# The legacy vsyscall page: gettimeofday, time and getcpu at 0x000, 0x400, 0x800, each
+# `mov $nr, %rax; syscall; ret` (what the kernel's emulation of the page amounts to).
+_VSYSCALL_STUBS = {0x000: 96, 0x400: 201, 0x800: 309}
+
+
+def vsyscall_page() -> bytes:
+    page = bytearray(PAGE)
+    for off, nr in _VSYSCALL_STUBS.items():
+        stub = b"\x48\xc7\xc0" + struct.pack("<i", nr) + b"\x0f\x05\xc3"
+        page[off:off + len(stub)] = stub
+    return bytes(page)

@@ -275,9 +275,10 @@ def sys_sendfile(p, out_fd, in_fd, offset_ptr, count, *_):
 # --- stat --------------------------------------------------------------------------------------
 
 def pack_stat(st) -> bytes:
+    # stat_results elfkit makes up (procfs) lack the optional fields: they read as None
     return STAT.pack(st.st_dev, st.st_ino, st.st_nlink, st.st_mode, st.st_uid, st.st_gid, 0,
-                     st.st_rdev if hasattr(st, "st_rdev") else 0, st.st_size,
-                     getattr(st, "st_blksize", 4096), getattr(st, "st_blocks", 0),
+                     getattr(st, "st_rdev", 0) or 0, st.st_size,
+                     getattr(st, "st_blksize", 4096) or 1024, getattr(st, "st_blocks", 0) or 0,
                      int(st.st_atime), _nsec(st, "st_atime"), int(st.st_mtime), _nsec(st, "st_mtime"),
                      int(st.st_ctime), _nsec(st, "st_ctime"))
 
@@ -350,10 +351,10 @@ def sys_statx(p, dirfd, ptr, flags, mask, buf, *_):
     def ts(name):
         return struct.pack("<qIi", int(getattr(st, name)), _nsec(st, name), 0)
     dev = st.st_dev
-    rdev = getattr(st, "st_rdev", 0)
-    body = struct.pack("<IIQIIIHHQQQQ", 0x7FF, getattr(st, "st_blksize", 4096), 0, st.st_nlink,
-                       st.st_uid, st.st_gid, st.st_mode, 0, st.st_ino, st.st_size,
-                       getattr(st, "st_blocks", 0), 0)
+    rdev = getattr(st, "st_rdev", 0) or 0
+    body = struct.pack("<IIQIIIHHQQQQ", 0x7FF, getattr(st, "st_blksize", 4096) or 1024, 0,
+                       st.st_nlink, st.st_uid, st.st_gid, st.st_mode, 0, st.st_ino, st.st_size,
+                       getattr(st, "st_blocks", 0) or 0, 0)
     body += ts("st_atime") + bytes(16) + ts("st_ctime") + ts("st_mtime")
     body += struct.pack("<IIII", os.major(rdev), os.minor(rdev), os.major(dev), os.minor(dev))
     body = body.ljust(256, b"\0")

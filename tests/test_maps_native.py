@@ -1,0 +1,49 @@
+"""The address space elfkit builds, against the real kernel's: /proc/self/maps, byte for byte.
+
+The native run is the same program under `setarch x86_64 -R` (address-space
+randomisation off, the layout elfkit reproduces); both get the same minimal
+environment. No normalisation: addresses, permissions, offsets, device and
+inode numbers, names and the column padding must all agree, which covers
+binfmt_elf's placement (PIE bias, interpreter at the mmap base, vDSO and
+[vvar], [stack], [vsyscall]), brk, and mmap/mprotect/munmap splitting and
+merging as glibc's start-up and malloc exercise them.
+"""
+import subprocess
+
+import pytest
+
+from conftest import fixture_path, run_elfkit
+
+ENV = {"LANG": "C", "PATH": "/usr/bin:/bin"}
+PROGRAMS = {
+    "cat": ["/bin/cat", "/proc/self/maps"],
+    "python3": ["/usr/bin/python3", "-S", "-c",
+                "import sys; sys.stdout.write(open('/proc/self/maps').read())"],
+    "python3-mmap": ["/usr/bin/python3", "-S", "-c",
+                     "import mmap, sys; m = [mmap.mmap(-1, n) for n in (4096, 1 << 20, 3 << 16)];"
+                     "m[1].close(); sys.stdout.write(open('/proc/self/maps').read())"],
+}
+
+
+def native(argv):
+    return subprocess.run(["setarch", "x86_64", "-R", *argv], capture_output=True, env=ENV,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_proc_self_maps_is_the_kernels(name):
+    argv = PROGRAMS[name]
+    want = native(argv)
+    assert want.returncode == 0, want.stderr.decode()
+    got = run_elfkit("load-and-run", *argv, env=ENV)
+    assert got.returncode == 0, got.stderr.decode()
+    assert got.stdout.decode().splitlines() == want.stdout.decode().splitlines()
+
+
+def test_maps_option_names_every_area():
+    """--maps prints the areas at exit; the program, interpreter and libc are named."""
+    r = run_elfkit("load-and-run", "--maps", fixture_path("hello-pie"), env=ENV)
+    assert r.returncode == 0
+    text = r.stderr.decode()
+    for name in ("hello-pie", "ld-linux-x86-64.so.2", "libc.so.6", "[stack]", "[vdso]", "[heap]"):
+        assert name in text, name
