@@ -67,6 +67,7 @@ class Mm:
         self.start_brk = start_brk
         self.brk = start_brk
         self.stack_limit = STACK_TOP - STACK_RLIMIT
+        self._shmem_inode = 1029
 
     # --- lookup ----------------------------------------------------------------------------
     def find(self, addr: int) -> Vma | None:
@@ -176,6 +177,10 @@ class Mm:
                     return -errno.ENOMEM
                 addr = found
         vma = Vma(addr, addr + length, prot & 7, bool(flags & MAP_SHARED))
+        if flags & MAP_SHARED and (file is None or flags & MAP_ANONYMOUS):
+            # shared anonymous memory is a deleted shmem file, as the kernel shows it
+            self._shmem_inode += 1
+            vma.name, vma.dev, vma.inode = "/dev/zero (deleted)", (0, 1), self._shmem_inode
         data = b""
         if file is not None and not flags & MAP_ANONYMOUS:
             st = file.stat()
