@@ -331,7 +331,7 @@ class R_X86_64(IntEnum):
 
 def _reloc_display(enum, prefix):
     # R64 -> R_X86_64_64: digits-only names carry an "R" in Python only.
-    return {int(m): prefix + (m.name[1:] if m.name[0] == "R" and m.name[1:].isdigit() else m.name)
+    return {int(m): prefix + (m.name[1:] if m.name[0] == "R" and m.name[1:2].isdigit() else m.name)
             for m in enum}
 
 
@@ -388,6 +388,7 @@ NOTE_NAMES = {
     "stapsdt": {3: "NT_STAPSDT"},
     "FDO": {0xCAFE1A7E: "FDO_PACKAGING_METADATA"},
     "Go": {4: "GO BUILDID"},
+    "GDB": {0xFF000000: "NT_GDB_TDESC"},
 }
 
 ABI_TAG_OS = {0: "Linux", 1: "Hurd", 2: "Solaris", 3: "FreeBSD", 4: "NetBSD", 5: "Syllable", 6: "NaCl"}
@@ -462,10 +463,11 @@ _SHF_LETTERS = [(SHF.WRITE, "W"), (SHF.ALLOC, "A"), (SHF.EXECINSTR, "X"), (SHF.M
 _SHF_KNOWN = sum(int(f) for f, _ in _SHF_LETTERS)
 
 
-def section_flags_name(sh_flags: int, machine: int) -> str:
+def section_flags_name(sh_flags: int, machine: int, osabi: int = 0) -> str:
     letters = "".join(letter for flag, letter in _SHF_LETTERS if sh_flags & flag)
     rest = sh_flags & ~_SHF_KNOWN
-    if rest & SHF.GNU_RETAIN:
+    # SHF_GNU_RETAIN is a GNU OS-specific flag: readelf names it only for GNU/FreeBSD files
+    if rest & SHF.GNU_RETAIN and osabi in (ELFOSABI.GNU, ELFOSABI.FREEBSD):
         letters += "R"
         rest &= ~SHF.GNU_RETAIN
     if machine == EM.X86_64 and rest & 0x10000000:     # SHF_X86_64_LARGE
@@ -505,7 +507,7 @@ _GNU_SYMBOL_OSABIS = (ELFOSABI.GNU, ELFOSABI.FREEBSD)
 def symbol_type_name(st_type: int, osabi: int, machine: int) -> str:
     if st_type <= STT.TLS:
         return STT(st_type).name
-    if st_type == STT.GNU_IFUNC and (osabi in _GNU_SYMBOL_OSABIS or osabi == ELFOSABI.SYSV):
+    if st_type == STT.GNU_IFUNC and osabi in _GNU_SYMBOL_OSABIS:
         return "IFUNC"
     if 13 <= st_type <= 15:
         return f"<processor specific>: {st_type}"
@@ -517,7 +519,7 @@ def symbol_type_name(st_type: int, osabi: int, machine: int) -> str:
 def symbol_bind_name(st_bind: int, osabi: int) -> str:
     if st_bind <= STB.WEAK:
         return STB(st_bind).name
-    if st_bind == STB.GNU_UNIQUE and (osabi in _GNU_SYMBOL_OSABIS or osabi == ELFOSABI.SYSV):
+    if st_bind == STB.GNU_UNIQUE and osabi in _GNU_SYMBOL_OSABIS:
         return "UNIQUE"
     if 13 <= st_bind <= 15:
         return f"<processor specific>: {st_bind}"
@@ -554,6 +556,8 @@ def note_type_name(owner: str, n_type: int, core: bool) -> str:
         table = NOTE_NAMES["CORE"] if owner == "CORE" else NOTE_NAMES["LINUX"]
     if table and n_type in table:
         return table[n_type]
+    if core and n_type == 0xFF000000:          # gdb's target description, whatever the owner
+        return "NT_GDB_TDESC"
     return f"Unknown note type: (0x{n_type:08x})"
 
 

@@ -99,11 +99,19 @@ def _properties(elf, desc) -> list[GnuProperty]:
     return out
 
 
+# readelf's wording for each property
+_PROPERTY_NAMES = {
+    GNU_PROPERTY.STACK_SIZE: "stack size", GNU_PROPERTY.NO_COPY_ON_PROTECTED: "no copy on protected",
+    GNU_PROPERTY.X86_FEATURE_1_AND: "x86 feature", GNU_PROPERTY.X86_ISA_1_NEEDED: "x86 ISA needed",
+    GNU_PROPERTY.X86_ISA_1_USED: "x86 ISA used", GNU_PROPERTY.X86_FEATURE_2_USED: "x86 feature used",
+    GNU_PROPERTY.X86_FEATURE_2_NEEDED: "x86 feature needed",
+    GNU_PROPERTY.X86_COMPAT_ISA_1_USED: "x86 compat ISA used",
+    GNU_PROPERTY.X86_COMPAT_ISA_1_NEEDED: "x86 compat ISA needed",
+}
+
+
 def _property(ptype, value, data) -> GnuProperty:
-    try:
-        name = GNU_PROPERTY(ptype).name
-    except ValueError:
-        name = f"<unknown: {ptype:#x}>"
+    name = _PROPERTY_NAMES.get(ptype, f"<unknown: {ptype:#x}>")
     decoded = []
     if ptype == GNU_PROPERTY.X86_FEATURE_1_AND:
         if value & GNU_PROPERTY_X86_FEATURE_1_IBT:

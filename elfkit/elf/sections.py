@@ -28,8 +28,8 @@ class Section:
     def type_name(self, machine: int) -> str:
         return section_type_name(self.type, machine)
 
-    def flags_name(self, machine: int) -> str:
-        return section_flags_name(self.flags, machine)
+    def flags_name(self, machine: int, osabi: int = 0) -> str:
+        return section_flags_name(self.flags, machine, osabi)
 
 
 def read_sections(elf) -> list[Section]:

@@ -86,6 +86,7 @@ class Process:
         self.image: ExecImage | None = None
         self.clear_child_tid = 0
         self.robust_list = (0, 0)
+        self.rseq_area: tuple[int, int] | None = None
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.start_monotonic = time.monotonic()
         self.syscall_count = 0

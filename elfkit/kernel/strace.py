@@ -526,12 +526,13 @@ def _clock_t(val: int) -> str:
 _ESCAPES = {0x22: '\\"', 0x5C: "\\\\", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x0B: "\\v"}
 
 
-def string_quote(buf: bytes, size: int, zero: bool, force_hex: bool = False) -> tuple[str, bool]:
+def string_quote(buf: bytes, size: int, zero: bool, force_hex: bool = False,
+                 omit_trailing_0: bool = False) -> tuple[str, bool]:
     """strace's string_quote: (quoted text, True unless a NUL ended it within or right after size)."""
     out = ['"']
     for i in range(size):
         c = buf[i] if i < len(buf) else 0xFF
-        if zero and c == 0:
+        if (zero or (omit_trailing_0 and i == size - 1 and not force_hex)) and c == 0:
             out.append('"')
             return "".join(out), False
         if force_hex:
@@ -621,7 +622,8 @@ class _Call:
         return self.umoven(addr, n) if addr else None
 
     # --- strace's printers ---
-    def printstr_ex(self, addr: int, length: int, zero: bool = False, force_hex: bool = False) -> str:
+    def printstr_ex(self, addr: int, length: int, zero: bool = False, force_hex: bool = False,
+                    omit_trailing_0: bool = False) -> str:
         if not addr:
             return "NULL"
         length &= M64
@@ -639,7 +641,7 @@ class _Call:
             size = MAX_STRLEN
         else:
             buf = buf[:size] + b"\xff"
-        text, unterminated = string_quote(buf, size, zero, force_hex)
+        text, unterminated = string_quote(buf, size, zero, force_hex, omit_trailing_0)
         if unterminated and length and (zero or length > MAX_STRLEN):
             text += "..."
         return text
@@ -788,6 +790,26 @@ def k_buf_out(c, i):
 @kind("buf_out_hex", OUT)
 def k_buf_out_hex(c, i):
     return _addr(c.args[i]) if c.err else c.printstr_ex(c.args[i], c.rval, force_hex=True)
+
+
+@kind("str")
+def k_str(c, i):
+    return c.printstr(c.args[i])
+
+
+@kind("xattr_val", OUT)
+def k_xattr_val(c, i):
+    """print_xattr_val: the value read (the result's length; a failure is "too long": the address)."""
+    size = c.rval & M64
+    if size > 65536:                                 # XATTR_SIZE_MAX
+        return _addr(c.args[i])
+    return c.printstr_ex(c.args[i], size, omit_trailing_0=True)
+
+
+@kind("rusage_who")
+def k_rusage_who(c, i):
+    return xval(Xlat([(0, "RUSAGE_SELF"), (M64, "RUSAGE_CHILDREN"), (1, "RUSAGE_THREAD")]),
+                _s32(c.args[i]) & M64, "RUSAGE_???")
 
 
 @kind("cwd", OUT)
@@ -1957,6 +1979,15 @@ SPEC: dict[str, tuple] = {
     "sched_getaffinity": (("d32", "u32", "affinity"), "int"),
     "getcpu": (("uint_out", "uint_out", "ptr"), "int"),
     "socket": (("af", "sock_type", "sock_proto"), "fd"),
+    # calls elfkit has no handler for (see unknown()), shown as strace shows them
+    "getxattr": (("path", "str", "xattr_val", "size"), "int"),
+    "lgetxattr": (("path", "str", "xattr_val", "size"), "int"),
+    "fgetxattr": (("fd", "str", "xattr_val", "size"), "int"),
+    "fchmod": (("fd", "umode"), "int"),
+    "fchown": (("fd", "uid", "uid"), "int"),
+    "alarm": (("u32",), "int"),
+    "pause": ((), "int"),
+    "getrusage": (("rusage_who", "ptr"), "int"),
 }
 
 
@@ -2068,7 +2099,14 @@ class StraceWriter:
             except Exception:  # noqa: BLE001 - a number nobody has a name for
                 name, n = f"syscall_{_x(nr)}", 6
             c = _Call(proc, name, args)
-            c.parts = [_x(a) for a in args[:n]]
+            if name in SPEC:                     # strace decodes it even though elfkit has no handler
+                c.specs, c.ret = _specs_for(c, None)
+                c.parts = [None] * (max((i for _, i in c.specs), default=-1) + 1)
+                self._decode(c, (IN, BOTH))
+                c.result, c.exiting = int(result), True
+                self._decode(c, (OUT, BOTH))
+            else:
+                c.parts = [_x(a) for a in args[:n]]
             self._emit(self._line(c, _result(name, int(result), "int")))
         except Exception:  # noqa: BLE001
             pass

@@ -58,7 +58,7 @@ def sections_view(elf) -> list:
     m = elf.header.machine
     return [{"index": s.index, "name": s.name, "type": s.type, "type_name": s.type_name(m),
              "addr": s.addr, "offset": s.offset, "size": s.size, "entsize": s.entsize,
-             "flags": s.flags, "flags_name": s.flags_name(m), "link": s.link, "info": s.info,
+             "flags": s.flags, "flags_name": s.flags_name(m, elf.header.osabi), "link": s.link, "info": s.info,
              "align": s.align} for s in elf.sections]
 
 

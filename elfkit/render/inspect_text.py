@@ -107,7 +107,7 @@ def write_sections(elf, out):
     w(f"  [Nr] {'Name':<17} {'Type':<15} {'Address':<{aw}} Off    Size   ES Flg Lk Inf Al\n")
     for s in secs:
         w(f"  [{s.index:2d}] {s.name:<17} {s.type_name(m):<15} {s.addr:0{aw}x} {s.offset:06x} "
-          f"{s.size:06x} {s.entsize:02x} {s.flags_name(m):>3} {s.link:2d} {s.info:3d} {s.align:2d}\n")
+          f"{s.size:06x} {s.entsize:02x} {s.flags_name(m, elf.header.osabi):>3} {s.link:2d} {s.info:3d} {s.align:2d}\n")
 
 
 def _write_symtab(elf, table, out, versions):

@@ -18,6 +18,7 @@ def symbol_rows(elf, table, versions: bool):
     vis_names = [symbol_visibility_name(v) for v in range(4)]
     ver = elf.versions if versions else None
     versym = ver.versym.entries if ver is not None and ver.versym is not None else None
+    sections = elf.sections
     for s in table.symbols:
         names = info_names.get(s.info)
         if names is None:
@@ -29,8 +30,11 @@ def symbol_rows(elf, table, versions: bool):
         else:
             version, hidden, vindex = None, False, None
         vis = s.other & 3
+        name = s.name
+        if not name and s.info & 0xF == STT.SECTION and s.shndx < len(sections):
+            name = sections[s.shndx].name           # readelf names section symbols so
         yield (s.index, s.value, s.size, s.info & 0xF, names[0], s.info >> 4, names[1], vis,
-               vis_names[vis], s.shndx, s.name, version, vindex, hidden)
+               vis_names[vis], s.shndx, name, version, vindex, hidden)
 
 
 def reloc_info_resolver(elf, table):

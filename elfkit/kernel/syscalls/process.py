@@ -109,10 +109,27 @@ def sys_set_robust_list(p, head, length, *_):
     return 0
 
 
-def sys_rseq(p, *_):
-    # Restartable sequences need the kernel to update the area on every preemption;
-    # glibc runs without them when registration fails.
-    return -errno.ENOSYS
+RSEQ_FLAG_UNREGISTER = 1
+
+
+def sys_rseq(p, rseq, length, flags, sig, *_):
+    """Register the thread's struct rseq. One CPU and no preemption between instructions that
+    elfkit could observe: the kernel's only duty left is to keep cpu_id (and node_id) current,
+    so elfkit writes them once (cpu 0) when the area is registered."""
+    if flags & RSEQ_FLAG_UNREGISTER:
+        if getattr(p, "rseq_area", None) != (rseq, length):
+            return -errno.EINVAL
+        p.rseq_area = None
+        return 0
+    if flags or length < 32 or rseq & 31:
+        return -errno.EINVAL
+    if getattr(p, "rseq_area", None) is not None:
+        return -errno.EBUSY
+    # cpu_id_start, cpu_id = 0, 0; rseq_cs = 0; flags = 0; node_id = 0; mm_cid = 0
+    if not p.mm.write(rseq, struct.pack("<IIQIII", 0, 0, 0, 0, 0, 0)[:min(length, 28)]):
+        return -errno.EFAULT
+    p.rseq_area = (rseq, length)
+    return 0
 
 
 def sys_arch_prctl(p, code, addr, *_):
