@@ -52,6 +52,10 @@ def disasm(file, symbol, section, start, count):
         target = f"    <{line.target_name}>" if line.target_name else ""
         click.echo(f"{line.address:16x}:  {line.raw.hex(' '):<32} {line.mnemonic:<7} "
                    f"{line.operands}{target}")
+    for w in elf.warnings:
+        click.echo(f"elfkit: warning: {elf.path}: {w}", err=True)
+    if elf.warnings:
+        click.get_current_context().exit(2)
 
 
 def _locate(elf, begin, end, sections):

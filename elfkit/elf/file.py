@@ -23,6 +23,8 @@ class ElfFile:
         self.data = data                      # bytes or a read-only mmap
         self.size = len(data)
         self.warnings: list[str] = []
+        self._warned: set[str] = set()
+        self._suppressed = 0
         self.header: ElfHeader = parse_header(self)
         self.fmt = self.header.fmt           # struct formats for this class/byte order
 
@@ -30,6 +32,19 @@ class ElfFile:
     @classmethod
     def open(cls, path) -> "ElfFile":
         path = os.fspath(path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise InputError(path, "no such file") from None
+        except PermissionError:
+            raise InputError(path, "permission denied") from None
+        except OSError as e:
+            raise InputError(path, f"cannot read: {e.strerror or e}") from None
+        import stat as stat_mod
+        if stat_mod.S_ISDIR(st.st_mode):
+            raise InputError(path, "is a directory, not an ELF file")
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise InputError(path, "is not an ordinary file (a pipe, socket or device)")
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
@@ -83,9 +98,23 @@ class ElfFile:
                                             f"(file size {self.size:#x})", offset)
         return self.data[offset:offset + size]
 
+    MAX_WARNINGS = 50
+
     def warn(self, message: str):
-        if message not in self.warnings:
+        """Record damage once, on one printable line; past MAX_WARNINGS, only count it."""
+        message = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in message)
+        if message in self._warned:
+            return
+        self._warned.add(message)
+        if len(self.warnings) < self.MAX_WARNINGS:
             self.warnings.append(message)
+            return
+        self._suppressed += 1
+        note = f"... and {self._suppressed} more problems of this file not shown"
+        if self.warnings[-1].startswith("... and "):
+            self.warnings[-1] = note
+        else:
+            self.warnings.append(note)
 
     def cstring(self, offset: int, limit: int | None = None) -> str | None:
         """The NUL-terminated string at file offset `offset` (None if out of range)."""

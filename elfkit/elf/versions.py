@@ -123,9 +123,16 @@ def _versym(elf, name, addr, offset, size, link):
     return VersionTable(name, addr, offset, link, entries)
 
 
+def _budget(elf, size):
+    """How many records and aux entries a table of `size` bytes can honestly hold: each
+    takes at least 8 bytes, so a chain that yields more is looping over itself."""
+    return max(1, min(size, elf.size) // 8)
+
+
 def _verdef(elf, name, addr, offset, size, count, link):
     bounds = _strtab_bounds(elf, link)
     entries, fmt, pos, end = [], elf.fmt, offset, offset + size
+    budget = _budget(elf, max(0, min(size, elf.size - offset)))
     for _ in range(count):
         if pos + fmt.verdef.size > min(end, elf.size):
             elf.warn(f"verdef entry at {pos:#x} lies outside its section")
@@ -138,10 +145,15 @@ def _verdef(elf, name, addr, offset, size, count, link):
                 break
             vda_name, vda_next = fmt.verdaux.unpack_from(elf.data, apos)
             names.append(_string(elf, bounds, vda_name))
-            if not vda_next:
+            budget -= 1
+            if not vda_next or budget <= 0:
                 break
             apos += vda_next
         entries.append(VerdefEntry(pos - offset, vd_version, vd_flags, vd_ndx, vd_cnt, vd_hash, names))
+        budget -= 1
+        if budget <= 0:
+            elf.warn("version definitions: more entries than the section can hold (a loop?)")
+            break
         if not vd_next:
             break
         pos += vd_next
@@ -151,6 +163,7 @@ def _verdef(elf, name, addr, offset, size, count, link):
 def _verneed(elf, name, addr, offset, size, count, link):
     bounds = _strtab_bounds(elf, link)
     entries, fmt, pos, end = [], elf.fmt, offset, offset + size
+    budget = _budget(elf, max(0, min(size, elf.size - offset)))
     for _ in range(count):
         if pos + fmt.verneed.size > min(end, elf.size):
             elf.warn(f"verneed entry at {pos:#x} lies outside its section")
@@ -164,11 +177,16 @@ def _verneed(elf, name, addr, offset, size, count, link):
             vna_hash, vna_flags, vna_other, vna_name, vna_next = fmt.vernaux.unpack_from(elf.data, apos)
             aux.append(VernauxEntry(apos - offset, _string(elf, bounds, vna_name), vna_hash,
                                     vna_flags, vna_other))
-            if not vna_next:
+            budget -= 1
+            if not vna_next or budget <= 0:
                 break
             apos += vna_next
         entries.append(VerneedEntry(pos - offset, vn_version, _string(elf, bounds, vn_file),
                                     vn_cnt, aux))
+        budget -= 1
+        if budget <= 0:
+            elf.warn("version needs: more entries than the section can hold (a loop?)")
+            break
         if not vn_next:
             break
         pos += vn_next

@@ -7,6 +7,10 @@ The dispatcher (elfkit.kernel.syscalls.make_dispatcher) calls
     exit(proc, entry, status)           instead of leave when the call ended the process
     unknown(proc, nr, regs, result)     for a number elfkit has no handler for
 
+and two more calls are there for whoever runs the process: finish(proc, status) after run()
+(+++ exited with N +++ / +++ killed by SIGx +++, once; exit() already does it for exit_group)
+and signal(proc, signum, code, addr) when a signal is delivered (--- SIGx {si_signo=...} ---).
+
 strace prints what a call reads from memory when the call is entered and what
 it writes when it returns, so every line is built in two halves and written
 whole at leave(); the arguments a handler overwrites (a read() buffer, a stat
@@ -16,15 +20,17 @@ How each argument is shown follows strace 6.1's decoders (src/*.c and
 src/xlat/*.in of https://github.com/strace/strace, tag v6.1), with the
 default options: strings cut at 32 bytes (-s 32) with "...", structures
 abbreviated (no -v), no -y/-x, results aligned at column 40 (-a 40). Memory
-that cannot be read is shown as its address, NULL as NULL, and a structure an
+that cannot be read is shown as its address, NULL as NULL, and a structure a
 failing call was meant to fill as its address -- as strace does.
 
 Two tables drive it. SPEC names, per system call, the strace decoder of each
 argument (an "argument kind"); KINDS maps every kind to a function and the
 phase it is decoded in. A call missing from SPEC is decoded from the kinds in
 its Syscall record (elfkit.kernel.syscalls), with "hex" for kinds nobody
-knows. Flag and constant tables are data (class Xlat), copied from strace's
-xlat files for x86-64.
+knows; a number with no handler is decoded from SPEC when strace knows its
+arguments, else printed as strace's printargs does (hex, NARGS of them).
+Flag and constant tables are data (class Xlat), copied from strace's xlat
+files for x86-64.
 
 Nothing here may raise into the guest: every entry point catches its own
 exceptions and falls back to printing the raw registers.
@@ -117,14 +123,6 @@ def xval(x: Xlat, v: int, dflt: str | None) -> str:
     if name is not None:
         return name
     return f"{_x(v)} /* {dflt} */" if dflt else _x(v)
-
-
-def xval_d(x: Xlat, v: int, dflt: str | None) -> str:
-    """printxval_d: the name, or the number in decimal."""
-    name = x.by.get(v)
-    if name is not None:
-        return name
-    return f"{v} /* {dflt} */" if dflt else str(v)
 
 
 def xflags(x: Xlat, flags: int, dflt: str | None) -> str:
@@ -282,7 +280,8 @@ def _futex_ops() -> Xlat:
         pairs.append((i | FUTEX_PRIVATE, n + "|FUTEX_PRIVATE_FLAG" if n == "FUTEX_FD" else n + "_PRIVATE"))
     for i in (0, 9, 11):                   # the waits that take FUTEX_CLOCK_REALTIME
         pairs.append((i | FUTEX_CLOCK_REALTIME, FUTEX_CMDS[i] + "|FUTEX_CLOCK_REALTIME"))
-        pairs.append((i | FUTEX_PRIVATE | FUTEX_CLOCK_REALTIME, FUTEX_CMDS[i] + "_PRIVATE|FUTEX_CLOCK_REALTIME"))
+        pairs.append((i | FUTEX_PRIVATE | FUTEX_CLOCK_REALTIME,
+                      FUTEX_CMDS[i] + "_PRIVATE|FUTEX_CLOCK_REALTIME"))
     return Xlat(pairs)
 
 
@@ -372,7 +371,8 @@ IOCTLS = Xlat([(0x5401, "TCGETS"), (0x5402, "TCSETS"), (0x5403, "TCSETSW"), (0x5
                (0x8905, "SIOCATMARK"), (0x8906, "SIOCGSTAMP_OLD"), (0x8907, "SIOCGSTAMPNS_OLD")])
 IOC_DIRS = Xlat([(0, "_IOC_NONE"), (2, "_IOC_READ"), (1, "_IOC_WRITE")])
 TERM_IFLAGS = Xlat([(1 << i, n) for i, n in enumerate(
-    "IGNBRK BRKINT IGNPAR PARMRK INPCK ISTRIP INLCR IGNCR ICRNL IUCLC IXON IXANY IXOFF IMAXBEL IUTF8".split())])
+    "IGNBRK BRKINT IGNPAR PARMRK INPCK ISTRIP INLCR IGNCR ICRNL IUCLC IXON IXANY IXOFF IMAXBEL "
+    "IUTF8".split())])
 TERM_OFLAGS = Xlat([(0o14000, "XTABS"), (1, "OPOST"), (2, "OLCUC"), (4, "ONLCR"), (0o10, "OCRNL"),
                     (0o20, "ONOCR"), (0o40, "ONLRET"), (0o100, "OFILL"), (0o200, "OFDEL")])
 TERM_ODELAYS = ((Xlat([(0, "NL0"), (0o100, "NL1")]), 0o100, "NL?"),
@@ -423,14 +423,28 @@ ERESTART_TEXT = {512: "ERESTARTSYS (To be restarted if SA_RESTART is set)",
 
 # number of arguments of each x86-64 system call (strace's syscallent.h), for calls elfkit does
 # not implement; "-" = no such call (strace then prints all six)
-NARGS = ("33312223363214403443321505333333120221304333663323233455500314213341245332112232112212212"
-         "32233312221140301100200022223333111122243222311222323223111222100321521210125221422132321"
-         "54355533035554443332222163312153313144531044342112224144325635415523455453203244345343453"
-         "43365123644464632144244213214445525453214236653345332535133666421564" + "-" * 88 +
+NARGS = ("3331222336321440344332150533333312022130433366332323345550031421334124533211223211221221"
+         "2322333122211403011002000222233331111222432223112223232231112221003215212101252214221323"
+         "2154355533035554443332222163312153313144531044342112224144325635415523455453203244345343"
+         "45343365123644464632144244213214445525453214236653345332535133666421564" + "-" * 89 +
          "426435253322343456543421254")
 
 # calls strace never reports as failed (SYSCALL_NEVER_FAILS)
 NEVER_FAILS = frozenset("getuid geteuid getgid getegid getpgrp getpid getppid gettid umask".split())
+
+
+SI_CODES = {0: "SI_USER", 0x80: "SI_KERNEL", -1: "SI_QUEUE", -2: "SI_TIMER", -3: "SI_MESGQ",
+            -4: "SI_ASYNCIO", -5: "SI_SIGIO", -6: "SI_TKILL", -7: "SI_DETHREAD", -60: "SI_ASYNCNL"}
+SI_CODES_BY_SIGNAL = {
+    4: dict(enumerate("ILL_ILLOPC ILL_ILLOPN ILL_ILLADR ILL_ILLTRP ILL_PRVOPC ILL_PRVREG ILL_COPROC "
+                      "ILL_BADSTK ILL_BADIADDR".split(), 1)),
+    8: dict(enumerate("FPE_INTDIV FPE_INTOVF FPE_FLTDIV FPE_FLTOVF FPE_FLTUND FPE_FLTRES FPE_FLTINV "
+                      "FPE_FLTSUB FPE_FLTUNK FPE_CONDTRAP".split(), 1)),
+    11: dict(enumerate("SEGV_MAPERR SEGV_ACCERR SEGV_BNDERR SEGV_PKUERR SEGV_ACCADI SEGV_ADIDERR "
+                       "SEGV_ADIPERR SEGV_MTEAERR SEGV_MTESERR".split(), 1)),
+    7: dict(enumerate("BUS_ADRALN BUS_ADRERR BUS_OBJERR BUS_MCEERR_AR BUS_MCEERR_AO".split(), 1)),
+    5: dict(enumerate("TRAP_BRKPT TRAP_TRACE TRAP_BRANCH TRAP_HWBKPT TRAP_UNK".split(), 1)),
+}
 
 
 def errno_name(e: int) -> str | None:
@@ -1104,7 +1118,7 @@ def k_statfs(c, i):
     raw = c.fetch(c.args[i], 120)
     if raw is None:
         return _addr(c.args[i])
-    f = struct.unpack("<7Q2i4Q32x", raw)
+    f = struct.unpack("<7Q2i3Q32x", raw)
     out = (f"{{f_type={xval(FS_MAGIC, f[0], None)}, f_bsize={f[1]}, f_blocks={f[2]}, f_bfree={f[3]}, "
            f"f_bavail={f[4]}, f_files={f[5]}, f_ffree={f[6]}, "
            f"f_fsid={{val=[{_x(f[7] & 0xFFFFFFFF)}, {_x(f[8] & 0xFFFFFFFF)}]}}, "
@@ -2002,6 +2016,21 @@ def _specs_for(c, entry) -> tuple[list, object]:
     return [(k, i) for i, k in enumerate(kinds)], ret
 
 
+def _syscall_name(nr: int) -> str | None:
+    """The name of system call nr from elfkit's table of numbers, None when it has none."""
+    try:
+        from elfkit.kernel.syscalls import numbers
+    except Exception:  # noqa: BLE001
+        return None
+    names = getattr(numbers, "NAMES", None)
+    if isinstance(names, dict):
+        return names.get(nr)
+    try:
+        return numbers.NR(nr).name               # an IntEnum in older versions
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def _result(name: str, result: int, ret) -> str:
     """The text after "= " (errors as strace prints them)."""
     if _is_error(name, result):
@@ -2093,10 +2122,8 @@ class StraceWriter:
             nr = int(regs[0]) & M64 if regs is not None else int(nr)
             args = [int(regs[k]) & M64 for k in range(1, 7)]
             n = int(NARGS[nr]) if nr < len(NARGS) and NARGS[nr] != "-" else 6
-            try:
-                from elfkit.kernel.syscalls.numbers import NR
-                name = NR(nr).name
-            except Exception:  # noqa: BLE001 - a number nobody has a name for
+            name = _syscall_name(nr)
+            if name is None:                     # strace: all six arguments of a nameless call
                 name, n = f"syscall_{_x(nr)}", 6
             c = _Call(proc, name, args)
             if name in SPEC:                     # strace decodes it even though elfkit has no handler
@@ -2108,6 +2135,24 @@ class StraceWriter:
             else:
                 c.parts = [_x(a) for a in args[:n]]
             self._emit(self._line(c, _result(name, int(result), "int")))
+        except Exception:  # noqa: BLE001
+            pass
+
+    # --- not called by the dispatcher: for the signal layer and the runner ---
+    def signal(self, proc, signum, code=0, addr=0, pid=None, uid=None):
+        """--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x8} --- for a signal
+        delivered to (or killing) the guest; code is the siginfo si_code (0: SI_USER)."""
+        try:
+            name = signame(signum) or str(signum)
+            code = _s32(code)
+            text = SI_CODES.get(code) or SI_CODES_BY_SIGNAL.get(signum, {}).get(code) or str(code)
+            fields = [f"si_signo={name}", f"si_code={text}"]
+            if code <= 0:                               # from a process: kill, tgkill, sigqueue
+                fields += [f"si_pid={pid if pid is not None else getattr(proc, 'pid', 0)}",
+                           f"si_uid={uid if uid is not None else os.getuid()}"]
+            elif signum in (4, 7, 8, 11):               # SIGILL SIGBUS SIGFPE SIGSEGV
+                fields.append(f"si_addr={_addr(addr)}")
+            self._emit(f"--- {name} {{{', '.join(fields)}}} ---")
         except Exception:  # noqa: BLE001
             pass
 
