@@ -88,6 +88,8 @@ def load_and_run(file, args, sets, unset, clear_env, argv0, seed, root, writable
         from elfkit.render.stack import format_stack
         click.echo(format_stack(proc.image.stack), err=True, nl=False)
     status = proc.run(RunLimits(timeout_s=timeout, max_insns=max_insns))
+    if tracer is not None:
+        tracer.finish(proc, status)
     if maps:
         click.echo(proc.mm.maps_text(), err=True, nl=False)
     if trace_stream is not None and trace_stream is not sys.stderr:

@@ -69,7 +69,11 @@ class Cpu:
         self.uc.ctl_set_cpu_model(CPU_MODEL)
         self.pages = PageTables(self.uc, lambda a, n: self.uc.mem_map(a, n, UC.UC_PROT_ALL),
                                 self.uc.mem_unmap)
+        self._clean_context = None
         self._enable_paging()
+        self._clean_context = self._context_bytes()
+        self._old_exception_at: list[int] | None = None
+        self._calibrate_exception_field()
         self._h = self.uc._uch
         lib = uc_impl.uclib
         self._lib = lib
@@ -121,6 +125,10 @@ class Cpu:
 
     def _flush_tlb(self):
         self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)   # a CR3 write flushes the TLB
+        # Unicorn's internal refills after a change of the address space can leave a fault
+        # "in flight" (see clear_exception_in_flight); clear it so the guest's next real
+        # fault is reported as itself, not as a double or (silently) a triple fault.
+        self.clear_exception_in_flight()
 
     def read(self, addr: int, size: int) -> bytes:
         if size == 0:
@@ -186,6 +194,58 @@ class Cpu:
         for r, v in state:
             self.uc.reg_write(r, v)
 
+    # --- exception state ---------------------------------------------------------------------
+    def _context_bytes(self) -> bytes:
+        ctx = self.uc.context_save()
+        return ctypes.string_at(ctx.context, ctx.size)
+
+    def _calibrate_exception_field(self):
+        """Find env->old_exception once: fault on purpose in a scratch page, see which word of
+        the CPU context went from -1 to 14, then put the fresh CPU back."""
+        scratch = 0x1000
+        self.pages.map(scratch, 0x1000, 5)
+        self.write(scratch, b"\xc6\x04\x25\x00\x30\x00\x00\x00")     # mov byte [0x3000], 0
+        try:
+            self.uc.emu_start(scratch, scratch + 8)
+        except uc_mod.UcError:
+            pass
+        raw = self._context_bytes()
+        found = [off for off in range(0, len(raw) - 3, 4)
+                 if self._clean_context[off:off + 4] == b"\xff\xff\xff\xff"
+                 and int.from_bytes(raw[off:off + 4], "little") == 14]
+        self._old_exception_at = found if len(found) == 1 else None
+        ctx = self.uc.context_save()
+        ctypes.memmove(ctx.context, self._clean_context, len(self._clean_context))
+        self.uc.context_restore(ctx)
+        self.pages.unmap(scratch, 0x1000)
+        self._flush_tlb()
+
+    def clear_exception_in_flight(self):
+        """QEMU's x86 remembers a fault as "in flight" (env->old_exception) until it has been
+        delivered through the IDT. Unicorn hands it to our hook instead and never clears it, so
+        the guest's next fault would become a double fault, and the one after a triple fault (a
+        silent stop). After elfkit has handled a fault, reset that field to -1 (no exception):
+        it is found as the word that is -1 in a fresh CPU and 8 or 14 now."""
+        ctx = self.uc.context_save()
+        raw = bytearray(ctypes.string_at(ctx.context, ctx.size))
+        clean = self._clean_context
+        if clean is None:
+            return False
+        if self._old_exception_at is None:
+            found = [off for off in range(0, min(len(raw), len(clean)) - 3, 4)
+                     if clean[off:off + 4] == b"\xff\xff\xff\xff" and
+                     int.from_bytes(raw[off:off + 4], "little") in (8, 14)]
+            if len(found) != 1:
+                return False
+            self._old_exception_at = found
+        if all(raw[off:off + 4] == b"\xff\xff\xff\xff" for off in self._old_exception_at):
+            return True                            # nothing in flight: no restore needed
+        for off in self._old_exception_at:
+            raw[off:off + 4] = b"\xff\xff\xff\xff"
+        ctypes.memmove(ctx.context, bytes(raw), len(raw))
+        self.uc.context_restore(ctx)
+        return True
+
     # --- hooks -----------------------------------------------------------------------------
     def hook_syscall(self, handler):
         """handler() is called for every `syscall` instruction; it must not raise."""
@@ -211,6 +271,9 @@ class Cpu:
                         self.uc.emu_stop()
                         return
                 self.fault = Fault("access", address, True)
+            elif intno == 8:                      # a #PF while one was "in flight": still a #PF
+                self.fault = Fault("access", self.uc.reg_read(X86.UC_X86_REG_CR2), True)
+                intno = 14
             self.interrupt = intno
             self.uc.emu_stop()
         self._add_hook(UC.UC_HOOK_INTR, _INTR_CB(on_intr), 1, 0)

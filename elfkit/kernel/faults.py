@@ -42,3 +42,27 @@ def _instruction_at(proc, pc: int) -> str:
     for _addr, _size, mnemonic, op_str in md.disasm_lite(code, pc):
         return f"{mnemonic} {op_str}".strip()
     return f"(undecodable bytes {code[:8].hex(' ')})"
+
+
+def memory_access(proc, pc: int, addr: int) -> str:
+    """read / write / execute: what the faulting instruction at pc did to addr."""
+    if pc <= addr < pc + 16:
+        return "execute"
+    code = proc.mm.read(pc, 16) if proc.mm else None
+    if not code:
+        return "execute"
+    import capstone
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    md.detail = True
+    for insn in md.disasm(code, pc, 1):
+        from capstone import x86_const as X
+        written = any(op.type == X.X86_OP_MEM and op.access & capstone.CS_AC_WRITE
+                      for op in insn.operands)
+        read = any(op.type == X.X86_OP_MEM and op.access & capstone.CS_AC_READ
+                   for op in insn.operands)
+        if insn.mnemonic.startswith(("push", "call")):
+            return "write"
+        if insn.mnemonic.startswith(("pop", "ret")):
+            return "read"
+        return "write" if written and not read else "read" if read else "write" if written else "access"
+    return "access"

@@ -155,6 +155,10 @@ class PageTables:
             lo, hi = max(b.vaddr, vaddr), min(b.vend, end)
             self.set_ptes(lo, hi - lo, flags, lambda va, b=b: b.paddr + (va - b.vaddr))
 
+    def is_physical(self, addr: int) -> bool:
+        """True for an address in the physical ranges elfkit hands to Unicorn."""
+        return PHYS_TABLE_BASE <= addr < self._next_table or PHYS_DATA_BASE <= addr < self._next_phys
+
     def pieces(self, vaddr: int, size: int):
         """(paddr, length) runs that back [vaddr, vaddr+size); KeyError at a hole."""
         end = vaddr + size

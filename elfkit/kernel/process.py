@@ -135,12 +135,17 @@ class Process:
         deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
         pc = self.entry
         while self.exit is None:
+            if self.cpu.interrupt is not None or self.cpu.retry:
+                self.cpu.clear_exception_in_flight()
             self.restart_at = None
             try:
                 self.cpu.run(pc, timeout_us, limits.max_insns or 0)
             except CpuError as e:
-                fault_signal(self, e)
+                if not self._stopped_by_limit(limits, deadline):
+                    fault_signal(self, e)
             else:
+                if self._stopped_by_limit(limits, deadline):
+                    self.cpu.interrupt = None
                 if (self.cpu.retry or self.cpu.resume and self.cpu.interrupt is None) and \
                         self.exit is None and self.restart_at is None:
                     pc = self.cpu.pc()          # a fixed-up page fault, or Unicorn left after munmap
@@ -163,6 +168,15 @@ class Process:
                 self.exit = ExitStatus(signal=9, reason="the CPU stopped unexpectedly")
         self.files.close_all()
         return self.exit
+
+    def _stopped_by_limit(self, limits: RunLimits, deadline) -> bool:
+        """Unicorn stopping for --timeout or --max-insns can leave a phantom page fault behind
+        (CR2 holding one of its own physical addresses, which no guest area maps)."""
+        if deadline is not None and time.monotonic() >= deadline - 0.001:
+            return True
+        f = self.cpu.fault
+        return bool(limits.max_insns and f is not None and self.mm.find(f.address) is None
+                    and self.cpu.pages.is_physical(f.address))
 
     def request_stop(self, status: ExitStatus):
         self.exit = status

@@ -48,6 +48,8 @@ def send_signal(proc, sig: int, reason: str = "", code: int = 0, addr: int = 0) 
         handler = SIG_DFL
     if handler == SIG_IGN:
         return False
+    if proc.strace is not None:
+        proc.strace.signal(proc, sig, code=code, addr=addr)
     if handler == SIG_DFL:
         if sig in IGNORED_BY_DEFAULT or sig in STOP_BY_DEFAULT:
             return False
@@ -112,23 +114,29 @@ def rt_sigreturn(proc) -> bool:
 
 
 def fault_signal(proc, err):
-    """The CPU stopped on a fault, an invalid instruction or a trap: signal the guest."""
-    from elfkit.kernel.faults import describe_fault
+    """The CPU stopped on a fault, an invalid instruction or a trap: signal the guest, as the
+    kernel's trap handlers do (arch/x86/kernel/traps.c, arch/x86/mm/fault.c)."""
+    from elfkit.kernel.faults import describe_fault, memory_access
     cpu = proc.cpu
+    pc = cpu.pc()
+    code = 0
     if err is not None and err.kind == "invalid-insn":
-        sig, what, addr = SIGILL, "invalid instruction", cpu.pc()
-    elif err is not None and err.kind == "fault" and cpu.fault is not None:
-        f = cpu.fault
+        sig, what, addr, code = SIGILL, "invalid instruction", pc, 2          # ILL_ILLOPN
+    elif cpu.fault is not None and (cpu.interrupt == 14 or err is not None):
+        addr = cpu.fault.address
+        vma = proc.mm.find(addr)
+        access = memory_access(proc, pc, addr)
         sig = SIGSEGV
-        what = f"{f.access} of {f.address:#x} ({'unmapped' if f.unmapped else 'not permitted'})"
-        addr = f.address
-    elif err is None and cpu.interrupt is not None:
+        code = 2 if vma is not None else 1                                      # SEGV_ACCERR/MAPERR
+        what = f"{access} of {addr:#x} ({'not permitted' if vma is not None else 'unmapped'})"
+    elif cpu.interrupt is not None:
         sig, what = TRAPS.get(cpu.interrupt, (SIGSEGV, f"interrupt {cpu.interrupt}"))
-        addr = cpu.pc()
+        addr = 0 if sig == SIGSEGV else pc                 # #GP reports no address
+        code = {SIGFPE: 1, SIGILL: 2, SIGTRAP: 1}.get(sig, 0x80)               # FPE_INTDIV, ...
     else:
-        sig, what, addr = SIGSEGV, str(err), cpu.pc()
+        sig, what, addr = SIGSEGV, str(err), pc
     reason = describe_fault(proc, sig, what, addr)
-    if send_signal(proc, sig, "", code=1, addr=addr) and proc.exit is None:
+    if send_signal(proc, sig, "", code=code, addr=addr) and proc.exit is None:
         proc.restart_at = cpu.pc()
         return
     if proc.exit is None or proc.exit.signal == sig:

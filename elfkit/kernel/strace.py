@@ -2018,17 +2018,8 @@ def _specs_for(c, entry) -> tuple[list, object]:
 
 def _syscall_name(nr: int) -> str | None:
     """The name of system call nr from elfkit's table of numbers, None when it has none."""
-    try:
-        from elfkit.kernel.syscalls import numbers
-    except Exception:  # noqa: BLE001
-        return None
-    names = getattr(numbers, "NAMES", None)
-    if isinstance(names, dict):
-        return names.get(nr)
-    try:
-        return numbers.NR(nr).name               # an IntEnum in older versions
-    except Exception:  # noqa: BLE001
-        return None
+    from elfkit.kernel.syscalls.numbers import NAMES
+    return NAMES.get(nr)
 
 
 def _result(name: str, result: int, ret) -> str:

@@ -88,12 +88,16 @@ def make_dispatcher(proc):
         if proc.restart_at is not None:          # rt_sigreturn replaced the registers
             cpu.stop()
             return
-        write_result(result, v[7], v[8])
+        # In the hook %rip is the syscall instruction itself; the kernel returns after it
+        # (RCX = return address, R11 = RFLAGS, as the instruction defines).
+        write_result(result, v[7] + 2, v[8])
         if proc.exit is not None:
             cpu.stop()
-        elif pending and deliver_pending(proc):
-            proc.restart_at = cpu.pc()
-            cpu.stop()
+        elif pending:
+            cpu.set_reg("rip", v[7] + 2)         # a handler frame must return past the syscall
+            if deliver_pending(proc):
+                proc.restart_at = cpu.pc()
+                cpu.stop()
     return dispatch
 
 
