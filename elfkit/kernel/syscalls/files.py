@@ -525,7 +525,12 @@ def sys_fcntl(p, fd, cmd, arg, *_):
                         (arg & (O_APPEND | O_NONBLOCK)))
         f.flags = (f.flags & ~(O_APPEND | O_NONBLOCK)) | (arg & (O_APPEND | O_NONBLOCK))
         return 0
-    if cmd in (5, 6, 7, 36, 37, 38):            # record locks: granted (single process)
+    if cmd in (5, 36):                          # F_GETLK, F_OFD_GETLK: nobody else holds a lock
+        raw = p.mm.read(arg, 2)
+        if raw is None:
+            return -errno.EFAULT
+        return 0 if p.mm.write(arg, struct.pack("<h", 2)) else -errno.EFAULT   # l_type = F_UNLCK
+    if cmd in (6, 7, 37, 38):                   # set locks: granted (one process, no contention)
         return 0
     if cmd == 1032 and host is not None:        # F_GETPIPE_SZ
         try:
@@ -735,13 +740,13 @@ def sys_fstatfs(p, fd, buf, *_):
 
 
 def _put_statfs(p, host, buf):
-    try:
-        s = os.statvfs(host)
-    except OSError as e:
-        return -(e.errno or errno.EIO)
-    raw = struct.pack("<qqQQQQQ2iqqq4q", 0xEF53, s.f_bsize, s.f_blocks, s.f_bfree, s.f_bavail,
-                      s.f_files, s.f_ffree, 0, 0, s.f_namemax, s.f_frsize, s.f_flag, 0, 0, 0, 0)
-    return 0 if p.mm.write(buf, raw) else -errno.EFAULT
+    """struct statfs, exactly as the host kernel fills it for the file (f_type included)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = ctypes.create_string_buffer(120)
+    if libc.statfs(os.fsencode(host), out) != 0:
+        return -(ctypes.get_errno() or errno.EIO)
+    return 0 if p.mm.write(buf, out.raw) else -errno.EFAULT
 
 
 def sys_fadvise(p, fd, *_):
