@@ -27,6 +27,12 @@ fixtures:
 	$(MAKE) -C fixtures -j$(JOBS)
 
 demo: venv fixtures
+	@echo '$$ elfkit load-and-run --show-stack --clear-env --env LANG=C fixtures/build/hello-pie a b'
+	@$(VENV)/bin/elfkit load-and-run --show-stack --clear-env --env LANG=C fixtures/build/hello-pie a b
+	@echo
+	@echo '$$ elfkit load-and-run --strace fixtures/build/nolibc'
+	@$(VENV)/bin/elfkit load-and-run --strace fixtures/build/nolibc
+	@echo
 	@echo '$$ elfkit inspect fixtures/build/hello-pie'
 	@$(VENV)/bin/elfkit inspect fixtures/build/hello-pie
 	@echo
