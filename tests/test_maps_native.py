@@ -22,6 +22,7 @@ PROGRAMS = {
     "cat": ["/bin/cat", "/proc/self/maps"],
     "python3": ["/usr/bin/python3", "-S", "-c",
                 "import sys; sys.stdout.write(open('/proc/self/maps').read())"],
+    "ld.so-run-directly": ["/lib64/ld-linux-x86-64.so.2", "/bin/cat", "/proc/self/maps"],
     "python3-mmap": ["/usr/bin/python3", "-S", "-c",
                      "import mmap, sys; m = [mmap.mmap(-1, n) for n in (4096, 1 << 20, 3 << 16)];"
                      "m[1].close(); sys.stdout.write(open('/proc/self/maps').read())"],
@@ -51,6 +52,34 @@ def normalise(maps: bytes) -> list[str]:
             line = " ".join(f[:4] + ["N"] + f[5:])
         out.append(line)
     return out
+
+
+MAPS_PRINTER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+int main(void) {
+    char *p = malloc(100000);            /* move brk: [heap] appears */
+    FILE *f = fopen("/proc/self/maps", "r");
+    int c;
+    while ((c = fgetc(f)) != EOF) putchar(c);
+    return p == NULL;
+}
+"""
+
+
+@pytest.mark.parametrize("flags", [["-static"], ["-static-pie", "-fPIE"]], ids=["static", "static-pie"])
+def test_static_programs_maps_are_the_kernels(tmp_path, flags):
+    """ET_EXEC at its link address, static-pie top-down below the mmap base with brk at
+    ELF_ET_DYN_BASE (Linux >= 6.15), the vDSO below it."""
+    src = tmp_path / "maps.c"
+    src.write_text(MAPS_PRINTER)
+    exe = tmp_path / "maps"
+    subprocess.run(["gcc", "-O1", *flags, "-o", str(exe), str(src)], check=True)
+    want = native([str(exe)])
+    assert want.returncode == 0, want.stderr.decode()
+    got = run_elfkit("load-and-run", exe, env=ENV)
+    assert got.returncode == 0, got.stderr.decode()
+    assert normalise(got.stdout) == normalise(want.stdout)
 
 
 def test_maps_option_names_every_area():
