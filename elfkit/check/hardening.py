@@ -1,19 +1,21 @@
-"""The hardening properties of one ELF file: RELRO, NX, PIE, stack protector, FORTIFY, CET.
+"""The one-line hardening summary of `elfkit inspect`: RELRO, NX, PIE, stack protector, FORTIFY, CET.
 
-Each function takes an ElfFile and answers from its parsed views only.
+Booleans for a summary line; `elfkit check` (registry.py and the modules it
+lists) gives the full verdicts with evidence. The rules are shared: RELRO is
+`memory.relro_level`, FORTIFY counts only glibc's `__*_chk` entry points
+(fortify.py), PIE is `Facts.kind`.
 """
 from __future__ import annotations
 
-from elfkit.elf.constants import DF, DF_1, DT, ET, GNU_PROPERTY, GNU_PROPERTY_X86_FEATURE_1_IBT, \
-    GNU_PROPERTY_X86_FEATURE_1_SHSTK, PF, PT
+from elfkit.check.facts import Facts
+from elfkit.check.fortify import CHK_FUNCTIONS
+from elfkit.check.memory import relro_level
+from elfkit.elf.constants import GNU_PROPERTY_X86_FEATURE_1_IBT, GNU_PROPERTY_X86_FEATURE_1_SHSTK, \
+    PF, PT
 
 
 def bind_now(elf) -> bool:
-    dyn = elf.dynamic
-    if dyn is None:
-        return False
-    return (dyn.value(DT.BIND_NOW) is not None or bool(dyn.flags & DF.BIND_NOW)
-            or bool(dyn.flags_1 & DF_1.NOW))
+    return bool(Facts(elf).bind_now)
 
 
 def relro_segment(elf):
@@ -21,16 +23,9 @@ def relro_segment(elf):
 
 
 def relro(elf) -> str:
-    """none / partial / full. Full needs PT_GNU_RELRO, BIND_NOW, and the GOT (DT_PLTGOT) inside RELRO."""
-    seg = relro_segment(elf)
-    if seg is None:
-        return "none"
-    if not bind_now(elf):
-        return "partial"
-    pltgot = elf.dynamic.value(DT.PLTGOT) if elf.dynamic else None
-    if pltgot is not None and not seg.vaddr <= pltgot < seg.vaddr + seg.memsz:
-        return "partial"
-    return "full"
+    """none / partial / full. Full needs PT_GNU_RELRO, BIND_NOW, and the whole GOT (DT_PLTGOT's
+    reserved words and every DT_JMPREL slot) inside the pages RELRO protects."""
+    return relro_level(Facts(elf))[0]
 
 
 def nx(elf) -> bool | None:
@@ -42,12 +37,8 @@ def nx(elf) -> bool | None:
 
 
 def is_pie(elf) -> bool:
-    if elf.header.type != ET.DYN:
-        return False
-    dyn = elf.dynamic
-    if dyn is not None and dyn.flags_1 & DF_1.PIE:
-        return True
-    return any(s.type == PT.INTERP for s in elf.segments) and (dyn is None or dyn.soname is None)
+    """A PIE or static-PIE executable (not a shared library, not ET_EXEC)."""
+    return Facts(elf).kind in ("pie", "static-pie")
 
 
 def _symbol_names(elf):
@@ -66,20 +57,14 @@ def canary(elf, names=None) -> bool:
 
 
 def fortified(elf, names=None) -> list[str]:
-    """The __*_chk functions referenced (not __stack_chk_fail and friends)."""
+    """The glibc __*_chk functions referenced (never __stack_chk_fail or unrelated *_chk names)."""
     names = _symbol_names(elf) if names is None else names
-    return sorted(n for n in names if n.startswith("__") and n.endswith("_chk")
-                  and not n.startswith("__stack_chk"))
+    return sorted(n for n in names if n in CHK_FUNCTIONS)
 
 
 def x86_features(elf) -> tuple[bool, bool]:
     """(IBT, SHSTK) from GNU_PROPERTY_X86_FEATURE_1_AND."""
-    value = 0
-    for block in elf.notes:
-        for note in block.notes:
-            for prop in note.properties or ():
-                if prop.type == GNU_PROPERTY.X86_FEATURE_1_AND:
-                    value |= prop.value
+    value = Facts(elf).x86_feature_1() or 0
     return bool(value & GNU_PROPERTY_X86_FEATURE_1_IBT), bool(value & GNU_PROPERTY_X86_FEATURE_1_SHSTK)
 
 

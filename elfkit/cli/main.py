@@ -57,7 +57,8 @@ def cli():
 
 
 def _register():
-    from elfkit.cli import disasm, inspect, run
+    from elfkit.cli import check, disasm, inspect, run
+    cli.add_command(check.check)
     cli.add_command(inspect.inspect)
     cli.add_command(disasm.disasm)
     cli.add_command(run.load_and_run)

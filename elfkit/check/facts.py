@@ -1,0 +1,172 @@
+"""What the checks share about one file, each fact decoded on first use from one ElfFile.
+
+A check asks `facts.kind`, `facts.imports`, `facts.segment(PT.GNU_RELRO)`...;
+only the views behind the facts it asks for are ever decoded, so a policy
+that runs three checks costs three checks' worth of parsing.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+
+from elfkit.elf.constants import DF, DF_1, DT, EM, ET, GNU_PROPERTY, PT, SHN, SHT
+
+# File kinds: key -> how people say it.  The key is what JSON carries.
+KINDS = {
+    "pie": "PIE executable",
+    "static-pie": "static-PIE executable",
+    "exec": "executable (ET_EXEC)",
+    "static-exec": "static executable (ET_EXEC)",
+    "shared-lib": "shared library",
+    "object": "relocatable object",
+    "core": "core file",
+    "other": "other ELF type",
+}
+LINKED = frozenset({"pie", "static-pie", "exec", "static-exec", "shared-lib"})
+STATIC = frozenset({"static-pie", "static-exec"})
+X86 = frozenset({EM.X86_64, EM.I386})
+
+PAGE_SIZE = 4096            # x86-64's page size: what ld.so rounds the RELRO range to
+
+
+class Facts:
+    """Lazily decoded facts about one ElfFile, shared by every check that runs on it."""
+
+    def __init__(self, elf):
+        self.elf = elf
+
+    # --- program headers -------------------------------------------------------------------
+    @cached_property
+    def _segments_by_type(self) -> dict:
+        out = {}
+        for s in self.elf.segments:
+            out.setdefault(s.type, s)       # the first of each type is the one ld.so uses
+        return out
+
+    def segment(self, p_type):
+        return self._segments_by_type.get(p_type)
+
+    @cached_property
+    def dynamic(self):
+        if self.elf.header.type == ET.CORE:
+            return None
+        return self.elf.dynamic
+
+    def dyn_value(self, tag):
+        return self.dynamic.value(tag) if self.dynamic is not None else None
+
+    # --- what kind of file -----------------------------------------------------------------
+    @cached_property
+    def kind(self) -> str:
+        """exec / static-exec / pie / static-pie / shared-lib / object / core / other.
+
+        ET_DYN is a PIE when DF_1_PIE says so (binutils >= 2.26 sets it for -pie and
+        -static-pie); without the flag, an ET_DYN with PT_INTERP and no DT_SONAME is a PIE
+        (older linkers); everything else ET_DYN is a shared library -- libc.so.6, which has
+        PT_INTERP so it can be run, included.
+        """
+        e_type = self.elf.header.type
+        if e_type == ET.REL:
+            return "object"
+        if e_type == ET.CORE:
+            return "core"
+        interp = self.segment(PT.INTERP) is not None
+        if e_type == ET.EXEC:
+            return "exec" if interp or self.segment(PT.DYNAMIC) is not None else "static-exec"
+        if e_type != ET.DYN:
+            return "other"
+        dyn = self.dynamic
+        if dyn is not None and dyn.flags_1 & DF_1.PIE:
+            return "pie" if interp else "static-pie"
+        if interp and (dyn is None or dyn.value(DT.SONAME) is None):
+            return "pie"
+        return "shared-lib"
+
+    @property
+    def linked(self) -> bool:
+        return self.kind in LINKED
+
+    @property
+    def static(self) -> bool:
+        return self.kind in STATIC
+
+    @property
+    def x86(self) -> bool:
+        return self.elf.header.machine in X86
+
+    # --- dynamic linking -------------------------------------------------------------------
+    @cached_property
+    def bind_now(self) -> list[str]:
+        """Which dynamic tags ask ld.so to bind every symbol at start-up (empty: lazy)."""
+        dyn = self.dynamic
+        if dyn is None:
+            return []
+        out = []
+        if dyn.value(DT.BIND_NOW) is not None:
+            out.append("DT_BIND_NOW")
+        if dyn.flags & DF.BIND_NOW:
+            out.append("DT_FLAGS BIND_NOW")
+        if dyn.flags_1 & DF_1.NOW:
+            out.append("DT_FLAGS_1 NOW")
+        return out
+
+    @cached_property
+    def imports(self) -> frozenset[str]:
+        """Names of the undefined symbols in .dynsym: what this file takes from others."""
+        table = self.elf.dynsym
+        if table is None:
+            return frozenset()
+        return frozenset(s.name for s in table.symbols if s.shndx == SHN.UNDEF and s.name)
+
+    @cached_property
+    def version_needs(self) -> list[tuple[str, str]]:
+        """(library file, version name) for each vernaux entry of .gnu.version_r."""
+        verneed = self.elf.versions.verneed
+        return [(need.file, aux.name or "") for need in (verneed.entries if verneed else ())
+                for aux in need.aux]
+
+    @cached_property
+    def dynamic_exports(self) -> frozenset[str]:
+        table = self.elf.dynsym
+        if table is None:
+            return frozenset()
+        return frozenset(s.name for s in table.symbols if s.shndx != SHN.UNDEF and s.name)
+
+    @cached_property
+    def symtab_names(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(defined, undefined) names in .symtab (empty when stripped)."""
+        defined, undefined = set(), set()
+        for table in self.elf.symbol_tables:
+            for s in table.symbols:
+                if s.name:
+                    (undefined if s.shndx == SHN.UNDEF else defined).add(s.name)
+        return frozenset(defined), frozenset(undefined)
+
+    @cached_property
+    def has_symtab(self) -> bool:
+        return any(s.type == SHT.SYMTAB for s in self.elf.sections)
+
+    # --- notes -----------------------------------------------------------------------------
+    @cached_property
+    def gnu_properties(self) -> dict[int, int]:
+        """GNU property type -> value over every NT_GNU_PROPERTY_TYPE_0 note."""
+        out = {}
+        for block in self.elf.notes:
+            for note in block.notes:
+                for prop in note.properties or ():
+                    out[prop.type] = out.get(prop.type, 0) | prop.value
+        return out
+
+    @cached_property
+    def build_id(self) -> str | None:
+        for block in self.elf.notes:
+            for note in block.notes:
+                if note.build_id is not None:
+                    return note.build_id
+        return None
+
+    def x86_feature_1(self) -> int | None:
+        return self.gnu_properties.get(GNU_PROPERTY.X86_FEATURE_1_AND)
+
+
+def page_down(addr: int) -> int:
+    return addr & ~(PAGE_SIZE - 1)

@@ -1,0 +1,41 @@
+"""glibc's FORTIFY_SOURCE entry points: each `__X_chk` and the plain function(s) it guards.
+
+Data, from glibc's exported `__*_chk` symbols (debug/Versions; 2.36 plus the
+2.38 strlcpy family and the 2.40 inet_ntop/inet_pton). Only these names
+count: `__stack_chk_fail` (the stack protector), `__chk_fail` (the failure
+report) and any other `*_chk` symbol a program happens to import are not
+fortified calls.
+"""
+from __future__ import annotations
+
+# __X_chk -> the unfortified names it replaces.  __fdelt_chk guards the FD_SET/FD_CLR/
+# FD_ISSET macros, which have no function of their own to call unfortified.
+CHK_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "__longjmp_chk": ("longjmp", "_longjmp", "siglongjmp"),
+    "__fdelt_chk": (),
+    **{f"__{name}_chk": (name,) for name in """
+        asprintf confstr dprintf explicit_bzero fgets fgets_unlocked fgetws fgetws_unlocked
+        fprintf fread fread_unlocked fwprintf getcwd getdomainname getgroups gethostname
+        getlogin_r gets getwd mbsnrtowcs mbsrtowcs mbstowcs memcpy memmove mempcpy memset
+        obstack_printf obstack_vprintf poll ppoll pread64 pread printf ptsname_r read readlink
+        readlinkat realpath recv recvfrom snprintf sprintf stpcpy stpncpy strcat strcpy strncat
+        strncpy swprintf syslog ttyname_r vasprintf vdprintf vfprintf vfwprintf vprintf
+        vsnprintf vsprintf vswprintf vsyslog vwprintf wcpcpy wcpncpy wcrtomb wcscat wcscpy
+        wcsncat wcsncpy wcsnrtombs wcsrtombs wcstombs wctomb wmemcpy wmemmove wmempcpy wmemset
+        wprintf
+        strlcpy strlcat wcslcpy wcslcat
+        inet_ntop inet_pton
+        """.split()},
+}
+
+# plain name -> its __X_chk
+PLAIN_TO_CHK: dict[str, str] = {plain: chk for chk, plains in CHK_FUNCTIONS.items()
+                                for plain in plains}
+
+
+def classify(names) -> tuple[list[str], list[str]]:
+    """(fortified, unfortified): the `__X_chk` names referenced, and the plain names
+    referenced that have a `__X_chk` variant. Sorted, for stable output."""
+    fortified = sorted(n for n in names if n in CHK_FUNCTIONS)
+    unfortified = sorted(n for n in names if n in PLAIN_TO_CHK)
+    return fortified, unfortified
