@@ -46,7 +46,7 @@ def check_canary(facts, policy):
     if found:
         return result("canary", PASS, "yes", f"references {found[0]}", symbols=found,
                       source=where)
-    if facts.kind != "object" and "__stack_chk_fail" in facts.dynamic_exports:
+    if facts.kind != "object" and facts.defines_dynamic("__stack_chk_fail"):
         return result("canary", NA, "provider", "defines __stack_chk_fail itself (the C "
                       "library)", symbols=[], source=".dynsym defined")
     return result("canary", FAIL, "no", "no reference to __stack_chk_fail: no function was "

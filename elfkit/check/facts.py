@@ -110,12 +110,70 @@ class Facts:
         return out
 
     @cached_property
+    def _dynsym_raw(self):
+        """([(st_name, st_shndx)], .dynstr bytes) straight from the SHT_DYNSYM section, or
+        None when there is none (no section headers: the full DT_SYMTAB reader is used)."""
+        elf = self.elf
+        sec = next((s for s in elf.sections if s.type == SHT.DYNSYM), None)
+        if sec is None or sec.link >= len(elf.sections):
+            return None
+        strtab = elf.sections[sec.link]
+        entsize = elf.fmt.sym.size
+        if not (elf.check_range(sec.offset, sec.size, "section .dynsym") and
+                elf.check_range(strtab.offset, strtab.size, "string table of .dynsym")):
+            return [], b""
+        raw = elf.fmt.sym.iter_unpack(elf.data[sec.offset:sec.offset + sec.size - sec.size % entsize])
+        shndx = 3 if elf.is_64 else 5       # name info other shndx value size / name value size info other shndx
+        entries = [(f[0], f[shndx]) for f in raw]
+        return entries, bytes(elf.data[strtab.offset:strtab.offset + strtab.size])
+
+    @cached_property
     def imports(self) -> frozenset[str]:
-        """Names of the undefined symbols in .dynsym: what this file takes from others."""
-        table = self.elf.dynsym
-        if table is None:
-            return frozenset()
-        return frozenset(s.name for s in table.symbols if s.shndx == SHN.UNDEF and s.name)
+        """Names of the undefined symbols in .dynsym: what this file takes from others.
+
+        Only the undefined entries' names are decoded: a library's .dynsym is mostly its
+        exports.
+        """
+        raw = self._dynsym_raw
+        if raw is None:
+            table = self.elf.dynsym
+            if table is None:
+                return frozenset()
+            return frozenset(s.name for s in table.symbols if s.shndx == SHN.UNDEF and s.name)
+        entries, table = raw
+        names = set()
+        for off, shndx in entries:
+            if shndx != SHN.UNDEF or not off:
+                continue
+            if off >= len(table):
+                self.elf.warn(f"symbol name index {off:#x} is past the end of .dynstr "
+                              f"(size {len(table):#x})")
+                continue
+            end = table.find(b"\0", off)
+            names.add(table[off:end if end >= 0 else len(table)].decode("utf-8", "backslashreplace"))
+        return frozenset(names)
+
+    def defines_dynamic(self, name: str) -> bool:
+        """Whether .dynsym defines `name` (exports it), without decoding every name."""
+        raw = self._dynsym_raw
+        if raw is None:
+            table = self.elf.dynsym
+            return table is not None and any(s.name == name and s.shndx != SHN.UNDEF
+                                             for s in table.symbols)
+        entries, table = raw
+        needle, offsets, pos = name.encode() + b"\0", set(), 0
+        while (pos := table.find(needle, pos)) >= 0:   # ld merges string tails: find them all
+            offsets.add(pos)
+            pos += 1
+        return bool(offsets) and any(off in offsets and shndx != SHN.UNDEF
+                                     for off, shndx in entries)
+
+    def memo(self, key: str, compute):
+        """A per-file cache for facts that one module derives for several of its checks."""
+        cache = self.__dict__.setdefault("_memo", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
 
     @cached_property
     def version_needs(self) -> list[tuple[str, str]]:
@@ -123,13 +181,6 @@ class Facts:
         verneed = self.elf.versions.verneed
         return [(need.file, aux.name or "") for need in (verneed.entries if verneed else ())
                 for aux in need.aux]
-
-    @cached_property
-    def dynamic_exports(self) -> frozenset[str]:
-        table = self.elf.dynsym
-        if table is None:
-            return frozenset()
-        return frozenset(s.name for s in table.symbols if s.shndx != SHN.UNDEF and s.name)
 
     @cached_property
     def symtab_names(self) -> tuple[frozenset[str], frozenset[str]]:

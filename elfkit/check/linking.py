@@ -108,6 +108,10 @@ def version_text(v: tuple[int, ...]) -> str:
 
 def needed_versions(facts) -> dict[str, dict[tuple[int, ...], list[str]]]:
     """family -> {version: [library files needing it]} from .gnu.version_r."""
+    return facts.memo("needed_versions", lambda: _needed_versions(facts))
+
+
+def _needed_versions(facts):
     out = {"GLIBC": {}, "GLIBCXX": {}, "CXXABI": {}, "private": []}
     for file, name in facts.version_needs:
         if name == "GLIBC_PRIVATE":

@@ -55,15 +55,19 @@ def edit_environment(env: list[bytes], clear: bool, unset: tuple[str, ...], sets
 @click.option("--strace-output", type=click.Path(dir_okay=False), help="Write the --strace lines here.")
 @click.option("--show-stack", is_flag=True, help="Print the initial stack, labelled, before running.")
 @click.option("--maps", is_flag=True, help="Print the memory areas at exit, as /proc/PID/maps.")
+@click.option("--linker", type=click.Choice(["system", "elfkit"]), default="system", show_default=True,
+              help="Who does the dynamic linking: the program's PT_INTERP (glibc's ld.so) running "
+                   "in the emulator, or elfkit's own linker in Python.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop the guest after SECONDS.")
 @click.option("--max-insns", type=click.IntRange(min=1), help="Stop the guest after N instructions.")
 @click.argument("file", type=click.Path(dir_okay=True))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def load_and_run(file, args, sets, unset, clear_env, argv0, seed, root, writable, strace,
-                 strace_output, show_stack, maps, timeout, max_insns):
+                 strace_output, show_stack, maps, linker, timeout, max_insns):
     """Run FILE with ARGS in the emulator; its stdin, stdout and stderr are yours."""
     from elfkit.kernel.exec import spawn
     from elfkit.kernel.process import RunLimits
+    from elfkit.linker.dso import LinkError
     from elfkit.loader.binfmt import ExecError
 
     argv = [os.fsencode(argv0 if argv0 is not None else file)] + [os.fsencode(a) for a in args]
@@ -76,7 +80,7 @@ def load_and_run(file, args, sets, unset, clear_env, argv0, seed, root, writable
         tracer = StraceWriter(trace_stream)
     try:
         proc = spawn(file, argv, envp, root=root, seed=seed, writable=list(writable), strace=tracer,
-                     warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True))
+                     warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True), linker=linker)
     except ExecError as e:
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         sys.stdout.flush()
@@ -84,6 +88,9 @@ def load_and_run(file, args, sets, unset, clear_env, argv0, seed, root, writable
     except ElfkitError as e:
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         raise SystemExit(EXIT_NOEXEC) from None
+    except LinkError as e:
+        click.echo(f"elfkit: error: {file}: {e}", err=True)
+        raise SystemExit(EXIT_NOENT) from None
     if show_stack:
         from elfkit.render.stack import format_stack
         click.echo(format_stack(proc.image.stack), err=True, nl=False)
@@ -97,6 +104,9 @@ def load_and_run(file, args, sets, unset, clear_env, argv0, seed, root, writable
     if status.limit == "internal":
         click.echo(f"elfkit: internal error: {status.reason} (please report this)", err=True)
         raise SystemExit(3)
+    if status.limit == "link":
+        click.echo(f"elfkit: error: {file}: {status.reason}", err=True)
+        raise SystemExit(EXIT_NOENT)
     if status.limit in ("timeout", "max-insns"):
         click.echo(f"elfkit: {file}: {status.reason}", err=True)
         raise SystemExit(EXIT_LIMIT)

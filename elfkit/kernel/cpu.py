@@ -40,6 +40,11 @@ _SYSCALL_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _INVALID_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
                                ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+_CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
+
+# Trap addresses: one page in the kernel half of the address space that no guest area covers
+# (it is not in /proc/self/maps). Executing at a trap address calls a Python handler instead.
+TRAP_PAGE = 0xFFFFFFFFFF7FF000
 
 MEM_ACCESS = {UC.UC_MEM_READ_UNMAPPED: "read", UC.UC_MEM_WRITE_UNMAPPED: "write",
               UC.UC_MEM_FETCH_UNMAPPED: "execute", UC.UC_MEM_READ_PROT: "read",
@@ -277,6 +282,25 @@ class Cpu:
             self.interrupt = intno
             self.uc.emu_stop()
         self._add_hook(UC.UC_HOOK_INTR, _INTR_CB(on_intr), 1, 0)
+
+    def add_trap(self, offset: int, handler) -> int:
+        """A trap address: when the guest jumps there, handler() runs (it sets %rip to go on).
+        The code hook covers the trap page only, so no other code leaves the fast path."""
+        if not hasattr(self, "_traps"):
+            self._traps = {}
+            self.pages.map(TRAP_PAGE, 0x1000, 5)
+            self.write(TRAP_PAGE, b"\xf4" * 0x1000)          # hlt: never reached
+
+            def on_code(_uc, address, _size, _data):
+                h = self._traps.get(address)
+                if h is not None:
+                    h()
+            cb = _CODE_CB(on_code)
+            self._add_hook(UC.UC_HOOK_CODE, cb, TRAP_PAGE, TRAP_PAGE + 0xFFF)
+            self.flush_translations()
+        address = TRAP_PAGE + offset
+        self._traps[address] = handler
+        return address
 
     def _add_hook(self, htype, cb, begin, end, *extra):
         hh = ctypes.c_size_t()

@@ -10,8 +10,12 @@ from elfkit.loader.sysroot import Sysroot
 
 
 def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", seed: int | None = None,
-          writable=None, strace=None, warn=None, cwd: str | None = None) -> Process:
-    """A Process ready to run `path` as execve(path, argv, envp) would start it."""
+          writable=None, strace=None, warn=None, cwd: str | None = None,
+          linker: str = "system") -> Process:
+    """A Process ready to run `path` as execve(path, argv, envp) would start it.
+
+    linker="elfkit": the kernel maps the program without its PT_INTERP, and elfkit's own
+    dynamic linker (elfkit.linker) does ld.so's work before the entry point."""
     sysroot = Sysroot(root)
     if cwd is None:
         cwd = os.getcwd() if sysroot.identity else "/"
@@ -20,7 +24,13 @@ def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", s
                    strace=strace, warn=warn)
     random16 = proc.rng.randbytes(16) if seed is not None else os.urandom(16)
     image = load_elf_binary(path, argv, envp, sysroot=sysroot, cwd=cwd, random16=random16,
-                            creds=creds, hwcap=X86_64_HWCAP, hwcap2=X86_64_HWCAP2)
+                            creds=creds, hwcap=X86_64_HWCAP, hwcap2=X86_64_HWCAP2,
+                            load_interpreter=linker != "elfkit")
     proc.exec_image(image, argv, envp)
     proc.install_stdio()
+    if linker == "elfkit" and image.program.elf.dynamic is not None:
+        from elfkit.linker.rtld import Linker
+        proc.linker = Linker(proc, envp)
+        fini = proc.linker.link()
+        proc.cpu.set_reg("rdx", fini)        # what ld.so hands _start: its _dl_fini
     return proc

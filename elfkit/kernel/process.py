@@ -113,6 +113,7 @@ class Process:
         self.cpu.set_reg("rsp", stack.sp)
         self.cpu.set_reg("rdx", 0)       # ELF_PLAT_INIT: no atexit function from the kernel
         self.entry = image.entry
+        self.install_hooks()
 
     def install_stdio(self):
         """fds 0, 1, 2: duplicates of elfkit's own, so the guest closing them leaves ours open."""
@@ -125,12 +126,19 @@ class Process:
             self.files.install_at(fd, HostFile(host, f"/dev/fd/{fd}", 2))
 
     # --- running -----------------------------------------------------------------------------
-    def run(self, limits: RunLimits) -> ExitStatus:
+    def install_hooks(self):
+        """The kernel's entry points: the syscall instruction and CPU exceptions."""
         from elfkit.kernel.syscalls import make_dispatcher
-        from elfkit.kernel.signals import fault_signal
+        if getattr(self, "_hooked", False):
+            return
+        self._hooked = True
         self.cpu.hook_syscall(make_dispatcher(self))
         self.cpu.hook_faults()
         self.cpu.on_fault = lambda access, addr, unmapped: unmapped and self.mm.grow_stack(addr)
+
+    def run(self, limits: RunLimits) -> ExitStatus:
+        from elfkit.kernel.signals import fault_signal
+        self.install_hooks()
         timeout_us = int(limits.timeout_s * 1e6) if limits.timeout_s else 0
         deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
         pc = self.entry
@@ -177,6 +185,81 @@ class Process:
         f = self.cpu.fault
         return bool(limits.max_insns and f is not None and self.mm.find(f.address) is None
                     and self.cpu.pages.is_physical(f.address))
+
+    def call_guest(self, function: int, *args: int) -> int:
+        """Run guest code `function(args...)` to its return (an init function, an IFUNC
+        resolver) and give back %rax; the guest's registers are restored afterwards."""
+        cpu = self.cpu
+        if not hasattr(self, "_return_trap"):
+            self._returned = False
+
+            def on_return():
+                self._returned = True
+                cpu.stop()
+            self._return_trap = cpu.add_trap(0, on_return)
+        saved = cpu.save_context()
+        sp = ((saved["rsp"] - 256) & ~0xF) - 8         # below the red zone, aligned as after a call
+        cpu.write(sp, self._return_trap.to_bytes(8, "little"))
+        cpu.set_reg("rsp", sp)
+        for reg, value in zip(("rdi", "rsi", "rdx", "rcx", "r8", "r9"), args):
+            cpu.set_reg(reg, value)
+        self._returned = False
+        pc = function
+        while not self._returned and self.exit is None:
+            try:
+                cpu.run(pc)
+            except CpuError as e:
+                from elfkit.kernel.signals import fault_signal
+                fault_signal(self, e)
+                break
+            if self.exit is not None or self._returned:
+                break
+            if self.restart_at is not None:
+                pc, self.restart_at = self.restart_at, None
+            elif cpu.retry or cpu.resume:
+                pc = cpu.pc()
+            else:
+                from elfkit.kernel.signals import fault_signal
+                fault_signal(self, None)
+                break
+        result = cpu.reg("rax")
+        cpu.restore_context(saved)
+        return result
+
+    def call_from_hook(self, calls: list, done):
+        """From inside a trap handler (while the CPU runs): run guest functions one after the
+        other, then restore the registers and call done(results). No nested emulation: each
+        call returns to a continuation trap that starts the next one."""
+        cpu = self.cpu
+        if not hasattr(self, "_continuations"):
+            self._continuations = []
+
+            def on_continue():
+                frame = self._continuations[-1]
+                frame["results"].append(cpu.reg("rax"))
+                if frame["calls"]:
+                    start_next(frame)
+                    return
+                self._continuations.pop()
+                cpu.restore_context(frame["saved"])
+                frame["done"](frame["results"])
+            self._continue_trap = cpu.add_trap(0x40, on_continue)
+
+        def start_next(frame):
+            fn, args = frame["calls"].pop(0)
+            sp = ((frame["saved"]["rsp"] - 256) & ~0xF) - 8
+            cpu.write(sp, self._continue_trap.to_bytes(8, "little"))
+            cpu.set_reg("rsp", sp)
+            for reg, value in zip(("rdi", "rsi", "rdx", "rcx", "r8", "r9"), args):
+                cpu.set_reg(reg, value)
+            cpu.set_reg("rip", fn)
+
+        frame = {"saved": cpu.save_context(), "calls": list(calls), "results": [], "done": done}
+        if not frame["calls"]:
+            done([])
+            return
+        self._continuations.append(frame)
+        start_next(frame)
 
     def request_stop(self, status: ExitStatus):
         self.exit = status

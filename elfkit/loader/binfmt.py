@@ -79,12 +79,15 @@ class Credentials:
 
 def load_elf_binary(path: str, argv: list[bytes], envp: list[bytes], *, sysroot: Sysroot,
                     cwd: str, random16: bytes, creds: Credentials, hwcap: int, hwcap2: int,
-                    execfn: str | None = None) -> ExecImage:
+                    execfn: str | None = None, load_interpreter: bool = True) -> ExecImage:
     """execve(path, argv, envp): check, map the program and its interpreter, build the stack."""
     host_path = _open_exec(path, sysroot, cwd)
     exe = _check_header(path, host_path)
     phdrs = [s for s in exe.segments]
     interp_path = _find_interpreter(exe, path)
+    wants_interp = interp_path is not None        # placement follows the file, loaded or not
+    if not load_interpreter:
+        interp_path = None
     interp = None
     if interp_path is not None:
         interp_host = _open_exec(interp_path, sysroot, "/")
@@ -93,11 +96,11 @@ def load_elf_binary(path: str, argv: list[bytes], envp: list[bytes], *, sysroot:
 
     mappings: list[Mapping] = []
     mmap_top = layout.mmap_base()
-    bias = _choose_load_bias(exe, has_interp=interp is not None, mmap_top=mmap_top)
+    bias = _choose_load_bias(exe, has_interp=wants_interp, mmap_top=mmap_top)
     prog = _map_segments(path, sysroot.display_path(host_path), host_path, exe, bias, mappings)
-    if exe.header.type == ET.DYN and interp is None:
+    if exe.header.type == ET.DYN and not wants_interp:
         mmap_top = prog.start                      # it was mapped like an mmap
-    start_brk = _place_brk(exe, prog, has_interp=interp is not None)
+    start_brk = _place_brk(exe, prog, has_interp=wants_interp)
 
     interp_obj = None
     if interp is not None:

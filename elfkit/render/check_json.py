@@ -27,5 +27,5 @@ def run_json(run) -> dict:
 
 
 def write_check_json(run, out):
-    json.dump(run_json(run), out, indent=1)
+    out.write(json.dumps(run_json(run)))
     out.write("\n")

@@ -95,5 +95,5 @@ def run_sarif(run, cwd: str | None = None) -> dict:
 
 
 def write_check_sarif(run, out):
-    json.dump(run_sarif(run), out, indent=1)
+    out.write(json.dumps(run_sarif(run)))
     out.write("\n")

@@ -1,0 +1,280 @@
+"""elf/rtld.c: dl_main -- elfkit as the program's dynamic linker (`load-and-run --linker=elfkit`).
+
+The order of the work, as glibc does it:
+  1. the program (mapped by the kernel) is the first object; LD_PRELOAD objects come next;
+  2. DT_NEEDED is loaded breadth-first, each name searched (search.py) and mapped (dso.py);
+  3. static TLS offsets are assigned and the TLS area + TCB set up (tls.py);
+  4. objects are relocated in reverse load order, the program last (reloc.py); lazy
+     JUMP_SLOTs are pointed at their PLT stubs and GOT[1]/GOT[2] installed (lazy.py);
+     PT_GNU_RELRO is made read-only after each object's relocation;
+  5. the program's DT_PREINIT_ARRAY, then DT_INIT and DT_INIT_ARRAY of every dependency,
+     dependencies before their users (the program's own are libc's job, as with glibc);
+  6. the entry point gets %rdx = a function that runs DT_FINI_ARRAY/DT_FINI at exit.
+"""
+from __future__ import annotations
+
+import os
+import struct
+
+from elfkit.elf import ElfFile
+from elfkit.elf.constants import DF, DF_1, DT, PT
+from elfkit.linker.cache import read_cache
+from elfkit.linker.dso import Dso, LinkError, map_object
+from elfkit.linker.lazy import LazyResolver
+from elfkit.linker.reloc import Relocator
+from elfkit.linker.search import Searcher
+from elfkit.linker.tls import assign_offsets, setup_static_tls, tls_get_addr
+
+GLIBC_PRIVATE = ("libc.so.6",)
+Q = struct.Struct("<Q")
+
+
+def env_value(envp: list[bytes], name: str) -> str | None:
+    key = name.encode() + b"="
+    for e in envp:
+        if e.startswith(key):
+            return os.fsdecode(e[len(key):])
+    return None
+
+
+class Linker:
+    """One dynamic link of one process."""
+
+    def __init__(self, proc, envp: list[bytes]):
+        self.proc = proc
+        self.envp = envp
+        self.dsos: list[Dso] = []
+        self.dsos_by_id: dict[int, Dso] = {}
+        self.scope: list[Dso] = []
+        self.bind_now = bool(env_value(envp, "LD_BIND_NOW"))
+        self.relocator = Relocator(self)
+        self.lazy = None
+        self.tp = 0
+        self.error: str | None = None
+        self.startup_bindings: list = []      # (object, symbol, Definition) bound during relocation
+        self._jmprel_tables: dict[int, object] = {}
+
+    # --- dl_main ---------------------------------------------------------------------------
+    def link(self):
+        image = self.proc.image
+        main = self._add(image.program.path, image.program.path, image.program.host_path,
+                         image.program.elf, image.program.load_bias, None)
+        main.is_main = True
+        main.real_path = image.program.display_path
+        self._check_dynamic(main)
+        self.lazy = LazyResolver(self)
+        self._define_rtld_symbols()
+        searcher = Searcher(self.proc.sysroot, env_value(self.envp, "LD_LIBRARY_PATH"), self._cache())
+        preloads = [self._load(p, main, searcher) for p in self._preload_names()]
+        self._load_needed_breadth_first([main, *preloads], searcher)
+        self.scope = self.dsos[:]
+        self._refuse_glibc()
+        static_size = assign_offsets(self.dsos)
+        # the TCB exists even without TLS: the stack protector reads its canary at %fs:0x28
+        self.tp = setup_static_tls(self.proc, self.dsos, static_size, self._random_bytes())
+        for dso in reversed(self.dsos):
+            now = self.bind_now or bool(dso.flags & DF.BIND_NOW) or bool(dso.flags_1 & DF_1.NOW) \
+                or dso.dt(DT.BIND_NOW) is not None
+            self.relocator.relocate(dso, bind_now=now)
+            if not now:
+                self.lazy.install(dso)
+            self._protect_relro(dso)
+        self._run_initializers(main)
+        return self._fini_trap()
+
+    # --- loading ---------------------------------------------------------------------------
+    def _add(self, name, path, host_path, elf, base, loader) -> Dso:
+        dso = Dso(len(self.dsos) + 1, name, path, host_path, elf, base, loader)
+        self.dsos.append(dso)
+        self.dsos_by_id[dso.id] = dso
+        return dso
+
+    def _cache(self) -> dict[str, str]:
+        try:
+            with open(self.proc.sysroot.host_path("/etc/ld.so.cache"), "rb") as f:
+                return read_cache(f.read())
+        except OSError:
+            return {}
+
+    def _preload_names(self) -> list[str]:
+        value = env_value(self.envp, "LD_PRELOAD") or ""
+        return [p for p in value.replace(":", " ").split() if p]
+
+    def _load_needed_breadth_first(self, roots, searcher):
+        queue = list(roots)
+        while queue:
+            dso = queue.pop(0)
+            for name in dso.needed:
+                dep = self._already_loaded(name)
+                if dep is None:
+                    dep = self._load(name, dso, searcher)
+                    queue.append(dep)
+                dso.deps.append(dep)
+
+    def _already_loaded(self, name: str) -> Dso | None:
+        for d in self.dsos:
+            if d.name == name or d.soname == name or d.path == name:
+                return d
+        return None
+
+    def _load(self, name: str, loader: Dso, searcher) -> Dso:
+        path = searcher.find(name, loader)
+        if path is None:
+            raise LinkError(f"error while loading shared libraries: {name}: cannot open shared "
+                            f"object file: No such file or directory (needed by {loader.path})")
+        host = self.proc.sysroot.host_path(path)
+        existing = next((d for d in self.dsos if os.path.realpath(d.host_path) == os.path.realpath(host)),
+                        None)
+        if existing is not None:
+            return existing
+        elf = ElfFile.open(host)
+        if elf.header.type != 3:
+            raise LinkError(f"{path}: not a shared object (e_type {elf.header.type})")
+        base = map_object(self.proc, elf, host, self.proc.sysroot.display_path(host))
+        dso = self._add(name, path, host, elf, base, loader)
+        dso.real_path = self.proc.sysroot.display_path(host)
+        self._check_dynamic(dso)
+        return dso
+
+    def _check_dynamic(self, dso):
+        if dso.elf.warnings:
+            raise LinkError(f"{dso.path}: damaged: {dso.elf.warnings[0]}")
+
+    def _refuse_glibc(self):
+        for d in self.dsos:
+            if (d.soname or os.path.basename(d.path)) in GLIBC_PRIVATE:
+                raise LinkError(
+                    f"{d.path} is glibc's libc, which needs private symbols of glibc's own ld.so "
+                    "(_rtld_global, _rtld_global_ro, ...): --linker=elfkit cannot run it. Use "
+                    "--linker=system --resolver=elfkit to let glibc's ld.so load the program and "
+                    "elfkit resolve its lazy PLT calls.")
+
+    def _random_bytes(self) -> bytes:
+        image = self.proc.image
+        return self.proc.cpu.read(image.stack.random, 16)
+
+    # --- the rtld's own symbols (__tls_get_addr) --------------------------------------------
+    def _define_rtld_symbols(self):
+        cpu = self.proc.cpu
+
+        def tls_get_addr():
+            rdi = cpu.reg("rdi")
+            by_module = {d.tls_module: d for d in self.dsos if d.tls_module}
+            cpu.set_reg("rax", tls_get_addr(self.proc, by_module, self.tp, rdi))
+            rsp = cpu.reg("rsp")
+            (ret,) = Q.unpack(cpu.read(rsp, 8))
+            cpu.set_reg("rsp", rsp + 8)
+            cpu.set_reg("rip", ret)
+        self.tls_get_addr_trap = cpu.add_trap(0x20, tls_get_addr)
+        self.rtld_symbols = {"__tls_get_addr": self.tls_get_addr_trap}
+
+    # --- relocation helpers ----------------------------------------------------------------
+    def record_binding(self, dso, name, definition):
+        self.startup_bindings.append((dso, name, definition))
+
+    def scope_for(self, dso, sym):
+        return self.scope
+
+    def jmprel_table(self, dso):
+        if dso.id not in self._jmprel_tables:
+            addr = dso.dt(DT.JMPREL)
+            off = dso.elf.vaddr_to_offset(addr) if addr is not None else None
+            self._jmprel_tables[dso.id] = next(
+                (t for t in dso.elf.relocation_tables if t.offset == off), None)
+        return self._jmprel_tables[dso.id]
+
+    def call_ifunc(self, resolver: int) -> int:
+        return self.proc.call_guest(resolver) & 0xFFFFFFFFFFFFFFFF
+
+    def dso_at(self, address: int):
+        for d in self.dsos:
+            loads = d.elf.load_segments
+            lo = d.base + min(s.vaddr for s in loads)
+            hi = d.base + max(s.vaddr + s.memsz for s in loads)
+            if lo <= address < hi:
+                return d
+        return None
+
+    def fail(self, message: str):
+        from elfkit.kernel.process import ExitStatus
+        self.error = message
+        self.proc.exit = ExitStatus(code=127, reason=message, limit="link")
+        self.proc.cpu.stop()
+
+    def _protect_relro(self, dso):
+        seg = dso.relro()
+        if seg is None:
+            return
+        start = (dso.base + seg.vaddr) & ~0xFFF
+        end = (dso.base + seg.vaddr + seg.memsz) & ~0xFFF
+        if end > start:
+            self.proc.mm.mprotect(start, end - start, 1)
+
+    # --- init and fini -----------------------------------------------------------------------
+    def init_order(self) -> list[Dso]:
+        """Dependencies before the objects that need them (a depth-first post-order from the
+        program, like _dl_sort_maps for an acyclic graph); the program itself last."""
+        order, seen = [], set()
+
+        def visit(d):
+            if d.id in seen:
+                return
+            seen.add(d.id)
+            for dep in d.deps:
+                visit(dep)
+            order.append(d)
+        for d in self.dsos:
+            visit(d)
+        return order
+
+    def _array(self, dso, tag, size_tag) -> list[int]:
+        addr, size = dso.dt(tag), dso.dt(size_tag)
+        if addr is None or not size:
+            return []
+        raw = self.proc.cpu.read(dso.base + addr, size)
+        return [v for (v,) in struct.iter_unpack("<Q", raw) if v not in (0, 0xFFFFFFFFFFFFFFFF)]
+
+    def _run_initializers(self, main):
+        argc, argv, envp = self._main_args()
+        for fn in self._array(main, DT.PREINIT_ARRAY, DT.PREINIT_ARRAYSZ):
+            self.proc.call_guest(fn, argc, argv, envp)
+        for dso in self.init_order():
+            if dso.is_main or dso.initialized:
+                continue
+            dso.initialized = True
+            if dso.dt(DT.INIT):
+                self.proc.call_guest(dso.base + dso.dt(DT.INIT), argc, argv, envp)
+            for fn in self._array(dso, DT.INIT_ARRAY, DT.INIT_ARRAYSZ):
+                self.proc.call_guest(fn, argc, argv, envp)
+            if self.proc.exit is not None:
+                return
+
+    def _main_args(self):
+        stack = self.proc.image.stack
+        argc = len(stack.argv)
+        return argc, stack.sp + 8, stack.sp + 8 * (argc + 2)
+
+    def _fini_trap(self) -> int:
+        """The address handed to _start in %rdx: _dl_fini, run at exit."""
+        cpu = self.proc.cpu
+
+        def dl_fini():
+            calls = []
+            for dso in reversed(self.init_order()):
+                if not dso.initialized:
+                    continue
+                calls += [(fn, ()) for fn in reversed(self._array(dso, DT.FINI_ARRAY, DT.FINI_ARRAYSZ))]
+                if dso.dt(DT.FINI):
+                    calls.append((dso.base + dso.dt(DT.FINI), ()))
+
+            def back_to_caller(_results):
+                rsp = cpu.reg("rsp")
+                (ret,) = Q.unpack(cpu.read(rsp, 8))
+                cpu.set_reg("rsp", rsp + 8)
+                cpu.set_reg("rip", ret)
+            self.proc.call_from_hook(calls, back_to_caller)
+        return cpu.add_trap(0x30, dl_fini)
+
+
+def has_pt_interp(elf) -> bool:
+    return any(s.type == PT.INTERP for s in elf.segments)
