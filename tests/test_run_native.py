@@ -147,9 +147,23 @@ FIXTURE_ARGS = {
     "stackwalk-nolibc": ["one", "two words", ""],
 }
 
+# Built for a newer CPU than the one elfkit emulates (Unicorn's Westmere model, x86-64-v2):
+# glibc's ld.so refuses them under elfkit exactly as it would on such a machine.
+NEEDS_NEWER_CPU = {"hello-isa-v3"}
+
 _ALL = all_fixtures()
-RUNNABLE = [p for p in _ALL if _elf_kind(p) == "run"]
+RUNNABLE = [p for p in _ALL if _elf_kind(p) == "run" and p.name not in NEEDS_NEWER_CPU]
 ELF32 = [p for p in _ALL if _elf_kind(p) == "elf32"]
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS_NEWER_CPU))
+def test_isa_level_check_refuses_what_the_emulated_cpu_lacks(name):
+    """ld.so's ISA-level check runs against the emulated CPU's CPUID: an x86-64-v3 program
+    stops with glibc's own message and ld.so's status 127, as on a real x86-64-v2 machine."""
+    emu = emulated(fixture_path(name))
+    no_traceback(emu)
+    assert emu.status == 127 and emu.stdout == b""
+    assert b"CPU ISA level is lower than required" in emu.stderr
 
 
 def test_fixtures_are_built():

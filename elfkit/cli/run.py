@@ -58,12 +58,15 @@ def edit_environment(env: list[bytes], clear: bool, unset: tuple[str, ...], sets
 @click.option("--linker", type=click.Choice(["system", "elfkit"]), default="system", show_default=True,
               help="Who does the dynamic linking: the program's PT_INTERP (glibc's ld.so) running "
                    "in the emulator, or elfkit's own linker in Python.")
+@click.option("--resolver", type=click.Choice(["system", "elfkit"]), default="system", show_default=True,
+              help="With --linker=system: who resolves lazy PLT calls once ld.so has started the "
+                   "program (elfkit takes GOT[2] of every lazily bound object).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Stop the guest after SECONDS.")
 @click.option("--max-insns", type=click.IntRange(min=1), help="Stop the guest after N instructions.")
 @click.argument("file", type=click.Path(dir_okay=True))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def load_and_run(file, args, sets, unset, clear_env, argv0, seed, root, writable, strace,
-                 strace_output, show_stack, maps, linker, timeout, max_insns):
+                 strace_output, show_stack, maps, linker, resolver, timeout, max_insns):
     """Run FILE with ARGS in the emulator; its stdin, stdout and stderr are yours."""
     from elfkit.kernel.exec import spawn
     from elfkit.kernel.process import RunLimits
@@ -80,7 +83,8 @@ def load_and_run(file, args, sets, unset, clear_env, argv0, seed, root, writable
         tracer = StraceWriter(trace_stream)
     try:
         proc = spawn(file, argv, envp, root=root, seed=seed, writable=list(writable), strace=tracer,
-                     warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True), linker=linker)
+                     warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True), linker=linker,
+                     resolver=resolver)
     except ExecError as e:
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         sys.stdout.flush()

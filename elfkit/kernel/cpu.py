@@ -72,8 +72,7 @@ class Cpu:
     def __init__(self):
         self.uc = uc_mod.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
         self.uc.ctl_set_cpu_model(CPU_MODEL)
-        self.pages = PageTables(self.uc, lambda a, n: self.uc.mem_map(a, n, UC.UC_PROT_ALL),
-                                self.uc.mem_unmap)
+        self.pages = PageTables(self.uc)
         self._clean_context = None
         self._enable_paging()
         self._clean_context = self._context_bytes()
@@ -119,8 +118,6 @@ class Cpu:
         self._flush_tlb()
 
     def unmap(self, addr: int, size: int):
-        # Unicorn leaves emu_start when memory is unmapped under it: run() callers resume.
-        self.resume = True
         self.pages.unmap(addr, size)
         self._flush_tlb()
 
@@ -129,7 +126,7 @@ class Cpu:
         self._flush_tlb()
 
     def _flush_tlb(self):
-        self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)   # a CR3 write flushes the TLB
+        self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
         # Unicorn's internal refills after a change of the address space can leave a fault
         # "in flight" (see clear_exception_in_flight); clear it so the guest's next real
         # fault is reported as itself, not as a double or (silently) a triple fault.
@@ -297,10 +294,21 @@ class Cpu:
                     h()
             cb = _CODE_CB(on_code)
             self._add_hook(UC.UC_HOOK_CODE, cb, TRAP_PAGE, TRAP_PAGE + 0xFFF)
-            self.flush_translations()
+            # a fresh page: nothing of it has been translated, so no cache to flush
         address = TRAP_PAGE + offset
         self._traps[address] = handler
         return address
+
+    def add_breakpoint(self, address: int, handler):
+        """handler() runs just before the instruction at `address` (a one-address code hook)."""
+        def on_code(_uc, _address, _size, _data):
+            handler()
+        cb = _CODE_CB(on_code)
+        self._add_hook(UC.UC_HOOK_CODE, cb, address, address)
+        # Code translated before the hook existed would not call it: drop that page's blocks.
+        # (Only that page: removing the whole cache walks every page through the MMU and
+        # leaves a phantom page fault behind.)
+        self.flush_translations(address & ~0xFFF, (address & ~0xFFF) + 0x1000)
 
     def _add_hook(self, htype, cb, begin, end, *extra):
         hh = ctypes.c_size_t()
@@ -337,5 +345,5 @@ class Cpu:
     def pc(self) -> int:
         return self.uc.reg_read(X86.UC_X86_REG_RIP)
 
-    def flush_translations(self):
-        self.uc.ctl_remove_cache(0, 0xFFFFFFFFFFFFFFFF)
+    def flush_translations(self, begin: int, end: int):
+        self.uc.ctl_remove_cache(begin, end)

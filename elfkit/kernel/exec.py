@@ -11,7 +11,7 @@ from elfkit.loader.sysroot import Sysroot
 
 def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", seed: int | None = None,
           writable=None, strace=None, warn=None, cwd: str | None = None,
-          linker: str = "system") -> Process:
+          linker: str = "system", resolver: str = "system") -> Process:
     """A Process ready to run `path` as execve(path, argv, envp) would start it.
 
     linker="elfkit": the kernel maps the program without its PT_INTERP, and elfkit's own
@@ -33,4 +33,8 @@ def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", s
         proc.linker = Linker(proc, envp)
         fini = proc.linker.link()
         proc.cpu.set_reg("rdx", fini)        # what ld.so hands _start: its _dl_fini
+    elif resolver == "elfkit" and image.interpreter is not None:
+        from elfkit.linker.takeover import ResolverTakeover
+        proc.linker = ResolverTakeover(proc)
+        proc.linker.arm()
     return proc

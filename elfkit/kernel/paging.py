@@ -7,9 +7,14 @@ leaves QEMU's "not dirty" slow path, so *every* store takes a helper call
 tables, data pages carry NX, stores run on the fast path, and the CPU itself
 enforces read-only and no-execute pages, as the MMU does for a real process.
 
-Each mapping gets its own contiguous physical range (Unicorn memory regions
-are physical); the page tables live in a pool of their own that no virtual
-address maps, so the guest can neither see nor change them.
+All guest memory and the page tables come from one physical pool that is
+mapped into Unicorn once, before anything runs: Unicorn does not see memory
+regions mapped or unmapped while it executes until it leaves the translated
+block, so elfkit never changes Unicorn's physical map mid-run and only
+rewrites page tables. Host memory is committed lazily, so a large pool costs
+nothing until used. Each mapping gets a contiguous run of frames; the page
+tables use frames no virtual address maps, so the guest can neither see nor
+change them.
 """
 from __future__ import annotations
 
@@ -21,10 +26,8 @@ PAGE = 0x1000
 PTE_P, PTE_W, PTE_U = 1, 2, 4
 PTE_NX = 1 << 63
 TABLE_FLAGS = PTE_P | PTE_W | PTE_U
-PHYS_DATA_BASE = 0x1_0000_0000          # guest memory frames from 4 GiB up
-PHYS_DATA_LIMIT = 1 << 40               # the emulated CPU's physical address width
-PHYS_TABLE_BASE = 0x1000_0000           # page-table pages: 256 MiB .. 4 GiB
-TABLE_CHUNK = 64                        # page-table pages mapped per Unicorn region
+POOL_BASE = 0x1_0000_0000               # the physical pool: 4 GiB .. 4 GiB + POOL_SIZE
+POOL_SIZE = 8 << 30                     # reserved, not committed: pages cost host memory when used
 
 
 @dataclass(slots=True)
@@ -51,28 +54,61 @@ def pte_flags(prot: int) -> int:
     return flags
 
 
+class FrameAllocator:
+    """Runs of physical frames from the pool: first fit over the freed runs, else fresh ones."""
+
+    def __init__(self, base: int, size: int, zero):
+        self.next = base
+        self.end = base + size
+        self.free: list[tuple[int, int]] = []       # (start, size), sorted by start
+        self._zero = zero
+
+    def alloc(self, size: int) -> int:
+        for i, (start, run) in enumerate(self.free):
+            if run >= size:
+                if run == size:
+                    del self.free[i]
+                else:
+                    self.free[i] = (start + size, run - size)
+                self._zero(start, size)               # reused frames must read as zero
+                return start
+        if self.next + size > self.end:
+            raise MemoryError("the emulated physical memory is exhausted")
+        start = self.next
+        self.next += size
+        return start
+
+    def release(self, start: int, size: int):
+        bisect.insort(self.free, (start, size))
+        merged: list[tuple[int, int]] = []
+        for s, n in self.free:
+            if merged and merged[-1][0] + merged[-1][1] == s:
+                merged[-1] = (merged[-1][0], merged[-1][1] + n)
+            else:
+                merged.append((s, n))
+        self.free = merged
+
+
 class PageTables:
     """The address space as the MMU sees it; `uc` is the Unicorn engine that holds it."""
 
-    def __init__(self, uc, mem_map, mem_unmap):
+    def __init__(self, uc):
         self.uc = uc
-        self._map = mem_map                  # (paddr, size) -> None: create physical memory
-        self._unmap = mem_unmap
+        uc.mem_map(POOL_BASE, POOL_SIZE)                 # once, before anything runs
+        self.frames = FrameAllocator(POOL_BASE, POOL_SIZE, self._zero)
         self.backings: list[Backing] = []    # sorted by vaddr, non-overlapping
         self._starts: list[int] = []
-        self._next_phys = PHYS_DATA_BASE
-        self._free_tables: list[int] = []
-        self._next_table = PHYS_TABLE_BASE
         self._tables: dict[tuple[int, int], int] = {}
         self.pml4 = self._new_table()
 
+    def _zero(self, paddr: int, size: int):
+        chunk = bytes(min(size, 1 << 20))
+        for off in range(0, size, len(chunk)):
+            self.uc.mem_write(paddr + off, chunk[:min(len(chunk), size - off)])
+
     # --- the tables ------------------------------------------------------------------------
     def _new_table(self) -> int:
-        if not self._free_tables:
-            self._map(self._next_table, TABLE_CHUNK * PAGE)
-            self._free_tables = [self._next_table + i * PAGE for i in range(TABLE_CHUNK - 1, -1, -1)]
-            self._next_table += TABLE_CHUNK * PAGE
-        return self._free_tables.pop()
+        return self.frames.alloc(PAGE)
 
     def _table_for(self, vaddr: int, create: bool) -> int | None:
         """The page table (level 1) that holds vaddr's PTE, creating levels as needed."""
@@ -120,11 +156,7 @@ class PageTables:
         self._starts.insert(i, b.vaddr)
 
     def map(self, vaddr: int, size: int, prot: int):
-        paddr = self._next_phys
-        if paddr + size > PHYS_DATA_LIMIT:
-            raise MemoryError("emulated physical memory exhausted")
-        self._next_phys += size
-        self._map(paddr, size)
+        paddr = self.frames.alloc(size)
         b = Backing(vaddr, size, paddr)
         self._insert(b)
         self.set_ptes(vaddr, size, pte_flags(prot), lambda va: paddr + (va - vaddr))
@@ -137,7 +169,7 @@ class PageTables:
                 kept.append(b)
                 continue
             lo, hi = max(b.vaddr, vaddr), min(b.vend, end)
-            self._unmap(b.paddr + (lo - b.vaddr), hi - lo)
+            self.frames.release(b.paddr + (lo - b.vaddr), hi - lo)
             if b.vaddr < lo:
                 kept.append(Backing(b.vaddr, lo - b.vaddr, b.paddr))
             if hi < b.vend:
@@ -156,8 +188,8 @@ class PageTables:
             self.set_ptes(lo, hi - lo, flags, lambda va, b=b: b.paddr + (va - b.vaddr))
 
     def is_physical(self, addr: int) -> bool:
-        """True for an address in the physical ranges elfkit hands to Unicorn."""
-        return PHYS_TABLE_BASE <= addr < self._next_table or PHYS_DATA_BASE <= addr < self._next_phys
+        """True for an address in the physical pool elfkit hands to Unicorn."""
+        return POOL_BASE <= addr < POOL_BASE + POOL_SIZE
 
     def pieces(self, vaddr: int, size: int):
         """(paddr, length) runs that back [vaddr, vaddr+size); KeyError at a hole."""

@@ -1,0 +1,148 @@
+"""`--resolver=elfkit`: glibc's ld.so loads and relocates the program, elfkit resolves its lazy calls.
+
+At the program's entry point ld.so has finished. elfkit then reads the
+objects from ld.so's own list -- the executable's DT_DEBUG points at
+struct r_debug, whose r_map heads the link_map chain (l_addr, l_name, l_ld,
+l_next) -- opens each object's file for its symbols and relocations, and for
+every object whose GOT[2] holds ld.so's _dl_runtime_resolve, writes its own
+object id into GOT[1] and its resolver trap into GOT[2]. From then on every
+first call through a PLT is resolved by elfkit's lookup (lazy.py, lookup.py).
+"""
+from __future__ import annotations
+
+import os
+import struct
+
+from elfkit.elf import ElfFile
+from elfkit.elf.constants import DT, PT
+from elfkit.linker.dso import Dso, LinkError
+from elfkit.linker.lazy import LazyResolver
+from elfkit.linker.reloc import Relocator
+
+Q = struct.Struct("<Q")
+DYN = struct.Struct("<qQ")
+
+
+class LinkMapEntry:
+    def __init__(self, address, l_addr, name, l_ld):
+        self.address, self.l_addr, self.name, self.l_ld = address, l_addr, name, l_ld
+
+
+def read_link_map(proc) -> list[LinkMapEntry]:
+    """The objects ld.so loaded, in its order, from r_debug (found through DT_DEBUG)."""
+    cpu = proc.cpu
+    prog = proc.image.program
+    dyn_seg = next((s for s in prog.elf.segments if s.type == PT.DYNAMIC), None)
+    if dyn_seg is None:
+        raise LinkError(f"{prog.path}: no dynamic section: nothing is linked lazily")
+    r_debug = 0
+    addr = prog.load_bias + dyn_seg.vaddr
+    for i in range(dyn_seg.memsz // 16):
+        tag, value = DYN.unpack(cpu.read(addr + 16 * i, 16))
+        if tag == DT.DEBUG:
+            r_debug = value
+        if tag == DT.NULL:
+            break
+    if not r_debug:
+        raise LinkError(f"{prog.path}: DT_DEBUG is empty: ld.so published no r_debug")
+    (lm,) = Q.unpack(cpu.read(r_debug + 8, 8))          # r_debug.r_map
+    out, seen = [], set()
+    while lm and lm not in seen and len(out) < 4096:
+        seen.add(lm)
+        l_addr, l_name, l_ld, l_next = struct.unpack("<QQQQ", cpu.read(lm, 32))
+        name = proc.mm.read_cstring(l_name, 4096) if l_name else b""
+        out.append(LinkMapEntry(lm, l_addr, os.fsdecode(name or b""), l_ld))
+        lm = l_next
+    return out
+
+
+class ResolverTakeover:
+    """Plays the part of the Linker that lazy.py and reloc.py talk to, over ld.so's objects."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.dsos: list[Dso] = []
+        self.dsos_by_id: dict[int, Dso] = {}
+        self.scope: list[Dso] = []
+        self.startup_bindings: list = []
+        self.rtld_symbols: dict[str, int] = {}
+        self.relocator = Relocator(self)
+        self.lazy: LazyResolver | None = None
+        self.error: str | None = None
+        self.taken_over: list[Dso] = []
+        self._jmprel_tables: dict[int, object] = {}
+
+    def arm(self):
+        """Take over at the program's entry point (ld.so is done by then)."""
+        self.lazy = LazyResolver(self)
+        self.proc.cpu.add_breakpoint(self.proc.image.program_entry, self._at_entry)
+
+    def _at_entry(self):
+        try:
+            self.adopt(read_link_map(self.proc))
+        except (LinkError, OSError) as e:
+            self.fail(f"--resolver=elfkit: {e}")
+
+    def adopt(self, entries):
+        prog = self.proc.image.program
+        for e in entries:
+            if e.name == "" and not self.dsos:
+                path, host = prog.path, prog.host_path
+            else:
+                path = e.name
+                try:
+                    host = self.proc.sysroot.host_path(path)
+                except OSError:
+                    continue
+                if not os.path.isfile(host):
+                    continue                          # linux-vdso.so.1 has no file
+            elf = prog.elf if host == prog.host_path else ElfFile.open(host)
+            dso = Dso(len(self.dsos) + 1, path, path, host, elf, e.l_addr)
+            dso.is_main = not self.dsos
+            self.dsos.append(dso)
+            self.dsos_by_id[dso.id] = dso
+        self.scope = self.dsos[:]
+        cpu = self.proc.cpu
+        for dso in self.dsos:
+            pltgot, jmprel = dso.dt(DT.PLTGOT), dso.dt(DT.JMPREL)
+            if pltgot is None or jmprel is None:
+                continue
+            got = dso.base + pltgot
+            (got2,) = Q.unpack(cpu.read(got + 16, 8))
+            if got2 == 0:                              # bound at start-up (BIND_NOW): nothing lazy
+                continue
+            self.lazy.install(dso)
+            self.taken_over.append(dso)
+
+    # --- what lazy.py and reloc.py ask of a linker ---------------------------------------------
+    def scope_for(self, dso, sym):
+        return self.scope
+
+    def record_binding(self, dso, name, definition):
+        pass
+
+    def jmprel_table(self, dso):
+        if dso.id not in self._jmprel_tables:
+            addr = dso.dt(DT.JMPREL)
+            off = dso.elf.vaddr_to_offset(addr) if addr is not None else None
+            self._jmprel_tables[dso.id] = next(
+                (t for t in dso.elf.relocation_tables if t.offset == off), None)
+        return self._jmprel_tables[dso.id]
+
+    def call_ifunc(self, resolver: int) -> int:
+        return self.proc.call_guest(resolver) & 0xFFFFFFFFFFFFFFFF
+
+    def dso_at(self, address: int):
+        for d in self.dsos:
+            loads = d.elf.load_segments
+            lo = d.base + min(s.vaddr for s in loads)
+            hi = d.base + max(s.vaddr + s.memsz for s in loads)
+            if lo <= address < hi:
+                return d
+        return None
+
+    def fail(self, message: str):
+        from elfkit.kernel.process import ExitStatus
+        self.error = message
+        self.proc.exit = ExitStatus(code=127, reason=message, limit="link")
+        self.proc.cpu.stop()
