@@ -70,7 +70,11 @@ def check_fortify(facts, policy):
                       "linked in, and plain calls cannot be told from libc's own",
                       fortified=[], unfortified=None, source=".symtab defined")
     names, where = _references(facts)
-    fortified, unfortified = classify(names)
+    glibc = None
+    if facts.kind != "object":
+        from elfkit.check.linking import needed_versions
+        glibc = max(needed_versions(facts)["GLIBC"], default=None)
+    fortified, unfortified = classify(names, glibc)
     value = f"{len(fortified)}/{len(fortified) + len(unfortified)}"
     ev = {"fortified": fortified, "unfortified": unfortified, "source": where}
     if fortified:

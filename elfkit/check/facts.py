@@ -59,10 +59,11 @@ class Facts:
     def kind(self) -> str:
         """exec / static-exec / pie / static-pie / shared-lib / object / core / other.
 
-        ET_DYN is a PIE when DF_1_PIE says so (binutils >= 2.26 sets it for -pie and
-        -static-pie); without the flag, an ET_DYN with PT_INTERP and no DT_SONAME is a PIE
-        (older linkers); everything else ET_DYN is a shared library -- libc.so.6, which has
-        PT_INTERP so it can be run, included.
+        ET_DYN is a PIE when DF_1_PIE says so (ld sets it for -pie and -static-pie since
+        binutils 2.26); without the flag, when it has DT_DEBUG, which ld gives executables
+        and never -shared output (older linkers). Everything else ET_DYN is a shared
+        library, including libraries that carry PT_INTERP so they can also be run
+        (libc.so.6, pam_cap.so).
         """
         e_type = self.elf.header.type
         if e_type == ET.REL:
@@ -75,10 +76,8 @@ class Facts:
         if e_type != ET.DYN:
             return "other"
         dyn = self.dynamic
-        if dyn is not None and dyn.flags_1 & DF_1.PIE:
+        if dyn is not None and (dyn.flags_1 & DF_1.PIE or dyn.value(DT.DEBUG) is not None):
             return "pie" if interp else "static-pie"
-        if interp and (dyn is None or dyn.value(DT.SONAME) is None):
-            return "pie"
         return "shared-lib"
 
     @property

@@ -28,14 +28,26 @@ CHK_FUNCTIONS: dict[str, tuple[str, ...]] = {
         """.split()},
 }
 
+# __X_chk entry points newer than glibc 2.36, with the release that added them. Their
+# plain names count as fortifiable only in files that need at least that glibc: a file
+# built against an older one had no checked variant to call (and strlcpy then comes
+# from libbsd, not glibc).
+CHK_SINCE: dict[str, tuple[int, int]] = {
+    "__strlcpy_chk": (2, 38), "__strlcat_chk": (2, 38), "__wcslcpy_chk": (2, 38),
+    "__wcslcat_chk": (2, 38), "__inet_ntop_chk": (2, 40), "__inet_pton_chk": (2, 40),
+}
+
 # plain name -> its __X_chk
 PLAIN_TO_CHK: dict[str, str] = {plain: chk for chk, plains in CHK_FUNCTIONS.items()
                                 for plain in plains}
 
 
-def classify(names) -> tuple[list[str], list[str]]:
+def classify(names, glibc: tuple[int, ...] | None = None) -> tuple[list[str], list[str]]:
     """(fortified, unfortified): the `__X_chk` names referenced, and the plain names
-    referenced that have a `__X_chk` variant. Sorted, for stable output."""
+    referenced that have a `__X_chk` variant in glibc `glibc` (the newest GLIBC_ version
+    the file needs; None: 2.36). Sorted, for stable output."""
     fortified = sorted(n for n in names if n in CHK_FUNCTIONS)
-    unfortified = sorted(n for n in names if n in PLAIN_TO_CHK)
+    floor = glibc or (2, 36)
+    unfortified = sorted(n for n in names if n in PLAIN_TO_CHK
+                         and CHK_SINCE.get(PLAIN_TO_CHK[n], (0,)) <= floor)
     return fortified, unfortified
