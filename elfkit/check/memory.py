@@ -33,8 +33,9 @@ def check_pie(facts, policy):
         return result("pie", PASS, "static-PIE", "ET_DYN executable without PT_INTERP "
                       "(-static-pie): relocates itself at a random address", kind=kind)
     if kind in ("exec", "static-exec"):
+        base = min((s.vaddr for s in facts.elf.load_segments), default=0)
         return result("pie", FAIL, "no", "ET_EXEC: always loaded at its link-time address "
-                      f"{facts.elf.header.entry & ~0xFFFFF:#x}", kind=kind)
+                      f"{base:#x}", kind=kind, base=base)
     if kind == "shared-lib":
         return result("pie", NA, "DSO", "shared library: position-independent by nature",
                       kind=kind)
