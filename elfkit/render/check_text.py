@@ -1,8 +1,10 @@
 """`elfkit check` for people: one row per ELF file, the main verdicts as columns, then a summary.
 
-Plain aligned text when writing to a file or pipe; with colour (rich,
-imported only then) on a terminal. `verbose` adds, under each failing file,
-the message of every failed required check.
+Aligned text; on a terminal the cells are coloured with SGR escapes (green
+pass, red required failure, yellow failure the policy does not require, dim
+n/a). Rows are never squeezed to the terminal's width: long paths wrap
+rather than being cut. `verbose` adds, under each failing file, the message
+of every failed required check.
 """
 from __future__ import annotations
 
@@ -71,41 +73,32 @@ def write_check_text(run, out, color: bool = False, verbose: bool = False):
     columns = [c for c in COLUMNS if c in run.policy.run_ids]
     header = ["FILE", "KIND"] + [BY_ID[c].title for c in columns] + ["RESULT"]
     rows = list(_rows(run, columns))
-    if color:
-        _write_rich(out, header, rows, verbose)
-    else:
-        _write_plain(out, header, rows, verbose)
-    for path, why in run.unreadable:
-        out.write(f"unreadable: {path}: {why}\n")
-    out.write(summary_line(run) + "\n")
-
-
-def _write_plain(out, header, rows, verbose):
+    paint = _ansi if color else (lambda text, style: text)
     widths = [len(h) for h in header]
     for _, cells in rows:
         for i, (text, _) in enumerate(cells[:-1]):
             widths[i] = max(widths[i], len(text))
-    fmt = lambda texts: "  ".join(t.ljust(w) for t, w in zip(texts[:-1], widths)) + \
-        "  " + texts[-1]                                                   # noqa: E731
-    out.write(fmt(header).rstrip() + "\n")
+
+    def line(cells):
+        # pad on the plain text, then colour: escape codes take no columns
+        padded = [paint(t.ljust(w), st) for (t, st), w in zip(cells[:-1], widths)]
+        return "  ".join(padded + [paint(*cells[-1])]).rstrip()
+
+    out.write(line([(h, "bold") for h in header]) + "\n")
     for rep, cells in rows:
-        out.write(fmt([t for t, _ in cells]).rstrip() + "\n")
+        out.write(line(cells) + "\n")
         if verbose:
-            for line in _details(rep):
-                out.write(line + "\n")
+            for detail in _details(rep):
+                out.write(paint(detail, "dim") + "\n")
+    for path, why in run.unreadable:
+        out.write(paint(f"unreadable: {path}: {why}", "bold red") + "\n")
+    out.write(summary_line(run) + "\n")
 
 
-def _write_rich(out, header, rows, verbose):
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-    console = Console(file=out, force_terminal=True, highlight=False, soft_wrap=False)
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for h in header:
-        table.add_column(h, no_wrap=h != "RESULT", overflow="fold")
-    for rep, cells in rows:
-        table.add_row(*(Text(t, style=s) for t, s in cells))
-        if verbose:
-            for line in _details(rep):
-                table.add_row(Text(line, style="dim"), *[""] * (len(header) - 1))
-    console.print(table)
+_SGR = {"green": "32", "red": "31", "yellow": "33", "dim": "2", "bold": "1",
+        "bold red": "1;31", "bold magenta": "1;35"}
+
+
+def _ansi(text: str, style: str) -> str:
+    code = _SGR.get(style)
+    return f"\x1b[{code}m{text}\x1b[0m" if code and text else text
