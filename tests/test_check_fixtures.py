@@ -171,3 +171,26 @@ def test_every_fixture_checks_without_error():
         rep = check_target(Target(str(path), path.name), pol)
         assert rep.status in ("pass", "fail"), (path, rep.error)
         assert rep.result("well-formed").verdict == "pass", (path, rep.warnings)
+
+
+@pytest.mark.parametrize("name", ["hello-pie", "libfixture.so", "hello32", "hello-noshdr"])
+def test_hostile_inputs_are_findings_never_errors(name, tmp_path):
+    """Truncations at every header boundary and corrupted fields (tests/hostile.py): each
+    file gets a report -- malformed, or checked with its damage under well-formed -- and
+    never an internal error."""
+    import hostile
+    data = fixture_path(name).read_bytes()
+    pol = P.build({"max-glibc": "2.17", "needed-allow": ["libc.so.6"]}, "strict",
+                  use_config=False)
+    path = tmp_path / "case"
+    seen = set()
+    for case in hostile.all_corruptions(data, every_section=False) + hostile.truncations(data):
+        path.write_bytes(case.data)
+        rep = check_target(Target(str(path), case.id), pol)
+        assert rep.status in ("pass", "fail", "malformed", "not-elf"), (case.id, rep.error)
+        if rep.status == "malformed":
+            assert rep.error and rep.failed == ["well-formed"]
+        elif rep.warnings:
+            assert rep.result("well-formed").verdict == "fail", case.id
+        seen.add(rep.status)
+    assert {"fail", "malformed"} <= seen

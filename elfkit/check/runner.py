@@ -48,6 +48,14 @@ def _open(path: str):
 
 
 def check_target(target: Target, policy) -> FileReport:
+    try:
+        return _check_target(target, policy)
+    except Exception as e:  # noqa: BLE001 - a bug must not end a run over a whole tree
+        return FileReport(target.path, target.relpath, R.STATUS_ERROR,
+                          error=f"internal error: {type(e).__name__}: {e}")
+
+
+def _check_target(target: Target, policy) -> FileReport:
     report = FileReport(target.path, target.relpath, R.STATUS_PASS)
     data, why = _open(target.path)
     if data is None:
