@@ -33,8 +33,10 @@ class RelocationTable:
 
 def read_relocation_tables(elf) -> list[RelocationTable]:
     if elf.sections:
+        # an empty table relocates nothing; readelf does not list it either
         return [t for t in (_from_section(elf, s) for s in elf.sections
-                            if s.type in (SHT.REL, SHT.RELA, SHT.RELR)) if t is not None]
+                            if s.type in (SHT.REL, SHT.RELA, SHT.RELR) and s.size)
+                if t is not None]
     return _from_dynamic(elf)
 
 

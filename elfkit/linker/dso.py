@@ -103,6 +103,20 @@ class Dso:
             self._hashes = (gnu, sysv)
         return self._hashes
 
+    def jmprel(self):
+        """The PLT relocations, read from DT_JMPREL/DT_PLTRELSZ as ld.so reads them (a section
+        table could share their offset: ld puts an empty .rela.dyn right there)."""
+        from elfkit.elf.relocations import RelocationTable, decode_rel
+        addr, size = self.dt(DT.JMPREL), self.dt(DT.PLTRELSZ)
+        if addr is None or not size:
+            return None
+        off = self.elf.vaddr_to_offset(addr)
+        if off is None or off + size > self.elf.size:
+            return None
+        rela = self.dt(DT.PLTREL) != DT.REL
+        return RelocationTable(".rela.plt" if rela else ".rel.plt", off, "RELA" if rela else "REL",
+                               decode_rel(self.elf, off, size, rela), size=size)
+
     def tls_segment(self):
         return next((s for s in self.elf.segments if s.type == PT.TLS), None)
 

@@ -38,11 +38,14 @@ class Relocator:
         self.write = linker.proc.cpu.write        # like ld.so, it writes through protections
 
     def relocate(self, dso, bind_now: bool):
-        for table in dso.elf.relocation_tables:
+        jmprel = dso.jmprel()
+        tables = [t for t in dso.elf.relocation_tables
+                  if not (jmprel is not None and t.offset == jmprel.offset and t.kind != "RELR")]
+        for table in tables + ([jmprel] if jmprel is not None else []):
             if table.kind == "RELR":
                 self._relr(dso, table)
                 continue
-            is_plt = table.offset == self._jmprel_offset(dso)
+            is_plt = table is jmprel
             for index, (offset, info, addend) in enumerate(table.entries):
                 rtype, sym = info & 0xFFFFFFFF, info >> 32
                 kind = KIND_OF.get(rtype)
@@ -55,10 +58,6 @@ class Relocator:
                     continue
                 getattr(self, "_" + kind.lower())(dso, dso.base + offset, sym, addend)
         dso.relocated = True
-
-    def _jmprel_offset(self, dso):
-        addr = dso.dt(DT.JMPREL)
-        return dso.elf.vaddr_to_offset(addr) if addr is not None else None
 
     # --- the kinds -----------------------------------------------------------------------------
     def _none(self, dso, where, sym, addend):

@@ -177,10 +177,7 @@ class Linker:
 
     def jmprel_table(self, dso):
         if dso.id not in self._jmprel_tables:
-            addr = dso.dt(DT.JMPREL)
-            off = dso.elf.vaddr_to_offset(addr) if addr is not None else None
-            self._jmprel_tables[dso.id] = next(
-                (t for t in dso.elf.relocation_tables if t.offset == off), None)
+            self._jmprel_tables[dso.id] = dso.jmprel()
         return self._jmprel_tables[dso.id]
 
     def call_ifunc(self, resolver: int) -> int:
@@ -211,21 +208,44 @@ class Linker:
             self.proc.mm.mprotect(start, end - start, 1)
 
     # --- init and fini -----------------------------------------------------------------------
-    def init_order(self) -> list[Dso]:
-        """Dependencies before the objects that need them (a depth-first post-order from the
-        program, like _dl_sort_maps for an acyclic graph); the program itself last."""
-        order, seen = [], set()
-
-        def visit(d):
+    def search_list(self, dso) -> list[Dso]:
+        """l_initfini without the object itself: its dependencies, breadth-first."""
+        out, queue, seen = [], list(dso.deps), {dso.id}
+        while queue:
+            d = queue.pop(0)
             if d.id in seen:
-                return
+                continue
             seen.add(d.id)
-            for dep in d.deps:
-                visit(dep)
-            order.append(d)
-        for d in self.dsos:
-            visit(d)
-        return order
+            out.append(d)
+            queue.extend(d.deps)
+        return out
+
+    def sorted_maps(self) -> list[Dso]:
+        """elf/dl-sort-maps.c, _dl_sort_maps_dfs: a depth-first traversal from the last loaded
+        object back to the first, each finished object put at the front of what is left.
+        Initialisers run from the end of this list, destructors from its start."""
+        maps = self.dsos
+        out: list[Dso | None] = [None] * len(maps)
+        head = len(maps)
+        visited: set[int] = set()
+
+        def dfs(m):
+            nonlocal head
+            visited.add(m.id)
+            for dep in self.search_list(m):
+                if dep.id not in visited and not dep.is_main:
+                    dfs(dep)
+            head -= 1
+            out[head] = m
+        for m in reversed(maps):
+            if m.id not in visited:
+                dfs(m)
+            if head == 0:
+                break
+        return [m for m in out if m is not None]
+
+    def init_order(self) -> list[Dso]:
+        return list(reversed(self.sorted_maps()))
 
     def _array(self, dso, tag, size_tag) -> list[int]:
         addr, size = dso.dt(tag), dso.dt(size_tag)
@@ -260,8 +280,8 @@ class Linker:
 
         def dl_fini():
             calls = []
-            for dso in reversed(self.init_order()):
-                if not dso.initialized:
+            for dso in self.sorted_maps():             # _dl_fini: from the front, the program too
+                if not dso.initialized and not dso.is_main:
                     continue
                 calls += [(fn, ()) for fn in reversed(self._array(dso, DT.FINI_ARRAY, DT.FINI_ARRAYSZ))]
                 if dso.dt(DT.FINI):

@@ -123,10 +123,7 @@ class ResolverTakeover:
 
     def jmprel_table(self, dso):
         if dso.id not in self._jmprel_tables:
-            addr = dso.dt(DT.JMPREL)
-            off = dso.elf.vaddr_to_offset(addr) if addr is not None else None
-            self._jmprel_tables[dso.id] = next(
-                (t for t in dso.elf.relocation_tables if t.offset == off), None)
+            self._jmprel_tables[dso.id] = dso.jmprel()
         return self._jmprel_tables[dso.id]
 
     def call_ifunc(self, resolver: int) -> int:
