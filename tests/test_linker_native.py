@@ -182,6 +182,17 @@ def test_elfkit_provides_tls_get_addr_itself():
     r = run_elfkit("load-and-run", "--linker=elfkit", LINKER_DIR / "special" / "tls-gd-ldso", env=ENV)
     assert r.returncode == 0, r.stderr
     assert r.stdout.replace(b"tls-gd-ldso", b"tls-gd") == want.stdout
+    # and it really was elfkit's: ld.so is not loaded as a library, the trap runs
+    from elfkit.kernel.exec import spawn
+    from elfkit.kernel.process import RunLimits
+    proc = spawn(str(LINKER_DIR / "special" / "tls-gd-ldso"), [b"tls-gd-ldso"], [], linker="elfkit")
+    quiet_stdout(proc)
+    assert not any("ld-linux" in d.path for d in proc.linker.dsos)
+    hits = []
+    handler = proc.cpu._traps[proc.linker.tls_get_addr_trap]
+    proc.cpu._traps[proc.linker.tls_get_addr_trap] = lambda: (hits.append(1), handler())
+    assert proc.run(RunLimits(timeout_s=60)).code == 0
+    assert hits
 
 
 def test_glibc_programs_are_refused_with_a_pointer_to_the_resolver_mode():

@@ -69,6 +69,6 @@ def _name_sections(elf, sections):
         if s.name_offset >= strtab.size:
             elf.warn(f"section {s.index}: name offset {s.name_offset:#x} is past the end of "
                      f"the string table (size {strtab.size:#x})")
-            s.name = f"<corrupt>"
+            s.name = "<corrupt>"
             continue
         s.name = elf.cstring(strtab.offset + s.name_offset, end) or ""

@@ -137,7 +137,7 @@ class _NameReader:
         if index >= len(table):
             self.elf.warn(f"symbol name index {index:#x} is past the end of its string table "
                           f"(size {len(table):#x})")
-            name = f"<corrupt>"
+            name = "<corrupt>"
         else:
             end = table.find(b"\0", index)
             name = table[index:end if end >= 0 else len(table)].decode("utf-8", "backslashreplace")

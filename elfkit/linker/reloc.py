@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from elfkit.elf.constants import DT, R_X86_64, STT, reloc_type_name
+from elfkit.elf.constants import R_X86_64, STT, reloc_type_name
 from elfkit.linker.dso import LinkError
 from elfkit.linker.lookup import lookup, requested_version
 

@@ -21,7 +21,7 @@ from elfkit.elf.constants import DF, DF_1, DT, PT
 from elfkit.linker.cache import read_cache
 from elfkit.linker.dso import Dso, LinkError, map_object
 from elfkit.linker.lazy import LazyResolver
-from elfkit.linker.reloc import Relocator
+from elfkit.linker.namespace import Namespace
 from elfkit.linker.search import Searcher
 from elfkit.linker.tls import assign_offsets, setup_static_tls, tls_get_addr
 
@@ -37,22 +37,14 @@ def env_value(envp: list[bytes], name: str) -> str | None:
     return None
 
 
-class Linker:
+class Linker(Namespace):
     """One dynamic link of one process."""
 
     def __init__(self, proc, envp: list[bytes]):
-        self.proc = proc
+        super().__init__(proc)
         self.envp = envp
-        self.dsos: list[Dso] = []
-        self.dsos_by_id: dict[int, Dso] = {}
-        self.scope: list[Dso] = []
         self.bind_now = bool(env_value(envp, "LD_BIND_NOW"))
-        self.relocator = Relocator(self)
-        self.lazy = None
         self.tp = 0
-        self.error: str | None = None
-        self.startup_bindings: list = []      # (object, symbol, Definition) bound during relocation
-        self._jmprel_tables: dict[int, object] = {}
 
     # --- dl_main ---------------------------------------------------------------------------
     def link(self):
@@ -100,11 +92,24 @@ class Linker:
         value = env_value(self.envp, "LD_PRELOAD") or ""
         return [p for p in value.replace(":", " ").split() if p]
 
+    def _is_the_dynamic_linker(self, name: str) -> bool:
+        """A NEEDED entry naming ld.so itself: that is elfkit now (its symbols, such as
+        __tls_get_addr, are elfkit's own), as glibc's rtld is its own link_map."""
+        interp = None
+        for seg in self.proc.image.program.elf.segments:
+            if seg.type == PT.INTERP:
+                from elfkit.elf.segments import interpreter
+                interp = interpreter(self.proc.image.program.elf)
+        base = os.path.basename(name)
+        return base == "ld-linux-x86-64.so.2" or (interp is not None and base == os.path.basename(interp))
+
     def _load_needed_breadth_first(self, roots, searcher):
         queue = list(roots)
         while queue:
             dso = queue.pop(0)
             for name in dso.needed:
+                if self._is_the_dynamic_linker(name):
+                    continue
                 dep = self._already_loaded(name)
                 if dep is None:
                     dep = self._load(name, dso, searcher)
@@ -157,7 +162,7 @@ class Linker:
     def _define_rtld_symbols(self):
         cpu = self.proc.cpu
 
-        def tls_get_addr():
+        def on_tls_get_addr():
             rdi = cpu.reg("rdi")
             by_module = {d.tls_module: d for d in self.dsos if d.tls_module}
             cpu.set_reg("rax", tls_get_addr(self.proc, by_module, self.tp, rdi))
@@ -165,38 +170,8 @@ class Linker:
             (ret,) = Q.unpack(cpu.read(rsp, 8))
             cpu.set_reg("rsp", rsp + 8)
             cpu.set_reg("rip", ret)
-        self.tls_get_addr_trap = cpu.add_trap(0x20, tls_get_addr)
+        self.tls_get_addr_trap = cpu.add_trap(0x20, on_tls_get_addr)
         self.rtld_symbols = {"__tls_get_addr": self.tls_get_addr_trap}
-
-    # --- relocation helpers ----------------------------------------------------------------
-    def record_binding(self, dso, name, definition):
-        self.startup_bindings.append((dso, name, definition))
-
-    def scope_for(self, dso, sym):
-        return self.scope
-
-    def jmprel_table(self, dso):
-        if dso.id not in self._jmprel_tables:
-            self._jmprel_tables[dso.id] = dso.jmprel()
-        return self._jmprel_tables[dso.id]
-
-    def call_ifunc(self, resolver: int) -> int:
-        return self.proc.call_guest(resolver) & 0xFFFFFFFFFFFFFFFF
-
-    def dso_at(self, address: int):
-        for d in self.dsos:
-            loads = d.elf.load_segments
-            lo = d.base + min(s.vaddr for s in loads)
-            hi = d.base + max(s.vaddr + s.memsz for s in loads)
-            if lo <= address < hi:
-                return d
-        return None
-
-    def fail(self, message: str):
-        from elfkit.kernel.process import ExitStatus
-        self.error = message
-        self.proc.exit = ExitStatus(code=127, reason=message, limit="link")
-        self.proc.cpu.stop()
 
     def _protect_relro(self, dso):
         seg = dso.relro()

@@ -17,7 +17,7 @@ from elfkit.elf import ElfFile
 from elfkit.elf.constants import DT, PT
 from elfkit.linker.dso import Dso, LinkError
 from elfkit.linker.lazy import LazyResolver
-from elfkit.linker.reloc import Relocator
+from elfkit.linker.namespace import Namespace
 
 Q = struct.Struct("<Q")
 DYN = struct.Struct("<qQ")
@@ -56,21 +56,12 @@ def read_link_map(proc) -> list[LinkMapEntry]:
     return out
 
 
-class ResolverTakeover:
-    """Plays the part of the Linker that lazy.py and reloc.py talk to, over ld.so's objects."""
+class ResolverTakeover(Namespace):
+    """The namespace of ld.so's objects, with elfkit's lazy resolver in charge."""
 
     def __init__(self, proc):
-        self.proc = proc
-        self.dsos: list[Dso] = []
-        self.dsos_by_id: dict[int, Dso] = {}
-        self.scope: list[Dso] = []
-        self.startup_bindings: list = []
-        self.rtld_symbols: dict[str, int] = {}
-        self.relocator = Relocator(self)
-        self.lazy: LazyResolver | None = None
-        self.error: str | None = None
+        super().__init__(proc)
         self.taken_over: list[Dso] = []
-        self._jmprel_tables: dict[int, object] = {}
 
     def arm(self):
         """Take over at the program's entry point (ld.so is done by then)."""
@@ -113,33 +104,3 @@ class ResolverTakeover:
                 continue
             self.lazy.install(dso)
             self.taken_over.append(dso)
-
-    # --- what lazy.py and reloc.py ask of a linker ---------------------------------------------
-    def scope_for(self, dso, sym):
-        return self.scope
-
-    def record_binding(self, dso, name, definition):
-        pass
-
-    def jmprel_table(self, dso):
-        if dso.id not in self._jmprel_tables:
-            self._jmprel_tables[dso.id] = dso.jmprel()
-        return self._jmprel_tables[dso.id]
-
-    def call_ifunc(self, resolver: int) -> int:
-        return self.proc.call_guest(resolver) & 0xFFFFFFFFFFFFFFFF
-
-    def dso_at(self, address: int):
-        for d in self.dsos:
-            loads = d.elf.load_segments
-            lo = d.base + min(s.vaddr for s in loads)
-            hi = d.base + max(s.vaddr + s.memsz for s in loads)
-            if lo <= address < hi:
-                return d
-        return None
-
-    def fail(self, message: str):
-        from elfkit.kernel.process import ExitStatus
-        self.error = message
-        self.proc.exit = ExitStatus(code=127, reason=message, limit="link")
-        self.proc.cpu.stop()

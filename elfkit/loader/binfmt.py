@@ -83,7 +83,6 @@ def load_elf_binary(path: str, argv: list[bytes], envp: list[bytes], *, sysroot:
     """execve(path, argv, envp): check, map the program and its interpreter, build the stack."""
     host_path = _open_exec(path, sysroot, cwd)
     exe = _check_header(path, host_path)
-    phdrs = [s for s in exe.segments]
     interp_path = _find_interpreter(exe, path)
     wants_interp = interp_path is not None        # placement follows the file, loaded or not
     if not load_interpreter:

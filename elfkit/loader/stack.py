@@ -50,7 +50,6 @@ def create_elf_tables(argv: list[bytes], envp: list[bytes], execfn: bytes, rando
                       auxv_for) -> StackImage:
     """Lay out the stack. `auxv_for(execfn_addr, random_addr, platform_addr)` returns the vector."""
     assert len(random16) == 16
-    mem = bytearray()                       # grows downwards: mem[-1] is the byte at STACK_TOP-1
     items: list[StackItem] = []
     p = STACK_TOP - 8                       # bprm->p = vma->vm_end - sizeof(void *)
     items.append(StackItem(p, 8, "end marker (NULL)"))

@@ -11,7 +11,7 @@ import errno
 from dataclasses import dataclass
 from typing import Callable
 
-from elfkit.kernel.syscalls.numbers import NR, NAMES, name_of
+from elfkit.kernel.syscalls.numbers import NAMES, name_of
 
 
 @dataclass(frozen=True, slots=True)
