@@ -57,11 +57,12 @@ def cli():
 
 
 def _register():
-    from elfkit.cli import check, disasm, inspect, run
+    from elfkit.cli import check, disasm, inspect, run, trace
     cli.add_command(check.check)
     cli.add_command(inspect.inspect)
     cli.add_command(disasm.disasm)
     cli.add_command(run.load_and_run)
+    cli.add_command(trace.trace_plt)
 
 
 _register()

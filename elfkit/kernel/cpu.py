@@ -310,6 +310,14 @@ class Cpu:
         # leaves a phantom page fault behind.)
         self.flush_translations(address & ~0xFFF, (address & ~0xFFF) + 0x1000)
 
+    def add_code_range(self, begin: int, end: int, handler):
+        """handler(address) before each instruction in [begin, end]: keep the range narrow (a
+        PLT section), as code outside it stays on the fast path."""
+        def on_code(_uc, address, _size, _data):
+            handler(address)
+        self._add_hook(UC.UC_HOOK_CODE, _CODE_CB(on_code), begin, end)
+        self.flush_translations(begin & ~0xFFF, (end | 0xFFF) + 1)
+
     def _add_hook(self, htype, cb, begin, end, *extra):
         hh = ctypes.c_size_t()
         args = [self._h, ctypes.byref(hh), ctypes.c_int(htype), ctypes.cast(cb, ctypes.c_void_p),

@@ -56,6 +56,30 @@ def read_link_map(proc) -> list[LinkMapEntry]:
     return out
 
 
+def objects_from_link_map(proc, entries) -> list[Dso]:
+    """A Dso per object ld.so loaded (its file opened for symbols and relocations); objects
+    without a file (linux-vdso.so.1) are left out. Each Dso keeps its link_map address."""
+    prog = proc.image.program
+    out: list[Dso] = []
+    for e in entries:
+        if e.name == "" and not out:
+            path, host = prog.path, prog.host_path
+        else:
+            path = e.name
+            try:
+                host = proc.sysroot.host_path(path)
+            except OSError:
+                continue
+            if not os.path.isfile(host):
+                continue
+        elf = prog.elf if host == prog.host_path else ElfFile.open(host)
+        dso = Dso(len(out) + 1, path, path, host, elf, e.l_addr)
+        dso.is_main = not out
+        dso.link_map = e.address
+        out.append(dso)
+    return out
+
+
 class ResolverTakeover(Namespace):
     """The namespace of ld.so's objects, with elfkit's lazy resolver in charge."""
 
@@ -75,21 +99,7 @@ class ResolverTakeover(Namespace):
             self.fail(f"--resolver=elfkit: {e}")
 
     def adopt(self, entries):
-        prog = self.proc.image.program
-        for e in entries:
-            if e.name == "" and not self.dsos:
-                path, host = prog.path, prog.host_path
-            else:
-                path = e.name
-                try:
-                    host = self.proc.sysroot.host_path(path)
-                except OSError:
-                    continue
-                if not os.path.isfile(host):
-                    continue                          # linux-vdso.so.1 has no file
-            elf = prog.elf if host == prog.host_path else ElfFile.open(host)
-            dso = Dso(len(self.dsos) + 1, path, path, host, elf, e.l_addr)
-            dso.is_main = not self.dsos
+        for dso in objects_from_link_map(self.proc, entries):
             self.dsos.append(dso)
             self.dsos_by_id[dso.id] = dso
         self.scope = self.dsos[:]

@@ -1,0 +1,38 @@
+"""`elfkit trace-plt FILE [ARGS]...`: run FILE like load-and-run and report how its PLT/GOT slots
+were bound: each lazy binding as it happens, start-up bindings with the reason, call counts
+(--calls), and slots never called. The guest's own stdout/stderr are left untouched; the
+report goes to stderr or --output FILE."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from elfkit.cli.run import exit_like_the_guest, guest_options, spawn_guest
+
+
+@click.command("trace-plt", context_settings={"ignore_unknown_options": True,
+                                             "allow_interspersed_args": False})
+@click.option("--calls", is_flag=True, help="Also count every call through each PLT slot.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (keys: docs/TRACE.md).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
+@guest_options
+def trace_plt(file, args, calls, as_json, output, timeout, max_insns, **guest):
+    """Run FILE and show each lazy PLT binding (symbol, version, GOT slot before/after, target)."""
+    from elfkit.kernel.process import RunLimits
+    from elfkit.linker.trace import PltTracer
+    from elfkit.render.trace import write_json, write_text
+    proc = spawn_guest(file, args, **guest)
+    tracer = PltTracer(proc, count_calls=calls)
+    tracer.attach()
+    status = proc.run(RunLimits(timeout_s=timeout, max_insns=max_insns))
+    result = tracer.finish()
+    out = open(output, "w") if output else sys.stderr
+    try:
+        (write_json if as_json else write_text)(result, out)
+    finally:
+        if output:
+            out.close()
+        else:
+            out.flush()
+    exit_like_the_guest(file, status)

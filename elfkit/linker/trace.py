@@ -1,0 +1,260 @@
+"""`elfkit trace-plt`: watch PLT/GOT binding happen, under glibc's ld.so or under elfkit's linker.
+
+What is hooked, and nothing else (so the program keeps Unicorn's fast path):
+  - the program's entry point (once): the objects are read from ld.so's link_map (or
+    elfkit's linker), and the GOT is inspected for what was bound at start-up;
+  - under glibc's ld.so, the first instruction of its lazy resolver (the address GOT[2]
+    holds): each hit is one lazy binding; [rsp] is the link_map, [rsp+8] the relocation
+    index, [rsp+16] the caller's return address; the slot's new value is read when the
+    next binding starts or the program ends (_dl_fixup writes it before jumping on);
+  - under elfkit's resolver, its own binding records;
+  - with --calls, the PLT sections' own code (one hook per PLT section), to count calls.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+
+from elfkit.elf.constants import DF, DF_1, DT
+from elfkit.elf.plt import plt_got_map
+from elfkit.linker.lookup import requested_version
+
+Q = struct.Struct("<Q")
+
+
+@dataclass
+class SlotInfo:
+    """One PLT slot of one loaded object, with where things are in memory."""
+    object: str                 # the object's basename
+    base: int
+    plt_section: str | None
+    stub: int | None            # run-time address of the stub a caller calls
+    lazy_stub: int | None       # run-time address of the .plt entry (where an unbound slot points)
+    slot: int                   # run-time address of the GOT slot
+    reloc_section: str | None
+    reloc_index: int
+    reloc_type: str
+    symbol: str | None
+    version: str | None
+    plt_lo: int = 0
+    plt_hi: int = 0
+
+
+@dataclass
+class BindingEvent:
+    order: int
+    slot: SlotInfo
+    before: int
+    after: int | None
+    target_object: str | None
+    target_offset: int | None
+    caller: int
+    ifunc_resolver: int | None = None
+
+
+@dataclass
+class StartupBinding:
+    slot: SlotInfo
+    value: int
+    target_object: str | None
+    target_offset: int | None
+    reason: str
+
+
+@dataclass
+class TraceResult:
+    bindings: list[BindingEvent] = field(default_factory=list)
+    startup: list[StartupBinding] = field(default_factory=list)
+    calls: Counter = field(default_factory=Counter)       # slot address -> calls through its stub
+    never_called: list[SlotInfo] = field(default_factory=list)
+    slots: list[SlotInfo] = field(default_factory=list)
+    counting: bool = False
+
+
+class PltTracer:
+    def __init__(self, proc, count_calls: bool = False):
+        self.proc = proc
+        self.count_calls = count_calls
+        self.result = TraceResult(counting=count_calls)
+        self._objects = []               # (name, base, lo, hi, elf, dyn flags)
+        self._slot_by_got: dict[int, SlotInfo] = {}
+        self._slot_by_stub: dict[int, SlotInfo] = {}
+        self._pending: list[BindingEvent] = []
+        self._by_link_map: dict[int, object] = {}
+
+    # --- attaching -----------------------------------------------------------------------------
+    def attach(self):
+        cpu = self.proc.cpu
+        linker = getattr(self.proc, "linker", None)
+        if linker is not None and linker.lazy is not None:
+            linker.lazy.on_bind = self._on_elfkit_binding
+        cpu.add_breakpoint(self.proc.image.program_entry, self._at_entry)
+
+    def _at_entry(self):
+        if self._objects:
+            return
+        linker = getattr(self.proc, "linker", None)
+        if linker is not None and getattr(linker, "dsos", None) and \
+                type(linker).__name__ == "Linker":
+            objects = [(os.path.basename(d.path), d.base, d.elf, d) for d in linker.dsos]
+        else:
+            from elfkit.linker.takeover import objects_from_link_map, read_link_map
+            dsos = objects_from_link_map(self.proc, read_link_map(self.proc))
+            self._by_link_map = {d.link_map: d for d in dsos}
+            objects = [(os.path.basename(d.path), d.base, d.elf, d) for d in dsos]
+        resolvers = set()
+        for name, base, elf, dso in objects:
+            loads = elf.load_segments
+            lo = base + min(s.vaddr for s in loads)
+            hi = base + max(s.vaddr + s.memsz for s in loads)
+            self._objects.append((name, base, lo, hi, elf, dso))
+            self._collect_slots(name, base, elf, dso)
+            got2 = self._got2(base, dso)
+            if got2:
+                resolvers.add(got2)
+        self._startup_bindings()
+        if linker is None:                       # glibc's resolver: watch its entry
+            for r in resolvers:
+                self.proc.cpu.add_breakpoint(r, self._on_ld_resolver)
+        if self.count_calls:
+            self._hook_plts()
+
+    def _got2(self, base, dso):
+        pltgot = dso.dt(DT.PLTGOT)
+        if pltgot is None or dso.dt(DT.JMPREL) is None:
+            return 0
+        (v,) = Q.unpack(self.proc.cpu.read(base + pltgot + 16, 8))
+        return v
+
+    def _collect_slots(self, name, base, elf, dso):
+        m = plt_got_map(elf)
+        plts = [(base + p.addr, base + p.addr + p.size) for p in m.plt_sections]
+        for s in m.slots:
+            info = SlotInfo(name, base, s.plt_section, base + s.stub if s.stub is not None else None,
+                            base + s.lazy_stub if s.lazy_stub is not None else None,
+                            base + s.got_slot, s.reloc_section, s.reloc_index, s.reloc_type,
+                            s.symbol, s.version)
+            if info.stub is not None:
+                lo, hi = next(((a, b) for a, b in plts if a <= info.stub < b), (0, 0))
+                info.plt_lo, info.plt_hi = lo, hi
+                self._slot_by_stub[info.stub] = info
+            self._slot_by_got[info.slot] = info
+            self.result.slots.append(info)
+
+    # --- start-up ------------------------------------------------------------------------------
+    def _startup_bindings(self):
+        cpu = self.proc.cpu
+        env_now = any(e.startswith(b"LD_BIND_NOW=") and e != b"LD_BIND_NOW="
+                      for e in self.proc.envp)
+        for name, base, lo, hi, elf, dso in self._objects:
+            reason_now = self._bind_now_reason(dso, env_now)
+            for info in [s for s in self.result.slots if s.object == name and s.base == base]:
+                (value,) = Q.unpack(cpu.read(info.slot, 8))
+                lazy_target = info.lazy_stub
+                if info.reloc_type.endswith("GLOB_DAT"):
+                    reason = "GLOB_DAT: bound at start-up, always"
+                elif info.reloc_type.endswith("IRELATIVE"):
+                    reason = "IRELATIVE: resolved at start-up"
+                elif lazy_target is not None and _points_into(value, info):
+                    continue                       # still lazy
+                else:
+                    reason = reason_now or "bound at start-up"
+                tname, toff = self._where(value)
+                self.result.startup.append(StartupBinding(info, value, tname, toff, reason))
+
+    @staticmethod
+    def _bind_now_reason(dso, env_now) -> str | None:
+        if dso.dt(DT.BIND_NOW) is not None:
+            return "BIND_NOW: DT_BIND_NOW"
+        if dso.flags & DF.BIND_NOW:
+            return "BIND_NOW: DT_FLAGS has DF_BIND_NOW (-z now)"
+        if dso.flags_1 & DF_1.NOW:
+            return "BIND_NOW: DT_FLAGS_1 has DF_1_NOW (-z now)"
+        if env_now:
+            return "BIND_NOW: LD_BIND_NOW is set"
+        return None
+
+    # --- lazy bindings -----------------------------------------------------------------------
+    def _on_ld_resolver(self):
+        """glibc's _dl_runtime_resolve: [rsp] = link_map, [rsp+8] = index, [rsp+16] = caller."""
+        cpu = self.proc.cpu
+        self._settle()
+        link_map, index, ret = struct.unpack("<QQQ", cpu.read(cpu.reg("rsp"), 24))
+        dso = self._by_link_map.get(link_map)
+        if dso is None:
+            return
+        table = dso.jmprel()
+        if table is None or index >= len(table.entries):
+            return
+        offset = table.entries[index][0]
+        info = self._slot_by_got.get(dso.base + offset)
+        if info is None:
+            return
+        (before,) = Q.unpack(cpu.read(info.slot, 8))
+        event = BindingEvent(len(self.result.bindings), info, before, None, None, None, ret)
+        self.result.bindings.append(event)
+        self._pending.append(event)
+
+    def _on_elfkit_binding(self, b):
+        info = self._slot_by_got.get(b.slot)
+        if info is None:                          # before entry (an init function): map it now
+            self._at_entry() if not self._objects else None
+            info = self._slot_by_got.get(b.slot)
+            if info is None:
+                return
+        tname, toff = self._where(b.after)
+        self.result.bindings.append(BindingEvent(len(self.result.bindings), info, b.before, b.after,
+                                                 tname, toff, b.caller, b.ifunc_resolver))
+
+    def _settle(self):
+        """Read the new value of the slots glibc bound since the last look."""
+        cpu = self.proc.cpu
+        for e in self._pending:
+            (e.after,) = Q.unpack(cpu.read(e.slot.slot, 8))
+            e.target_object, e.target_offset = self._where(e.after)
+        self._pending = []
+
+    # --- calls -------------------------------------------------------------------------------
+    def _hook_plts(self):
+        ranges = {(s.plt_lo, s.plt_hi) for s in self._slot_by_stub.values() if s.plt_hi}
+        for lo, hi in ranges:
+            self.proc.cpu.add_code_range(lo, hi - 1, self._on_plt_code)
+
+    def _on_plt_code(self, address):
+        info = self._slot_by_stub.get(address)
+        if info is not None:
+            self.result.calls[info.slot] += 1
+
+    # --- the end -----------------------------------------------------------------------------
+    def finish(self) -> TraceResult:
+        if not self._objects:
+            return self.result
+        self._settle()
+        cpu = self.proc.cpu
+        bound_lazily = {e.slot.slot for e in self.result.bindings}
+        started = {s.slot.slot for s in self.result.startup}
+        for info in self.result.slots:
+            if info.slot in bound_lazily or info.slot in started:
+                continue
+            if self.count_calls and self.result.calls.get(info.slot):
+                continue
+            (value,) = Q.unpack(cpu.read(info.slot, 8))
+            if info.lazy_stub is not None and _points_into(value, info):
+                self.result.never_called.append(info)
+        return self.result
+
+    def _where(self, address):
+        for name, base, lo, hi, elf, dso in self._objects:
+            if lo <= address < hi:
+                return name, address - base
+        return None, None
+
+
+def _points_into(value: int, info: SlotInfo) -> bool:
+    """Does a slot still point at its own PLT entry (unbound)?"""
+    return info.lazy_stub is not None and info.lazy_stub <= value < info.lazy_stub + 16
+
+
+__all__ = ["PltTracer", "TraceResult", "requested_version"]

@@ -1,0 +1,71 @@
+"""trace-plt's report: one line per lazy binding as it happened, then start-up bindings, call
+counts and never-called slots; or one JSON document (keys in docs/TRACE.md)."""
+from __future__ import annotations
+
+import json
+
+
+def _loc(obj, off):
+    return f"{obj}+{off:#x}" if obj is not None else "?"
+
+
+def _sym(slot):
+    if slot.symbol is None:
+        return f"*ABS*({slot.reloc_type})"
+    return slot.symbol + (f"@{slot.version}" if slot.version else "")
+
+
+def binding_line(e) -> str:
+    s = e.slot
+    stub = f"{s.symbol or '*ABS*'}@plt at {s.stub:#x}" if s.stub is not None else "(no stub)"
+    after = f"{e.after:#x}" if e.after is not None else "?"
+    ifunc = f" via IFUNC resolver {e.ifunc_resolver:#x}" if e.ifunc_resolver else ""
+    return (f"[{e.order + 1}] {s.object}: {stub} called from {e.caller - 5:#x}; "
+            f"GOT {s.slot:#x} {e.before:#x} -> {after}; {s.reloc_section}[{s.reloc_index}] "
+            f"{s.reloc_type}; {_sym(s)} => {_loc(e.target_object, e.target_offset or 0)}{ifunc}")
+
+
+def write_text(result, out, slot_names=None):
+    w = out.write
+    for e in result.bindings:
+        w(binding_line(e) + "\n")
+    if result.startup:
+        w(f"bound at start-up ({len(result.startup)}):\n")
+        for b in result.startup:
+            w(f"  {b.slot.object}: GOT {b.slot.slot:#x} {_sym(b.slot)} => "
+              f"{_loc(b.target_object, b.target_offset or 0)} ({b.reason})\n")
+    if result.counting:
+        counts = sorted(((n, s) for s in result.slots if (n := result.calls.get(s.slot, 0))),
+                        key=lambda x: (-x[0], x[1].object, x[1].symbol or ""))
+        w(f"calls through the PLT ({sum(n for n, _ in counts)}):\n")
+        w(f"  {'calls':>10}  {'object':<28} symbol\n")
+        for n, s in counts:
+            w(f"  {n:>10}  {s.object:<28} {_sym(s)}\n")
+    if result.never_called:
+        w(f"never called ({len(result.never_called)}):\n")
+        for s in result.never_called:
+            w(f"  {s.object}: {_sym(s)} (GOT {s.slot:#x})\n")
+
+
+def _slot_json(s) -> dict:
+    return {"object": s.object, "plt_section": s.plt_section, "stub": s.stub, "got_slot": s.slot,
+            "reloc_section": s.reloc_section, "reloc_index": s.reloc_index,
+            "reloc_type": s.reloc_type, "symbol": s.symbol, "version": s.version}
+
+
+def to_json(result) -> dict:
+    return {
+        "bindings": [{"order": e.order, **_slot_json(e.slot), "before": e.before, "after": e.after,
+                      "target_object": e.target_object, "target_offset": e.target_offset,
+                      "call_site": e.caller - 5, "return_address": e.caller,
+                      "ifunc_resolver": e.ifunc_resolver} for e in result.bindings],
+        "startup": [{**_slot_json(b.slot), "value": b.value, "target_object": b.target_object,
+                     "target_offset": b.target_offset, "reason": b.reason} for b in result.startup],
+        "calls": ([{**_slot_json(s), "calls": result.calls.get(s.slot, 0)} for s in result.slots
+                   if result.calls.get(s.slot, 0)] if result.counting else None),
+        "never_called": [_slot_json(s) for s in result.never_called],
+    }
+
+
+def write_json(result, out):
+    out.write(json.dumps(to_json(result), indent=1) + "\n")
