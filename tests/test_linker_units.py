@@ -242,3 +242,23 @@ def test_undefined_strong_symbol_is_a_clear_error(setup):
     user.symbols.append(sym(6, "nowhere", 0, shndx=SHN.UNDEF))
     with pytest.raises(LinkError, match="undefined symbol: nowhere"):
         r._got(user, 0x10100, 6, 0)
+
+
+def test_protected_definition_binds_to_its_own_object(setup):
+    """A protected symbol cannot be preempted: the defining object's own reference uses it,
+    even when an earlier object in the scope defines the same name."""
+    cpu, r, user, definer = setup
+    protected = Symbol(7, "target", 0x700, 8, STB.GLOBAL << 4 | STT.FUNC, 3, 1)   # STV_PROTECTED
+    definer.symbols.append(protected)
+    r.linker.scope = [user, definer]
+    r._got(definer, 0x10100, 7, 0)
+    assert q(cpu, 0x10100) == 0x11000 + 0x700          # its own, not the first in scope
+
+
+def test_unique_symbols_are_definitions():
+    """STB_GNU_UNIQUE: one definition for the whole process, the first loaded."""
+    from elfkit.linker.lookup import lookup as do_lookup
+    first = FakeDso(0x20000, [sym(0, "", 0, shndx=SHN.UNDEF), sym(1, "u", 0x10, bind=STB.GNU_UNIQUE)])
+    second = FakeDso(0x30000, [sym(0, "", 0, shndx=SHN.UNDEF), sym(1, "u", 0x20, bind=STB.GNU_UNIQUE)])
+    d = do_lookup("u", [first, second])
+    assert d.dso is first and d.value == 0x20010

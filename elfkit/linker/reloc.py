@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from elfkit.elf.constants import R_X86_64, STT, reloc_type_name
+from elfkit.elf.constants import R_X86_64, STT, STV, reloc_type_name
 from elfkit.linker.dso import LinkError
 from elfkit.linker.lookup import lookup, requested_version
 
@@ -114,6 +114,10 @@ class Relocator:
     # --- symbols -------------------------------------------------------------------------------
     def _resolve(self, dso, sym_index, skip=None):
         s = dso.symbols[sym_index]
+        if s.shndx and s.visibility == STV.PROTECTED and skip is None:
+            # a protected definition cannot be preempted: its own object binds to it
+            from elfkit.linker.lookup import Definition
+            return Definition(dso, s, None)
         return lookup(s.name, self.linker.scope_for(dso, s), requested_version(dso, sym_index), skip)
 
     def _defining(self, dso, sym_index):

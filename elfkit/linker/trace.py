@@ -214,7 +214,21 @@ class PltTracer:
         for e in self._pending:
             (e.after,) = Q.unpack(cpu.read(e.slot.slot, 8))
             e.target_object, e.target_offset = self._where(e.after)
+            e.ifunc_resolver = self._ifunc_resolver(e.slot.symbol, e.target_object)
         self._pending = []
+
+    def _ifunc_resolver(self, symbol, target_object):
+        """For a symbol the target object defines as STT_GNU_IFUNC: its resolver's address
+        (the slot then holds the implementation the resolver chose)."""
+        if symbol is None or target_object is None:
+            return None
+        for name, base, lo, hi, elf, dso in self._objects:
+            if name != target_object or elf.dynsym is None:
+                continue
+            for s in elf.dynsym.symbols:
+                if s.name == symbol and s.shndx and s.type == 10:
+                    return base + s.value
+        return None
 
     # --- calls -------------------------------------------------------------------------------
     def _hook_plts(self):
