@@ -248,10 +248,12 @@ def test_protected_definition_binds_to_its_own_object(setup):
     """A protected symbol cannot be preempted: the defining object's own reference uses it,
     even when an earlier object in the scope defines the same name."""
     cpu, r, user, definer = setup
-    protected = Symbol(7, "target", 0x700, 8, STB.GLOBAL << 4 | STT.FUNC, 3, 1)   # STV_PROTECTED
+    index = len(definer.symbols)
+    protected = Symbol(index, "target", 0x700, 8, STB.GLOBAL << 4 | STT.FUNC, 3, 1)  # STV_PROTECTED
     definer.symbols.append(protected)
+    user.symbols[1] = sym(1, "target", 0x50)                   # the scope's first definition
     r.linker.scope = [user, definer]
-    r._got(definer, 0x10100, 7, 0)
+    r._got(definer, 0x10100, index, 0)
     assert q(cpu, 0x10100) == 0x11000 + 0x700          # its own, not the first in scope
 
 

@@ -34,23 +34,17 @@ def run_in_process(argv, resolver):
     from elfkit.kernel.exec import spawn
     from elfkit.kernel.process import RunLimits
     from elfkit.linker.takeover import read_link_map
-    r, w = os.pipe()
-    saved = os.dup(1)
-    os.dup2(w, 1)
-    try:
-        proc = spawn(argv[0], [a.encode() for a in argv], [f"{k}={v}".encode() for k, v in ENV.items()],
-                     resolver=resolver)
-        status = proc.run(RunLimits(timeout_s=120))
-    finally:
-        os.dup2(saved, 1)
-        os.close(w)
-    out = b""
-    while True:
-        chunk = os.read(r, 65536)
-        if not chunk:
-            break
-        out += chunk
-    os.close(r)
+    import tempfile
+    from elfkit.kernel.files import HostFile
+    fd, path = tempfile.mkstemp()
+    os.unlink(path)
+    proc = spawn(argv[0], [a.encode() for a in argv], [f"{k}={v}".encode() for k, v in ENV.items()],
+                 resolver=resolver)
+    # the guest's stdout goes to a scratch file, never to this process's fd 1 (xdist's channel)
+    proc.files.install_at(1, HostFile(os.dup(fd), "/dev/stdout", 1))
+    status = proc.run(RunLimits(timeout_s=120))
+    out = os.pread(fd, 1 << 24, 0)
+    os.close(fd)
     return proc, status, out, read_link_map(proc)
 
 

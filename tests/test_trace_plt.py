@@ -124,4 +124,5 @@ def test_text_report_line_format():
     assert lines and re.match(
         r"^\[\d+\] pltcalls-lazy: strlen@plt at 0x[0-9a-f]+ called from 0x[0-9a-f]+; "
         r"GOT 0x[0-9a-f]+ 0x[0-9a-f]+ -> 0x[0-9a-f]+; \.rela\.plt\[\d+\] R_X86_64_JUMP_SLOT; "
-        r"strlen@GLIBC_2\.2\.5 => libc\.so\.6\+0x[0-9a-f]+$", lines[0]), lines[0]
+        r"strlen@GLIBC_2\.2\.5 => libc\.so\.6\+0x[0-9a-f]+ via IFUNC resolver 0x[0-9a-f]+$",
+        lines[0]), lines[0]               # glibc's strlen is an IFUNC: resolver and choice named
