@@ -31,31 +31,22 @@ class ElfFile:
     # --- opening -------------------------------------------------------------------------
     @classmethod
     def open(cls, path) -> "ElfFile":
+        """Map a regular file read-only; anything else is an InputError naming the problem."""
+        import stat as stat_mod
         path = os.fspath(path)
         try:
             st = os.stat(path)
-        except FileNotFoundError:
-            raise InputError(path, "no such file") from None
-        except PermissionError:
-            raise InputError(path, "permission denied") from None
-        except OSError as e:
-            raise InputError(path, f"cannot read: {e.strerror or e}") from None
-        import stat as stat_mod
-        if stat_mod.S_ISDIR(st.st_mode):
-            raise InputError(path, "is a directory, not an ELF file")
-        if not stat_mod.S_ISREG(st.st_mode):
-            raise InputError(path, "is not an ordinary file (a pipe, socket or device)")
-        try:
+            if stat_mod.S_ISDIR(st.st_mode):
+                raise InputError(path, "is a directory, not an ELF file")
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise InputError(path, "is not an ordinary file (a pipe, socket or device)")
             with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size == 0:
+                if os.fstat(f.fileno()).st_size == 0:
                     raise ElfFormatError(path, "empty file, not an ELF file")
                 try:
                     data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
                 except (OSError, ValueError):
                     data = f.read()
-        except IsADirectoryError:
-            raise InputError(path, "is a directory, not an ELF file") from None
         except FileNotFoundError:
             raise InputError(path, "no such file") from None
         except PermissionError:
