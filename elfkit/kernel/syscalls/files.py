@@ -179,13 +179,17 @@ def sys_pwrite64(p, fd, buf, count, off, *_):
     return -errno.EFAULT if data is None else f.pwrite(data, off)
 
 
-def _iovecs(p, iov, cnt):
-    if cnt > 1024:
+def _file_and_iovecs(p, fd, iov, cnt):
+    """(open file, [(base, len)]) for the vector calls, or -errno."""
+    f = _file(p, fd)
+    if f is None:
+        return -errno.EBADF
+    if cnt > 1024:                                   # UIO_MAXIOV
         return -errno.EINVAL
     raw = p.mm.read(iov, 16 * cnt)
     if raw is None:
         return -errno.EFAULT
-    return list(struct.iter_unpack("<QQ", raw))
+    return f, list(struct.iter_unpack("<QQ", raw))
 
 
 def sys_readv(p, fd, iov, cnt, *_):
@@ -197,12 +201,10 @@ def sys_preadv(p, fd, iov, cnt, off, *_):
 
 
 def _readv(p, fd, iov, cnt, off):
-    f = _file(p, fd)
-    if f is None:
-        return -errno.EBADF
-    vecs = _iovecs(p, iov, cnt)
-    if isinstance(vecs, int):
-        return vecs
+    got = _file_and_iovecs(p, fd, iov, cnt)
+    if isinstance(got, int):
+        return got
+    f, vecs = got
     total = sum(n for _, n in vecs)
     data = f.read(min(total, MAX_IO)) if off is None else f.pread(min(total, MAX_IO), off)
     if isinstance(data, int):
@@ -227,12 +229,10 @@ def sys_pwritev(p, fd, iov, cnt, off, *_):
 
 
 def _writev(p, fd, iov, cnt, off):
-    f = _file(p, fd)
-    if f is None:
-        return -errno.EBADF
-    vecs = _iovecs(p, iov, cnt)
-    if isinstance(vecs, int):
-        return vecs
+    got = _file_and_iovecs(p, fd, iov, cnt)
+    if isinstance(got, int):
+        return got
+    f, vecs = got
     parts = []
     for base, n in vecs:
         piece = p.mm.read(base, n)
