@@ -19,14 +19,10 @@ from unicorn.unicorn_py3 import unicorn as uc_impl
 
 from elfkit.kernel.paging import PageTables
 
-PROT_TO_UC = {0: UC.UC_PROT_NONE}
-for _p in range(1, 8):
-    PROT_TO_UC[_p] = ((UC.UC_PROT_READ if _p & 1 else 0) | (UC.UC_PROT_WRITE if _p & 2 else 0) |
-                      (UC.UC_PROT_EXEC if _p & 4 else 0))
-
 # A CPU model on which glibc's ld.so starts: it passes the x86-64 ISA level
-# check and every instruction its CPUID advertises (xsave/xsavec for the lazy
-# resolver's register save) is one Unicorn's TCG implements.
+# check (x86-64-v2) and every instruction its CPUID advertises is one Unicorn's
+# TCG implements (no XSAVEC: the lazy resolver saves registers with fxsave).
+# Without AVX, glibc picks SSE string functions, which TCG runs fast.
 CPU_MODEL = X86.UC_CPU_X86_WESTMERE
 
 SYSCALL_ARG_REGS = [X86.UC_X86_REG_RAX, X86.UC_X86_REG_RDI, X86.UC_X86_REG_RSI,
@@ -37,18 +33,12 @@ SYSCALL_RET_REGS = [X86.UC_X86_REG_RAX, X86.UC_X86_REG_RCX, X86.UC_X86_REG_R11]
 REG = {n[len("UC_X86_REG_"):].lower(): getattr(X86, n) for n in dir(X86) if n.startswith("UC_X86_REG_")}
 
 _SYSCALL_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
-_INVALID_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
-                               ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 _CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
 
 # Trap addresses: one page in the kernel half of the address space that no guest area covers
 # (it is not in /proc/self/maps). Executing at a trap address calls a Python handler instead.
 TRAP_PAGE = 0xFFFFFFFFFF7FF000
-
-MEM_ACCESS = {UC.UC_MEM_READ_UNMAPPED: "read", UC.UC_MEM_WRITE_UNMAPPED: "write",
-              UC.UC_MEM_FETCH_UNMAPPED: "execute", UC.UC_MEM_READ_PROT: "read",
-              UC.UC_MEM_WRITE_PROT: "write", UC.UC_MEM_FETCH_PROT: "execute"}
 
 
 class CpuError(Exception):
@@ -97,7 +87,6 @@ class Cpu:
         self.fault: Fault | None = None
         self.interrupt: int | None = None
         self.retry = False
-        self.resume = False
         self.on_fault = None          # callable(access, address, unmapped) -> bool (handled)
 
     def _enable_paging(self):
@@ -334,7 +323,6 @@ class Cpu:
         self.fault = None
         self.interrupt = None
         self.retry = False
-        self.resume = False
         try:
             self.uc.emu_start(begin, 0xFFFFFFFFFFFFFFFF, timeout=timeout_us, count=count)
         except uc_mod.UcError as e:

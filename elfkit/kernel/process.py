@@ -89,11 +89,9 @@ class Process:
         self.rseq_area: tuple[int, int] | None = None
         self.rlimits: dict[int, tuple[int, int]] = {}
         self.start_monotonic = time.monotonic()
-        self.syscall_count = 0
         self.exit: ExitStatus | None = None
         self.argv: list[bytes] = []
         self.envp: list[bytes] = []
-        self._syscall_state = None
         self.sigframes: dict[int, object] = {}     # frame address -> saved FP state
         self.restart_at: int | None = None
 
@@ -154,9 +152,8 @@ class Process:
             else:
                 if self._stopped_by_limit(limits, deadline):
                     self.cpu.interrupt = None
-                if (self.cpu.retry or self.cpu.resume and self.cpu.interrupt is None) and \
-                        self.exit is None and self.restart_at is None:
-                    pc = self.cpu.pc()          # a fixed-up page fault, or Unicorn left after munmap
+                if self.cpu.retry and self.exit is None and self.restart_at is None:
+                    pc = self.cpu.pc()          # a page fault the kernel fixed up (stack growth)
                     continue
                 if self.exit is None and self.restart_at is None and self.cpu.interrupt is not None:
                     fault_signal(self, None)
@@ -216,7 +213,7 @@ class Process:
                 break
             if self.restart_at is not None:
                 pc, self.restart_at = self.restart_at, None
-            elif cpu.retry or cpu.resume:
+            elif cpu.retry:
                 pc = cpu.pc()
             else:
                 from elfkit.kernel.signals import fault_signal
@@ -260,10 +257,6 @@ class Process:
             return
         self._continuations.append(frame)
         start_next(frame)
-
-    def request_stop(self, status: ExitStatus):
-        self.exit = status
-        self.cpu.stop()
 
     def warn_once(self, key: str, message: str):
         if key not in self.warned:

@@ -132,9 +132,7 @@ def _linear_lookup(dso, name, version):
 
 def _check(dso, sym, name, version) -> str:
     """'yes', 'hidden' (a hidden version, acceptable only if alone) or 'no'."""
-    if sym.name != name or sym.shndx == SHN.UNDEF and sym.type != STT.TLS:
-        return "no"
-    if sym.shndx == SHN.UNDEF:
+    if sym.name != name or sym.shndx == SHN.UNDEF:
         return "no"
     if sym.type not in DEFINABLE_TYPES or sym.bind not in DEFINING_BINDS:
         return "no"

@@ -95,11 +95,8 @@ class Linker(Namespace):
     def _is_the_dynamic_linker(self, name: str) -> bool:
         """A NEEDED entry naming ld.so itself: that is elfkit now (its symbols, such as
         __tls_get_addr, are elfkit's own), as glibc's rtld is its own link_map."""
-        interp = None
-        for seg in self.proc.image.program.elf.segments:
-            if seg.type == PT.INTERP:
-                from elfkit.elf.segments import interpreter
-                interp = interpreter(self.proc.image.program.elf)
+        from elfkit.elf.segments import interpreter
+        interp = interpreter(self.proc.image.program.elf)
         base = os.path.basename(name)
         return base == "ld-linux-x86-64.so.2" or (interp is not None and base == os.path.basename(interp))
 

@@ -95,9 +95,9 @@ class PltTracer:
     def _at_entry(self):
         if self._objects:
             return
+        from elfkit.linker.rtld import Linker
         linker = getattr(self.proc, "linker", None)
-        if linker is not None and getattr(linker, "dsos", None) and \
-                type(linker).__name__ == "Linker":
+        if isinstance(linker, Linker):                 # elfkit mapped them: it knows them
             objects = [(os.path.basename(d.path), d.base, d.elf, d) for d in linker.dsos]
         else:
             from elfkit.linker.takeover import objects_from_link_map, read_link_map

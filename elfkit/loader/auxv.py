@@ -34,7 +34,7 @@ class AT(IntEnum):
     MINSIGSTKSZ = 51
 
 
-# x86-64 values as the emulated CPU (Unicorn's Haswell model) reports them in CPUID:
+# x86-64 values as the emulated CPU (Unicorn's Westmere model, elfkit.kernel.cpu) reports them:
 # AT_HWCAP is CPUID(1).EDX; AT_HWCAP2 bit 1 is HWCAP2_FSGSBASE.
 X86_64_HWCAP = 0x078BFBFD
 X86_64_HWCAP2 = 0x2
