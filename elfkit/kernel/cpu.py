@@ -4,8 +4,14 @@ The hot paths avoid the binding's per-call overhead: the syscall hook is a raw
 ctypes callback registered with uc_hook_add, and syscall arguments are read
 (and results written) with one uc_reg_read_batch / uc_reg_write_batch call
 into preallocated buffers (about 1 us, against 3-4 us per reg_read).
-No code or memory-access hook is installed on the default path; the invalid
-memory hook only fires on faults.
+No code or memory-access hook is installed on the default path; faults arrive
+as CPU exceptions.
+
+Two settings of Unicorn's own make CPU-bound guest code about 1.6x faster
+(see Cpu.__init__): the per-access exit check is switched off and the soft TLB
+is grown before the guest starts. elfkit's traps are `int3` instructions on a
+page of its own, handled as CPU exceptions, so no handler depends on a code
+hook stopping the CPU in the middle of a translated block.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from unicorn import unicorn_const as UC
 from unicorn import x86_const as X86
 from unicorn.unicorn_py3 import unicorn as uc_impl
 
-from elfkit.kernel.paging import PageTables
+from elfkit.kernel.paging import PageTables, pte_flags
 
 # A CPU model on which glibc's ld.so starts: it passes the x86-64 ISA level
 # check (x86-64-v2) and every instruction its CPUID advertises is one Unicorn's
@@ -39,6 +45,34 @@ _CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uin
 # Trap addresses: one page in the kernel half of the address space that no guest area covers
 # (it is not in /proc/self/maps). Executing at a trap address calls a Python handler instead.
 TRAP_PAGE = 0xFFFFFFFFFF7FF000
+# Entries the soft TLB is grown to before the guest runs: 16 MiB of working set.
+TLB_ENTRIES = 4096
+
+
+def _no_exit_request(lib) -> int | None:
+    """Offset of uc_struct.no_exit_request, read from Unicorn's own check_exit_request: its
+    first two instructions are `mov rsi, [rdi + tcg_ctx.uc]; cmp byte [rsi + OFFSET], 0`.
+    None if this Unicorn build does not start that way (the setting is then left alone)."""
+    try:
+        fn = ctypes.cast(lib.check_exit_request_x86_64, ctypes.c_void_p).value
+    except AttributeError:
+        return None
+    code = ctypes.string_at(fn, 14)
+    if code[:3] != b"\x48\x8b\xb7" or code[7:9] != b"\x80\xbe" or code[13] != 0:
+        return None
+    return int.from_bytes(code[9:13], "little")
+
+
+def _no_exit_request_flag(lib, handle) -> ctypes.c_uint8 | None:
+    """The byte that tells Unicorn's translator not to emit a call to check_exit_request
+    after every guest load and store (and code hook). Unicorn 2.1 emits one there so that a
+    memory hook can stop the CPU mid-block; elfkit installs no memory hook, and the call, with
+    the guest registers it spills and reloads, made memory-heavy code about 1.3x slower."""
+    offset = _no_exit_request(lib)
+    if offset is None:
+        return None
+    base = handle.value if isinstance(handle, ctypes.c_void_p) else handle
+    return ctypes.c_uint8.from_address(base + offset)
 
 
 class CpuError(Exception):
@@ -71,6 +105,10 @@ class Cpu:
         self._h = self.uc._uch
         lib = uc_impl.uclib
         self._lib = lib
+        self._no_exit_request = _no_exit_request_flag(lib, self._h)
+        self.exact_stops = True               # Unicorn's default
+        self.set_exact_stops(False)
+        self._grow_tlb(TLB_ENTRIES)
         n = len(SYSCALL_ARG_REGS)
         self._arg_ids = (ctypes.c_int * n)(*SYSCALL_ARG_REGS)
         self._arg_vals = (ctypes.c_uint64 * n)()
@@ -88,6 +126,7 @@ class Cpu:
         self.interrupt: int | None = None
         self.retry = False
         self.on_fault = None          # callable(access, address, unmapped) -> bool (handled)
+        self._traps: dict[int, object] = {}
 
     def _enable_paging(self):
         """Long mode with 4-level paging (see elfkit.kernel.paging), SSE enabled, CR0.WP so
@@ -103,8 +142,10 @@ class Cpu:
 
     # --- memory (guest virtual addresses) ---------------------------------------------------
     def map(self, addr: int, size: int, prot: int):
+        """Map pages where nothing is mapped. No TLB flush: the TLB never holds a "not present"
+        page, and each flush can shrink QEMU's TLB (see _grow_tlb)."""
         self.pages.map(addr, size, prot)
-        self._flush_tlb()
+        self.clear_exception_in_flight()
 
     def unmap(self, addr: int, size: int):
         self.pages.unmap(addr, size)
@@ -211,6 +252,48 @@ class Cpu:
         self.pages.unmap(scratch, 0x1000)
         self._flush_tlb()
 
+    def set_exact_stops(self, exact: bool):
+        """exact=True: a stop requested from a code hook (Unicorn's instruction counter for
+        --max-insns) takes effect right after that instruction. exact=False (the default):
+        Unicorn emits no exit check after each memory access and code hook, and stops take
+        effect at the next translated block; every elfkit handler that stops the CPU or moves
+        %rip runs from an exception or at the end of a block (syscall, int3), so none needs
+        more. Translated blocks carry the setting they were made with: a change drops them."""
+        if self._no_exit_request is None or exact == self.exact_stops:
+            return
+        self._no_exit_request.value = 0 if exact else 1
+        self.exact_stops = exact
+        self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)
+
+    def _grow_tlb(self, entries: int):
+        """QEMU sizes its soft TLB (256 entries at first) only when it is flushed, doubling it
+        when more than 70% of it was in use. A guest with no mmap/munmap/mprotect in its hot
+        loop never flushes, so a working set above 1 MiB would thrash 256 entries, every miss
+        costing a page walk and, for a writable page, a slow first store (Unicorn marks every
+        refilled writable entry "not dirty"). So touch `entries` pages in rounds, flushing after
+        each, to grow it to `entries` before the guest runs. Later flushes shrink it again only
+        after a 100 ms window in which the guest used less than 30% of it."""
+        code_at, data_at = 0x1000, 0x100000
+        self.pages.map(code_at, 0x1000, 5)
+        frame = self.pages.frames.alloc(0x1000)           # every data page reads this one frame
+        self.pages.set_ptes(data_at, entries * 0x1000, pte_flags(1), lambda va: frame)
+        size = 256
+        while size <= entries:
+            # mov rdi, data_at; mov rcx, size; 1: mov al, [rdi]; add rdi, 4096; dec rcx; jnz 1b
+            code = (b"\x48\xbf" + data_at.to_bytes(8, "little") +
+                    b"\x48\xb9" + size.to_bytes(8, "little") +
+                    b"\x8a\x07\x48\x81\xc7\x00\x10\x00\x00\x48\xff\xc9\x75\xf2")
+            self.write(code_at, code)
+            self.uc.ctl_remove_cache(code_at, code_at + 0x1000)
+            self.uc.emu_start(code_at, code_at + len(code))
+            self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
+            size *= 2
+        self.pages.unmap(code_at, 0x1000)
+        self.pages.set_ptes(data_at, entries * 0x1000, 0, None)
+        self.pages.frames.release(frame, 0x1000)
+        self.uc.ctl_remove_cache(code_at, code_at + 0x1000)
+        self._flush_tlb()
+
     def clear_exception_in_flight(self):
         """QEMU's x86 remembers a fault as "in flight" (env->old_exception) until it has been
         delivered through the IDT. Unicorn hands it to our hook instead and never clears it, so
@@ -249,6 +332,11 @@ class Cpu:
         """Faults arrive as CPU exceptions: #PF (14) with CR2, #DE, #UD, #GP... No memory hook is
         installed: Unicorn keeps every store on its slow path while any exists."""
         def on_intr(_uc, intno, _data):
+            if intno == 3 and self._traps:            # int3 on the trap page: %rip is past it
+                trap = self._traps.get(self.uc.reg_read(X86.UC_X86_REG_RIP) - 1)
+                if trap is not None:
+                    trap()
+                    return
             if intno == 14:                       # page fault: the MMU said no
                 address = self.uc.reg_read(X86.UC_X86_REG_CR2)
                 if self.on_fault is not None:
@@ -270,20 +358,13 @@ class Cpu:
         self._add_hook(UC.UC_HOOK_INTR, _INTR_CB(on_intr), 1, 0)
 
     def add_trap(self, offset: int, handler) -> int:
-        """A trap address: when the guest jumps there, handler() runs (it sets %rip to go on).
-        The code hook covers the trap page only, so no other code leaves the fast path."""
-        if not hasattr(self, "_traps"):
-            self._traps = {}
+        """A trap address: when the guest jumps there, handler() runs (it sets %rip to go on,
+        or stops the CPU). The trap page is filled with int3, so a trap is a CPU exception
+        (#BP) taken to the interrupt hook: no code hook, and the handler's new %rip or stop
+        takes effect at once."""
+        if not self._traps:
             self.pages.map(TRAP_PAGE, 0x1000, 5)
-            self.write(TRAP_PAGE, b"\xf4" * 0x1000)          # hlt: never reached
-
-            def on_code(_uc, address, _size, _data):
-                h = self._traps.get(address)
-                if h is not None:
-                    h()
-            cb = _CODE_CB(on_code)
-            self._add_hook(UC.UC_HOOK_CODE, cb, TRAP_PAGE, TRAP_PAGE + 0xFFF)
-            # a fresh page: nothing of it has been translated, so no cache to flush
+            self.write(TRAP_PAGE, b"\xcc" * 0x1000)
         address = TRAP_PAGE + offset
         self._traps[address] = handler
         return address

@@ -137,6 +137,8 @@ class Process:
     def run(self, limits: RunLimits) -> ExitStatus:
         from elfkit.kernel.signals import fault_signal
         self.install_hooks()
+        # Unicorn's instruction counter stops the CPU from a code hook: make that exact.
+        self.cpu.set_exact_stops(bool(limits.max_insns))
         timeout_us = int(limits.timeout_s * 1e6) if limits.timeout_s else 0
         deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
         pc = self.entry

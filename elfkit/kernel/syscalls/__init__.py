@@ -68,6 +68,9 @@ def make_dispatcher(proc):
         return result
 
     def dispatch():
+        if proc.exit is not None:                # ended by a hook: the rest of its block runs
+            cpu.stop()                           # until the stop lands, but makes no syscall
+            return
         v = read_args()
         nr = v[0]
         h = handlers.get(nr)

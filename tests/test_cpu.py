@@ -1,0 +1,97 @@
+"""The emulated CPU (elfkit/kernel/cpu.py) on hand-assembled code: the two Unicorn settings that
+make guest code fast must not change what the guest or elfkit's handlers see.
+
+- Unicorn 2.1 normally calls check_exit_request after every guest load, store and code hook;
+  elfkit switches that off (the flag is found in Unicorn's own machine code). These tests
+  check the switch is found on the installed Unicorn and has its effect, that faults are still
+  precise to the instruction, and that --max-insns' exact mode puts the check back.
+- elfkit's traps are int3 on a page of its own: a handler's new %rip takes effect at once.
+"""
+from __future__ import annotations
+
+import pytest
+
+from elfkit.kernel.cpu import TRAP_PAGE, Cpu
+
+CODE = 0x400000
+DATA = 0x600000
+INC_RAX = b"\x48\xff\xc0"
+
+
+def jmp_abs(target: int) -> bytes:
+    """movabs r11, target; jmp r11"""
+    return b"\x49\xbb" + target.to_bytes(8, "little") + b"\x41\xff\xe3"
+
+
+def cpu_with(code: bytes) -> tuple[Cpu, list]:
+    """A CPU with `code` at CODE, a data page at DATA, and a trap (returned address in
+    stops[0]) that stops the CPU and records %rax."""
+    cpu = Cpu()
+    cpu.hook_faults()
+    cpu.map(CODE, 0x2000, 5)
+    cpu.map(DATA, 0x1000, 3)
+    seen = []
+    end = cpu.add_trap(0x80, lambda: (seen.append(cpu.reg("rax")), cpu.stop()))
+    cpu.write(CODE, code.replace(b"END_TRAP", jmp_abs(end)))
+    cpu.set_reg("rax", 0)
+    return cpu, seen
+
+
+def test_exit_check_switch_is_found():
+    """If this fails, the installed Unicorn's check_exit_request no longer starts the way
+    cpu._no_exit_request reads it: the speed-up is off (correctness is not affected)."""
+    cpu = Cpu()
+    assert cpu._no_exit_request is not None
+    assert cpu._no_exit_request.value == 1
+    assert cpu.exact_stops is False
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_instruction_count_stop(exact):
+    """Unicorn's instruction counter (--max-insns) stops from a code hook: exact mode stops
+    right after instruction N; the fast mode runs on to the end of the translated block,
+    which shows the switch really removes the check."""
+    cpu, _ = cpu_with(INC_RAX * 100 + b"END_TRAP")
+    cpu.set_exact_stops(exact)
+    cpu.run(CODE, count=37)
+    if exact:
+        assert cpu.reg("rax") == 37
+    else:
+        assert cpu.reg("rax") > 37
+
+
+def test_fault_is_precise_inside_a_block():
+    """A store to an unmapped page in the middle of a block: the instructions before it ran,
+    none after it, and %rip is the faulting instruction (no exit checks needed for that)."""
+    store = b"\xc6\x04\x25" + (0x700000).to_bytes(4, "little") + b"\x01"     # mov byte [0x700000], 1
+    good = b"\xc6\x04\x25" + DATA.to_bytes(4, "little") + b"\x01"            # mov byte [DATA], 1
+    code = good + INC_RAX * 3 + store + INC_RAX * 5 + b"END_TRAP"
+    cpu, seen = cpu_with(code)
+    cpu.run(CODE)
+    assert cpu.interrupt == 14
+    assert cpu.fault.address == 0x700000
+    assert cpu.reg("rax") == 3
+    assert cpu.pc() == CODE + len(good) + 3 * len(INC_RAX)
+    assert cpu.read(DATA, 1) == b"\x01"
+    assert seen == []
+
+
+def test_trap_handler_moves_rip_at_once():
+    """A trap whose handler sends the CPU elsewhere: nothing after the trap address runs."""
+    landing = CODE + 0x1000
+    cpu, seen = cpu_with(b"")
+    moved = cpu.add_trap(0x90, lambda: cpu.set_reg("rip", landing))
+    cpu.write(CODE, INC_RAX + jmp_abs(moved))
+    end = TRAP_PAGE + 0x80
+    cpu.write(landing, INC_RAX * 2 + jmp_abs(end))
+    cpu.run(CODE)
+    assert seen == [3]
+
+
+def test_guest_int3_is_not_a_trap():
+    """int3 in guest code is the guest's own breakpoint (SIGTRAP), not one of elfkit's traps."""
+    cpu, seen = cpu_with(INC_RAX + b"\xcc" + INC_RAX + b"END_TRAP")
+    cpu.run(CODE)
+    assert cpu.interrupt == 3
+    assert seen == []
+    assert cpu.reg("rax") == 1
