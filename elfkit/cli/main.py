@@ -28,7 +28,28 @@ class ElfkitClickError(click.ClickException):
         click.echo(f"elfkit: error: {self.message}", err=True)
 
 
+# Each command's module is imported only when that command runs (or for --help): running a
+# guest should not pay for importing check's policy machinery, and the other way round.
+COMMANDS = {
+    "check": ("elfkit.cli.check", "check"),
+    "disasm": ("elfkit.cli.disasm", "disasm"),
+    "inspect": ("elfkit.cli.inspect", "inspect"),
+    "load-and-run": ("elfkit.cli.run", "load_and_run"),
+    "trace-plt": ("elfkit.cli.trace", "trace_plt"),
+}
+
+
 class Group(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        import importlib
+        module, attr = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -54,18 +75,6 @@ class Group(click.Group):
 @click.version_option(__version__, prog_name="elfkit")
 def cli():
     """Show, run and check x86-64 Linux ELF programs the way the kernel and ld.so see them."""
-
-
-def _register():
-    from elfkit.cli import check, disasm, inspect, run, trace
-    cli.add_command(check.check)
-    cli.add_command(inspect.inspect)
-    cli.add_command(disasm.disasm)
-    cli.add_command(run.load_and_run)
-    cli.add_command(trace.trace_plt)
-
-
-_register()
 
 
 def main():
