@@ -67,7 +67,7 @@ def make_dispatcher(proc):
         strace.leave(proc, entry, args, result)
         return result
 
-    def dispatch():
+    def dispatch(_uc=None, _data=None):
         if proc.exit is not None:                # ended by a hook: the rest of its block runs
             cpu.stop()                           # until the stop lands, but makes no syscall
             return
