@@ -142,6 +142,15 @@ class ElfFile:
         return [s for s in self.segments if s.type == PT.LOAD]
 
     @cached_property
+    def load_extent(self) -> tuple[int, int] | None:
+        """(lowest p_vaddr, highest p_vaddr + p_memsz) of the PT_LOAD segments, unaligned;
+        None without any."""
+        loads = self.load_segments
+        if not loads:
+            return None
+        return min(s.vaddr for s in loads), max(s.vaddr + s.memsz for s in loads)
+
+    @cached_property
     def dynamic(self):
         from elfkit.elf.dynamic import read_dynamic
         return read_dynamic(self)

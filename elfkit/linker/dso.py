@@ -156,7 +156,7 @@ def map_object(proc, elf: ElfFile, host_path: str, shown: str) -> int:
         raise LinkError(f"{shown}: no PT_LOAD segment")
     first = loads[0]
     lo = page_start(first.vaddr)
-    hi = page_align(max(s.vaddr + s.memsz for s in loads))
+    hi = page_align(elf.load_extent[1])
     f = FileForMapping(host_path, shown)
     try:
         mm = proc.mm

@@ -36,10 +36,8 @@ class Namespace:
     def dso_at(self, address: int):
         """The object whose image holds `address`."""
         for d in self.dsos:
-            loads = d.elf.load_segments
-            lo = d.base + min(s.vaddr for s in loads)
-            hi = d.base + max(s.vaddr + s.memsz for s in loads)
-            if lo <= address < hi:
+            lo, hi = d.elf.load_extent
+            if d.base + lo <= address < d.base + hi:
                 return d
         return None
 

@@ -106,10 +106,8 @@ class PltTracer:
             objects = [(os.path.basename(d.path), d.base, d.elf, d) for d in dsos]
         resolvers = set()
         for name, base, elf, dso in objects:
-            loads = elf.load_segments
-            lo = base + min(s.vaddr for s in loads)
-            hi = base + max(s.vaddr + s.memsz for s in loads)
-            self._objects.append((name, base, lo, hi, elf, dso))
+            lo, hi = elf.load_extent
+            self._objects.append((name, base, base + lo, base + hi, elf, dso))
             self._collect_slots(name, base, elf, dso)
             got2 = self._got2(base, dso)
             if got2:

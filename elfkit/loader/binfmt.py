@@ -190,8 +190,8 @@ def _executable_stack(exe: ElfFile) -> bool:
 def _load_span(elf: ElfFile) -> tuple[int, int, int]:
     """(lowest page, end, largest alignment) of the PT_LOAD segments (total_mapping_size)."""
     loads = elf.load_segments
-    lo = page_start(min(s.vaddr for s in loads))
-    hi = max(s.vaddr + s.memsz for s in loads)
+    lo, hi = elf.load_extent
+    lo = page_start(lo)
     align = max([s.align for s in loads if s.align and s.align & (s.align - 1) == 0] or [4096])
     return lo, page_align(hi), align
 
