@@ -3,14 +3,18 @@
 All programs of one table (elfkit and its peers) run round-robin in one loop: first one
 checked run of each (exit status 0 and the expected output, else the row says why; this is
 also the warm-up), then RUNS timed rounds; each reports its median wall time, and the ratio
-is elfkit / peer. CPU-bound: `cpubound ROUNDS` (no syscalls in the hot loop). Syscall cost:
+is elfkit / peer. CPU-bound: `cpubound ROUNDS` (no syscalls in the hot loop), at the
+fixture's own default of 40 rounds (about 1 s under qemu-user), against qemu-user and
+native; then a short run of 10 rounds against qemu-user and Qiling (Qiling needs about 18 s
+for 40), in which elfkit's start-up (its own rows below) weighs more. Syscall cost:
 microseconds per `getppid` from a two-point fit, (wall at N calls - wall at N=0) / N, both
 points in the same loop. Start-up: the whole wall time of a static hello and of the nolibc
 program. Qiling 1.4.6 runs in a venv of its own (benchmarks/.venv-qiling, made with a small
 rootfs in benchmarks/.qiling-rootfs by benchmarks/setup_peers.sh, which this benchmark runs
 when they are missing) through benchmarks/qiling_runner.py, logging off, multithread off;
 the runner copies the program into the rootfs's bin/ first, as Qiling wants it there.
-Knobs (environment): ELFKIT_BENCH_ROUNDS (cpubound rounds, default 10), ELFKIT_BENCH_RUNS
+Knobs (environment): ELFKIT_BENCH_ROUNDS (cpubound rounds, default 40),
+ELFKIT_BENCH_SHORT_ROUNDS (the short run's, default 10), ELFKIT_BENCH_RUNS
 (timed rounds, default 3; start-up at least 5), ELFKIT_BENCH_QILING_SYSCALLS (Qiling's N,
 default 20000, as Qiling needs ~0.1 ms per syscall), ELFKIT_BENCH_NO_QILING=1 (no Qiling).
 """
@@ -22,7 +26,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,7 +33,7 @@ TOP = HERE.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from harness import Row  # noqa: E402
+from harness import Row, timed_run  # noqa: E402
 
 BUILD = "fixtures/build"                       # commands are run from TOP, paths shown relative
 QILING_VENV = "benchmarks/.venv-qiling"
@@ -45,7 +48,8 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
-ROUNDS = max(1, _env_int("ELFKIT_BENCH_ROUNDS", 10))
+ROUNDS = max(1, _env_int("ELFKIT_BENCH_ROUNDS", 40))
+SHORT_ROUNDS = max(1, _env_int("ELFKIT_BENCH_SHORT_ROUNDS", 10))
 RUNS = max(1, _env_int("ELFKIT_BENCH_RUNS", 3))
 SYSCALLS_N = 200000
 QILING_SYSCALLS_N = max(1, _env_int("ELFKIT_BENCH_QILING_SYSCALLS", 20000))
@@ -158,16 +162,10 @@ def programs(fixture: str, args: list[str], peers: list[str]) -> list[Prog]:
 
 def _run_once(cmd: list[str], capture: bool) -> tuple[float, int | None, bytes, bytes]:
     """(wall seconds, exit status or None on timeout, stdout, stderr)."""
-    t = time.perf_counter()
     try:
-        r = subprocess.run(cmd, cwd=TOP, stdin=subprocess.DEVNULL, timeout=TIMEOUT_S, check=False,
-                           stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                           stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return time.perf_counter() - t, None, b"", b""
+        return timed_run(cmd, capture=capture, timeout=TIMEOUT_S, cwd=TOP)
     except OSError as e:
-        return time.perf_counter() - t, 127, b"", str(e).encode()
-    return time.perf_counter() - t, r.returncode, r.stdout or b"", r.stderr or b""
+        return 0.0, 127, b"", str(e).encode()
 
 
 def _last_line(data: bytes) -> str:
@@ -225,8 +223,11 @@ def wall_rows(what: str, progs: list[Prog], goals: dict[str, str], note: str = "
 def cpu_rows() -> list[RunRow]:
     rows = []
     for fixture in ("cpubound-static", "cpubound"):
-        progs = measure(programs(fixture, [str(ROUNDS)], ["qemu", "qiling", "native"]))
+        progs = measure(programs(fixture, [str(ROUNDS)], ["qemu", "native"]))
         rows += wall_rows(f"CPU-bound `{fixture} {ROUNDS}`", progs, {"qemu-user": "<= 2x qemu-user"})
+    progs = measure(programs("cpubound-static", [str(SHORT_ROUNDS)], ["qemu", "qiling"]))
+    rows += wall_rows(f"CPU-bound `cpubound-static {SHORT_ROUNDS}` (short: start-up weighs more)",
+                      progs, {})
     return rows
 
 

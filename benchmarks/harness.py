@@ -6,6 +6,7 @@ import platform
 import shlex
 import statistics
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -30,15 +31,35 @@ class Row:
         return self.elfkit_s / self.peer_s
 
 
+def timed_run(cmd: list[str], *, capture: bool = False, timeout: float | None = None,
+              cwd=None, env=None, stdin=None) -> tuple[float, int | None, bytes, bytes]:
+    """Run `cmd` once: (wall seconds, exit status or None if the timeout killed it, stdout,
+    stderr). The wait blocks in waitpid: subprocess's own timeout polls with sleeps of up to
+    50 ms, which rounded every measured time up to its next poll."""
+    pipe = subprocess.PIPE if capture else subprocess.DEVNULL
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=stdin or subprocess.DEVNULL,
+                            stdout=pipe, stderr=pipe)
+    killed = threading.Event()
+
+    def kill():
+        killed.set()
+        proc.kill()
+    timer = threading.Timer(timeout, kill) if timeout else None
+    if timer is not None:
+        timer.start()
+    try:
+        out, err = proc.communicate()
+    finally:
+        if timer is not None:
+            timer.cancel()
+    seconds = time.perf_counter() - t
+    return seconds, None if killed.is_set() else proc.returncode, out or b"", err or b""
+
+
 def wall(cmd: list[str], runs: int, env=None, stdin=None) -> float:
     """Median wall time of `cmd` over `runs` runs, stdout discarded."""
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                       stdin=stdin or subprocess.DEVNULL, check=False)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(timed_run(cmd, env=env, stdin=stdin)[0] for _ in range(runs))
 
 
 def measure_pair(row: Row, runs: int = 5, env=None):
