@@ -5,6 +5,8 @@ make guest code fast must not change what the guest or elfkit's handlers see.
   elfkit switches that off (the flag is found in Unicorn's own machine code). These tests
   check the switch is found on the installed Unicorn and has its effect, that faults are still
   precise to the instruction, and that --max-insns' exact mode puts the check back.
+- Unicorn's instruction counter (uc_struct.emu_counter, also found at run time) is read
+  after each run so --max-insns holds across CPU restarts.
 - elfkit's traps are int3 on a page of its own: a handler's new %rip takes effect at once.
 """
 from __future__ import annotations
@@ -44,6 +46,22 @@ def test_exit_check_switch_is_found():
     assert cpu._no_exit_request is not None
     assert cpu._no_exit_request.value == 1
     assert cpu.exact_stops is False
+    assert cpu._emu_counter is not None
+
+
+def test_registers_in_batches():
+    """read_regs/write_regs (one uc_reg_*_batch call) agree with Unicorn's own reg_read,
+    including 128-bit XMM registers and 16-bit FPU words."""
+    from elfkit.kernel.cpu import REG
+    cpu = Cpu()
+    cpu.set_regs(rax=5, rbx=-1, rip=0x401000)
+    assert [cpu.uc.reg_read(REG[n]) for n in ("rax", "rbx", "rip")] == \
+        [5, 0xFFFFFFFFFFFFFFFF, 0x401000]
+    state = [(i + 1) << 100 | i for i in range(16)] + [0x1FA0, 0x27F, 0]
+    cpu.set_fp_state(state)
+    assert cpu.uc.reg_read(REG["xmm7"]) == 8 << 100 | 7
+    assert cpu.uc.reg_read(REG["mxcsr"]) == 0x1FA0 and cpu.uc.reg_read(REG["fpcw"]) == 0x27F
+    assert cpu.fp_state() == state
 
 
 @pytest.mark.parametrize("exact", [True, False])
@@ -54,10 +72,13 @@ def test_instruction_count_stop(exact):
     cpu, _ = cpu_with(INC_RAX * 100 + b"END_TRAP")
     cpu.set_exact_stops(exact)
     cpu.run(CODE, count=37)
+    # insns_run(), which carries --max-insns across restarts, is what the counting hook saw:
+    # with exact stops the 38th (which stopped it) too; without, the whole block (100 inc,
+    # movabs, jmp) ran before the stop landed
     if exact:
-        assert cpu.reg("rax") == 37
+        assert (cpu.reg("rax"), cpu.insns_run()) == (37, 38)
     else:
-        assert cpu.reg("rax") > 37
+        assert (cpu.reg("rax"), cpu.insns_run()) == (100, 102)
 
 
 def test_fault_is_precise_inside_a_block():

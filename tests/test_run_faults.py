@@ -205,6 +205,32 @@ def test_timeout_stops_endless_loop_like_timeout1():
     assert 2 <= elapsed < 20, elapsed
 
 
+def test_timeout_holds_across_cpu_restarts():
+    """A guest that raises a handled signal forever restarts the emulated CPU at each delivery;
+    --timeout 2 still ends it after 2 s with status 124, as `timeout 2` does natively."""
+    path = str(fixture_path("faults"))
+    nat = subprocess.run(["timeout", "2", path, "signal-loop"], capture_output=True, env=ENV,
+                         timeout=60, preexec_fn=no_core_dumps)
+    t0 = time.monotonic()
+    out, err, status = run_emu(path, ["signal-loop"], options=["--timeout", "2"])
+    elapsed = time.monotonic() - t0
+    assert out == nat.stdout == b"faults: mode=signal-loop\n"
+    assert status == nat.returncode == 124, (status, err)
+    assert "timeout" in one_line(err)
+    assert 2 <= elapsed < 20, elapsed
+
+
+def test_max_insns_counts_across_cpu_restarts():
+    """--max-insns counts every instruction, not just those since the last signal delivery:
+    the signal loop ends (before the test's own timeout would)."""
+    out, err, status = run_emu(str(fixture_path("faults")), ["signal-loop"],
+                               options=["--max-insns", "300000"], timeout=120)
+    assert out == b"faults: mode=signal-loop\n"
+    assert status == 124, (status, err)
+    line = one_line(err)
+    assert "300000" in line and "instruction" in line, line
+
+
 @pytest.mark.parametrize("build", BUILDS)
 def test_max_insns_stops_endless_loop(build):
     out, err, status = run_emu(str(fixture_path(build)), ["loop"], options=["--max-insns", "5000000"])

@@ -38,6 +38,11 @@ SYSCALL_ARG_REGS = [X86.UC_X86_REG_RAX, X86.UC_X86_REG_RDI, X86.UC_X86_REG_RSI,
 SYSCALL_RET_REGS = [X86.UC_X86_REG_RAX, X86.UC_X86_REG_RCX, X86.UC_X86_REG_R11]
 
 REG = {n[len("UC_X86_REG_"):].lower(): getattr(X86, n) for n in dir(X86) if n.startswith("UC_X86_REG_")}
+# What save_context keeps, and the SSE/x87 state a signal frame saves.
+CONTEXT_REGS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11",
+                "r12", "r13", "r14", "r15", "rip", "eflags")
+CONTEXT_IDS = tuple(REG[n] for n in CONTEXT_REGS)
+FP_IDS = tuple(REG[f"xmm{i}"] for i in range(16)) + (REG["mxcsr"], REG["fpcw"], REG["fpsw"])
 
 _SYSCALL_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
@@ -109,6 +114,7 @@ class Cpu:
         self._no_exit_request = _no_exit_request_flag(lib, self._h)
         self.exact_stops = True               # Unicorn's default
         self.set_exact_stops(False)
+        self._emu_counter = self._find_emu_counter()
         self._grow_tlb(TLB_ENTRIES)
         n = len(SYSCALL_ARG_REGS)
         self._arg_ids = (ctypes.c_int * n)(*SYSCALL_ARG_REGS)
@@ -128,6 +134,7 @@ class Cpu:
         fn = type(lib.uc_reg_read_batch)
         self._read_batch = fn(("uc_reg_read_batch", lib))
         self._write_batch = fn(("uc_reg_write_batch", lib))
+        self._batches: dict = {}
         self._keep = []               # ctypes callbacks must outlive the hooks
         self.fault: Fault | None = None
         self.interrupt: int | None = None
@@ -211,24 +218,47 @@ class Cpu:
         self._ret_struct.pack_into(self._ret_vals, 0, value & 0xFFFFFFFFFFFFFFFF, rip, eflags)
         self._write_batch(self._h, self._ret_ids, self._ret_ptrs, len(SYSCALL_RET_REGS))
 
+    def _batch(self, ids: tuple[int, ...]):
+        """(ids, 16-byte slots, their pointers) for one batched access, made once per list."""
+        b = self._batches.get(ids)
+        if b is None:
+            n = len(ids)
+            slots = (ctypes.c_uint8 * (16 * n))()
+            base = ctypes.addressof(slots)
+            b = ((ctypes.c_int * n)(*ids), slots, (ctypes.c_void_p * n)(*[base + 16 * i for i in range(n)]))
+            self._batches[ids] = b
+        return b
+
+    def read_regs(self, ids: tuple[int, ...]) -> list[int]:
+        """Unicorn register ids -> values (up to 128 bits), in one uc_reg_read_batch."""
+        c_ids, slots, ptrs = self._batch(ids)
+        ctypes.memset(slots, 0, len(slots))
+        self._read_batch(self._h, c_ids, ptrs, len(ids))
+        raw = bytes(slots)
+        return [int.from_bytes(raw[16 * i:16 * i + 16], "little") for i in range(len(ids))]
+
+    def write_regs(self, ids: tuple[int, ...], values):
+        """Set registers (values up to 128 bits), in one uc_reg_write_batch."""
+        c_ids, slots, ptrs = self._batch(ids)
+        ctypes.memmove(slots, b"".join((v & (1 << 128) - 1).to_bytes(16, "little") for v in values),
+                       16 * len(ids))
+        self._write_batch(self._h, c_ids, ptrs, len(ids))
+
+    def set_regs(self, **values: int):
+        self.write_regs(tuple(REG[n] for n in values), [v & 0xFFFFFFFFFFFFFFFF for v in values.values()])
+
     def save_context(self) -> dict:
-        names = ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11",
-                 "r12", "r13", "r14", "r15", "rip", "eflags"]
-        return {n: self.reg(n) for n in names}
+        return dict(zip(CONTEXT_REGS, self.read_regs(CONTEXT_IDS)))
 
     def restore_context(self, ctx: dict):
-        for n, v in ctx.items():
-            self.set_reg(n, v)
+        self.write_regs(tuple(REG[n] for n in ctx), list(ctx.values()))
 
     def fp_state(self):
         """The SSE/x87 state a signal handler may clobber: XMM0-15, MXCSR, FPU control/status."""
-        regs = [getattr(X86, f"UC_X86_REG_XMM{i}") for i in range(16)] + \
-               [X86.UC_X86_REG_MXCSR, X86.UC_X86_REG_FPCW, X86.UC_X86_REG_FPSW]
-        return [(r, self.uc.reg_read(r)) for r in regs]
+        return self.read_regs(FP_IDS)
 
     def set_fp_state(self, state):
-        for r, v in state:
-            self.uc.reg_write(r, v)
+        self.write_regs(FP_IDS, state)
 
     # --- exception state ---------------------------------------------------------------------
     def _context_bytes(self) -> bytes:
@@ -268,6 +298,34 @@ class Cpu:
         self._no_exit_request.value = 0 if exact else 1
         self.exact_stops = exact
         self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)
+
+    def _find_emu_counter(self) -> ctypes.c_uint64 | None:
+        """uc_struct.emu_counter: how many instructions the last emu_start(count=N) ran.
+        Unicorn keeps it next to emu_count (the N it was given) but has no API to read it; find
+        it once by running three instructions with an unlikely N and looking for the word
+        holding N with 3 just before it. None when not found (or no struct bound is known)."""
+        if self._no_exit_request is None:
+            return None
+        base = self._h.value if isinstance(self._h, ctypes.c_void_p) else self._h
+        limit = ctypes.addressof(self._no_exit_request) - base      # emu_count lies before it
+        code_at, magic = 0x1000, 0x5EC0_11D5_7A9B
+        self.pages.map(code_at, 0x1000, 5)
+        self.write(code_at, b"\x48\xff\xc0" * 3)                    # inc rax, three times
+        self.uc.emu_start(code_at, code_at + 9, count=magic)       # (the next count=0 run
+        raw = ctypes.string_at(base, limit)                         # drops its counting hook)
+        words = struct.unpack_from(f"<{limit // 8}Q", raw)
+        found = [i for i in range(1, len(words)) if words[i] == magic and words[i - 1] == 3]
+        self.pages.unmap(code_at, 0x1000)
+        self.uc.ctl_remove_cache(code_at, code_at + 0x1000)
+        self._flush_tlb()
+        if len(found) != 1:
+            return None
+        return ctypes.c_uint64.from_address(base + 8 * (found[0] - 1))
+
+    def insns_run(self) -> int | None:
+        """Instructions run by the last run(count=N) (N + 1 when the count stopped it); None if
+        this Unicorn's counter could not be found."""
+        return self._emu_counter.value if self._emu_counter is not None else None
 
     def _grow_tlb(self, entries: int):
         """QEMU sizes its soft TLB (256 entries at first) only when it is flushed, doubling it

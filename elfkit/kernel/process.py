@@ -139,18 +139,33 @@ class Process:
         self.install_hooks()
         # Unicorn's instruction counter stops the CPU from a code hook: make that exact.
         self.cpu.set_exact_stops(bool(limits.max_insns))
-        timeout_us = int(limits.timeout_s * 1e6) if limits.timeout_s else 0
         deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
+        executed = 0                  # instructions, over every restart (signals, stack growth)
         pc = self.entry
         while self.exit is None:
+            # Each restart gets what is left of the limits, so a guest that keeps restarting
+            # the CPU (a signal loop) still ends on time.
+            left_s = deadline - time.monotonic() if deadline is not None else None
+            left_insns = limits.max_insns - executed if limits.max_insns else 0
+            if left_s is not None and left_s <= 0.001:
+                self.exit = self._limit_status(limits, "timeout")
+                break
+            if limits.max_insns and left_insns <= 0:
+                self.exit = self._limit_status(limits, "max-insns")
+                break
             if self.cpu.interrupt is not None or self.cpu.retry:
                 self.cpu.clear_exception_in_flight()
             self.restart_at = None
+            error = None
             try:
-                self.cpu.run(pc, timeout_us, limits.max_insns or 0)
+                self.cpu.run(pc, int(left_s * 1e6) if left_s is not None else 0, left_insns)
             except CpuError as e:
+                error = e
+            if limits.max_insns:
+                executed += self.cpu.insns_run() or 0
+            if error is not None:
                 if not self._stopped_by_limit(limits, deadline):
-                    fault_signal(self, e)
+                    fault_signal(self, error)
             else:
                 if self._stopped_by_limit(limits, deadline):
                     self.cpu.interrupt = None
@@ -166,15 +181,21 @@ class Process:
                 continue
             # emu_start returned by itself: a time or instruction limit
             if deadline is not None and time.monotonic() >= deadline - 0.001:
-                self.exit = ExitStatus(signal=9, limit="timeout",
-                                       reason=f"stopped after the {limits.timeout_s:g} s timeout")
+                self.exit = self._limit_status(limits, "timeout")
             elif limits.max_insns:
-                self.exit = ExitStatus(signal=9, limit="max-insns",
-                                       reason=f"stopped after {limits.max_insns} instructions")
+                self.exit = self._limit_status(limits, "max-insns")
             else:
                 self.exit = ExitStatus(signal=9, reason="the CPU stopped unexpectedly")
         self.files.close_all()
         return self.exit
+
+    @staticmethod
+    def _limit_status(limits: RunLimits, which: str) -> ExitStatus:
+        if which == "timeout":
+            return ExitStatus(signal=9, limit="timeout",
+                              reason=f"stopped after the {limits.timeout_s:g} s timeout")
+        return ExitStatus(signal=9, limit="max-insns",
+                          reason=f"stopped after {limits.max_insns} instructions")
 
     def _stopped_by_limit(self, limits: RunLimits, deadline) -> bool:
         """Unicorn stopping for --timeout or --max-insns can leave a phantom page fault behind

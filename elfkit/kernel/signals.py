@@ -86,12 +86,8 @@ def _push_frame(proc, sig, handler, flags, restorer, mask, code, addr):
     if not flags & SA_NODEFER:
         mask |= 1 << (sig - 1)
     proc.signals.blocked |= mask
-    cpu.set_reg("rsp", frame)
-    cpu.set_reg("rdi", sig)
-    cpu.set_reg("rsi", frame + FRAME_INFO)
-    cpu.set_reg("rdx", frame + FRAME_UC)
-    cpu.set_reg("rax", 0)
-    cpu.set_reg("rip", handler)
+    cpu.set_regs(rsp=frame, rdi=sig, rsi=frame + FRAME_INFO, rdx=frame + FRAME_UC, rax=0,
+                 rip=handler)
 
 
 def rt_sigreturn(proc) -> bool:
@@ -104,8 +100,7 @@ def rt_sigreturn(proc) -> bool:
         proc.exit = ExitStatus(signal=SIGSEGV, reason="rt_sigreturn with a bad frame")
         cpu.stop()
         return False
-    for name, value in zip(GPR_ORDER, struct.unpack("<18Q", raw)):
-        cpu.set_reg(name, value)
+    cpu.set_regs(**dict(zip(GPR_ORDER, struct.unpack("<18Q", raw))))
     proc.signals.blocked = struct.unpack("<Q", mask)[0] & ~((1 << 8) | (1 << 18))
     fp = proc.sigframes.pop(frame_uc, None)
     if fp is not None:
