@@ -109,6 +109,20 @@ def test_trap_handler_moves_rip_at_once():
     assert seen == [3]
 
 
+def test_a_trap_handler_that_raises_is_elfkits_error_not_the_guests():
+    """A bug in a trap handler stops the CPU and is kept for the run loop to report as an
+    internal error; the guest does not see a SIGTRAP it might handle."""
+    cpu, seen = cpu_with(b"")
+
+    def broken():
+        raise KeyError("boom")
+    bad = cpu.add_trap(0x10, broken)
+    cpu.write(CODE, jmp_abs(bad))
+    cpu.run(CODE)
+    assert isinstance(cpu.trap_error, KeyError)
+    assert cpu.interrupt is None and seen == []
+
+
 def test_guest_int3_is_not_a_trap():
     """int3 in guest code is the guest's own breakpoint (SIGTRAP), not one of elfkit's traps."""
     cpu, seen = cpu_with(INC_RAX + b"\xcc" + INC_RAX + b"END_TRAP")

@@ -24,7 +24,7 @@ from unicorn import unicorn_const as UC
 from unicorn import x86_const as X86
 from unicorn.unicorn_py3 import unicorn as uc_impl
 
-from elfkit.kernel.paging import PageTables, pte_flags
+from elfkit.kernel.paging import PTE_P, PTE_U, PageTables, pte_flags
 
 # A CPU model on which glibc's ld.so starts: it passes the x86-64 ISA level
 # check (x86-64-v2) and every instruction its CPUID advertises is one Unicorn's
@@ -102,6 +102,7 @@ class Cpu:
     def __init__(self):
         self.uc = uc_mod.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
         self.uc.ctl_set_cpu_model(CPU_MODEL)
+        self._translated = False
         self.pages = PageTables(self.uc)
         self._clean_context = None
         self._enable_paging()
@@ -135,11 +136,14 @@ class Cpu:
         self._read_batch = fn(("uc_reg_read_batch", lib))
         self._write_batch = fn(("uc_reg_write_batch", lib))
         self._batches: dict = {}
+        self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)   # no block of the probes above
+        self._translated = False      # True once guest code may have been translated
         self._keep = []               # ctypes callbacks must outlive the hooks
         self.fault: Fault | None = None
         self.interrupt: int | None = None
         self.retry = False
         self.on_fault = None          # callable(access, address, unmapped) -> bool (handled)
+        self.trap_error: Exception | None = None     # a trap handler raised (a bug in elfkit)
         self._traps: dict[int, object] = {}
 
     def _enable_paging(self):
@@ -162,6 +166,7 @@ class Cpu:
         self.clear_exception_in_flight()
 
     def unmap(self, addr: int, size: int):
+        self.invalidate_code(addr, size)          # its frames may be handed out again
         self.pages.unmap(addr, size)
         self._flush_tlb()
 
@@ -188,6 +193,26 @@ class Cpu:
         for pa, n in self.pages.pieces(addr, len(data)):
             self.uc.mem_write(pa, data[pos:pos + n])
             pos += n
+        if self._translated:
+            self.invalidate_code(addr, len(data))
+
+    def invalidate_code(self, addr: int, size: int):
+        """Drop the translated blocks made from [addr, addr+size), as a store by the CPU would.
+        Unicorn's mem_write does not (so read() into code, or a frame reused for new code,
+        would run the old code). Only frames that ever held executable pages can carry blocks.
+        ctl_remove_cache looks up its start address as an instruction fetch and then drops
+        the whole physical range, which is contiguous for one backing: so the start page is
+        made executable for the moment of the call."""
+        for vaddr, n, paddr in self.pages.code_pieces(addr, size):
+            pte_at = self.pages.pte_address(vaddr)
+            if pte_at is None:
+                continue
+            old = bytes(self.uc.mem_read(pte_at, 8))
+            self.uc.mem_write(pte_at, struct.pack("<Q", (paddr & ~0xFFF) | PTE_P | PTE_U))
+            self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
+            self.uc.ctl_remove_cache(vaddr & ~0xFFF, vaddr + n)
+            self.uc.mem_write(pte_at, old)
+            self._flush_tlb()
 
     # --- registers -------------------------------------------------------------------------
     def reg(self, name: str) -> int:
@@ -340,7 +365,7 @@ class Cpu:
         frame = self.pages.frames.alloc(0x1000)           # every data page reads this one frame
         self.pages.set_ptes(data_at, entries * 0x1000, pte_flags(1), lambda va: frame)
         size = 256
-        while size <= entries:
+        while size < entries:        # touching all of `size` entries doubles it at the flush
             # mov rdi, data_at; mov rcx, size; 1: mov al, [rdi]; add rdi, 4096; dec rcx; jnz 1b
             code = (b"\x48\xbf" + data_at.to_bytes(8, "little") +
                     b"\x48\xb9" + size.to_bytes(8, "little") +
@@ -397,9 +422,14 @@ class Cpu:
             if intno == 3 and self._traps:            # int3 on the trap page: %rip is past it
                 trap = self._traps.get(self.uc.reg_read(X86.UC_X86_REG_RIP) - 1)
                 if trap is not None:
-                    trap()
+                    try:
+                        trap()
+                    except Exception as e:        # noqa: BLE001 - a bug in elfkit, not the guest's
+                        self.trap_error = e
+                        self.uc.emu_stop()
                     return
-            if intno == 14:                       # page fault: the MMU said no
+            if intno in (14, 8):                  # page fault (8: one while one was "in flight")
+                intno = 14
                 address = self.uc.reg_read(X86.UC_X86_REG_CR2)
                 if self.on_fault is not None:
                     vm_ok = False
@@ -412,9 +442,6 @@ class Cpu:
                         self.uc.emu_stop()
                         return
                 self.fault = Fault("access", address, True)
-            elif intno == 8:                      # a #PF while one was "in flight": still a #PF
-                self.fault = Fault("access", self.uc.reg_read(X86.UC_X86_REG_CR2), True)
-                intno = 14
             self.interrupt = intno
             self.uc.emu_stop()
         self._add_hook(UC.UC_HOOK_INTR, _INTR_CB(on_intr), 1, 0)
@@ -463,6 +490,11 @@ class Cpu:
     # --- running ---------------------------------------------------------------------------
     def run(self, begin: int, timeout_us: int = 0, count: int = 0):
         """Run from `begin` until stop(), a fault, the timeout or `count` instructions."""
+        # Unicorn's own work at the end of the last run (or a fault elfkit handled) can leave
+        # a fault "in flight", which would make the guest's next page fault a double fault.
+        self.clear_exception_in_flight()
+        self._translated = True
+        self.trap_error = None
         self.fault = None
         self.interrupt = None
         self.retry = False

@@ -36,6 +36,7 @@ class Backing:
     vaddr: int
     size: int
     paddr: int
+    code: bool = False      # ever mapped executable: its frames may carry translated blocks
 
     @property
     def vend(self) -> int:
@@ -157,7 +158,7 @@ class PageTables:
 
     def map(self, vaddr: int, size: int, prot: int):
         paddr = self.frames.alloc(size)
-        b = Backing(vaddr, size, paddr)
+        b = Backing(vaddr, size, paddr, bool(prot & 4))
         self._insert(b)
         self.set_ptes(vaddr, size, pte_flags(prot), lambda va: paddr + (va - vaddr))
 
@@ -171,9 +172,9 @@ class PageTables:
             lo, hi = max(b.vaddr, vaddr), min(b.vend, end)
             self.frames.release(b.paddr + (lo - b.vaddr), hi - lo)
             if b.vaddr < lo:
-                kept.append(Backing(b.vaddr, lo - b.vaddr, b.paddr))
+                kept.append(Backing(b.vaddr, lo - b.vaddr, b.paddr, b.code))
             if hi < b.vend:
-                kept.append(Backing(hi, b.vend - hi, b.paddr + (hi - b.vaddr)))
+                kept.append(Backing(hi, b.vend - hi, b.paddr + (hi - b.vaddr), b.code))
         self.backings = sorted(kept, key=lambda b: b.vaddr)
         self._starts = [b.vaddr for b in self.backings]
         self.set_ptes(vaddr, size, 0, None)
@@ -186,10 +187,25 @@ class PageTables:
                 continue
             lo, hi = max(b.vaddr, vaddr), min(b.vend, end)
             self.set_ptes(lo, hi - lo, flags, lambda va, b=b: b.paddr + (va - b.vaddr))
+            b.code |= bool(prot & 4)
 
     def is_physical(self, addr: int) -> bool:
         """True for an address in the physical pool elfkit hands to Unicorn."""
         return POOL_BASE <= addr < POOL_BASE + POOL_SIZE
+
+    def code_pieces(self, vaddr: int, size: int):
+        """(vaddr, length, paddr) of the parts of [vaddr, vaddr+size) whose frames ever held
+        executable pages."""
+        end = vaddr + size
+        for b in self.backings:
+            if b.code and b.vaddr < end and vaddr < b.vend:
+                lo, hi = max(b.vaddr, vaddr), min(b.vend, end)
+                yield lo, hi - lo, b.paddr + (lo - b.vaddr)
+
+    def pte_address(self, vaddr: int) -> int | None:
+        """Physical address of vaddr's page table entry, if its page table exists."""
+        table = self._table_for(vaddr, create=False)
+        return None if table is None else table + 8 * ((vaddr >> 12) & 511)
 
     def pieces(self, vaddr: int, size: int):
         """(paddr, length) runs that back [vaddr, vaddr+size); KeyError at a hole."""

@@ -153,8 +153,6 @@ class Process:
             if limits.max_insns and left_insns <= 0:
                 self.exit = self._limit_status(limits, "max-insns")
                 break
-            if self.cpu.interrupt is not None or self.cpu.retry:
-                self.cpu.clear_exception_in_flight()
             self.restart_at = None
             error = None
             try:
@@ -163,6 +161,8 @@ class Process:
                 error = e
             if limits.max_insns:
                 executed += self.cpu.insns_run() or 0
+            if self._trap_failed():
+                break
             if error is not None:
                 if not self._stopped_by_limit(limits, deadline):
                     fault_signal(self, error)
@@ -188,6 +188,17 @@ class Process:
                 self.exit = ExitStatus(signal=9, reason="the CPU stopped unexpectedly")
         self.files.close_all()
         return self.exit
+
+    def _trap_failed(self) -> bool:
+        """A trap handler (elfkit's lazy resolver, a guest-call return...) raised: a bug in
+        elfkit, reported as such rather than as a signal the guest might handle."""
+        e = self.cpu.trap_error
+        if e is None or self.exit is not None:
+            return False
+        self.exit = ExitStatus(signal=9, limit="internal",
+                               reason=f"elfkit internal error in a trap handler: "
+                                      f"{type(e).__name__}: {e}")
+        return True
 
     @staticmethod
     def _limit_status(limits: RunLimits, which: str) -> ExitStatus:
@@ -232,7 +243,7 @@ class Process:
                 from elfkit.kernel.signals import fault_signal
                 fault_signal(self, e)
                 break
-            if self.exit is not None or self._returned:
+            if self._trap_failed() or self.exit is not None or self._returned:
                 break
             if self.restart_at is not None:
                 pc, self.restart_at = self.restart_at, None
