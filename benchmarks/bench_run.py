@@ -15,7 +15,7 @@ when they are missing) through benchmarks/qiling_runner.py, logging off, multith
 the runner copies the program into the rootfs's bin/ first, as Qiling wants it there.
 Knobs (environment): ELFKIT_BENCH_ROUNDS (cpubound rounds, default 40),
 ELFKIT_BENCH_SHORT_ROUNDS (the short run's, default 10), ELFKIT_BENCH_RUNS
-(timed rounds, default 3; start-up at least 5), ELFKIT_BENCH_QILING_SYSCALLS (Qiling's N,
+(timed rounds, default 3; CPU-bound at 40 rounds and start-up at least 5), ELFKIT_BENCH_QILING_SYSCALLS (Qiling's N,
 default 20000, as Qiling needs ~0.1 ms per syscall), ELFKIT_BENCH_NO_QILING=1 (no Qiling).
 """
 from __future__ import annotations
@@ -223,7 +223,7 @@ def wall_rows(what: str, progs: list[Prog], goals: dict[str, str], note: str = "
 def cpu_rows() -> list[RunRow]:
     rows = []
     for fixture in ("cpubound-static", "cpubound"):
-        progs = measure(programs(fixture, [str(ROUNDS)], ["qemu", "native"]))
+        progs = measure(programs(fixture, [str(ROUNDS)], ["qemu", "native"]), runs=max(RUNS, 5))
         rows += wall_rows(f"CPU-bound `{fixture} {ROUNDS}`", progs, {"qemu-user": "<= 2x qemu-user"})
     progs = measure(programs("cpubound-static", [str(SHORT_ROUNDS)], ["qemu", "qiling"]))
     rows += wall_rows(f"CPU-bound `cpubound-static {SHORT_ROUNDS}` (short: start-up weighs more)",
