@@ -197,10 +197,13 @@ class PageTables:
         """(vaddr, length, paddr) of the parts of [vaddr, vaddr+size) whose frames ever held
         executable pages."""
         end = vaddr + size
-        for b in self.backings:
-            if b.code and b.vaddr < end and vaddr < b.vend:
+        i = max(0, bisect.bisect_right(self._starts, vaddr) - 1)    # Cpu.write asks on every
+        while i < len(self.backings) and self.backings[i].vaddr < end:   # write: no full scan
+            b = self.backings[i]
+            if b.code and vaddr < b.vend:
                 lo, hi = max(b.vaddr, vaddr), min(b.vend, end)
                 yield lo, hi - lo, b.paddr + (lo - b.vaddr)
+            i += 1
 
     def pte_address(self, vaddr: int) -> int | None:
         """Physical address of vaddr's page table entry, if its page table exists."""
