@@ -51,6 +51,8 @@ _CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uin
 # Trap addresses: one page in the kernel half of the address space that no guest area covers
 # (it is not in /proc/self/maps). Executing at a trap address calls a Python handler instead.
 TRAP_PAGE = 0xFFFFFFFFFF7FF000
+# Where Cpu._probe runs its machine code (before any guest memory exists).
+PROBE_AT = 0x1000
 # Entries the soft TLB is grown to before the guest runs: 16 MiB of working set.
 TLB_ENTRIES = 4096
 
@@ -69,7 +71,7 @@ def _no_exit_request(lib) -> int | None:
     return int.from_bytes(code[9:13], "little")
 
 
-def _no_exit_request_flag(lib, handle) -> ctypes.c_uint8 | None:
+def _no_exit_request_flag(lib, uc_address: int) -> ctypes.c_uint8 | None:
     """The byte that tells Unicorn's translator not to emit a call to check_exit_request
     after every guest load and store (and code hook). Unicorn 2.1 emits one there so that a
     memory hook can stop the CPU mid-block; elfkit installs no memory hook, and the call, with
@@ -77,8 +79,22 @@ def _no_exit_request_flag(lib, handle) -> ctypes.c_uint8 | None:
     offset = _no_exit_request(lib)
     if offset is None:
         return None
-    base = handle.value if isinstance(handle, ctypes.c_void_p) else handle
-    return ctypes.c_uint8.from_address(base + offset)
+    return ctypes.c_uint8.from_address(uc_address + offset)
+
+
+class RegBatch:
+    """The buffers of one batched register access (uc_reg_read_batch / uc_reg_write_batch),
+    made once: the register ids, a `width`-byte slot per register and the slots' addresses.
+    `words` packs or unpacks every slot as little-endian 64-bit words."""
+    __slots__ = ("n", "ids", "buf", "ptrs", "words")
+
+    def __init__(self, ids, width: int = 8):
+        self.n = n = len(ids)
+        self.ids = (ctypes.c_int * n)(*ids)
+        self.buf = (ctypes.c_uint8 * (width * n))()
+        base = ctypes.addressof(self.buf)
+        self.ptrs = (ctypes.c_void_p * n)(*[base + width * i for i in range(n)])
+        self.words = struct.Struct(f"<{width * n // 8}Q")
 
 
 class CpuError(Exception):
@@ -110,32 +126,23 @@ class Cpu:
         self._old_exception_at: list[int] | None = None
         self._calibrate_exception_field()
         self._h = self.uc._uch
+        self._uc_address = self._h.value               # the uc_struct, for its private fields
         lib = uc_impl.uclib
         self._lib = lib
-        self._no_exit_request = _no_exit_request_flag(lib, self._h)
+        self._no_exit_request = _no_exit_request_flag(lib, self._uc_address)
         self.exact_stops = True               # Unicorn's default
         self.set_exact_stops(False)
         self._emu_counter = self._find_emu_counter()
         self._grow_tlb(TLB_ENTRIES)
-        n = len(SYSCALL_ARG_REGS)
-        self._arg_ids = (ctypes.c_int * n)(*SYSCALL_ARG_REGS)
-        self._arg_vals = (ctypes.c_uint64 * n)()
-        base = ctypes.addressof(self._arg_vals)
-        self._arg_ptrs = (ctypes.c_void_p * n)(*[base + 8 * i for i in range(n)])
-        m = len(SYSCALL_RET_REGS)
-        self._ret_ids = (ctypes.c_int * m)(*SYSCALL_RET_REGS)
-        self._ret_vals = (ctypes.c_uint64 * m)()
-        rbase = ctypes.addressof(self._ret_vals)
-        self._ret_ptrs = (ctypes.c_void_p * m)(*[rbase + 8 * i for i in range(m)])
-        self._arg_struct = struct.Struct(f"<{n}Q")
-        self._ret_struct = struct.Struct(f"<{m}Q")
+        self._syscall_args = RegBatch(SYSCALL_ARG_REGS)
+        self._syscall_ret = RegBatch(SYSCALL_RET_REGS)
+        self._batches: dict[tuple[int, ...], RegBatch] = {}
         # Fresh function pointers without the binding's argtypes: ctypes then passes the
         # handle and the arrays as they are, instead of converting each through from_param
         # (about 1 us per call, twice per syscall).
         fn = type(lib.uc_reg_read_batch)
         self._read_batch = fn(("uc_reg_read_batch", lib))
         self._write_batch = fn(("uc_reg_write_batch", lib))
-        self._batches: dict = {}
         self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)   # no block of the probes above
         self._translated = False      # True once guest code may have been translated
         self._keep = []               # ctypes callbacks must outlive the hooks
@@ -235,39 +242,37 @@ class Cpu:
 
     def syscall_args(self):
         """(nr, a0..a5, rip, eflags) of the syscall being made: one batched read."""
-        self._read_batch(self._h, self._arg_ids, self._arg_ptrs, len(SYSCALL_ARG_REGS))
-        return self._arg_struct.unpack_from(self._arg_vals)
+        b = self._syscall_args
+        self._read_batch(self._h, b.ids, b.ptrs, b.n)
+        return b.words.unpack_from(b.buf)
 
     def syscall_return(self, value: int, rip: int, eflags: int):
         """RAX = result; RCX = return address and R11 = RFLAGS, as the syscall instruction sets them."""
-        self._ret_struct.pack_into(self._ret_vals, 0, value & 0xFFFFFFFFFFFFFFFF, rip, eflags)
-        self._write_batch(self._h, self._ret_ids, self._ret_ptrs, len(SYSCALL_RET_REGS))
+        b = self._syscall_ret
+        b.words.pack_into(b.buf, 0, value & 0xFFFFFFFFFFFFFFFF, rip, eflags)
+        self._write_batch(self._h, b.ids, b.ptrs, b.n)
 
-    def _batch(self, ids: tuple[int, ...]):
-        """(ids, 16-byte slots, their pointers) for one batched access, made once per list."""
+    def _batch(self, ids: tuple[int, ...]) -> RegBatch:
+        """16-byte slots (XMM registers fit) for a list of registers, made once per list."""
         b = self._batches.get(ids)
         if b is None:
-            n = len(ids)
-            slots = (ctypes.c_uint8 * (16 * n))()
-            base = ctypes.addressof(slots)
-            b = ((ctypes.c_int * n)(*ids), slots, (ctypes.c_void_p * n)(*[base + 16 * i for i in range(n)]))
-            self._batches[ids] = b
+            b = self._batches[ids] = RegBatch(ids, 16)
         return b
 
     def read_regs(self, ids: tuple[int, ...]) -> list[int]:
         """Unicorn register ids -> values (up to 128 bits), in one uc_reg_read_batch."""
-        c_ids, slots, ptrs = self._batch(ids)
-        ctypes.memset(slots, 0, len(slots))
-        self._read_batch(self._h, c_ids, ptrs, len(ids))
-        raw = bytes(slots)
-        return [int.from_bytes(raw[16 * i:16 * i + 16], "little") for i in range(len(ids))]
+        b = self._batch(ids)
+        ctypes.memset(b.buf, 0, len(b.buf))            # narrower registers fill only a part
+        self._read_batch(self._h, b.ids, b.ptrs, b.n)
+        w = b.words.unpack_from(b.buf)
+        return [w[i] | w[i + 1] << 64 for i in range(0, len(w), 2)]
 
     def write_regs(self, ids: tuple[int, ...], values):
         """Set registers (values up to 128 bits), in one uc_reg_write_batch."""
-        c_ids, slots, ptrs = self._batch(ids)
-        ctypes.memmove(slots, b"".join((v & (1 << 128) - 1).to_bytes(16, "little") for v in values),
-                       16 * len(ids))
-        self._write_batch(self._h, c_ids, ptrs, len(ids))
+        b = self._batch(ids)
+        b.words.pack_into(b.buf, 0, *[half for v in values
+                                       for half in (v & 0xFFFFFFFFFFFFFFFF, v >> 64 & 0xFFFFFFFFFFFFFFFF)])
+        self._write_batch(self._h, b.ids, b.ptrs, b.n)
 
     def set_regs(self, **values: int):
         self.write_regs(tuple(REG[n] for n in values), [v & 0xFFFFFFFFFFFFFFFF for v in values.values()])
@@ -290,16 +295,23 @@ class Cpu:
         ctx = self.uc.context_save()
         return ctypes.string_at(ctx.context, ctx.size)
 
-    def _calibrate_exception_field(self):
-        """Find env->old_exception once: fault on purpose in a scratch page, see which word of
-        the CPU context went from -1 to 14, then put the fresh CPU back."""
-        scratch = 0x1000
-        self.pages.map(scratch, 0x1000, 5)
-        self.write(scratch, b"\xc6\x04\x25\x00\x30\x00\x00\x00")     # mov byte [0x3000], 0
+    def _probe(self, code: bytes, count: int = 0):
+        """Run `code` (machine code elfkit uses to learn about Unicorn) from a scratch page
+        mapped for the call; a fault ends it quietly. The page's translated blocks are dropped
+        first: the previous probe ran other code from the same frame."""
+        self.pages.map(PROBE_AT, 0x1000, 5)
+        self.write(PROBE_AT, code)
+        self.uc.ctl_remove_cache(PROBE_AT, PROBE_AT + 0x1000)
         try:
-            self.uc.emu_start(scratch, scratch + 8)
+            self.uc.emu_start(PROBE_AT, PROBE_AT + len(code), count=count)
         except uc_mod.UcError:
             pass
+        self.pages.unmap(PROBE_AT, 0x1000)
+
+    def _calibrate_exception_field(self):
+        """Find env->old_exception once: fault on purpose, see which word of the CPU context
+        went from -1 to 14, then put the fresh CPU back."""
+        self._probe(b"\xc6\x04\x25\x00\x30\x00\x00\x00")           # mov byte [0x3000], 0
         raw = self._context_bytes()
         found = [off for off in range(0, len(raw) - 3, 4)
                  if self._clean_context[off:off + 4] == b"\xff\xff\xff\xff"
@@ -308,7 +320,6 @@ class Cpu:
         ctx = self.uc.context_save()
         ctypes.memmove(ctx.context, self._clean_context, len(self._clean_context))
         self.uc.context_restore(ctx)
-        self.pages.unmap(scratch, 0x1000)
         self._flush_tlb()
 
     def set_exact_stops(self, exact: bool):
@@ -331,18 +342,13 @@ class Cpu:
         holding N with 3 just before it. None when not found (or no struct bound is known)."""
         if self._no_exit_request is None:
             return None
-        base = self._h.value if isinstance(self._h, ctypes.c_void_p) else self._h
+        base = self._uc_address
         limit = ctypes.addressof(self._no_exit_request) - base      # emu_count lies before it
-        code_at, magic = 0x1000, 0x5EC0_11D5_7A9B
-        self.pages.map(code_at, 0x1000, 5)
-        self.write(code_at, b"\x48\xff\xc0" * 3)                    # inc rax, three times
-        self.uc.emu_start(code_at, code_at + 9, count=magic)       # (the next count=0 run
-        raw = ctypes.string_at(base, limit)                         # drops its counting hook)
-        words = struct.unpack_from(f"<{limit // 8}Q", raw)
+        magic = 0x5EC0_11D5_7A9B
+        self._probe(b"\x48\xff\xc0" * 3, count=magic)               # inc rax, three times
+        words = struct.unpack_from(f"<{limit // 8}Q", ctypes.string_at(base, limit))
         found = [i for i in range(1, len(words)) if words[i] == magic and words[i - 1] == 3]
-        self.pages.unmap(code_at, 0x1000)
-        self.uc.ctl_remove_cache(code_at, code_at + 0x1000)
-        self._flush_tlb()
+        self._flush_tlb()               # (the next run, with no count, drops the counting hook)
         if len(found) != 1:
             return None
         return ctypes.c_uint64.from_address(base + 8 * (found[0] - 1))
@@ -360,25 +366,19 @@ class Cpu:
         refilled writable entry "not dirty"). So touch `entries` pages in rounds, flushing after
         each, to grow it to `entries` before the guest runs. Later flushes shrink it again only
         after a 100 ms window in which the guest used less than 30% of it."""
-        code_at, data_at = 0x1000, 0x100000
-        self.pages.map(code_at, 0x1000, 5)
+        data_at = 0x100000
         frame = self.pages.frames.alloc(0x1000)           # every data page reads this one frame
         self.pages.set_ptes(data_at, entries * 0x1000, pte_flags(1), lambda va: frame)
         size = 256
         while size < entries:        # touching all of `size` entries doubles it at the flush
             # mov rdi, data_at; mov rcx, size; 1: mov al, [rdi]; add rdi, 4096; dec rcx; jnz 1b
-            code = (b"\x48\xbf" + data_at.to_bytes(8, "little") +
-                    b"\x48\xb9" + size.to_bytes(8, "little") +
-                    b"\x8a\x07\x48\x81\xc7\x00\x10\x00\x00\x48\xff\xc9\x75\xf2")
-            self.write(code_at, code)
-            self.uc.ctl_remove_cache(code_at, code_at + 0x1000)
-            self.uc.emu_start(code_at, code_at + len(code))
+            self._probe(b"\x48\xbf" + data_at.to_bytes(8, "little") +
+                        b"\x48\xb9" + size.to_bytes(8, "little") +
+                        b"\x8a\x07\x48\x81\xc7\x00\x10\x00\x00\x48\xff\xc9\x75\xf2")
             self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
             size *= 2
-        self.pages.unmap(code_at, 0x1000)
         self.pages.set_ptes(data_at, entries * 0x1000, 0, None)
         self.pages.frames.release(frame, 0x1000)
-        self.uc.ctl_remove_cache(code_at, code_at + 0x1000)
         self._flush_tlb()
 
     def clear_exception_in_flight(self):
