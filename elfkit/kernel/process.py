@@ -26,6 +26,11 @@ SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP
                 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS"}
 
 
+def _expired(deadline: float | None) -> bool:
+    """The --timeout deadline (time.monotonic()) has come, within Unicorn's 1 ms granularity."""
+    return deadline is not None and time.monotonic() >= deadline - 0.001
+
+
 @dataclass
 class RunLimits:
     timeout_s: float | None = None
@@ -147,7 +152,7 @@ class Process:
             # the CPU (a signal loop) still ends on time.
             left_s = deadline - time.monotonic() if deadline is not None else None
             left_insns = limits.max_insns - executed if limits.max_insns else 0
-            if left_s is not None and left_s <= 0.001:
+            if _expired(deadline):
                 self.exit = self._limit_status(limits, "timeout")
                 break
             if limits.max_insns and left_insns <= 0:
@@ -180,7 +185,7 @@ class Process:
                 pc = self.restart_at
                 continue
             # emu_start returned by itself: a time or instruction limit
-            if deadline is not None and time.monotonic() >= deadline - 0.001:
+            if _expired(deadline):
                 self.exit = self._limit_status(limits, "timeout")
             elif limits.max_insns:
                 self.exit = self._limit_status(limits, "max-insns")
@@ -211,7 +216,7 @@ class Process:
     def _stopped_by_limit(self, limits: RunLimits, deadline) -> bool:
         """Unicorn stopping for --timeout or --max-insns can leave a phantom page fault behind
         (CR2 holding one of its own physical addresses, which no guest area maps)."""
-        if deadline is not None and time.monotonic() >= deadline - 0.001:
+        if _expired(deadline):
             return True
         f = self.cpu.fault
         return bool(limits.max_insns and f is not None and self.mm.find(f.address) is None
