@@ -82,6 +82,20 @@ class ElfFile:
             return False
         return True
 
+    def header_table(self, offset: int, count: int, entsize: int, fmt, entsize_field: str,
+                     what: str) -> list[tuple]:
+        """The `count` entries of the section or program header table at `offset`, unpacked
+        with `fmt`: [] when there is none, and [] with one warning when its entry size is not
+        fmt's or it runs past the end of the file."""
+        if offset == 0 or count == 0:
+            return []
+        if entsize != fmt.size:
+            self.warn(f"{entsize_field} is {entsize}, expected {fmt.size}: {what}s not read")
+            return []
+        if not self.check_range(offset, count * entsize, f"{what} table ({count} entries)"):
+            return []
+        return [fmt.unpack_from(self.data, offset + i * entsize) for i in range(count)]
+
     def read(self, offset: int, size: int, what: str) -> bytes:
         """Bytes [offset, offset+size), or ElfFormatError naming what was wanted."""
         if offset < 0 or size < 0 or offset + size > self.size:

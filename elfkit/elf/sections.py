@@ -35,15 +35,10 @@ class Section:
 def read_sections(elf) -> list[Section]:
     """Every section header, named; [] with a warning when the table is damaged."""
     h = elf.header
-    if h.shoff == 0 or h.shnum == 0:
+    fields = elf.header_table(h.shoff, h.shnum, h.shentsize, elf.fmt.shdr, "e_shentsize",
+                              "section header")
+    if not fields:
         return []
-    if h.shentsize != elf.fmt.shdr.size:
-        elf.warn(f"e_shentsize is {h.shentsize}, expected {elf.fmt.shdr.size}: "
-                 "section headers not read")
-        return []
-    if not elf.check_range(h.shoff, h.shnum * h.shentsize, f"section header table ({h.shnum} entries)"):
-        return []
-    fields = [elf.fmt.shdr.unpack_from(elf.data, h.shoff + i * h.shentsize) for i in range(h.shnum)]
     sections = []
     for i, (name, typ, flags, addr, offset, size, link, info, align, entsize) in enumerate(fields):
         sections.append(Section(i, "", name, typ, flags, addr, offset, size, link, info, align,

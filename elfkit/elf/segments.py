@@ -29,18 +29,9 @@ class Segment:
 
 def read_segments(elf) -> list[Segment]:
     h = elf.header
-    if h.phoff == 0 or h.phnum == 0:
-        return []
-    if h.phentsize != elf.fmt.phdr.size:
-        elf.warn(f"e_phentsize is {h.phentsize}, expected {elf.fmt.phdr.size}: "
-                 "program headers not read")
-        return []
-    if not elf.check_range(h.phoff, h.phnum * h.phentsize, f"program header table ({h.phnum} entries)"):
-        return []
     out = []
-    unpack, data = elf.fmt.phdr.unpack_from, elf.data
-    for i in range(h.phnum):
-        f = unpack(data, h.phoff + i * h.phentsize)
+    for i, f in enumerate(elf.header_table(h.phoff, h.phnum, h.phentsize, elf.fmt.phdr,
+                                           "e_phentsize", "program header")):
         if elf.is_64:
             typ, flags, offset, vaddr, paddr, filesz, memsz, align = f
         else:
