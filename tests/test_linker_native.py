@@ -111,11 +111,12 @@ def got_snapshot(proc, linker):
 
 def run_with_snapshots(prog: Path, linker: str):
     from elfkit.kernel.exec import spawn
-    from elfkit.kernel.process import RunLimits
+    from elfkit.linker.attach import exec_linker
+    from elfkit.kernel.task import RunLimits
     env = {**ENV, **extra_env(prog)}
     snaps = {}
     proc = spawn(str(prog), [str(prog).encode()], [f"{k}={v}".encode() for k, v in env.items()],
-                 linker=linker)
+                 linker=exec_linker(linker))
     quiet_stdout(proc)
     proc.cpu.add_breakpoint(proc.image.program_entry,
                             lambda: snaps.setdefault("entry", got_snapshot(proc, linker)))
@@ -184,13 +185,14 @@ def test_elfkit_provides_tls_get_addr_itself():
     assert r.stdout.replace(b"tls-gd-ldso", b"tls-gd") == want.stdout
     # and it really was elfkit's: ld.so is not loaded as a library, the trap runs
     from elfkit.kernel.exec import spawn
-    from elfkit.kernel.process import RunLimits
-    proc = spawn(str(LINKER_DIR / "special" / "tls-gd-ldso"), [b"tls-gd-ldso"], [], linker="elfkit")
+    from elfkit.linker.attach import exec_linker
+    from elfkit.kernel.task import RunLimits
+    proc = spawn(str(LINKER_DIR / "special" / "tls-gd-ldso"), [b"tls-gd-ldso"], [], linker=exec_linker("elfkit"))
     quiet_stdout(proc)
     assert not any("ld-linux" in d.path for d in proc.linker.dsos)
     hits = []
-    handler = proc.cpu._traps[proc.linker.tls_get_addr_trap]
-    proc.cpu._traps[proc.linker.tls_get_addr_trap] = lambda: (hits.append(1), handler())
+    handler = proc.cpu.pages.traps[proc.linker.tls_get_addr_trap]
+    proc.cpu.pages.traps[proc.linker.tls_get_addr_trap] = lambda: (hits.append(1), handler())
     assert proc.run(RunLimits(timeout_s=60)).code == 0
     assert hits
 
@@ -209,9 +211,10 @@ def test_ld_bind_now_binds_every_slot_at_start_up():
     lazy_proc, lazy = run_with_snapshots(prog, "elfkit")
     now_env = {**ENV, "LD_BIND_NOW": "1"}
     from elfkit.kernel.exec import spawn
-    from elfkit.kernel.process import RunLimits
+    from elfkit.linker.attach import exec_linker
+    from elfkit.kernel.task import RunLimits
     proc = spawn(str(prog), [str(prog).encode()], [f"{k}={v}".encode() for k, v in now_env.items()],
-                 linker="elfkit")
+                 linker=exec_linker("elfkit"))
     quiet_stdout(proc)
     main = proc.linker.dsos[0]
     for slot in plt_got_map(main.elf).slots:

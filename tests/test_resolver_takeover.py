@@ -32,14 +32,15 @@ def programs():
 
 def run_in_process(argv, resolver):
     from elfkit.kernel.exec import spawn
-    from elfkit.kernel.process import RunLimits
+    from elfkit.linker.attach import exec_linker
+    from elfkit.kernel.task import RunLimits
     from elfkit.linker.takeover import read_link_map
     import tempfile
     from elfkit.kernel.files import HostFile
     fd, path = tempfile.mkstemp()
     os.unlink(path)
     proc = spawn(argv[0], [a.encode() for a in argv], [f"{k}={v}".encode() for k, v in ENV.items()],
-                 resolver=resolver)
+                 linker=exec_linker(resolver=resolver))
     # the guest's stdout goes to a scratch file, never to this process's fd 1 (xdist's channel)
     proc.files.install_at(1, HostFile(os.dup(fd), "/dev/stdout", 1))
     status = proc.run(RunLimits(timeout_s=120))

@@ -8,9 +8,9 @@ a handler, kill(getpid(), SIGTERM), a SIGSEGV handler that exits), exit(3),
 a legitimately deep recursion (3.2 to 7.3 MiB of stack) and an endless loop.
 
 The contract (the issue / elfkit/cli/run.py): elfkit exits with the guest's
-status; a guest killed by signal N gives status 128+N -- what a shell
-reports natively (subprocess returncode -N) -- and exactly one line on
-stderr; for a fault that line names the signal, the faulting address and the
+status; when the guest is killed by signal N, elfkit dies by signal N too
+(subprocess returncode -N, a shell's $? of 128+N, exactly as natively) after
+exactly one line on stderr; for a fault that line names the signal, the faulting address and the
 instruction.  Nothing may ever print a Python traceback.
 
 Native runs use `setarch x86_64 -R` so the addresses the program prints
@@ -55,7 +55,9 @@ def run_emu(path, args, options=(), timeout=EMU_TIMEOUT):
     p = run_elfkit("load-and-run", *options, path, *args, env=ENV, timeout=timeout)
     for name, data in (("stdout", p.stdout), ("stderr", p.stderr)):
         assert b"Traceback" not in data, f"traceback on {name}:\n{data.decode(errors='replace')}"
-    return p.stdout, p.stderr, p.returncode
+    # a guest killed by a signal kills elfkit by the same signal: never an exit status of 128+N
+    assert p.returncode < 128, f"elfkit exited with {p.returncode} instead of dying by the signal"
+    return p.stdout, p.stderr, shell_status(p.returncode)
 
 
 def one_line(stderr: bytes) -> str:

@@ -5,7 +5,7 @@ Every program runs twice with the same argv, the same small fixed environment
 root, where conftest.run_elfkit runs elfkit): once natively with
 subprocess, once as `python -m elfkit load-and-run FILE ARGS...`.  Native
 exit statuses are turned into what a shell reports (killed by signal N ->
-128+N), which is what elfkit promises to exit with.
+128+N) on both sides: elfkit dies by the signal that killed the guest.
 
 Compared exactly: stdout bytes and exit status.  stderr: the guest's stderr
 must come through unchanged; the only lines elfkit itself may add to it for a
@@ -76,7 +76,10 @@ def native(argv, *, input=b"", env=ENV, timeout=120, **kw) -> Run:
 
 def emulated(file, args=(), *, options=(), input=b"", env=ENV, timeout=EMU_TIMEOUT) -> Run:
     p = run_elfkit("load-and-run", *options, file, *args, input=input, env=env, timeout=timeout)
-    return Run(p.stdout, p.stderr, p.returncode, ["elfkit", "load-and-run", *options, file, *args])
+    # a guest killed by signal N kills elfkit by signal N (returncode -N), never exit(128+N)
+    assert p.returncode < 128, f"elfkit exited with {p.returncode} instead of dying by the guest's signal"
+    return Run(p.stdout, p.stderr, shell_status(p.returncode),
+               ["elfkit", "load-and-run", *options, file, *args])
 
 
 def no_traceback(run: Run):

@@ -48,7 +48,7 @@ import sys
 import pytest
 
 from elfkit.kernel.exec import spawn
-from elfkit.kernel.process import ExitStatus, RunLimits
+from elfkit.kernel.task import ExitStatus, RunLimits
 from elfkit.kernel.strace import COLUMN, StraceWriter
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.syscalls.numbers import NR

@@ -1,9 +1,12 @@
-"""`elfkit load-and-run FILE [ARGS]...`: start FILE as Linux's execve would, inside Unicorn, to the end.
+"""`elfkit load-and-run FILE [ARGS]...`: start FILE as Linux's execve would, inside Unicorn, with
+every process it starts, to the end.
 
-Exit status: the guest's own; 128+N when the guest is killed by signal N (a
-one-line message on stderr says why); 124 when --timeout or --max-insns
-stopped it; 126 when FILE cannot be executed (not x86-64 ELF, damaged); 127
-when FILE does not exist; 2 for a usage error.
+Exit status: the first guest process's own. When it is killed by signal N,
+elfkit ends itself by the same signal (core dumps of elfkit off), so the shell
+that started elfkit sees what it would see natively; a one-line message on
+stderr says why. 124 when --timeout or --max-insns stopped it; 126 when FILE
+cannot be executed (not x86-64 ELF, damaged); 127 when FILE does not exist; 2
+for a usage error.
 """
 from __future__ import annotations
 
@@ -76,17 +79,18 @@ def guest_options(f):
 
 
 def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable, linker, resolver,
-                strace=None):
-    """The Process for FILE, or a one-line error and the shell's exit status (126/127)."""
+                strace=None, tracer=None):
+    """The first guest Task for FILE, or a one-line error and the shell's exit status (126/127)."""
     from elfkit.kernel.exec import spawn
+    from elfkit.linker.attach import exec_linker
     from elfkit.linker.dso import LinkError
     from elfkit.loader.binfmt import ExecError
     argv = [os.fsencode(argv0 if argv0 is not None else file)] + [os.fsencode(a) for a in args]
     envp = edit_environment(exec_environment(), clear_env, unset, sets)
     try:
         return spawn(file, argv, envp, root=root, seed=seed, writable=list(writable), strace=strace,
-                     warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True), linker=linker,
-                     resolver=resolver)
+                     warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True),
+                     linker=exec_linker(linker, resolver), tracer=tracer, host_signals=True)
     except ExecError as e:
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         raise SystemExit(EXIT_NOENT if e.errno_name == "ENOENT" else EXIT_NOEXEC) from None
@@ -111,7 +115,33 @@ def exit_like_the_guest(file, status):
         raise SystemExit(EXIT_LIMIT)
     if status.signal is not None:
         click.echo(f"elfkit: {file}: {status.reason}", err=True)
+        die_by_signal(status.signal)
     raise SystemExit(status.shell_status)
+
+
+def die_by_signal(sig: int):
+    """End elfkit by the signal that killed the guest, as qemu-user does: the caller's shell
+    prints "Segmentation fault" and $? is 128+N, subprocess sees returncode -N. Core dumps of
+    elfkit itself are switched off first (it was the guest that crashed)."""
+    import resource
+    import signal
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (OSError, ValueError):
+        pass
+    if sig not in (signal.SIGKILL, signal.SIGSTOP):
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+        except (OSError, ValueError):
+            pass
+    try:
+        os.kill(os.getpid(), sig)
+    except OSError:
+        pass
+    raise SystemExit(128 + sig)           # a signal that does not end a process by default
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -119,22 +149,37 @@ def exit_like_the_guest(file, status):
 @click.option("--strace-output", type=click.Path(dir_okay=False), help="Write the --strace lines here.")
 @click.option("--show-stack", is_flag=True, help="Print the initial stack, labelled, before running.")
 @click.option("--maps", is_flag=True, help="Print the memory areas at exit, as /proc/PID/maps.")
+@click.option("--trace-procs", is_flag=True,
+              help="One line per process event (fork, exec, state, exit) and the process tree.")
+@click.option("--trace-procs-output", type=click.Path(dir_okay=False),
+              help="Write the --trace-procs report here instead of stderr.")
+@click.option("--trace-procs-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one document (keys: docs/PROCS.md).")
 @guest_options
-def load_and_run(file, args, strace, strace_output, show_stack, maps, timeout, max_insns, **guest):
+def load_and_run(file, args, strace, strace_output, show_stack, maps, trace_procs,
+                 trace_procs_output, trace_procs_format, timeout, max_insns, **guest):
     """Run FILE with ARGS in the emulator; its stdin, stdout and stderr are yours."""
-    from elfkit.kernel.process import RunLimits
-    tracer = trace_stream = None
+    from elfkit.kernel.task import RunLimits
+    tracer = trace_stream = procs = procs_stream = None
     if strace or strace_output:
         from elfkit.kernel.strace import StraceWriter
         trace_stream = open(strace_output, "w") if strace_output else sys.stderr
         tracer = StraceWriter(trace_stream)
-    proc = spawn_guest(file, args, strace=tracer, **guest)
+    if trace_procs or trace_procs_output or trace_procs_format == "json":
+        from elfkit.kernel.proctrace import ProcTracer
+        procs_stream = open(trace_procs_output, "w") if trace_procs_output else sys.stderr
+        procs = ProcTracer(procs_stream, as_json=trace_procs_format == "json")
+    proc = spawn_guest(file, args, strace=tracer, tracer=procs, **guest)
     if show_stack:
         from elfkit.render.stack import format_stack
         click.echo(format_stack(proc.image.stack), err=True, nl=False)
     status = proc.run(RunLimits(timeout_s=timeout, max_insns=max_insns))
     if tracer is not None:
         tracer.finish(proc, status)
+    if procs is not None:
+        procs.finish()
+        if procs_stream is not sys.stderr:
+            procs_stream.close()
     if maps:
         click.echo(proc.mm.maps_text(), err=True, nl=False)
     if trace_stream is not None and trace_stream is not sys.stderr:

@@ -19,7 +19,7 @@ from elfkit.cli.run import exit_like_the_guest, guest_options, spawn_guest
 @guest_options
 def trace_plt(file, args, calls, as_json, output, timeout, max_insns, **guest):
     """Run FILE and show each lazy PLT binding (symbol, version, GOT slot before/after, target)."""
-    from elfkit.kernel.process import RunLimits
+    from elfkit.kernel.task import RunLimits
     from elfkit.linker.trace import PltTracer
     from elfkit.render.trace import write_json, write_text
     proc = spawn_guest(file, args, **guest)

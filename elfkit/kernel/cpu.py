@@ -24,7 +24,7 @@ from unicorn import unicorn_const as UC
 from unicorn import x86_const as X86
 from unicorn.unicorn_py3 import unicorn as uc_impl
 
-from elfkit.kernel.paging import PTE_P, PTE_U, PageTables, pte_flags
+from elfkit.kernel.paging import PTE_P, PTE_U, PageTables, PhysMem, pte_flags
 
 # A CPU model on which glibc's ld.so starts: it passes the x86-64 ISA level
 # check (x86-64-v2) and every instruction its CPUID advertises is one Unicorn's
@@ -53,6 +53,8 @@ _CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uin
 TRAP_PAGE = 0xFFFFFFFFFF7FF000
 # Where Cpu._probe runs its machine code (before any guest memory exists).
 PROBE_AT = 0x1000
+# A page of the kernel half where invalidate_phys shows Unicorn a frame whose blocks must go.
+SCRATCH_PAGE = 0xFFFFFFFFFE000000
 # Entries the soft TLB is grown to before the guest runs: 16 MiB of working set.
 TLB_ENTRIES = 4096
 
@@ -113,13 +115,17 @@ class Fault:
 
 
 class Cpu:
-    """One x86-64 CPU with its own address space (one guest process)."""
+    """The machine: one x86-64 CPU and its physical memory. Each guest process has its own
+    address space (PageTables); `pages` is the one CR3 points at now (switch_mm)."""
 
     def __init__(self):
         self.uc = uc_mod.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
         self.uc.ctl_set_cpu_model(CPU_MODEL)
         self._translated = False
-        self.pages = PageTables(self.uc)
+        self.phys = PhysMem(self.uc)
+        self.phys.on_code_freed = self.invalidate_phys
+        self.pages = self.new_address_space()
+        self._trap_frame: int | None = None
         self._clean_context = None
         self._enable_paging()
         self._clean_context = self._context_bytes()
@@ -151,7 +157,6 @@ class Cpu:
         self.retry = False
         self.on_fault = None          # callable(access, address, unmapped) -> bool (handled)
         self.trap_error: Exception | None = None     # a trap handler raised (a bug in elfkit)
-        self._traps: dict[int, object] = {}
 
     def _enable_paging(self):
         """Long mode with 4-level paging (see elfkit.kernel.paging), SSE enabled, CR0.WP so
@@ -165,6 +170,36 @@ class Cpu:
         uc.reg_write(X86.UC_X86_REG_CR0, ((cr0 | (1 << 31) | (1 << 16) | (1 << 1) | 1) &
                                           ~(1 << 2)))            # PG, WP, MP, PE; not EM
 
+    # --- address spaces ---------------------------------------------------------------------
+    def new_address_space(self) -> PageTables:
+        pages = PageTables(self.phys)
+        pages.on_change = lambda: self._flush_tlb() if pages is self.pages else None
+        return pages
+
+    def fork_address_space(self, pages: PageTables) -> PageTables:
+        child = pages.fork()
+        child.on_change = lambda: self._flush_tlb() if child is self.pages else None
+        return child
+
+    def switch_mm(self, pages: PageTables):
+        """Point CR3 at another address space (switch_mm): QEMU flushes its TLB and its
+        virtual-pc cache; translated blocks, found by physical address, stay valid."""
+        if pages is self.pages:
+            return
+        self.pages = pages
+        self.uc.reg_write(X86.UC_X86_REG_CR3, pages.pml4)
+        self.clear_exception_in_flight()
+
+    def context(self):
+        """Every register of the CPU (a task's saved state while it does not run)."""
+        return self.uc.context_save()
+
+    def set_context(self, ctx):
+        """Load a task's registers; CR3 is switch_mm's, so it is put back as it is now."""
+        self.uc.context_restore(ctx)
+        self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)
+        self.clear_exception_in_flight()
+
     # --- memory (guest virtual addresses) ---------------------------------------------------
     def map(self, addr: int, size: int, prot: int):
         """Map pages where nothing is mapped. No TLB flush: the TLB never holds a "not present"
@@ -173,13 +208,10 @@ class Cpu:
         self.clear_exception_in_flight()
 
     def unmap(self, addr: int, size: int):
-        self.invalidate_code(addr, size)          # its frames may be handed out again
-        self.pages.unmap(addr, size)
-        self._flush_tlb()
+        self.pages.unmap(addr, size)              # frames freed with code lose their blocks
 
     def protect(self, addr: int, size: int, prot: int):
         self.pages.protect(addr, size, prot)
-        self._flush_tlb()
 
     def _flush_tlb(self):
         self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
@@ -189,19 +221,26 @@ class Cpu:
         self.clear_exception_in_flight()
 
     def read(self, addr: int, size: int) -> bytes:
-        if size == 0:
-            return b""
-        parts = [self.uc.mem_read(pa, n) for pa, n in self.pages.pieces(addr, size)]
-        return bytes(parts[0]) if len(parts) == 1 else b"".join(bytes(p) for p in parts)
+        return self.pages.read(addr, size)
 
     def write(self, addr: int, data: bytes):
-        data = bytes(data)
-        pos = 0
-        for pa, n in self.pages.pieces(addr, len(data)):
-            self.uc.mem_write(pa, data[pos:pos + n])
-            pos += n
+        self.pages.write(addr, data)
         if self._translated:
             self.invalidate_code(addr, len(data))
+
+    def invalidate_phys(self, paddr: int, size: int):
+        """Drop the translated blocks made from physical [paddr, paddr+size) (frames that held
+        code and go back to the allocator). Unicorn finds the range by a virtual start address
+        only, so the first frame is shown at a scratch page of the current address space for
+        the moment of the call."""
+        if not self._translated:
+            return
+        pages = self.pages
+        pages.set_ptes(SCRATCH_PAGE, 0x1000, PTE_P | PTE_U, lambda _va: paddr)
+        self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
+        self.uc.ctl_remove_cache(SCRATCH_PAGE, SCRATCH_PAGE + size)
+        pages.set_ptes(SCRATCH_PAGE, 0x1000, 0, None)
+        self._flush_tlb()
 
     def invalidate_code(self, addr: int, size: int):
         """Drop the translated blocks made from [addr, addr+size), as a store by the CPU would.
@@ -300,7 +339,7 @@ class Cpu:
         mapped for the call; a fault ends it quietly. The page's translated blocks are dropped
         first: the previous probe ran other code from the same frame."""
         self.pages.map(PROBE_AT, 0x1000, 5)
-        self.write(PROBE_AT, code)
+        self.pages.write(PROBE_AT, code)
         self.uc.ctl_remove_cache(PROBE_AT, PROBE_AT + 0x1000)
         try:
             self.uc.emu_start(PROBE_AT, PROBE_AT + len(code), count=count)
@@ -367,7 +406,7 @@ class Cpu:
         each, to grow it to `entries` before the guest runs. Later flushes shrink it again only
         after a 100 ms window in which the guest used less than 30% of it."""
         data_at = 0x100000
-        frame = self.pages.frames.alloc(0x1000)           # every data page reads this one frame
+        frame = self.phys.alloc(0x1000)                   # every data page reads this one frame
         self.pages.set_ptes(data_at, entries * 0x1000, pte_flags(1), lambda va: frame)
         size = 256
         while size < entries:        # touching all of `size` entries doubles it at the flush
@@ -378,7 +417,7 @@ class Cpu:
             self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
             size *= 2
         self.pages.set_ptes(data_at, entries * 0x1000, 0, None)
-        self.pages.frames.release(frame, 0x1000)
+        self.phys.frames.release(frame, 0x1000)
         self._flush_tlb()
 
     def clear_exception_in_flight(self):
@@ -419,8 +458,8 @@ class Cpu:
         """Faults arrive as CPU exceptions: #PF (14) with CR2, #DE, #UD, #GP... No memory hook is
         installed: Unicorn keeps every store on its slow path while any exists."""
         def on_intr(_uc, intno, _data):
-            if intno == 3 and self._traps:            # int3 on the trap page: %rip is past it
-                trap = self._traps.get(self.uc.reg_read(X86.UC_X86_REG_RIP) - 1)
+            if intno == 3 and self.pages.traps:       # int3 on the trap page: %rip is past it
+                trap = self.pages.traps.get(self.uc.reg_read(X86.UC_X86_REG_RIP) - 1)
                 if trap is not None:
                     try:
                         trap()
@@ -451,11 +490,13 @@ class Cpu:
         or stops the CPU). The trap page is filled with int3, so a trap is a CPU exception
         (#BP) taken to the interrupt hook: no code hook, and the handler's new %rip or stop
         takes effect at once."""
-        if not self._traps:
-            self.pages.map(TRAP_PAGE, 0x1000, 5)
-            self.write(TRAP_PAGE, b"\xcc" * 0x1000)
+        if self._trap_frame is None:            # one frame of int3 for every address space
+            self._trap_frame = self.phys.alloc(0x1000)
+            self.phys.write(self._trap_frame, b"\xcc" * 0x1000)
+        if self.pages.find(TRAP_PAGE) is None:
+            self.pages.map_frames(TRAP_PAGE, 0x1000, self._trap_frame, 5, shared=True)
         address = TRAP_PAGE + offset
-        self._traps[address] = handler
+        self.pages.traps[address] = handler
         return address
 
     def add_breakpoint(self, address: int, handler):

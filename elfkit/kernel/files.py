@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import stat as stat_mod
 from dataclasses import dataclass, field
 
@@ -20,9 +21,27 @@ MAX_FDS = 1024
 
 
 class OpenFile:
-    """An open file description; subclasses say where the bytes come from."""
+    """An open file description; subclasses say where the bytes come from. Descriptors in any
+    process's table hold references to it (dup, fork); the last put() releases it."""
     path: str = ""
     flags: int = 0
+    refs: int = 1
+
+    def get(self) -> "OpenFile":
+        self.refs += 1
+        return self
+
+    def put(self):
+        self.refs -= 1
+        if self.refs <= 0:
+            self.release()
+
+    def release(self):
+        pass
+
+    def poll(self) -> tuple[bool, bool, int | None]:
+        """(readable, writable, host fd to wait on when neither)."""
+        return True, True, None
 
     def read(self, n: int) -> bytes | int:
         return -errno.EINVAL
@@ -51,9 +70,6 @@ class OpenFile:
     def host_fd(self) -> int | None:
         return None
 
-    def close(self):
-        pass
-
 
 class HostFile(OpenFile):
     """A host file descriptor (a regular file, directory, pipe, tty or /dev node)."""
@@ -65,9 +81,22 @@ class HostFile(OpenFile):
         self.flags = flags
         self._dir_entries = None
         self._dir_pos = 0
+        self._may_block = None
         self.refs = 1
 
     def read(self, n):
+        if self._may_block is None:
+            try:
+                mode = os.fstat(self.fd).st_mode
+                self._may_block = not (stat_mod.S_ISREG(mode) or stat_mod.S_ISDIR(mode) or
+                                       stat_mod.S_ISBLK(mode))
+            except OSError:
+                self._may_block = False
+        if self._may_block and not self.flags & O_NONBLOCK:
+            # a pipe, tty or socket of the host: wait without stopping the other guests
+            from elfkit.kernel.sched import Sleep
+            if not select.select([self.fd], [], [], 0)[0]:
+                raise Sleep("host_read", read_fds=(self.fd,))
         try:
             return os.read(self.fd, n)
         except BlockingIOError:
@@ -75,12 +104,23 @@ class HostFile(OpenFile):
         except OSError as e:
             return -(e.errno or errno.EIO)
 
+    def poll(self):
+        try:
+            r, w, _ = select.select([self.fd], [self.fd], [], 0)
+        except (OSError, ValueError):
+            return True, True, None
+        return bool(r), bool(w), self.fd
+
     def write(self, data):
         try:
             return os.write(self.fd, data)
         except BlockingIOError:
             return -errno.EAGAIN
         except BrokenPipeError:
+            from elfkit.kernel.signals import send_sig       # the reader is gone: SIGPIPE
+            task = getattr(self, "kernel", None) and self.kernel.current
+            if task is not None:
+                send_sig(task, 13, task)
             return -errno.EPIPE
         except OSError as e:
             return -(e.errno or errno.EIO)
@@ -141,13 +181,11 @@ class HostFile(OpenFile):
     def host_fd(self):
         return self.fd
 
-    def close(self):
-        self.refs -= 1
-        if self.refs <= 0:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
+    def release(self):
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
 
 
 def _dtype(entry) -> int:
@@ -229,8 +267,22 @@ class RandomFile(OpenFile):
 
 @dataclass
 class FdTable:
-    """files_struct: guest fd -> (OpenFile, close-on-exec)."""
+    """files_struct: guest fd -> (OpenFile, close-on-exec); shared by tasks made with
+    CLONE_FILES (`users`), copied by fork (dup_fd: same open file descriptions)."""
     fds: dict[int, list] = field(default_factory=dict)
+    users: int = 1
+
+    def dup_table(self) -> "FdTable":
+        return FdTable({fd: [f.get(), cloexec] for fd, (f, cloexec) in self.fds.items()})
+
+    def put(self):
+        self.users -= 1
+        if self.users <= 0:
+            self.close_all()
+
+    def close_on_exec(self):
+        for fd in [fd for fd, e in self.fds.items() if e[1]]:
+            self.close(fd)
 
     def get(self, fd: int) -> OpenFile | None:
         e = self.fds.get(fd)
@@ -247,24 +299,25 @@ class FdTable:
 
     def install_at(self, fd: int, f: OpenFile, cloexec: bool = False):
         old = self.fds.get(fd)
-        if old is not None:
-            old[0].close()
         self.fds[fd] = [f, cloexec]
+        if old is not None:
+            old[0].put()
 
     def close(self, fd: int) -> int:
         e = self.fds.pop(fd, None)
         if e is None:
             return -errno.EBADF
-        e[0].close()
+        e[0].put()
         return 0
 
     def dup(self, fd: int, lowest: int = 0, cloexec: bool = False) -> int:
         f = self.get(fd)
         if f is None:
             return -errno.EBADF
-        if isinstance(f, HostFile):
-            f.refs += 1
-        return self.install(f, cloexec, lowest)
+        fd = self.install(f, cloexec, lowest)
+        if fd >= 0:
+            f.get()
+        return fd
 
     def dup2(self, old: int, new: int, cloexec: bool = False) -> int:
         f = self.get(old)
@@ -274,9 +327,7 @@ class FdTable:
             return -errno.EBADF
         if old == new:
             return new
-        if isinstance(f, HostFile):
-            f.refs += 1
-        self.install_at(new, f, cloexec)
+        self.install_at(new, f.get(), cloexec)
         return new
 
     def cloexec(self, fd: int) -> bool:

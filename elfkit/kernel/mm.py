@@ -2,7 +2,9 @@
 
 Areas are kept sorted, split and merged the way mm/mmap.c and mm/mprotect.c
 do it, so /proc/self/maps reads as it would natively. Every change is
-mirrored into the CPU's memory map.
+mirrored into the mm's own page tables (elfkit.kernel.paging), which the CPU
+uses while a task of this mm runs. File pages come from the page cache
+(elfkit.kernel.filemap) shared by every process.
 """
 from __future__ import annotations
 
@@ -58,10 +60,13 @@ class Vma:
 
 
 class Mm:
-    """The address space of one guest process."""
+    """The address space of one guest process (mm_struct): its areas and its page tables."""
 
-    def __init__(self, cpu, mmap_base: int, start_brk: int):
+    def __init__(self, cpu, mmap_base: int, start_brk: int, cache=None, pages=None):
         self.cpu = cpu
+        self.pages = pages if pages is not None else cpu.new_address_space()
+        self.cache = cache                  # the page cache (filemap.PageCache), if any
+        self.users = 1                      # tasks using it (mm_users): CLONE_VM, vfork
         self.vmas: list[Vma] = []
         self.mmap_base = mmap_base
         self.start_brk = start_brk
@@ -93,15 +98,20 @@ class Mm:
         return pos >= end
 
     # --- creating and removing areas --------------------------------------------------------
-    def map_area(self, vma: Vma, data: bytes = b""):
-        """Create an area at a free, page-aligned range and fill its start with `data`."""
+    def map_area(self, vma: Vma, data: bytes = b"", identity: tuple | None = None):
+        """Create an area at a free, page-aligned range and fill its start with `data`.
+        identity: the file's (dev, inode, mtime, size) -- its pages then come from the page
+        cache, shared with every other mapping of the same range."""
         if vma.inode and not vma.shared and vma.prot & PROT_WRITE:
             vma.cow = True
-        self.cpu.map(vma.start, vma.size, vma.prot | PROT_WRITE if data else vma.prot)
-        if data:
-            self.cpu.write(vma.start, data[:vma.size])
-            if not vma.prot & PROT_WRITE:
-                self.cpu.protect(vma.start, vma.size, vma.prot)
+        if identity is not None and self.cache is not None and not vma.shared:
+            key = self.cache.key(identity, vma.offset, vma.size, data)
+            paddr = self.cache.frames(key, vma.size, data)
+            self.pages.map_frames(vma.start, vma.size, paddr, vma.prot)
+        else:
+            self.pages.map(vma.start, vma.size, vma.prot, shared=vma.shared)
+            if data:
+                self.pages.write(vma.start, data[:vma.size])   # fresh frames: no stale code
         bisect.insort(self.vmas, vma, key=lambda v: v.start)
         self._merge_around(vma.start, vma.end)
 
@@ -117,7 +127,7 @@ class Mm:
             if v.end > end:
                 kept.append(self._slice(v, end, v.end))
             lo, hi = max(v.start, start), min(v.end, end)
-            self.cpu.unmap(lo, hi - lo)
+            self.pages.unmap(lo, hi - lo)
         self.vmas = sorted(kept, key=lambda v: v.start)
 
     @staticmethod
@@ -217,7 +227,7 @@ class Mm:
             if v.end > end:
                 out.append(self._slice(v, end, v.end))
         self.vmas = out
-        self.cpu.protect(addr, end - addr, prot & 7)
+        self.pages.protect(addr, end - addr, prot & 7)
         self._merge_around(addr, end)
         return 0
 
@@ -251,20 +261,13 @@ class Mm:
         return self._move(vma, old, old_size, new_size, target)
 
     def _move(self, vma, old, old_size, new_size, target):
-        data = self.cpu.read(old, old_size) if vma.prot & PROT_READ else \
-            self._read_anyway(old, old_size, vma.prot)
+        data = self.pages.read(old, old_size)          # physical: whatever the protection
         self.unmap_range(target, target + new_size)
         moved = replace(vma, start=target, end=target + new_size,
                         offset=vma.offset + (old - vma.start) if vma.inode else 0)
         self.unmap_range(old, old + old_size)
         self.map_area(moved, data[:new_size])
         return target
-
-    def _read_anyway(self, addr, size, prot):
-        self.cpu.protect(addr, size, prot | PROT_READ)
-        data = self.cpu.read(addr, size)
-        self.cpu.protect(addr, size, prot)
-        return data
 
     def set_brk(self, new: int) -> int:
         """brk(2): returns the (possibly unchanged) break."""
@@ -288,9 +291,34 @@ class Mm:
         new_start = addr & ~(PAGE_SIZE - 1)
         if self.overlaps(new_start, stack.start):
             return False
-        self.cpu.map(new_start, stack.start - new_start, stack.prot)
+        self.pages.map(new_start, stack.start - new_start, stack.prot)
         stack.start = new_start
         return True
+
+    def handle_mm_fault(self, addr: int) -> bool:
+        """A page fault the kernel can fix: a write to a copy-on-write page, or one just below
+        the stack. False: the task gets SIGSEGV."""
+        if self.pages.find(addr) is not None:
+            vma = self.find(addr)
+            return vma is not None and bool(vma.prot & PROT_WRITE) and self.pages.do_wp_page(addr)
+        return self.grow_stack(addr)
+
+    # --- fork and exit ---------------------------------------------------------------------
+    def dup_mmap(self) -> "Mm":
+        """kernel/fork.c dup_mmap: the child's mm -- the same areas over the same frames, every
+        private writable page now copy-on-write in both."""
+        child = Mm(self.cpu, self.mmap_base, self.start_brk, self.cache,
+                   self.cpu.fork_address_space(self.pages))
+        child.vmas = [replace(v) for v in self.vmas]
+        child.brk, child.stack_limit, child._shmem_inode = self.brk, self.stack_limit, self._shmem_inode
+        return child
+
+    def mmput(self):
+        """One user less; the last one frees every frame and page table (exit_mmap)."""
+        self.users -= 1
+        if self.users <= 0:
+            self.pages.release()
+            self.vmas = []
 
     # --- /proc/self/maps -------------------------------------------------------------------
     def maps_text(self) -> str:
@@ -303,7 +331,7 @@ class Mm:
             return b""
         if not self._accessible(addr, addr + size, PROT_READ):
             return None
-        return self.cpu.read(addr, size)
+        return self.pages.read(addr, size)
 
     def write(self, addr: int, data: bytes) -> bool:
         """copy_to_user: False (EFAULT) unless the range is mapped and writable."""
@@ -311,7 +339,10 @@ class Mm:
             return True
         if not self._accessible(addr, addr + len(data), PROT_WRITE):
             return False
-        self.cpu.write(addr, data)
+        if self.pages is self.cpu.pages:
+            self.cpu.write(addr, data)          # drops blocks translated from what it overwrites
+        else:
+            self.pages.write(addr, data)
         return True
 
     def _accessible(self, start: int, end: int, prot: int) -> bool:
@@ -336,7 +367,7 @@ class Mm:
             if v is None or not v.prot & PROT_READ:
                 return None
             chunk_end = min(v.end, addr + limit)
-            chunk = self.cpu.read(addr + len(out), chunk_end - (addr + len(out)))
+            chunk = self.pages.read(addr + len(out), chunk_end - (addr + len(out)))
             nul = chunk.find(b"\0")
             if nul >= 0:
                 out += chunk[:nul]

@@ -1,4 +1,4 @@
-"""x86-64 4-level page tables for the emulated CPU: guest virtual pages -> Unicorn physical memory.
+"""x86-64 4-level page tables over one physical memory: frames, reference counts, copy-on-write.
 
 Why elfkit turns paging on: without it, Unicorn's x86 gives every page
 read+write+execute permission in its TLB, and a page that may hold code never
@@ -8,13 +8,22 @@ tables, data pages carry NX, stores run on the fast path, and the CPU itself
 enforces read-only and no-execute pages, as the MMU does for a real process.
 
 All guest memory and the page tables come from one physical pool that is
-mapped into Unicorn once, before anything runs: Unicorn does not see memory
-regions mapped or unmapped while it executes until it leaves the translated
-block, so elfkit never changes Unicorn's physical map mid-run and only
-rewrites page tables. Host memory is committed lazily, so a large pool costs
-nothing until used. Each mapping gets a contiguous run of frames; the page
-tables use frames no virtual address maps, so the guest can neither see nor
-change them.
+mapped into Unicorn once, before anything runs (`PhysMem`): Unicorn does not
+see memory regions mapped or unmapped while it executes, so elfkit never
+changes Unicorn's physical map mid-run and only rewrites page tables. Host
+memory is committed lazily, so a large pool costs nothing until used.
+
+Every guest process has its own `PageTables` (its own PML4, which the CPU's
+CR3 points at while it runs), as every mm_struct has its own pgd. A mapping is
+held by `Backing` runs: contiguous virtual pages on contiguous frames. Frames
+can be held by several address spaces at once (after fork, or from the page
+cache): `PhysMem.refs` counts them, as struct page's _refcount does. A private
+page whose frame is shared is mapped without write permission; the first
+write faults, and `PageTables.do_wp_page` gives the writer its own copy
+(mm/memory.c: do_wp_page, wp_page_copy) or, when it has become the last
+holder, just makes the page writable again (wp_page_reuse). The page tables
+use frames no virtual address maps, so the guest can neither see nor change
+them.
 """
 from __future__ import annotations
 
@@ -26,21 +35,27 @@ PAGE = 0x1000
 PTE_P, PTE_W, PTE_U = 1, 2, 4
 PTE_NX = 1 << 63
 TABLE_FLAGS = PTE_P | PTE_W | PTE_U
+PROT_WRITE, PROT_EXEC = 2, 4
 POOL_BASE = 0x1_0000_0000               # the physical pool: 4 GiB .. 4 GiB + POOL_SIZE
 POOL_SIZE = 8 << 30                     # reserved, not committed: pages cost host memory when used
 
 
 @dataclass(slots=True)
 class Backing:
-    """[vaddr, vaddr+size) is held by physical [paddr, paddr+size)."""
+    """[vaddr, vaddr+size) is held by physical [paddr, paddr+size) with protection `prot`."""
     vaddr: int
     size: int
     paddr: int
+    prot: int = 0
+    shared: bool = False    # MAP_SHARED (or elfkit's own page): writes go to the shared frames
     code: bool = False      # ever mapped executable: its frames may carry translated blocks
 
     @property
     def vend(self) -> int:
         return self.vaddr + self.size
+
+    def piece(self, lo: int, hi: int) -> "Backing":
+        return Backing(lo, hi - lo, self.paddr + (lo - self.vaddr), self.prot, self.shared, self.code)
 
 
 def pte_flags(prot: int) -> int:
@@ -80,37 +95,107 @@ class FrameAllocator:
         return start
 
     def release(self, start: int, size: int):
-        bisect.insort(self.free, (start, size))
-        merged: list[tuple[int, int]] = []
-        for s, n in self.free:
-            if merged and merged[-1][0] + merged[-1][1] == s:
-                merged[-1] = (merged[-1][0], merged[-1][1] + n)
-            else:
-                merged.append((s, n))
-        self.free = merged
+        i = bisect.bisect_left(self.free, (start, size))
+        # merge with the run before and the run after, when they touch
+        if i > 0 and self.free[i - 1][0] + self.free[i - 1][1] == start:
+            i -= 1
+            start, size = self.free[i][0], self.free[i][1] + size
+            del self.free[i]
+        if i < len(self.free) and start + size == self.free[i][0]:
+            size += self.free[i][1]
+            del self.free[i]
+        self.free.insert(i, (start, size))
+
+    @property
+    def in_use(self) -> int:
+        return self.next - POOL_BASE - sum(n for _s, n in self.free)
 
 
-class PageTables:
-    """The address space as the MMU sees it; `uc` is the Unicorn engine that holds it."""
+class PhysMem:
+    """The machine's physical memory: the pool, its frames and their reference counts."""
 
     def __init__(self, uc):
         self.uc = uc
         uc.mem_map(POOL_BASE, POOL_SIZE)                 # once, before anything runs
-        self.frames = FrameAllocator(POOL_BASE, POOL_SIZE, self._zero)
-        self.backings: list[Backing] = []    # sorted by vaddr, non-overlapping
-        self._starts: list[int] = []
-        self._tables: dict[tuple[int, int], int] = {}
-        self.pml4 = self._new_table()
+        self.frames = FrameAllocator(POOL_BASE, POOL_SIZE, self.zero)
+        self.refs: dict[int, int] = {}       # frame -> holders, for frames held more than once
+        self.on_code_freed = None            # callable(paddr, size): drop its translated blocks
 
-    def _zero(self, paddr: int, size: int):
+    def zero(self, paddr: int, size: int):
         chunk = bytes(min(size, 1 << 20))
         for off in range(0, size, len(chunk)):
             self.uc.mem_write(paddr + off, chunk[:min(len(chunk), size - off)])
 
-    # --- the tables ------------------------------------------------------------------------
-    def _new_table(self) -> int:
-        return self.frames.alloc(PAGE)
+    def alloc(self, size: int) -> int:
+        return self.frames.alloc(size)
 
+    def count(self, paddr: int) -> int:
+        return self.refs.get(paddr, 1)
+
+    def get(self, paddr: int, size: int):
+        """One more holder for each frame of [paddr, paddr+size) (get_page)."""
+        refs = self.refs
+        for p in range(paddr, paddr + size, PAGE):
+            refs[p] = refs.get(p, 1) + 1
+
+    def put(self, paddr: int, size: int, code: bool = False):
+        """One holder less for each frame; frames nobody holds go back to the allocator
+        (put_page), their translated blocks dropped first when they held code."""
+        refs = self.refs
+        run_start = None
+        for p in range(paddr, paddr + size, PAGE):
+            n = refs.get(p, 1)
+            if n > 1:
+                if n == 2:
+                    del refs[p]
+                else:
+                    refs[p] = n - 1
+                if run_start is not None:
+                    self._free(run_start, p - run_start, code)
+                    run_start = None
+            elif run_start is None:
+                run_start = p
+        if run_start is not None:
+            self._free(run_start, paddr + size - run_start, code)
+
+    def _free(self, paddr: int, size: int, code: bool):
+        if code and self.on_code_freed is not None:
+            self.on_code_freed(paddr, size)
+        self.frames.release(paddr, size)
+
+    def any_shared(self, paddr: int, size: int) -> bool:
+        refs = self.refs
+        if not refs:
+            return False
+        if size // PAGE > len(refs):
+            return any(paddr <= p < paddr + size for p in refs)
+        return any(p in refs for p in range(paddr, paddr + size, PAGE))
+
+    def read(self, paddr: int, size: int) -> bytes:
+        return bytes(self.uc.mem_read(paddr, size))
+
+    def write(self, paddr: int, data: bytes):
+        self.uc.mem_write(paddr, data)
+
+    def is_physical(self, addr: int) -> bool:
+        """True for an address in the physical pool elfkit hands to Unicorn."""
+        return POOL_BASE <= addr < POOL_BASE + POOL_SIZE
+
+
+class PageTables:
+    """One address space as the MMU sees it (an mm's pgd and the frames it maps)."""
+
+    def __init__(self, phys: PhysMem):
+        self.phys = phys
+        self.uc = phys.uc
+        self.backings: list[Backing] = []    # sorted by vaddr, non-overlapping
+        self._starts: list[int] = []
+        self._tables: dict[tuple[int, int], int] = {}
+        self.pml4 = phys.alloc(PAGE)
+        self.traps: dict[int, object] = {}   # trap address -> handler (see Cpu.add_trap)
+        self.on_change = None                # callable(): permissions were taken away (flush TLB)
+
+    # --- the tables ------------------------------------------------------------------------
     def _table_for(self, vaddr: int, create: bool) -> int | None:
         """The page table (level 1) that holds vaddr's PTE, creating levels as needed."""
         table = self.pml4
@@ -120,7 +205,7 @@ class PageTables:
             if child is None:
                 if not create:
                     return None
-                child = self._new_table()
+                child = self.phys.alloc(PAGE)
                 self._tables[key] = child
                 # the entry for this child sits in the parent at index (vaddr >> shift) & 511
                 self.uc.mem_write(table + 8 * ((vaddr >> shift) & 511),
@@ -144,8 +229,42 @@ class PageTables:
                 self.uc.mem_write(table + 8 * ((va >> 12) & 511), struct.pack(f"<{n}Q", *words))
             va = run_end
 
+    def _write_backing_ptes(self, b: Backing, lo: int | None = None, hi: int | None = None):
+        """The PTEs of backing b (or its part [lo, hi)): a private page whose frame is shared is
+        mapped without write permission, so the first write faults (copy-on-write)."""
+        lo = b.vaddr if lo is None else lo
+        hi = b.vend if hi is None else hi
+        flags = pte_flags(b.prot)
+        base = b.paddr - b.vaddr
+        if flags & PTE_W and not b.shared and self.phys.any_shared(base + lo, hi - lo):
+            refs = self.phys.refs
+            ro = flags & ~PTE_W
+
+            def word(va):
+                p = base + va
+                return p | (ro if p in refs else flags)
+            self.set_ptes(lo, hi - lo, PTE_P, lambda va: 0)      # make sure the tables exist
+            self._write_words(lo, hi, word)
+        else:
+            self.set_ptes(lo, hi - lo, flags, lambda va: base + va)
+
+    def _write_words(self, lo: int, hi: int, word):
+        va = lo
+        while va < hi:
+            run_end = min(hi, (va | ((1 << 21) - 1)) + 1)
+            table = self._table_for(va, create=True)
+            n = (run_end - va) // PAGE
+            self.uc.mem_write(table + 8 * ((va >> 12) & 511),
+                              struct.pack(f"<{n}Q", *[word(va + i * PAGE) for i in range(n)]))
+            va = run_end
+
+    def pte_address(self, vaddr: int) -> int | None:
+        """Physical address of vaddr's page table entry, if its page table exists."""
+        table = self._table_for(vaddr, create=False)
+        return None if table is None else table + 8 * ((vaddr >> 12) & 511)
+
     # --- backings ----------------------------------------------------------------------------
-    def _find(self, vaddr: int) -> Backing | None:
+    def find(self, vaddr: int) -> Backing | None:
         i = bisect.bisect_right(self._starts, vaddr) - 1
         if i >= 0 and self.backings[i].vaddr <= vaddr < self.backings[i].vend:
             return self.backings[i]
@@ -156,68 +275,182 @@ class PageTables:
         self.backings.insert(i, b)
         self._starts.insert(i, b.vaddr)
 
-    def map(self, vaddr: int, size: int, prot: int):
-        paddr = self.frames.alloc(size)
-        b = Backing(vaddr, size, paddr, bool(prot & 4))
+    def _replace(self, old: Backing, new: list[Backing]):
+        i = bisect.bisect_left(self._starts, old.vaddr)
+        self.backings[i:i + 1] = new
+        self._starts[i:i + 1] = [b.vaddr for b in new]
+
+    def map(self, vaddr: int, size: int, prot: int, shared: bool = False):
+        """Fresh zeroed frames for [vaddr, vaddr+size)."""
+        paddr = self.phys.alloc(size)
+        self.map_frames(vaddr, size, paddr, prot, shared, get=False)
+
+    def map_frames(self, vaddr: int, size: int, paddr: int, prot: int, shared: bool = False,
+                   get: bool = True, code: bool = False):
+        """Map existing frames (the page cache's, elfkit's trap page); get: count this holder."""
+        if get:
+            self.phys.get(paddr, size)
+        b = Backing(vaddr, size, paddr, prot, shared, code or bool(prot & PROT_EXEC))
         self._insert(b)
-        self.set_ptes(vaddr, size, pte_flags(prot), lambda va: paddr + (va - vaddr))
+        self._write_backing_ptes(b)
+
+    def _overlapping(self, vaddr: int, end: int) -> list[Backing]:
+        i = max(0, bisect.bisect_right(self._starts, vaddr) - 1)
+        out = []
+        while i < len(self.backings) and self.backings[i].vaddr < end:
+            if self.backings[i].vend > vaddr:
+                out.append(self.backings[i])
+            i += 1
+        return out
 
     def unmap(self, vaddr: int, size: int):
         end = vaddr + size
-        kept = []
-        for b in self.backings:
-            if b.vend <= vaddr or b.vaddr >= end:
-                kept.append(b)
-                continue
+        for b in self._overlapping(vaddr, end):
             lo, hi = max(b.vaddr, vaddr), min(b.vend, end)
-            self.frames.release(b.paddr + (lo - b.vaddr), hi - lo)
+            self.phys.put(b.paddr + (lo - b.vaddr), hi - lo, b.code)
+            keep = []
             if b.vaddr < lo:
-                kept.append(Backing(b.vaddr, lo - b.vaddr, b.paddr, b.code))
+                keep.append(b.piece(b.vaddr, lo))
             if hi < b.vend:
-                kept.append(Backing(hi, b.vend - hi, b.paddr + (hi - b.vaddr), b.code))
-        self.backings = sorted(kept, key=lambda b: b.vaddr)
-        self._starts = [b.vaddr for b in self.backings]
+                keep.append(b.piece(hi, b.vend))
+            self._replace(b, keep)
         self.set_ptes(vaddr, size, 0, None)
+        if self.on_change is not None:
+            self.on_change()
 
     def protect(self, vaddr: int, size: int, prot: int):
-        flags = pte_flags(prot)
         end = vaddr + size
-        for b in list(self.backings):
-            if b.vend <= vaddr or b.vaddr >= end:
-                continue
+        for b in self._overlapping(vaddr, end):
             lo, hi = max(b.vaddr, vaddr), min(b.vend, end)
-            self.set_ptes(lo, hi - lo, flags, lambda va, b=b: b.paddr + (va - b.vaddr))
-            b.code |= bool(prot & 4)
+            parts = []
+            if b.vaddr < lo:
+                parts.append(b.piece(b.vaddr, lo))
+            mid = b.piece(lo, hi)
+            mid.prot = prot
+            mid.code |= bool(prot & PROT_EXEC)
+            parts.append(mid)
+            if hi < b.vend:
+                parts.append(b.piece(hi, b.vend))
+            self._replace(b, parts)
+            self._write_backing_ptes(mid)
+        if self.on_change is not None:
+            self.on_change()
 
-    def is_physical(self, addr: int) -> bool:
-        """True for an address in the physical pool elfkit hands to Unicorn."""
-        return POOL_BASE <= addr < POOL_BASE + POOL_SIZE
+    # --- fork and copy-on-write --------------------------------------------------------------
+    def fork(self) -> "PageTables":
+        """copy_page_range: a new address space holding the same frames. Private writable pages
+        become read-only on both sides; the first write to one copies it (do_wp_page)."""
+        child = PageTables(self.phys)
+        child.traps = dict(self.traps)
+        for b in self.backings:
+            self.phys.get(b.paddr, b.size)
+            c = b.piece(b.vaddr, b.vend)
+            child.backings.append(c)
+            child._starts.append(c.vaddr)
+            child._write_backing_ptes(c)
+            if b.prot & PROT_WRITE and not b.shared:
+                self._write_backing_ptes(b)
+        if self.on_change is not None:
+            self.on_change()
+        return child
 
+    def do_wp_page(self, vaddr: int) -> bool:
+        """A write fault on a present page: True when it was copy-on-write and is now writable."""
+        b = self.find(vaddr)
+        if b is None or b.shared or not b.prot & PROT_WRITE:
+            return False
+        va = vaddr & ~(PAGE - 1)
+        old = b.paddr + (va - b.vaddr)
+        pte = self.pte_address(va)
+        if pte is None or struct.unpack("<Q", self.uc.mem_read(pte, 8))[0] & PTE_W:
+            return False                     # writable already: not a write-protect fault
+        if self.phys.count(old) == 1:
+            # wp_page_reuse: the last holder; the rest of the run is likely the same (a
+            # child exited or exec'ed), so make every page of it that is alone writable.
+            self._write_backing_ptes(b)
+            return True
+        self._copy_page(b, va, old)
+        return True
+
+    def _copy_page(self, b: Backing, va: int, old: int):
+        """wp_page_copy: a frame of our own with the same bytes, in place of the shared one."""
+        new = self.phys.alloc(PAGE)
+        self.phys.write(new, self.phys.read(old, PAGE))
+        self.phys.put(old, PAGE)
+        parts = []
+        if b.vaddr < va:
+            parts.append(b.piece(b.vaddr, va))
+        mine = Backing(va, PAGE, new, b.prot, False, b.code)
+        parts.append(mine)
+        if va + PAGE < b.vend:
+            parts.append(b.piece(va + PAGE, b.vend))
+        self._replace(b, parts)
+        # consecutive copies get consecutive frames: keep them one run
+        i = bisect.bisect_left(self._starts, va)
+        if i > 0:
+            prev = self.backings[i - 1]
+            if prev.vend == va and prev.paddr + prev.size == new and prev.prot == mine.prot \
+                    and not prev.shared and prev.code == mine.code:
+                prev.size += PAGE
+                del self.backings[i]
+                del self._starts[i]
+        self.set_ptes(va, PAGE, pte_flags(b.prot), lambda _va: new)
+        if b.code and self.on_change is not None:
+            self.on_change()        # the CPU's virtual-pc cache may still hold the old code
+
+    def release(self):
+        """exit_mmap + free_pgtables: every frame and page table of this address space."""
+        for b in self.backings:
+            self.phys.put(b.paddr, b.size, b.code)
+        self.backings, self._starts = [], []
+        for t in self._tables.values():
+            self.phys.frames.release(t, PAGE)
+        self.phys.frames.release(self.pml4, PAGE)
+        self._tables = {}
+
+    # --- access by elfkit (copy_from_user / copy_to_user go through these) -------------------
     def code_pieces(self, vaddr: int, size: int):
         """(vaddr, length, paddr) of the parts of [vaddr, vaddr+size) whose frames ever held
         executable pages."""
         end = vaddr + size
-        i = max(0, bisect.bisect_right(self._starts, vaddr) - 1)    # Cpu.write asks on every
-        while i < len(self.backings) and self.backings[i].vaddr < end:   # write: no full scan
-            b = self.backings[i]
-            if b.code and vaddr < b.vend:
+        for b in self._overlapping(vaddr, end):
+            if b.code:
                 lo, hi = max(b.vaddr, vaddr), min(b.vend, end)
                 yield lo, hi - lo, b.paddr + (lo - b.vaddr)
-            i += 1
 
-    def pte_address(self, vaddr: int) -> int | None:
-        """Physical address of vaddr's page table entry, if its page table exists."""
-        table = self._table_for(vaddr, create=False)
-        return None if table is None else table + 8 * ((vaddr >> 12) & 511)
-
-    def pieces(self, vaddr: int, size: int):
-        """(paddr, length) runs that back [vaddr, vaddr+size); KeyError at a hole."""
+    def pieces(self, vaddr: int, size: int, write: bool = False):
+        """(paddr, length) runs that back [vaddr, vaddr+size); KeyError at a hole. write=True:
+        a private page whose frame is shared is copied first, as a store by the CPU would."""
         end = vaddr + size
         va = vaddr
         while va < end:
-            b = self._find(va)
+            b = self.find(va)
             if b is None:
                 raise KeyError(va)
             n = min(end, b.vend) - va
+            if write and not b.shared and self.phys.any_shared(b.paddr + (va - b.vaddr), n):
+                page = va & ~(PAGE - 1)
+                old = b.paddr + (page - b.vaddr)
+                if self.phys.count(old) > 1:
+                    self._copy_page(b, page, old)       # then look the page up again
+                    continue
+                n = min(n, page + PAGE - va)
             yield b.paddr + (va - b.vaddr), n
             va += n
+
+    def read(self, vaddr: int, size: int) -> bytes:
+        if size == 0:
+            return b""
+        parts = [self.phys.read(pa, n) for pa, n in self.pieces(vaddr, size)]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def write(self, vaddr: int, data: bytes):
+        data = bytes(data)
+        pos = 0
+        for pa, n in self.pieces(vaddr, len(data), write=True):
+            self.phys.write(pa, data[pos:pos + n])
+            pos += n
+
+    def resident(self) -> int:
+        """Bytes mapped (VmRSS: every mapped page is resident until demand paging exists)."""
+        return sum(b.size for b in self.backings)

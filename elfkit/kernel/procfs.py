@@ -1,7 +1,10 @@
-"""The guest's /proc/self: made from the guest's own state, never the host process's (elfkit's).
+"""fs/proc: /proc as the guests see it -- their own processes, made from task_struct, never elfkit's.
 
-/proc/self, /proc/thread-self and /proc/<guest pid> are elfkit's; every other
-/proc path is the host's, read-only.
+/proc/self, /proc/thread-self and /proc/<pid> for every process of the guest's
+pid namespace (fs/proc/base.c, array.c: stat, status, statm, cmdline, comm,
+environ, auxv, maps, exe, cwd, fd/), and the /proc directory itself, which
+lists the guest's pids instead of the host's. Every other /proc path is the
+host's, read-only.
 """
 from __future__ import annotations
 
@@ -9,67 +12,220 @@ import errno
 import os
 import struct
 
-from elfkit.kernel.files import HostFile, MemoryFile
+from elfkit.kernel.files import HostFile, MemoryFile, OpenFile
+from elfkit.kernel.task import STATE_NAMES, TASK_DEAD, TASK_ZOMBIE
+
+_ITEMS = ("maps", "cmdline", "environ", "auxv", "comm", "stat", "status", "statm")
+_LINKS = ("exe", "cwd", "root")
+_DIRS = ("fd", "task")
+HZ = 100
 
 
-def _self_item(p, guest_path: str) -> str | None:
-    """'maps', 'exe', 'fd/3', ... when guest_path names something in the guest's /proc/self."""
+def _target(p, guest_path: str):
+    """(task, item) for a path in a guest process's /proc/PID directory; None when the path is
+    not one of those; -ENOENT for a pid the namespace does not have."""
     parts = os.path.normpath(guest_path).split("/")
     if len(parts) < 3 or parts[1] != "proc":
         return None
     who = parts[2]
-    if who in ("self", "thread-self", str(p.pid)) or (len(parts) > 4 and parts[3] == "task" and
-                                                       who == str(p.pid)):
-        rest = parts[3:]
-        if rest[:2] == ["task", str(p.tid)]:
-            rest = rest[2:]
-        return "/".join(rest)
+    if who in ("self", "thread-self"):
+        task = p
+    elif who.isdigit():
+        task = p.kernel.find_task(int(who))
+        if task is None or task is p.kernel.init and False:
+            return -errno.ENOENT
+    else:
+        return None
+    rest = parts[3:]
+    if len(rest) >= 2 and rest[0] == "task":
+        if rest[1] != str(task.tid):
+            return -errno.ENOENT
+        rest = rest[2:]
+    return task, "/".join(rest)
+
+
+def _is_proc_root(guest_path: str) -> bool:
+    return os.path.normpath(guest_path) == "/proc"
+
+
+# --- contents ------------------------------------------------------------------------------------
+
+def _sigmask(bits_of) -> str:
+    return f"{bits_of:016x}"
+
+
+def _sig_sets(t) -> tuple[int, int, int]:
+    ign = cgt = 0
+    for sig, a in t.signals.actions.items():
+        if a[0] == 1:
+            ign |= 1 << (sig - 1)
+        elif a[0] > 1:
+            cgt |= 1 << (sig - 1)
+    pnd = 0
+    for s in t.signals.pending:
+        pnd |= 1 << (s - 1)
+    return pnd, ign, cgt
+
+
+def _vm(t) -> tuple[int, int, int, int, int]:
+    """(VmSize, VmRSS, VmData, VmStk, VmExe) in bytes."""
+    mm = t.mm
+    if mm is None:
+        return 0, 0, 0, 0, 0
+    size = sum(v.size for v in mm.vmas)
+    stk = sum(v.size for v in mm.vmas if v.name == "[stack]")
+    exe = sum(v.size for v in mm.vmas if v.prot & 4 and t.image is not None and
+              v.name == t.image.program.display_path)
+    data = sum(v.size for v in mm.vmas if v.prot & 2 and not v.shared and v.name != "[stack]")
+    return size, mm.pages.resident(), data, stk, exe
+
+
+def _stat_line(t) -> str:
+    k = t.kernel
+    comm = t.comm or "?"
+    state = t.state if t.state != TASK_DEAD else "X"
+    size, rss, _d, _s, _e = _vm(t)
+    start = int((t.start_monotonic - k.boot_time) * HZ)
+    pnd, ign, cgt = _sig_sets(t)
+    img = t.image
+    startstack = img.stack.sp if img is not None and t.mm is not None else 0
+    code = (img.program.start, img.program.end) if img is not None and t.mm is not None else (0, 0)
+    exit_code = t.exit_status.wait_status if t.exit_status is not None else 0
+    fields = [t.pid, f"({comm})", state, t.ppid, t.pgid, t.sid, 0, -1, 0x400000 | (0x200000 if
+              t.mm is None else 0), 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 1, 0, start, size, rss // 4096,
+              18446744073709551615, code[0], code[1], startstack, 0, 0, pnd & 0xFFFFFFFF,
+              t.signals.blocked & 0xFFFFFFFF, ign & 0xFFFFFFFF, cgt & 0xFFFFFFFF, 0, 0, 0,
+              t.exit_signal, 0, 0, 0, 0, 0, 0]
+    mm = t.mm
+    if mm is not None:
+        fields += [0, 0, mm.start_brk, 0, 0, 0, 0]
+    else:
+        fields += [0] * 7
+    fields.append(exit_code)
+    return " ".join(str(f) for f in fields) + "\n"
+
+
+def _status(t) -> str:
+    size, rss, data, stk, exe = _vm(t)
+    pnd, ign, cgt = _sig_sets(t)
+    kb = lambda n: f"{n // 1024:8d} kB"      # noqa: E731
+    c = t.creds
+    lines = [f"Name:\t{t.comm}", f"Umask:\t{t.umask:04o}",
+             f"State:\t{STATE_NAMES.get(t.state, t.state)}", f"Tgid:\t{t.tgid}", "Ngid:\t0",
+             f"Pid:\t{t.pid}", f"PPid:\t{t.ppid}", "TracerPid:\t0",
+             f"Uid:\t{c.uid}\t{c.euid}\t{c.euid}\t{c.euid}",
+             f"Gid:\t{c.gid}\t{c.egid}\t{c.egid}\t{c.egid}",
+             f"FDSize:\t{max(64, 1 << max(len(t.files.fds), 1).bit_length())}", "Groups:\t",
+             f"NStgid:\t{t.tgid}", f"NSpid:\t{t.pid}", f"NSpgid:\t{t.pgid}", f"NSsid:\t{t.sid}"]
+    if t.mm is not None:
+        lines += [f"VmPeak:\t{kb(size)}", f"VmSize:\t{kb(size)}", f"VmLck:\t{kb(0)}",
+                  f"VmPin:\t{kb(0)}", f"VmHWM:\t{kb(rss)}", f"VmRSS:\t{kb(rss)}",
+                  f"RssAnon:\t{kb(rss)}", f"RssFile:\t{kb(0)}", f"RssShmem:\t{kb(0)}",
+                  f"VmData:\t{kb(data)}", f"VmStk:\t{kb(stk)}", f"VmExe:\t{kb(exe)}",
+                  f"VmLib:\t{kb(0)}", f"VmPTE:\t{kb(len(t.mm.pages._tables) * 4096)}",
+                  f"VmSwap:\t{kb(0)}"]
+    lines += ["CoreDumping:\t0", f"Threads:\t1", "SigQ:\t0/63432",
+              f"SigPnd:\t{0:016x}", f"ShdPnd:\t{pnd:016x}", f"SigBlk:\t{t.signals.blocked:016x}",
+              f"SigIgn:\t{ign:016x}", f"SigCgt:\t{cgt:016x}", "CapInh:\t0000000000000000",
+              "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
+              "CapBnd:\t000001ffffffffff", "CapAmb:\t0000000000000000", "NoNewPrivs:\t0",
+              "Seccomp:\t0", "voluntary_ctxt_switches:\t0", "nonvoluntary_ctxt_switches:\t0"]
+    return "\n".join(lines) + "\n"
+
+
+def _contents(t, item: str) -> bytes | None:
+    zombie = t.mm is None
+    if item == "maps":
+        return b"" if zombie else t.mm.maps_text().encode()
+    if item == "cmdline":
+        return b"" if zombie else b"".join(a + b"\0" for a in t.argv)
+    if item == "environ":
+        return b"" if zombie else b"".join(e + b"\0" for e in t.envp)
+    if item == "auxv":
+        return b"" if zombie else b"".join(struct.pack("<QQ", k, v) for k, v in t.image.stack.auxv)
+    if item == "comm":
+        return os.fsencode(t.comm)[:15] + b"\n"
+    if item == "stat":
+        return _stat_line(t).encode()
+    if item == "statm":
+        size, rss, data, stk, exe = _vm(t)
+        return f"{size // 4096} {rss // 4096} 0 {exe // 4096} 0 {(data + stk) // 4096} 0\n".encode()
+    if item == "status":
+        return _status(t).encode()
     return None
 
 
-_ITEMS = ("maps", "cmdline", "environ", "auxv", "comm", "stat", "status")
+class ProcDir(OpenFile):
+    """A directory elfkit lists itself: /proc, /proc/PID, /proc/PID/fd, /proc/PID/task."""
+
+    def __init__(self, path: str, entries):
+        self.path = path
+        self.flags = 0o200000
+        self._entries = entries
+        self.refs = 1
+
+    def getdents(self):
+        return [(0x1000 + i, dtype, name) for i, (dtype, name) in enumerate(self._entries())]
+
+    def stat(self):
+        return os.stat_result((0o40555, 1, 0x16, 9, 0, 0, 0, 0, 0, 0))
+
+    def read(self, n):
+        return -errno.EISDIR
+
+    def lseek(self, off, whence):
+        return 0
 
 
-def _contents(p, item: str) -> bytes | None:
-    if item == "maps":
-        return p.mm.maps_text().encode()
-    if item == "cmdline":
-        return b"".join(a + b"\0" for a in p.argv)
-    if item == "environ":
-        return b"".join(e + b"\0" for e in p.envp)
-    if item == "auxv":
-        return b"".join(struct.pack("<QQ", k, v) for k, v in p.image.stack.auxv)
-    if item == "comm":
-        return os.path.basename(p.image.execfn).encode()[:15] + b"\n"
-    if item == "stat":
-        comm = os.path.basename(p.image.execfn)[:15]
-        return (f"{p.pid} ({comm}) R {p.ppid} {p.pid} {p.pid} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 "
-                f"0 0 0 18446744073709551615 0 0 {p.image.stack.vma_start} 0 0 0 0 0 0 0 0 0 17 0 0 0 "
-                f"0 0 0 0 0 0 0 0 0 0 0\n").encode()
-    if item == "status":
-        comm = os.path.basename(p.image.execfn)[:15]
-        return (f"Name:\t{comm}\nState:\tR (running)\nTgid:\t{p.pid}\nPid:\t{p.pid}\n"
-                f"PPid:\t{p.ppid}\nUid:\t{p.creds.uid}\t{p.creds.euid}\t{p.creds.uid}\t{p.creds.uid}\n"
-                f"Gid:\t{p.creds.gid}\t{p.creds.egid}\t{p.creds.gid}\t{p.creds.gid}\n"
-                f"Threads:\t1\n").encode()
+def _proc_root_entries(p):
+    host = []
+    try:
+        host = [e for e in os.listdir("/proc") if not e.isdigit()]
+    except OSError:
+        pass
+    pids = sorted(t.pid for t in p.kernel.tasks.values() if t.state != TASK_DEAD)
+    return [(4, "."), (4, "..")] + [(4, str(pid)) for pid in pids] + \
+        [(10 if e in ("self", "thread-self", "mounts", "net") else 8, e) for e in sorted(host)]
+
+
+def _dir_entries(t, item):
+    if item == "":
+        names = [(8, n) for n in _ITEMS] + [(10, n) for n in _LINKS] + [(4, n) for n in _DIRS]
+        return [(4, "."), (4, "..")] + names
+    if item == "fd":
+        return [(4, "."), (4, "..")] + [(10, str(fd)) for fd in sorted(t.files.fds)]
+    if item == "task":
+        return [(4, "."), (4, "..")] + [(4, str(t.tid))]
     return None
 
 
 def open_file(p, guest_path: str):
-    item = _self_item(p, guest_path)
-    if item is None:
-        return None
-    if item in ("exe", "cwd") or item.startswith("fd/"):
+    if _is_proc_root(guest_path):
+        return ProcDir("/proc", lambda: _proc_root_entries(p))
+    found = _target(p, guest_path)
+    if found is None or isinstance(found, int):
+        return found
+    t, item = found
+    if item in ("", "fd", "task"):
+        if item == "fd" and t.state in (TASK_ZOMBIE, TASK_DEAD):
+            return ProcDir(guest_path, lambda: [(4, "."), (4, "..")])
+        return ProcDir(guest_path, lambda: _dir_entries(t, item))
+    if item in ("exe", "cwd", "root") or item.startswith("fd/"):
         # Opening the link opens what it points to (on the host side, the guest's file).
+        if t.mm is None and item == "exe":
+            return -errno.ENOENT
         if item == "exe":
-            host, name = p.image.program.host_path, readlink(p, guest_path)
-        elif item == "cwd":
-            host, name = p.sysroot.host_path(p.cwd), p.cwd
+            host, name = t.image.program.host_path, readlink(p, guest_path)
+        elif item in ("cwd", "root"):
+            name = t.cwd if item == "cwd" else "/"
+            host = p.sysroot.host_path(name)
         else:
-            f = p.files.get(int(item[3:])) if item[3:].isdigit() else None
-            host, name = getattr(f, "host_path", None), getattr(f, "path", "")
-            if host is None:
+            f = t.files.get(int(item[3:])) if item[3:].isdigit() else None
+            if f is None:
                 return -errno.ENOENT
+            if getattr(f, "host_path", None) is None:
+                return f.get() if t is p or True else -errno.ENOENT     # a pipe: the same file
+            host, name = f.host_path, f.path
         try:
             fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
@@ -77,23 +233,28 @@ def open_file(p, guest_path: str):
         return HostFile(fd, name, 0, host)
     if item not in _ITEMS:
         return -errno.ENOENT
-    return MemoryFile(guest_path, lambda: _contents(p, item))
+    return MemoryFile(guest_path, lambda: _contents(t, item))
 
 
 def readlink(p, guest_path: str):
-    item = _self_item(p, guest_path)
-    if item is None:
-        if os.path.normpath(guest_path) in ("/proc/self", "/proc/thread-self"):
-            return str(p.pid) if guest_path.endswith("self") and "thread" not in guest_path \
-                else f"{p.pid}/task/{p.tid}"
-        return None
+    norm = os.path.normpath(guest_path)
+    if norm == "/proc/self":
+        return str(p.pid)
+    if norm == "/proc/thread-self":
+        return f"{p.pid}/task/{p.tid}"
+    found = _target(p, guest_path)
+    if found is None or isinstance(found, int):
+        return found
+    t, item = found
     if item == "exe":
-        return p.image.program.display_path
+        return t.image.program.display_path if t.mm is not None else -errno.ENOENT
     if item == "cwd":
-        return p.cwd
+        return t.cwd
+    if item == "root":
+        return "/"
     if item.startswith("fd/"):
         try:
-            f = p.files.get(int(item[3:]))
+            f = t.files.get(int(item[3:]))
         except ValueError:
             return -errno.ENOENT
         return -errno.ENOENT if f is None else f.path
@@ -101,15 +262,25 @@ def readlink(p, guest_path: str):
 
 
 def stat(p, guest_path: str, follow: bool):
-    item = _self_item(p, guest_path)
-    if item is None:
-        return None
-    if item == "exe" and follow:
-        return os.stat(p.image.program.host_path)
-    if item in ("exe", "cwd") or item.startswith("fd/"):
-        return os.stat_result((0o120777, 0, 0x16, 1, p.creds.uid, p.creds.gid, 64, 0, 0, 0))
-    if item == "" or item in ("fd", "task"):
-        return os.stat_result((0o40555, 0, 0x16, 9, p.creds.uid, p.creds.gid, 0, 0, 0, 0))
+    if _is_proc_root(guest_path):
+        return None                       # the host's /proc directory's own stat
+    found = _target(p, guest_path)
+    if found is None or isinstance(found, int):
+        return found
+    t, item = found
+    c = t.creds
+    if item == "exe" and follow and t.mm is not None:
+        return os.stat(t.image.program.host_path)
+    if item in _LINKS or item.startswith("fd/"):
+        if item.startswith("fd/") and (not item[3:].isdigit() or t.files.get(int(item[3:])) is None):
+            return -errno.ENOENT
+        if follow and item.startswith("fd/"):
+            st = t.files.get(int(item[3:])).stat()
+            if not isinstance(st, int):
+                return st
+        return os.stat_result((0o120777, 0, 0x16, 1, c.uid, c.gid, 64, 0, 0, 0))
+    if item == "" or item in _DIRS:
+        return os.stat_result((0o40555, t.pid, 0x16, 9, c.uid, c.gid, 0, 0, 0, 0))
     if item in _ITEMS:
-        return os.stat_result((0o100444, 0, 0x16, 1, p.creds.uid, p.creds.gid, 0, 0, 0, 0))
+        return os.stat_result((0o100444, 0, 0x16, 1, c.uid, c.gid, 0, 0, 0, 0))
     return -errno.ENOENT

@@ -1,4 +1,14 @@
-"""Signals: dispositions, delivery to a guest handler (x86-64 rt_sigframe), rt_sigreturn, and faults.
+"""kernel/signal.c: sending signals between tasks, default actions, delivery to a guest handler
+(x86-64 rt_sigframe), rt_sigreturn, and faults.
+
+A signal sent to a task (`send_sig`) is queued on it, after the checks the
+kernel makes when generating it: an ignored signal is dropped, SIGKILL kills
+at once, SIGCONT continues a stopped task and cancels pending stops, a stop
+signal cancels a pending SIGCONT. A sleeping task that does not block the
+signal is woken, and its system call returns EINTR (or restarts, with
+SA_RESTART). Queued signals are acted on when the task next returns to user
+mode (`deliver_pending`): the default action (terminate, dump core, stop,
+continue, ignore) or a handler frame.
 
 Delivery follows arch/x86/kernel/signal.c: the frame (return address =
 sa_restorer, ucontext with the interrupted registers, siginfo) is pushed
@@ -11,14 +21,19 @@ from __future__ import annotations
 
 import struct
 
-from elfkit.kernel.process import SIGNAL_NAMES, ExitStatus
+from elfkit.kernel.task import (SIGNAL_NAMES, TASK_DEAD, TASK_SLEEPING, TASK_STOPPED, TASK_ZOMBIE,
+                                ExitStatus)
 
 SIG_DFL, SIG_IGN = 0, 1
 SA_SIGINFO, SA_ONSTACK, SA_RESTART, SA_NODEFER, SA_RESETHAND, SA_RESTORER = \
     0x4, 0x08000000, 0x10000000, 0x40000000, 0x80000000, 0x04000000
-SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL, SIGSEGV, SIGSTOP = 4, 5, 6, 7, 8, 9, 11, 19
+SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL = 1, 2, 3, 4, 5, 6, 7, 8, 9
+SIGSEGV, SIGPIPE, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP = 11, 13, 17, 18, 19, 20
 IGNORED_BY_DEFAULT = {17, 18, 23, 28}          # SIGCHLD, SIGCONT, SIGURG, SIGWINCH
 STOP_BY_DEFAULT = {19, 20, 21, 22}
+CORE_BY_DEFAULT = {3, 4, 5, 6, 7, 8, 11, 24, 25, 31}
+SI_USER, SI_KERNEL, SI_TKILL = 0, 0x80, -6
+RLIMIT_CORE = 4
 
 GPR_ORDER = ["r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi", "rbp", "rbx",
              "rdx", "rax", "rcx", "rsp", "rip", "eflags"]
@@ -36,33 +51,144 @@ TRAPS = {0: (SIGFPE, "divide error"), 1: (SIGTRAP, "debug trap"), 3: (SIGTRAP, "
 
 
 def signal_name(sig: int) -> str:
+    if 34 <= sig <= 64:
+        return f"SIGRT_{sig - 32}" if sig != 34 else "SIGRTMIN"
     return SIGNAL_NAMES.get(sig, f"signal {sig}")
 
 
-def send_signal(proc, sig: int, reason: str = "", code: int = 0, addr: int = 0) -> bool:
-    """Act on `sig` for proc now: ignore it, kill the process, or push a handler frame.
+def _bit(sig: int) -> int:
+    return 1 << (sig - 1)
 
-    Returns True when the CPU's registers changed (the caller restarts emulation)."""
-    handler, flags, restorer, mask = proc.signals.actions.get(sig, (SIG_DFL, 0, 0, 0))
+
+def _action(task, sig):
+    return task.signals.actions.get(sig, (SIG_DFL, 0, 0, 0))
+
+
+def _ignored(task, sig) -> bool:
+    """sig_ignored: dropped when generated (unless blocked: it may be unignored later)."""
+    if sig in (SIGKILL, SIGSTOP) or task.signals.blocked & _bit(sig):
+        return False
+    handler = _action(task, sig)[0]
+    return handler == SIG_IGN or handler == SIG_DFL and sig in IGNORED_BY_DEFAULT
+
+
+# --- generating ---------------------------------------------------------------------------------
+
+def send_sig(target, sig: int, sender=None, code: int = SI_USER, status: int = 0) -> bool:
+    """Queue `sig` for `target` (send_signal / complete_signal). False if the target is gone."""
+    if target.state in (TASK_ZOMBIE, TASK_DEAD) or target is target.kernel.init:
+        return target is target.kernel.init
+    if sig == 0:
+        return True
+    pending = target.signals.pending
+    if sig == SIGKILL:
+        _kill_now(target, ExitStatus(signal=SIGKILL, reason="killed by SIGKILL"))
+        return True
+    if sig in STOP_BY_DEFAULT:
+        if SIGCONT in pending:
+            pending.remove(SIGCONT)
+    if sig == SIGCONT:
+        pending[:] = [s for s in pending if s not in STOP_BY_DEFAULT]
+        if target.state == TASK_STOPPED:
+            from elfkit.kernel.exit import continue_task
+            continue_task(target)
+    if _ignored(target, sig):
+        return True
+    if sig < 32 and sig in pending:
+        return True                            # standard signals do not queue twice
+    pending.append(sig)
+    target.siginfo[sig] = (code, sender.pid if sender is not None else 0,
+                           sender.creds.uid if sender is not None else 0, status)
+    if not target.signals.blocked & _bit(sig):
+        signal_wake_up(target)
+    return True
+
+
+def _kill_now(target, status: ExitStatus):
+    """SIGKILL, or a fatal signal to a task that is not running: it dies on its next turn."""
+    target.exit = status
+    if target.state == TASK_STOPPED:
+        target.state = TASK_SLEEPING
+    if target.state == TASK_SLEEPING:
+        target.kernel.wake(target)
+    else:
+        target.kernel.enqueue(target)
+    if target.is_current:
+        target.cpu.stop()
+
+
+def signal_wake_up(target):
+    """A sleeping task wakes to take the signal; the running one stops to take it now."""
+    if target.state == TASK_SLEEPING and (target.blocked_call is None or
+                                          target.blocked_call[4].interruptible):
+        target.kernel.wake(target)
+    elif target.is_current:
+        target.kernel.signal_pending_current = True
+
+
+def kill_pgrp(kernel, pgid: int, sig: int, sender) -> bool:
+    """Every task of the group; False when the group is empty."""
+    found = False
+    for t in list(kernel.guests()):
+        if t.pgid == pgid and t.state not in (TASK_ZOMBIE, TASK_DEAD):
+            found = True
+            send_sig(t, sig, sender)
+    return found
+
+
+def send_sigchld(child, code: int, status: int | None = None):
+    """do_notify_parent: the exit signal (or SIGCHLD for stop/continue) to the parent."""
+    parent = child.parent
+    if parent is None or parent is child.kernel.init:
+        return
+    st = child.exit_status
+    if status is None:
+        status = (st.code if st.code is not None else st.signal) if st else 0
+    send_sig(parent, child.exit_signal or SIGCHLD, child, code=code, status=status)
+    parent.siginfo[child.exit_signal or SIGCHLD] = (code, child.pid, child.creds.uid, status)
+
+
+# --- acting on a signal, in the task that takes it -----------------------------------------------
+
+def send_signal(proc, sig: int, reason: str = "", code: int = 0, addr: int = 0) -> bool:
+    """Act on `sig` for the running task now: ignore it, kill or stop it, or push a handler
+    frame. Returns True when the CPU's registers changed (the caller restarts emulation)."""
+    handler, flags, restorer, mask = _action(proc, sig)
     if sig in (SIGKILL, SIGSTOP):
         handler = SIG_DFL
     if handler == SIG_IGN:
         return False
     if proc.strace is not None:
-        proc.strace.signal(proc, sig, code=code, addr=addr)
+        info = proc.siginfo.get(sig)
+        if info is not None and not reason and not addr:
+            proc.strace.signal(proc, sig, code=info[0], addr=0, pid=info[1], uid=info[2])
+        else:
+            proc.strace.signal(proc, sig, code=code, addr=addr)
     if handler == SIG_DFL:
-        if sig in IGNORED_BY_DEFAULT or sig in STOP_BY_DEFAULT:
+        if sig in IGNORED_BY_DEFAULT:
             return False
-        proc.exit = ExitStatus(signal=sig, reason=reason or f"killed by {signal_name(sig)}")
+        if sig in STOP_BY_DEFAULT:
+            from elfkit.kernel.exit import stop_task
+            stop_task(proc, sig)
+            proc.cpu.stop()
+            return False
+        core = sig in CORE_BY_DEFAULT and _core_limit(proc) > 0
+        proc.exit = ExitStatus(signal=sig, reason=reason or f"killed by {signal_name(sig)}",
+                               core=core)
         proc.cpu.stop()
         return False
-    if proc.signals.blocked & (1 << (sig - 1)) and not reason:
+    if proc.signals.blocked & _bit(sig) and not reason:
         proc.signals.pending.append(sig)
         return False
     _push_frame(proc, sig, handler, flags, restorer, mask, code, addr)
     if flags & SA_RESETHAND:
         proc.signals.actions[sig] = (SIG_DFL, 0, 0, 0)
     return True
+
+
+def _core_limit(task) -> int:
+    from elfkit.kernel.syscalls.process import rlimit
+    return rlimit(task, RLIMIT_CORE)[0]
 
 
 def _push_frame(proc, sig, handler, flags, restorer, mask, code, addr):
@@ -74,20 +200,29 @@ def _push_frame(proc, sig, handler, flags, restorer, mask, code, addr):
         sp = ss_sp + ss_size
     sp -= 128                                   # the red zone
     frame = ((sp - FRAME_SIZE) & ~0xF) - 8      # as if `call handler` had pushed the restorer
+    old_mask = proc.signals.saved_mask if proc.signals.saved_mask is not None \
+        else proc.signals.blocked
+    proc.signals.saved_mask = None
     gprs = struct.pack("<18Q", *[ctx[r] & 0xFFFFFFFFFFFFFFFF for r in GPR_ORDER])
     segs = struct.pack("<4H", 0x33, 0, 0, 0x2B)
-    rest = struct.pack("<4Q", 0, 14 if sig == SIGSEGV else 0, proc.signals.blocked, addr)
+    rest = struct.pack("<4Q", 0, 14 if sig == SIGSEGV else 0, old_mask, addr)
     mcontext = gprs + segs + rest + struct.pack("<Q", 0) + bytes(64)
     stack_t = struct.pack("<QiiQ", ss_sp, ss_flags, 0, ss_size)
-    uc = struct.pack("<QQ", 0, 0) + stack_t + mcontext + struct.pack("<Q", proc.signals.blocked)
-    info = struct.pack("<iii", sig, 0, code) + bytes(4) + struct.pack("<Q", addr) + bytes(128 - 24)
+    uc = struct.pack("<QQ", 0, 0) + stack_t + mcontext + struct.pack("<Q", old_mask)
+    sent = proc.siginfo.pop(sig, None)
+    if sent is not None and not addr:
+        scode, pid, uid, status = sent
+        info = struct.pack("<iiiiiIi", sig, 0, scode, 0, pid, uid, status) + bytes(100)
+    else:
+        info = struct.pack("<iii", sig, 0, code) + bytes(4) + struct.pack("<Q", addr) + bytes(128 - 24)
     proc.mm.write(frame, struct.pack("<Q", restorer) + uc + info)
     proc.sigframes[frame + 8] = cpu.fp_state()
     if not flags & SA_NODEFER:
-        mask |= 1 << (sig - 1)
-    proc.signals.blocked |= mask
+        mask |= _bit(sig)
+    proc.signals.blocked = (old_mask | mask) & ~(_bit(SIGKILL) | _bit(SIGSTOP))
     cpu.set_regs(rsp=frame, rdi=sig, rsi=frame + FRAME_INFO, rdx=frame + FRAME_UC, rax=0,
                  rip=handler)
+    proc.restart_at = handler
 
 
 def rt_sigreturn(proc) -> bool:
@@ -101,7 +236,7 @@ def rt_sigreturn(proc) -> bool:
         cpu.stop()
         return False
     cpu.set_regs(**dict(zip(GPR_ORDER, struct.unpack("<18Q", raw))))
-    proc.signals.blocked = struct.unpack("<Q", mask)[0] & ~((1 << 8) | (1 << 18))
+    proc.signals.blocked = struct.unpack("<Q", mask)[0] & ~(_bit(SIGKILL) | _bit(SIGSTOP))
     fp = proc.sigframes.pop(frame_uc, None)
     if fp is not None:
         cpu.set_fp_state(fp)
@@ -131,21 +266,36 @@ def fault_signal(proc, err):
     else:
         sig, what, addr = SIGSEGV, str(err), pc
     reason = describe_fault(proc, sig, what, addr)
-    if send_signal(proc, sig, "", code=code, addr=addr) and proc.exit is None:
-        proc.restart_at = cpu.pc()
+    # force_sig_fault: a blocked or ignored fault signal kills all the same
+    handler = _action(proc, sig)[0]
+    if proc.signals.blocked & _bit(sig) or handler == SIG_IGN:
+        proc.signals.actions[sig] = (SIG_DFL, 0, 0, 0)
+        proc.signals.blocked &= ~_bit(sig)
+    if send_signal(proc, sig, reason, code=code, addr=addr) and proc.exit is None:
         return
     if proc.exit is None or proc.exit.signal == sig:
-        proc.exit = ExitStatus(signal=sig, reason=reason)
+        proc.exit = ExitStatus(signal=sig, reason=reason,
+                               core=sig in CORE_BY_DEFAULT and _core_limit(proc) > 0)
+
+
+def has_deliverable(task) -> bool:
+    blocked = task.signals.blocked
+    return any(not blocked & _bit(s) for s in task.signals.pending)
 
 
 def deliver_pending(proc) -> bool:
-    """Act on the pending signals that are not blocked; True if a handler frame was pushed."""
+    """get_signal on the way back to user mode: act on the pending signals that are not
+    blocked; True if a handler frame was pushed."""
     pushed = False
     still = []
-    for s in proc.signals.pending:
-        if proc.signals.blocked & (1 << (s - 1)):
+    pending = list(proc.signals.pending)
+    proc.signals.pending[:] = []
+    for s in pending:
+        if proc.signals.blocked & _bit(s) or pushed and _action(proc, s)[0] > SIG_IGN:
             still.append(s)
-        elif proc.exit is None:
+        elif proc.exit is None and proc.state != TASK_STOPPED:
             pushed |= send_signal(proc, s)
-    proc.signals.pending[:] = still          # the dispatcher holds this list
+        else:
+            still.append(s)
+    proc.signals.pending[:0] = still         # the dispatcher holds this list
     return pushed and proc.exit is None

@@ -43,7 +43,7 @@ class Namespace:
 
     def fail(self, message: str):
         """A link error while the guest runs (in a lazy binding): stop it as ld.so would."""
-        from elfkit.kernel.process import ExitStatus
+        from elfkit.kernel.task import ExitStatus
         self.error = message
         self.proc.exit = ExitStatus(code=127, reason=message, limit="link")
         self.proc.cpu.stop()

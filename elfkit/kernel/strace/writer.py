@@ -81,6 +81,8 @@ class StraceWriter:
         self.column = column
         self._pending: _Call | None = None
         self.finished = False
+        self.finished_pids: set[int] = set()
+        self.pid_of = None             # set by the kernel at the first fork: () -> current pid
 
     # --- the dispatcher's four calls ---
     def enter(self, proc, entry, args):
@@ -122,6 +124,24 @@ class StraceWriter:
             self._emit(self._line(c, text))
         except Exception:  # noqa: BLE001
             self._emit_raw(entry, args, result)
+
+    def unfinished(self, proc, entry, args):
+        """The call sleeps: strace -f shows its first half now."""
+        c = self._pending
+        self._pending = None
+        if c is not None:
+            try:
+                self._emit(self._head(c) + " <unfinished ...>")
+            except Exception:  # noqa: BLE001
+                pass
+
+    def resumed(self, proc, entry, args, result):
+        """A call that slept returned: the whole line (strace's "<... resumed>" half, with the
+        arguments decoded again)."""
+        if entry is None:
+            return
+        self.enter(proc, entry, args)
+        self.leave(proc, entry, args, result)
 
     def exit(self, proc, entry, status):
         c = self._pending
@@ -182,8 +202,10 @@ class StraceWriter:
             if self._pending is not None:
                 self._emit(self._line(self._pending, "?"))
                 self._pending = None
-            if self.finished or status is None:
+            pid = getattr(proc, "pid", 0)
+            if pid in self.finished_pids or status is None:
                 return
+            self.finished_pids.add(pid)
             self.finished = True
             sig = getattr(status, "signal", None)
             if sig:
@@ -230,6 +252,8 @@ class StraceWriter:
 
     def _emit(self, line: str):
         try:
+            if self.pid_of is not None:              # strace -f: once there is a second process
+                line = f"[pid {self.pid_of()}] {line}"
             self.stream.write(line + "\n")
             self.stream.flush()
         except Exception:  # noqa: BLE001 - a closed stream must not stop the guest

@@ -27,47 +27,33 @@ class Syscall:
 
 
 def build_table() -> dict[int, Syscall]:
-    from elfkit.kernel.syscalls import files, memory, misc, process, signals, timekeeping
+    from elfkit.kernel.syscalls import files, memory, misc, poll, process, signals, timekeeping
     table: dict[int, Syscall] = {}
-    for module in (files, memory, process, timekeeping, signals, misc):
+    for module in (files, memory, process, timekeeping, signals, misc, poll):
         for entry in module.TABLE:
             table[entry.nr] = entry
     return table
 
 
-def make_dispatcher(proc):
+def make_dispatcher(kernel):
     """The function the CPU calls on every `syscall` instruction (must never raise).
 
     The common path is kept short (it runs ~200,000 times a second): one batched
-    register read, a dict look-up, the handler, one batched write."""
-    from elfkit.kernel.process import ExitStatus, GuestExit
-    from elfkit.kernel.signals import deliver_pending
+    register read, a dict look-up, the handler, one batched write. A handler that
+    must wait raises Sleep: the task sleeps and the scheduler makes the call again
+    when it is woken (retry_call)."""
+    from elfkit.kernel.sched import Sleep
+    from elfkit.kernel.signals import deliver_pending, has_deliverable
+    from elfkit.kernel.task import GuestExit
     table = build_table()
+    kernel.syscall_table = table
     handlers = {nr: entry.handler for nr, entry in table.items()}
-    cpu = proc.cpu
+    cpu = kernel.cpu
     read_args, write_result = cpu.syscall_args, cpu.syscall_return
-    strace = proc.strace
-    pending = proc.signals.pending
-
-    def slow_call(nr, v):
-        entry = table.get(nr)
-        args = (v[1], v[2], v[3], v[4], v[5], v[6])
-        if entry is None:
-            _unknown(proc, nr)
-            result = -errno.ENOSYS
-            if strace is not None:
-                strace.unknown(proc, nr, v, result)
-            return result
-        strace.enter(proc, entry, args)
-        try:
-            result = entry.handler(proc, *args)
-        except GuestExit as e:
-            strace.exit(proc, entry, e.status)
-            raise
-        strace.leave(proc, entry, args, result)
-        return result
+    strace = kernel.strace
 
     def dispatch(_uc=None, _data=None):
+        proc = kernel.current
         if proc.exit is not None:                # ended by a hook: the rest of its block runs
             cpu.stop()                           # until the stop lands, but makes no syscall
             return
@@ -78,30 +64,125 @@ def make_dispatcher(proc):
             if h is not None and strace is None:
                 result = h(proc, v[1], v[2], v[3], v[4], v[5], v[6])
             else:
-                result = slow_call(nr, v)
+                result = _traced_call(proc, table, nr, v)
+        except Sleep as s:
+            kernel.sleep(proc, (nr, (v[1], v[2], v[3], v[4], v[5], v[6]), v[7], v[8], s))
+            cpu.stop()
+            return
         except GuestExit as e:
             proc.exit = e.status
             cpu.stop()
             return
         except Exception as e:  # noqa: BLE001 - a bug in elfkit: stop the guest, say where
-            proc.exit = ExitStatus(signal=9, reason=f"elfkit internal error in {_name(nr)}: "
-                                                    f"{type(e).__name__}: {e}", limit="internal")
+            proc.exit = _internal(nr, e)
             cpu.stop()
             return
-        if proc.restart_at is not None:          # rt_sigreturn replaced the registers
+        if proc.restart_at is not None:          # rt_sigreturn or execve replaced the registers
             cpu.stop()
             return
         # In the hook %rip is the syscall instruction itself; the kernel returns after it
         # (RCX = return address, R11 = RFLAGS, as the instruction defines).
         write_result(result, v[7] + 2, v[8])
-        if proc.exit is not None:
+        if proc.exit is not None or proc is not kernel.current or proc.state != "R":
             cpu.stop()
-        elif pending:
+        elif proc.signals.pending and has_deliverable(proc):
+            # %rip written in the hook would be moved on by Unicorn after it: set it, act on
+            # the signals, and go on from restart_at (past the syscall, or a handler frame).
             cpu.set_reg("rip", v[7] + 2)         # a handler frame must return past the syscall
-            if deliver_pending(proc):
-                proc.restart_at = cpu.pc()
-                cpu.stop()
+            if not deliver_pending(proc):
+                proc.restart_at = v[7] + 2
+            cpu.stop()
     return dispatch
+
+
+def _traced_call(proc, table, nr, v):
+    """The slow path: an unknown number, or --strace around the handler."""
+    from elfkit.kernel.task import GuestExit
+    entry = table.get(nr)
+    args = (v[1], v[2], v[3], v[4], v[5], v[6])
+    strace = proc.strace
+    if entry is None:
+        _unknown(proc, nr)
+        result = -errno.ENOSYS
+        if strace is not None:
+            strace.unknown(proc, nr, v, result)
+        return result
+    strace.enter(proc, entry, args)
+    try:
+        result = entry.handler(proc, *args)
+    except GuestExit as e:
+        strace.exit(proc, entry, e.status)
+        raise
+    except Exception as e:
+        if type(e).__name__ == "Sleep":
+            strace.unfinished(proc, entry, args)
+        raise
+    strace.leave(proc, entry, args, result)
+    return result
+
+
+def _internal(nr, e):
+    from elfkit.kernel.task import ExitStatus
+    return ExitStatus(signal=9, reason=f"elfkit internal error in {_name(nr)}: "
+                                       f"{type(e).__name__}: {e}", limit="internal")
+
+
+ERESTART_NEVER = {"nanosleep", "clock_nanosleep", "pause", "rt_sigsuspend", "poll", "ppoll",
+                  "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2", "rt_sigtimedwait"}
+
+
+def retry_call(kernel, task) -> bool:
+    """The woken task's system call, made again (or ended by a signal): True when it returned
+    to the task (result in %rax), False when the task sleeps again. The task is current."""
+    from elfkit.kernel.sched import Sleep
+    from elfkit.kernel.signals import SA_RESTART, SIG_DFL, _action, _bit
+    from elfkit.kernel.task import GuestExit
+    nr, args, rip, eflags, sleep = task.blocked_call
+    task.blocked_call = None
+    cpu = kernel.cpu
+    entry = kernel.syscall_table.get(nr)
+    deliverable = [s for s in task.signals.pending if not task.signals.blocked & _bit(s)]
+    if sleep.interruptible and deliverable and task.exit is None:
+        if any(_action(task, s)[0] > 1 for s in deliverable):
+            name = entry.name if entry else ""
+            restart = all(_action(task, s)[1] & SA_RESTART for s in deliverable
+                          if _action(task, s)[0] > 1) and name not in ERESTART_NEVER
+            done = task.restart.get("done")
+            if done:                                  # a pipe write that got some bytes out
+                cpu.syscall_return(done, rip + 2, eflags)
+            elif restart:
+                cpu.set_regs(rax=nr, rip=rip)         # -ERESTARTSYS: the handler returns to it
+            else:
+                interrupted = getattr(entry.handler, "interrupted", None) if entry else None
+                if interrupted is not None:
+                    interrupted(task, *args)
+                cpu.syscall_return(-errno.EINTR, rip + 2, eflags)
+                if task.strace is not None:
+                    task.strace.resumed(task, entry, args, -errno.EINTR)
+            task.restart = {}
+            return True
+        if any(_action(task, s)[0] == SIG_DFL for s in deliverable):
+            cpu.set_regs(rax=nr, rip=rip)             # stop or die first; restart after SIGCONT
+            return True
+    try:
+        result = entry.handler(task, *args) if entry else -errno.ENOSYS
+    except Sleep as s:
+        kernel.sleep(task, (nr, args, rip, eflags, s))
+        return False
+    except GuestExit as e:
+        task.exit = e.status
+        if task.strace is not None:
+            task.strace.exit(task, None, e.status)
+        return True
+    except Exception as e:  # noqa: BLE001
+        task.exit = _internal(nr, e)
+        return True
+    task.restart = {}
+    if task.strace is not None and entry is not None:
+        task.strace.resumed(task, entry, args, result)
+    if task.restart_at is None:
+        cpu.syscall_return(result, rip + 2, eflags)
+    return True
 
 
 def _name(nr):

@@ -485,11 +485,25 @@ def sys_dup3(p, old, new, flags, *_):
 
 
 def sys_pipe2(p, fds_ptr, flags, *_):
-    r, w = os.pipe2(os.O_CLOEXEC | (flags & O_NONBLOCK))
+    """A pipe inside elfkit (elfkit.kernel.pipe): the guest's processes share it, never the host."""
+    from elfkit.kernel.pipe import make_pipe
+    if flags & ~(O_CLOEXEC | O_NONBLOCK | 0o40000):           # O_DIRECT: packet mode, accepted
+        return -errno.EINVAL
+    r, w = make_pipe(p.kernel, flags)
     cloexec = bool(flags & O_CLOEXEC)
-    a = p.files.install(HostFile(r, "pipe:[read]", O_RDONLY), cloexec)
-    b = p.files.install(HostFile(w, "pipe:[write]", 1), cloexec)
-    return 0 if p.mm.write(fds_ptr, struct.pack("<ii", a, b)) else -errno.EFAULT
+    a = p.files.install(r, cloexec)
+    if a < 0:
+        r.put(), w.put()
+        return a
+    b = p.files.install(w, cloexec)
+    if b < 0:
+        p.files.close(a)
+        w.put()
+        return b
+    if not p.mm.write(fds_ptr, struct.pack("<ii", a, b)):
+        p.files.close(a), p.files.close(b)
+        return -errno.EFAULT
+    return 0
 
 
 def sys_pipe(p, fds_ptr, *_):
@@ -514,6 +528,8 @@ def sys_fcntl(p, fd, cmd, arg, *_):
         p.files.set_cloexec(fd, bool(arg & 1))
         return 0
     host = f.host_fd()
+    if cmd in (1031, 1032) and hasattr(f, "pipe_size"):     # F_SETPIPE_SZ, F_GETPIPE_SZ
+        return f.pipe_size(arg & 0xFFFFFFFF if cmd == 1031 else None)
     if cmd == F_GETFL:
         if host is None:
             return f.flags
@@ -542,6 +558,7 @@ def sys_fcntl(p, fd, cmd, arg, *_):
 
 TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX = \
     0x5401, 0x5402, 0x5403, 0x5404, 0x5413, 0x5414, 0x540F, 0x541B, 0x5421, 0x5451
+TIOCSPGRP = 0x5410
 
 
 def sys_ioctl(p, fd, req, arg, *_):
@@ -556,6 +573,19 @@ def sys_ioctl(p, fd, req, arg, *_):
         return 0
     if req == FIONBIO:
         return 0
+    if req == FIONREAD and hasattr(f, "pipe"):
+        return 0 if p.mm.write(arg, struct.pack("<i", len(f.pipe.buf))) else -errno.EFAULT
+    if req == TIOCSPGRP and tty:
+        raw = p.mm.read(arg, 4)
+        if raw is None:
+            return -errno.EFAULT
+        pgrp = struct.unpack("<i", raw)[0]
+        if not any(t.pgid == pgrp for t in p.kernel.guests()):
+            return -errno.ESRCH if pgrp > 0 else -errno.EINVAL
+        p.kernel.tty_pgrp = pgrp                 # the guests' foreground group (not the host's)
+        return 0
+    if req == TIOCGPGRP and tty:
+        return 0 if p.mm.write(arg, struct.pack("<i", p.kernel.foreground_pgrp())) else -errno.EFAULT
     if req == FIONREAD and host is not None:
         try:
             raw = fcntl.ioctl(host, FIONREAD, b"\0\0\0\0")
@@ -757,20 +787,6 @@ def sys_copy_file_range(p, *_):
     return -errno.EXDEV                 # callers fall back to read/write
 
 
-def sys_poll(p, fds, nfds, timeout, *_):
-    """poll for files that are always ready (no blocking I/O model yet)."""
-    raw = p.mm.read(fds, 8 * nfds)
-    if raw is None:
-        return -errno.EFAULT
-    out, ready = bytearray(), 0
-    for fd, events, _rev in struct.iter_unpack("<ihh", raw):
-        rev = 0 if fd < 0 else (events & 0x5) if p.files.get(fd) is not None else 0x20
-        ready += bool(rev)
-        out += struct.pack("<ihh", fd, events, rev)
-    p.mm.write(fds, bytes(out))
-    return ready
-
-
 TABLE = [
     Syscall(NR.read, sys_read, ("fd", "buf_out", "size")),
     Syscall(NR.write, sys_write, ("fd", "buf_in", "size")),
@@ -816,7 +832,6 @@ TABLE = [
     Syscall(NR.fstatfs, sys_fstatfs, ("fd", "hex")),
     Syscall(NR.fadvise64, sys_fadvise, ("fd", "int", "int", "int")),
     Syscall(NR.copy_file_range, sys_copy_file_range, ("fd", "hex", "fd", "hex", "size", "int")),
-    Syscall(NR.poll, sys_poll, ("hex", "int", "int")),
     Syscall(NR.getxattr, sys_getxattr, ("path", "str", "hex", "size")),
     Syscall(NR.lgetxattr, sys_lgetxattr, ("path", "str", "hex", "size")),
     Syscall(NR.fgetxattr, sys_fgetxattr, ("fd", "str", "hex", "size")),

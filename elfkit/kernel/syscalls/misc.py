@@ -70,6 +70,12 @@ def sys_nosocket(p, family, *_):
     return -errno.EACCES
 
 
+def sys_not_a_socket(p, fd, *_):
+    """getpeername/getsockname/getsockopt on a descriptor: the guest has no sockets, so every
+    valid descriptor is ENOTSOCK (bash asks whether its stdin is one)."""
+    return -errno.ENOTSOCK if p.files.get(fd & 0xFFFFFFFF) is not None else -errno.EBADF
+
+
 TABLE = [
     Syscall(NR.uname, sys_uname, ("hex",)),
     Syscall(NR.sysinfo, sys_sysinfo, ("hex",)),
@@ -78,4 +84,7 @@ TABLE = [
     Syscall(NR.sched_yield, sys_zero),
     Syscall(NR.getcpu, sys_getcpu, ("hex", "hex", "hex")),
     Syscall(NR.socket, sys_nosocket, ("int", "int", "int")),
+    Syscall(NR.getpeername, sys_not_a_socket, ("fd", "hex", "hex")),
+    Syscall(NR.getsockname, sys_not_a_socket, ("fd", "hex", "hex")),
+    Syscall(NR.getsockopt, sys_not_a_socket, ("fd", "int", "int", "hex", "hex")),
 ]

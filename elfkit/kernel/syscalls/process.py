@@ -1,13 +1,17 @@
-"""Process system calls: exit, identity, credentials, limits, arch_prctl, TLS/robust-list/rseq
-registration, futex for one thread, and the ones that need other processes (ECHILD/EAGAIN here)."""
+"""Process system calls: exit, identity, process groups and sessions, credentials, limits,
+arch_prctl, TLS/robust-list/rseq registration, futex for one thread; fork/clone (elfkit.kernel.fork),
+execve (elfkit.kernel.exec) and wait (elfkit.kernel.exit) are decoded here and done there."""
 from __future__ import annotations
 
 import errno
 import os
 import struct
 
-from elfkit.kernel.process import ExitStatus, GuestExit
+from elfkit.kernel import exec as exec_mod
+from elfkit.kernel import exit as exit_mod
+from elfkit.kernel import fork
 from elfkit.kernel.syscalls import Syscall
+from elfkit.kernel.task import TASK_DEAD, TASK_ZOMBIE, ExitStatus, GuestExit
 from elfkit.kernel.syscalls.numbers import NR
 
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
@@ -81,20 +85,111 @@ def sys_getgroups(p, size, ptr, *_):
     return len(groups) if p.mm.write(ptr, struct.pack(f"<{len(groups)}I", *groups)) else -errno.EFAULT
 
 
+def _task(p, pid):
+    """pid 0 is the caller; otherwise a live task of the guest's pid namespace."""
+    pid = pid - (1 << 32) if pid & 0x80000000 else pid & 0xFFFFFFFF
+    if pid == 0:
+        return p
+    t = p.kernel.find_task(pid) if pid > 0 else None
+    return t
+
+
 def sys_getpgrp(p, *_):
-    return os.getpgrp()
+    return p.pgid
 
 
 def sys_getpgid(p, pid, *_):
-    return os.getpgrp() if pid in (0, p.pid) else -errno.ESRCH
+    t = _task(p, pid)
+    return t.pgid if t is not None else -errno.ESRCH
 
 
 def sys_getsid(p, pid, *_):
-    return os.getsid(0) if pid in (0, p.pid) else -errno.ESRCH
+    t = _task(p, pid)
+    return t.sid if t is not None else -errno.ESRCH
 
 
-def sys_setid(p, *_):
-    return -errno.EPERM
+def sys_setpgid(p, pid, pgid, *_):
+    """Move a task (the caller or one of its children, in its session) into a group."""
+    pgid = pgid - (1 << 32) if pgid & 0x80000000 else pgid & 0xFFFFFFFF
+    if pgid < 0:
+        return -errno.EINVAL
+    t = _task(p, pid)
+    if t is None or t is not p and t.parent is not p:
+        return -errno.ESRCH
+    if t is not p and t.did_exec:
+        return -errno.EACCES                     # a child that already exec'ed
+    if t.sid != p.sid:
+        return -errno.EPERM
+    if t.pid == t.sid:
+        return -errno.EPERM                      # a session leader
+    if pgid == 0:
+        pgid = t.pid
+    if pgid != t.pid and not any(o.pgid == pgid and o.sid == p.sid for o in p.kernel.guests()
+                                 if o.state != TASK_DEAD):
+        return -errno.EPERM
+    t.pgid = pgid
+    return 0
+
+
+def sys_setsid(p, *_):
+    if any(o.pgid == p.pid for o in p.kernel.guests() if o is not p and o.state != TASK_DEAD):
+        return -errno.EPERM                      # already a group leader
+    p.sid = p.pgid = p.pid
+    return p.sid
+
+
+NO_CHANGE = 0xFFFFFFFF
+
+
+def _set_ids(p, kind: str, real: int, eff: int, saved: int) -> int:
+    """setres[ug]id's rule (kernel/sys.c): an unprivileged task may only set each id to one of
+    its current real, effective or saved ids; -1 leaves one unchanged. The ids are the guest's
+    own view: elfkit still opens files as the user who ran it."""
+    from dataclasses import replace
+    c = p.creds
+    cur = (c.uid, c.euid, getattr(c, "suid", c.euid)) if kind == "u" else \
+        (c.gid, c.egid, getattr(c, "sgid", c.egid))
+    new = [cur[i] if v & 0xFFFFFFFF == NO_CHANGE else v & 0xFFFFFFFF
+           for i, v in enumerate((real, eff, saved))]
+    if c.euid != 0 and any(v not in cur for v in new):
+        return -errno.EPERM
+    if kind == "u":
+        p.creds = replace(c, uid=new[0], euid=new[1])
+    else:
+        p.creds = replace(c, gid=new[0], egid=new[1])
+    return 0
+
+
+def sys_setresuid(p, r, e, s, *_):
+    return _set_ids(p, "u", r, e, s)
+
+
+def sys_setresgid(p, r, e, s, *_):
+    return _set_ids(p, "g", r, e, s)
+
+
+def sys_setreuid(p, r, e, *_):
+    return _set_ids(p, "u", r, e, NO_CHANGE)
+
+
+def sys_setregid(p, r, e, *_):
+    return _set_ids(p, "g", r, e, NO_CHANGE)
+
+
+def sys_setuid(p, uid, *_):
+    if p.creds.euid == 0:
+        return _set_ids(p, "u", uid, uid, uid)
+    return _set_ids(p, "u", NO_CHANGE, uid, NO_CHANGE)
+
+
+def sys_setgid(p, gid, *_):
+    if p.creds.euid == 0:
+        return _set_ids(p, "g", gid, gid, gid)
+    return _set_ids(p, "g", NO_CHANGE, gid, NO_CHANGE)
+
+
+def sys_setgroups(p, size, ptr, *_):
+    return 0 if p.creds.euid == 0 else -errno.EPERM
 
 
 def sys_set_tid_address(p, ptr, *_):
@@ -147,12 +242,18 @@ def sys_arch_prctl(p, code, addr, *_):
     return -errno.EINVAL
 
 
+def rlimit(p, resource: int) -> tuple[int, int]:
+    return p.rlimits.get(resource, DEFAULT_RLIMITS[resource])
+
+
 def sys_prlimit64(p, pid, resource, new_ptr, old_ptr, *_):
-    if pid not in (0, p.pid):
+    t = _task(p, pid)
+    if t is None:
         return -errno.ESRCH
+    p = t
     if resource >= 16:
         return -errno.EINVAL
-    cur = p.rlimits.get(resource, DEFAULT_RLIMITS[resource])
+    cur = rlimit(p, resource)
     if old_ptr and not p.mm.write(old_ptr, struct.pack("<QQ", *cur)):
         return -errno.EFAULT
     if new_ptr:
@@ -194,29 +295,19 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
     return -errno.ENOSYS
 
 
-def sys_wait4(p, *_):
-    return -errno.ECHILD
-
-
 def sys_prctl(p, option, arg2, *_):
     if option == 15:                               # PR_SET_NAME
+        name = p.mm.read_cstring(arg2, 16)
+        if name is None:
+            return -errno.EFAULT
+        p.comm = os.fsdecode(name[:15])
         return 0
     if option == 16:                               # PR_GET_NAME
-        name = os.path.basename(p.image.execfn).encode()[:15]
+        name = os.fsencode(p.comm)[:15]
         return 0 if p.mm.write(arg2, name + b"\0") else -errno.EFAULT
     if option in (38, 39, 4, 3, 36, 37, 1, 2):     # NO_NEW_PRIVS, DUMPABLE, PDEATHSIG, CHILD_SUBREAPER
         return 0
     return -errno.EINVAL
-
-
-def sys_fork(p, *_):
-    p.warn_once("fork", "fork/clone/vfork are not supported by load-and-run yet: returning -EAGAIN")
-    return -errno.EAGAIN
-
-
-def sys_execve(p, *_):
-    p.warn_once("execve", "execve is not supported by load-and-run yet: returning -ENOSYS")
-    return -errno.ENOSYS
 
 
 TABLE = [
@@ -235,10 +326,15 @@ TABLE = [
     Syscall(NR.getpgrp, sys_getpgrp),
     Syscall(NR.getpgid, sys_getpgid, ("int",)),
     Syscall(NR.getsid, sys_getsid, ("int",)),
-    Syscall(NR.setuid, sys_setid, ("int",)),
-    Syscall(NR.setgid, sys_setid, ("int",)),
-    Syscall(NR.setpgid, sys_setid, ("int", "int")),
-    Syscall(NR.setsid, sys_setid),
+    Syscall(NR.setuid, sys_setuid, ("int",)),
+    Syscall(NR.setgid, sys_setgid, ("int",)),
+    Syscall(NR.setresuid, sys_setresuid, ("int", "int", "int")),
+    Syscall(NR.setresgid, sys_setresgid, ("int", "int", "int")),
+    Syscall(NR.setreuid, sys_setreuid, ("int", "int")),
+    Syscall(NR.setregid, sys_setregid, ("int", "int")),
+    Syscall(NR.setgroups, sys_setgroups, ("int", "hex")),
+    Syscall(NR.setpgid, sys_setpgid, ("int", "int")),
+    Syscall(NR.setsid, sys_setsid),
     Syscall(NR.set_tid_address, sys_set_tid_address, ("hex",)),
     Syscall(NR.set_robust_list, sys_set_robust_list, ("hex", "int")),
     Syscall(NR.rseq, sys_rseq, ("hex", "int", "int", "hex")),
@@ -247,11 +343,13 @@ TABLE = [
     Syscall(NR.getrlimit, sys_getrlimit, ("rlimit", "hex")),
     Syscall(NR.setrlimit, sys_setrlimit, ("rlimit", "hex")),
     Syscall(NR.futex, sys_futex, ("hex", "futex_op", "int", "hex", "hex", "int")),
-    Syscall(NR.wait4, sys_wait4, ("int", "hex", "int", "hex")),
+    Syscall(NR.wait4, exit_mod.sys_wait4, ("int", "hex", "wait_options", "hex")),
+    Syscall(NR.waitid, exit_mod.sys_waitid, ("int", "int", "hex", "wait_options", "hex")),
     Syscall(NR.prctl, sys_prctl, ("int", "hex", "hex", "hex", "hex")),
-    Syscall(NR.fork, sys_fork),
-    Syscall(NR.vfork, sys_fork),
-    Syscall(NR.clone, sys_fork, ("hex", "hex", "hex", "hex", "hex")),
-    Syscall(NR.clone3, sys_fork, ("hex", "size")),
-    Syscall(NR.execve, sys_execve, ("path", "hex", "hex")),
+    Syscall(NR.fork, fork.sys_fork),
+    Syscall(NR.vfork, fork.sys_vfork),
+    Syscall(NR.clone, fork.sys_clone, ("clone_flags", "hex", "hex", "hex", "hex")),
+    Syscall(NR.clone3, fork.sys_clone3, ("hex", "size")),
+    Syscall(NR.execve, exec_mod.sys_execve, ("path", "argv", "envp")),
+    Syscall(NR.execveat, exec_mod.sys_execveat, ("dirfd", "path", "argv", "envp", "at_flags")),
 ]

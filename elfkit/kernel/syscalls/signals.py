@@ -1,11 +1,14 @@
-"""Signal system calls: rt_sigaction, rt_sigprocmask, sigaltstack, rt_sigreturn, kill/tgkill/tkill."""
+"""Signal system calls: rt_sigaction, rt_sigprocmask, sigaltstack, rt_sigreturn, kill/tgkill/tkill
+to the guest's own processes, pause, rt_sigsuspend, rt_sigpending."""
 from __future__ import annotations
 
 import errno
 import struct
 
 from elfkit.kernel import signals as sig
+from elfkit.kernel.sched import Sleep
 from elfkit.kernel.syscalls import Syscall
+from elfkit.kernel.task import TASK_DEAD, TASK_ZOMBIE
 from elfkit.kernel.syscalls.numbers import NR
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
@@ -76,32 +79,93 @@ def sys_rt_sigreturn(p, *_):
     return 0
 
 
-def _to_self(p, signum):
-    if signum == 0:
-        return 0
-    if not 1 <= signum <= 64:
-        return -errno.EINVAL
-    p.signals.pending.append(signum)
-    return 0
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _alive(t) -> bool:
+    return t is not None and t.state not in (TASK_DEAD,)
 
 
 def sys_kill(p, pid, signum, *_):
-    pid = pid - (1 << 64) if pid >= 1 << 63 else pid
-    if pid in (p.pid, 0, -1, -p.pid):
-        return _to_self(p, signum)
-    return -errno.ESRCH
+    """kill_something_info: a process, the caller's group (0), a group (-pgid), or every guest
+    process but init and the caller (-1). The guest reaches only its own pid namespace."""
+    pid = _s32(pid)
+    signum &= 0xFFFFFFFF
+    if not 0 <= signum <= 64:
+        return -errno.EINVAL
+    kernel = p.kernel
+    if pid > 0:
+        t = kernel.find_task(pid)
+        if t is None:
+            return -errno.ESRCH
+        sig.send_sig(t, signum, p)
+        return 0
+    if pid == -1:
+        targets = [t for t in kernel.guests() if t is not p and t.state not in (TASK_ZOMBIE, TASK_DEAD)]
+        for t in targets:
+            sig.send_sig(t, signum, p)
+        return 0 if targets else -errno.ESRCH
+    group = p.pgid if pid == 0 else -pid
+    if pid == -(1 << 31):
+        return -errno.ESRCH
+    return 0 if sig.kill_pgrp(kernel, group, signum, p) else -errno.ESRCH
 
 
 def sys_tgkill(p, tgid, tid, signum, *_):
-    if tgid != p.pid or tid != p.tid:
+    tgid, tid = _s32(tgid), _s32(tid)
+    if tgid <= 0 or tid <= 0 or not 0 <= signum <= 64:
+        return -errno.EINVAL
+    t = p.kernel.find_task(tid)
+    if t is None or t.tgid != tgid:
         return -errno.ESRCH
-    return _to_self(p, signum)
+    sig.send_sig(t, signum, p, code=sig.SI_TKILL)
+    return 0
 
 
 def sys_tkill(p, tid, signum, *_):
-    if tid != p.tid:
+    tid = _s32(tid)
+    if tid <= 0 or not 0 <= signum <= 64:
+        return -errno.EINVAL
+    t = p.kernel.find_task(tid)
+    if t is None:
         return -errno.ESRCH
-    return _to_self(p, signum)
+    sig.send_sig(t, signum, p, code=sig.SI_TKILL)
+    return 0
+
+
+def _deliverable(p) -> bool:
+    return any(not p.signals.blocked & (1 << (s - 1)) for s in p.signals.pending)
+
+
+def sys_pause(p, *_):
+    """Sleep until a signal is delivered: its handler runs, then pause returns EINTR."""
+    raise Sleep("sys_pause")
+
+
+def sys_rt_sigsuspend(p, mask_ptr, size, *_):
+    """Wait with `mask` in place; after the handler the old mask is back (saved_mask)."""
+    if size != 8:
+        return -errno.EINVAL
+    if "sigsuspend" not in p.restart:
+        raw = p.mm.read(mask_ptr, 8)
+        if raw is None:
+            return -errno.EFAULT
+        p.restart["sigsuspend"] = p.signals.blocked
+        p.signals.saved_mask = p.signals.blocked
+        p.signals.blocked = struct.unpack("<Q", raw)[0] & ~UNBLOCKABLE
+    raise Sleep("sigsuspend")
+
+
+def sys_rt_sigpending(p, set_ptr, size, *_):
+    if size > 8:
+        return -errno.EINVAL
+    bits = 0
+    for s in p.signals.pending:
+        bits |= 1 << (s - 1)
+    bits &= p.signals.blocked
+    return 0 if p.mm.write(set_ptr, struct.pack("<Q", bits)[:size]) else -errno.EFAULT
 
 
 TABLE = [
@@ -112,4 +176,7 @@ TABLE = [
     Syscall(NR.kill, sys_kill, ("int", "signal")),
     Syscall(NR.tgkill, sys_tgkill, ("int", "int", "signal")),
     Syscall(NR.tkill, sys_tkill, ("int", "signal")),
+    Syscall(NR.pause, sys_pause),
+    Syscall(NR.rt_sigsuspend, sys_rt_sigsuspend, ("sigset", "int")),
+    Syscall(NR.rt_sigpending, sys_rt_sigpending, ("hex", "int")),
 ]

@@ -55,35 +55,52 @@ def sys_time(p, tloc, *_):
     return t
 
 
-def _sleep(p, req) -> int:
-    raw = p.mm.read(req, 16)
-    if raw is None:
-        return -errno.EFAULT
-    sec, nsec = struct.unpack("<qq", raw)
-    if sec < 0 or not 0 <= nsec < 1_000_000_000:
-        return -errno.EINVAL
-    time.sleep(sec + nsec / 1e9)
-    return 0
-
-
-def sys_nanosleep(p, req, rem, *_):
-    return _sleep(p, req)
-
-
-def sys_clock_nanosleep(p, clock, flags, req, rem, *_):
-    if flags & 1:                                  # TIMER_ABSTIME
+def _sleep(p, req, rem=0, absolute_ns: int | None = None, clock: int = 1) -> int:
+    """hrtimer_nanosleep: the task sleeps until its deadline (kept across retries in
+    task.restart); a signal with a handler ends it early with EINTR and the time left in rem."""
+    from elfkit.kernel.sched import Sleep
+    deadline = p.restart.get("deadline")
+    if deadline is None:
         raw = p.mm.read(req, 16)
         if raw is None:
             return -errno.EFAULT
         sec, nsec = struct.unpack("<qq", raw)
+        if sec < 0 or not 0 <= nsec < 1_000_000_000:
+            return -errno.EINVAL
+        delay = sec + nsec / 1e9
+        if absolute_ns is not None:
+            delay = (sec * 1_000_000_000 + nsec - absolute_ns) / 1e9
+        deadline = time.monotonic() + max(0.0, delay)
+        p.restart = {"deadline": deadline, "rem": rem if absolute_ns is None else 0}
+    if time.monotonic() >= deadline:
+        p.restart = {}
+        return 0
+    raise Sleep("hrtimer_nanosleep", deadline=deadline)
+
+
+def _sleep_interrupted(p, *_):
+    """Called when a signal ends the sleep: store the time left where the caller asked."""
+    deadline, rem = p.restart.get("deadline"), p.restart.get("rem")
+    if deadline is not None and rem:
+        left = max(0.0, deadline - time.monotonic())
+        p.mm.write(rem, struct.pack("<qq", int(left), int(left % 1 * 1e9)))
+
+
+def sys_nanosleep(p, req, rem, *_):
+    return _sleep(p, req, rem)
+
+
+def sys_clock_nanosleep(p, clock, flags, req, rem, *_):
+    if flags & 1:                                  # TIMER_ABSTIME
         now = _now_ns(p, clock)
         if now is None:
             return -errno.EINVAL
-        delay = sec * 1_000_000_000 + nsec - now
-        if delay > 0:
-            time.sleep(delay / 1e9)
-        return 0
-    return _sleep(p, req)
+        return _sleep(p, req, 0, absolute_ns=now, clock=clock)
+    return -errno.EINVAL if _now_ns(p, clock) is None else _sleep(p, req, rem)
+
+
+sys_nanosleep.interrupted = _sleep_interrupted
+sys_clock_nanosleep.interrupted = _sleep_interrupted
 
 
 def sys_times(p, buf, *_):

@@ -1,0 +1,266 @@
+"""kernel/exit.c: do_exit, zombies and their parents, and wait4/waitid (do_wait).
+
+A task that ends lets go of its memory and files at once, hands its children to
+init, and stays a zombie holding only its exit status until its parent waits
+for it; init (elfkit) reaps the orphans it inherits straight away. The parent
+is told with its exit signal (SIGCHLD), unless it ignores SIGCHLD or set
+SA_NOCLDWAIT, in which case the child is reaped as it dies, as Linux does.
+"""
+from __future__ import annotations
+
+import errno
+import struct
+
+from elfkit.kernel.sched import Sleep
+from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_STOPPED, TASK_ZOMBIE, ExitStatus,
+                                Task)
+
+WNOHANG, WUNTRACED, WSTOPPED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 2, 4, 8, 0x01000000
+__WNOTHREAD, __WALL, __WCLONE = 0x20000000, 0x40000000, 0x80000000
+P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
+CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 3, 4, 5, 6
+SIGCHLD = 17
+SA_NOCLDSTOP, SA_NOCLDWAIT = 1, 2
+SIG_IGN = 1
+
+
+def do_exit(task: Task, status: ExitStatus):
+    """The task ends with `status`: free what it holds, become a zombie, tell the parent."""
+    kernel = task.kernel
+    if task.state in (TASK_ZOMBIE, TASK_DEAD):
+        return
+    task.exit = status
+    task.exit_status = status
+    if task.blocked_call is not None:
+        for q in task.blocked_call[4].queues:
+            if task in q.waiters:
+                q.waiters.remove(task)
+        task.blocked_call = None
+    _mm_release(task)
+    task.files.put()
+    if task.vfork_parent is not None:
+        _vfork_done(task)
+    if task.mm is not None and task is not kernel.first:
+        if kernel.current is task:
+            kernel.cpu.switch_mm(kernel.boot_pages)
+        task.mm.mmput()
+        task.mm = None
+    # (the first process's memory stays until elfkit ends, for --maps and the Python API)
+    if kernel.current is task:
+        kernel.current = None
+    kernel.record_exit(task, status)
+    if kernel.strace is not None and status.limit is None:
+        kernel.strace.finish(task, status)
+    _forget_orphans(task)
+    task.state = TASK_ZOMBIE
+    if kernel.tracer is not None:
+        kernel.tracer.exited(task, status)
+    _exit_notify(task)
+
+
+def _mm_release(task: Task):
+    """CLONE_CHILD_CLEARTID: write 0 at the address and wake a futex waiter (a joiner)."""
+    if task.clear_child_tid and task.mm is not None and task.mm.users > 1:
+        task.mm.write(task.clear_child_tid, b"\0\0\0\0")
+    task.clear_child_tid = 0
+
+
+def _vfork_done(task: Task):
+    """The vfork parent may run again: its child exec'ed or ended (complete_vfork_done)."""
+    parent = task.vfork_parent
+    task.vfork_parent = None
+    if parent.state not in (TASK_ZOMBIE, TASK_DEAD):
+        parent.kernel.wake(parent)
+
+
+def _forget_orphans(task: Task):
+    """forget_original_parent: the children go to init, which reaps the dead ones at once."""
+    kernel = task.kernel
+    init = kernel.init
+    for child in task.children:
+        child.parent = init
+        init.children.append(child)
+        if child.state == TASK_ZOMBIE:
+            release_task(child)
+    task.children = []
+
+
+def _exit_notify(task: Task):
+    from elfkit.kernel.signals import send_sigchld
+    parent = task.parent
+    kernel = task.kernel
+    if parent is None or parent is kernel.init:
+        release_task(task)                 # init reaps at once
+        return
+    action = parent.signals.actions.get(SIGCHLD, (0, 0, 0, 0))
+    autoreap = action[0] == SIG_IGN or action[1] & SA_NOCLDWAIT
+    if task.exit_signal:
+        send_sigchld(task, CLD_DUMPED if task.exit_status.core else
+                     CLD_KILLED if task.exit_status.signal else CLD_EXITED)
+    parent.wait_chldexit.wake_all()
+    if autoreap:
+        release_task(task)
+
+
+def release_task(task: Task):
+    """The zombie is gone: off its parent's list and out of the pid namespace."""
+    kernel = task.kernel
+    task.state = TASK_DEAD
+    if task.parent is not None and task in task.parent.children:
+        task.parent.children.remove(task)
+    kernel.tasks.pop(task.pid, None)
+    if kernel.tracer is not None:
+        kernel.tracer.reaped(task)
+
+
+# --- wait -----------------------------------------------------------------------------------------
+
+def _selected(waiter: Task, child: Task, idtype: int, ident: int) -> bool:
+    if idtype == P_PID:
+        return child.pid == ident
+    if idtype == P_PGID:
+        return child.pgid == ident
+    return True
+
+
+def do_wait(p: Task, idtype: int, ident: int, options: int):
+    """The child whose state change wait reports, as (child, kind) -- kind is "exit", "stop"
+    or "cont" -- or None (WNOHANG, nothing yet), or -errno. Sleeps otherwise."""
+    children = [c for c in p.children if _selected(p, c, idtype, ident)]
+    if not children:
+        return -errno.ECHILD
+    for c in children:
+        if c.state == TASK_ZOMBIE and options & WEXITED:
+            return c, "exit"
+        if c.state == TASK_STOPPED and options & WSTOPPED and not c.stop_reported:
+            return c, "stop"
+        if options & WCONTINUED and not c.cont_reported:
+            return c, "cont"
+    if options & WNOHANG:
+        return None
+    raise Sleep("do_wait", queues=(p.wait_chldexit,))
+
+
+def _consume(c: Task, kind: str, options: int) -> int:
+    """The status word wait reports for it; reaps a zombie unless WNOWAIT."""
+    if kind == "exit":
+        status = c.exit_status.wait_status
+        if not options & WNOWAIT:
+            release_task(c)
+        return status
+    if kind == "stop":
+        if not options & WNOWAIT:
+            c.stop_reported = True
+        return 0x7F | (c.stop_signal << 8)
+    if not options & WNOWAIT:
+        c.cont_reported = True
+    return 0xFFFF
+
+
+def sys_wait4(p: Task, pid, status_ptr, options, rusage, *_):
+    pid = pid - (1 << 32) if pid & 0x80000000 else pid & 0xFFFFFFFF
+    options &= 0xFFFFFFFF
+    if options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WALL | __WCLONE):
+        return -errno.EINVAL
+    if pid == -(1 << 31):
+        return -errno.ESRCH
+    if pid > 0:
+        idtype, ident = P_PID, pid
+    elif pid == 0:
+        idtype, ident = P_PGID, p.pgid
+    elif pid == -1:
+        idtype, ident = P_ALL, 0
+    else:
+        idtype, ident = P_PGID, -pid
+    found = do_wait(p, idtype, ident, (options & ~WNOWAIT) | WEXITED)
+    if isinstance(found, int):
+        return found
+    if found is None:
+        return 0
+    child, kind = found
+    cpid = child.pid
+    status = _consume(child, kind, options)
+    if status_ptr and not p.mm.write(status_ptr, struct.pack("<i", status if status < 0x80000000
+                                                           else status - (1 << 32))):
+        return -errno.EFAULT
+    if rusage and not p.mm.write(rusage, bytes(144)):
+        return -errno.EFAULT
+    return cpid
+
+
+def sys_waitid(p: Task, idtype, ident, infop, options, rusage, *_):
+    options &= 0xFFFFFFFF
+    if options & ~(WNOHANG | WNOWAIT | WEXITED | WSTOPPED | WCONTINUED | __WNOTHREAD | __WALL |
+                   __WCLONE) or not options & (WEXITED | WSTOPPED | WCONTINUED):
+        return -errno.EINVAL
+    if idtype == P_PGID and ident == 0:
+        ident = p.pgid
+    if idtype not in (P_ALL, P_PID, P_PGID):
+        return -errno.EINVAL
+    found = do_wait(p, idtype, ident & 0xFFFFFFFF, options)
+    if isinstance(found, int):
+        return found
+    info = bytes(128)
+    if found is not None:
+        child, kind = found
+        if kind == "exit":
+            st = child.exit_status
+            code = CLD_EXITED if st.code is not None else CLD_DUMPED if st.core else CLD_KILLED
+            value = st.code if st.code is not None else st.signal
+        elif kind == "stop":
+            code, value = CLD_STOPPED, child.stop_signal
+        else:
+            code, value = CLD_CONTINUED, 18
+        uid = child.creds.uid
+        # siginfo_t: si_signo, si_errno, si_code, pad, si_pid, si_uid, si_status
+        info = struct.pack("<iiiiiIi", SIGCHLD, 0, code, 0, child.pid, uid, value) + bytes(100)
+        _consume(child, kind, options)
+    if infop and not p.mm.write(infop, info):
+        return -errno.EFAULT
+    if rusage and not p.mm.write(rusage, bytes(144)):
+        return -errno.EFAULT
+    return 0
+
+
+def stop_task(task: Task, sig: int):
+    """A stop signal's default action: the task stops; its parent's wait can see it."""
+    from elfkit.kernel.signals import send_sigchld
+    task.state = TASK_STOPPED
+    task.stop_signal = sig
+    task.stop_reported = False
+    task.cont_reported = True
+    if task.kernel.tracer is not None:
+        task.kernel.tracer.state(task)
+    parent = task.parent
+    if parent is not None and parent is not task.kernel.init:
+        action = parent.signals.actions.get(SIGCHLD, (0, 0, 0, 0))
+        if not action[1] & SA_NOCLDSTOP:
+            send_sigchld(task, CLD_STOPPED, sig)
+        parent.wait_chldexit.wake_all()
+
+
+def continue_task(task: Task):
+    """SIGCONT: a stopped task runs again (and its parent may hear of it)."""
+    from elfkit.kernel.signals import send_sigchld
+    if task.state != TASK_STOPPED:
+        return
+    task.state = TASK_RUNNING
+    task.cont_reported = False
+    task.stop_reported = True
+    if task.blocked_call is not None:
+        task.state = "S"
+        task.kernel.wake(task)
+    else:
+        task.kernel.enqueue(task)
+    if task.kernel.tracer is not None:
+        task.kernel.tracer.state(task)
+    parent = task.parent
+    if parent is not None and parent is not task.kernel.init:
+        action = parent.signals.actions.get(SIGCHLD, (0, 0, 0, 0))
+        if not action[1] & SA_NOCLDSTOP:
+            send_sigchld(task, CLD_CONTINUED, 18)
+        parent.wait_chldexit.wake_all()
+
+
+__all__ = ["do_exit", "release_task", "sys_wait4", "sys_waitid", "stop_task", "continue_task",
+           "TASK_RUNNING"]

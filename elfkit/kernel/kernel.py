@@ -1,0 +1,250 @@
+"""The emulated machine's kernel: the CPU, the page cache, the task list and its pid namespace.
+
+Guest processes live in a pid namespace of their own. Its init (pid 1) is
+elfkit itself: a task with no memory that never runs guest code, reaps the
+orphans it inherits as Linux's init does, and is immune to the guests'
+signals. The program elfkit was asked to run is the first guest process and
+gets an ordinary pid (FIRST_PID), so nothing init-specific changes what
+`kill -9 $$` does to it. elfkit's run ends when no guest process is left; its
+exit status is the first guest's.
+
+What the kernel is told from outside (by the command line): the sysroot and
+write policy, --seed, the strace writer, the process tracer, and `exec_linker`,
+a callable that takes over dynamic linking of a freshly exec'ed task
+(--linker=elfkit, --resolver=elfkit) -- so the kernel never imports the linker.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import deque
+
+from elfkit.kernel.cpu import Cpu
+from elfkit.kernel.filemap import PageCache
+from elfkit.kernel.files import FdTable
+from elfkit.kernel.sched import Ticker, WaitQueue, install_host_signals, schedule
+from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_SLEEPING, TASK_STOPPED, TASK_ZOMBIE,
+                                ExitStatus, FsStruct, SignalState, Task, default_warn)
+from elfkit.loader.binfmt import Credentials
+from elfkit.loader.sysroot import Sysroot
+
+INIT_PID = 1
+FIRST_PID = 2            # the first guest process; kernel threads (next issue) will come later
+PID_MAX = 4194304
+
+
+class Kernel:
+    def __init__(self, *, root: str = "/", seed: int | None = None, writable=None, strace=None,
+                 warn=None, tracer=None, exec_linker=None, host_signals: bool = True):
+        self.cpu = Cpu()
+        self.sysroot = Sysroot(root)
+        self.writable = [os.path.realpath(w) for w in (writable or [])]
+        self.strace = strace
+        self.warn = warn or default_warn
+        self.tracer = tracer
+        self.exec_linker = exec_linker
+        self.seed = seed
+        self.rng = random.Random(seed) if seed is not None else random.SystemRandom()
+        self.page_cache = PageCache(self.cpu.phys)
+        self.fresh_context = self.cpu.context()
+        self.boot_pages = self.cpu.pages
+        self.tasks: dict[int, Task] = {}
+        self.last_pid = INIT_PID
+        self.runqueue: deque[Task] = deque()
+        self.current: Task | None = None
+        self.first: Task | None = None
+        self.first_status: ExitStatus | None = None
+        self.host_signals: list[int] = []
+        self.poll_wait = WaitQueue()             # pollers: woken by every pipe change
+        self.tty_pgrp: int | None = None         # the guests' foreground group (TIOCSPGRP)
+        self.in_host_wait = False
+        self.boot_time = time.monotonic()
+        self._stat_cache: dict[str, os.stat_result] = {}
+        creds = Credentials(os.getuid(), os.geteuid(), os.getgid(), os.getegid())
+        self.init = Task(self, INIT_PID, parent=None, fs=FsStruct("/"), files=FdTable(),
+                         creds=creds, signals=SignalState(), rng=self.rng, seed=seed)
+        self.init.comm, self.init.state, self.init.wchan = "elfkit", TASK_SLEEPING, "do_wait"
+        self.tasks[INIT_PID] = self.init
+        self.init.wait_chldexit = WaitQueue()
+        self.last_pid = FIRST_PID - 1
+        wakeup = install_host_signals(self) if host_signals else os.pipe()[0]
+        self.ticker = Ticker(self.cpu, wakeup)
+        self.ticker.start()
+        self._install_hooks()
+
+    def _install_hooks(self):
+        from elfkit.kernel.syscalls import make_dispatcher
+        self.cpu.hook_syscall(make_dispatcher(self))
+        self.cpu.hook_faults()
+        self.cpu.on_fault = lambda access, addr, unmapped: \
+            self.current is not None and self.current.mm is not None and \
+            self.current.mm.handle_mm_fault(addr)
+
+    # --- time and files -------------------------------------------------------------------------
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    def stat_cached(self, host_path: str) -> os.stat_result:
+        st = self._stat_cache.get(host_path)
+        if st is None:
+            st = self._stat_cache[host_path] = os.stat(host_path)
+        return st
+
+    # --- pids --------------------------------------------------------------------------------
+    def alloc_pid(self) -> int:
+        """alloc_pid: the next free number after the last one given, wrapping at pid_max."""
+        pid = self.last_pid
+        while True:
+            pid = pid + 1 if pid + 1 < PID_MAX else FIRST_PID
+            if pid not in self.tasks:
+                self.last_pid = pid
+                return pid
+
+    def new_task(self, parent: Task, **parts) -> Task:
+        t = Task(self, self.alloc_pid(), parent=parent, **parts)
+        t.wait_chldexit = WaitQueue()
+        self.tasks[t.pid] = t
+        parent.children.append(t)
+        return t
+
+    def find_task(self, pid: int) -> Task | None:
+        t = self.tasks.get(pid)
+        return t if t is not None and t.state != TASK_DEAD else None
+
+    def guests(self):
+        return [t for t in self.tasks.values() if t is not self.init]
+
+    def live_tasks(self) -> bool:
+        return any(t.state not in (TASK_ZOMBIE, TASK_DEAD) for t in self.guests())
+
+    def sleepers(self):
+        return [t for t in self.guests() if t.state == TASK_SLEEPING]
+
+    def stopped_tasks_only(self) -> bool:
+        return all(t.state == TASK_STOPPED for t in self.guests()
+                   if t.state not in (TASK_ZOMBIE, TASK_DEAD))
+
+    # --- the run queue -------------------------------------------------------------------------
+    def enqueue(self, task: Task):
+        if task not in self.runqueue:
+            self.runqueue.append(task)
+
+    def pick_next(self) -> Task | None:
+        while self.runqueue:
+            t = self.runqueue.popleft()
+            if t.state == TASK_RUNNING:
+                return t
+        return None
+
+    def others_waiting(self, task: Task) -> bool:
+        """Does another task want the CPU, now or when the host answers?"""
+        return bool(self.runqueue) or any(t.blocked_call is not None for t in self.sleepers())
+
+    def switch_to(self, task: Task):
+        """context_switch: save the running task's registers, load the next one's."""
+        prev = self.current
+        if prev is task:
+            return
+        cpu = self.cpu
+        if prev is not None and prev.state not in (TASK_ZOMBIE, TASK_DEAD) and prev.mm is not None:
+            prev.ctx = cpu.context()
+        self.current = task
+        cpu.switch_mm(task.mm.pages)
+        if task.ctx is not None:
+            cpu.set_context(task.ctx)
+            task.ctx = None
+        if task.initial_regs is not None:
+            cpu.set_regs(**task.initial_regs)
+            task.initial_regs = None
+
+    def sleep(self, task: Task, call):
+        """The running task waits (call: nr, args, rip, eflags, Sleep)."""
+        s = call[4]
+        task.blocked_call = call
+        task.state = TASK_SLEEPING
+        task.wchan = s.wchan
+        for q in s.queues:
+            q.waiters.append(task)
+        if self.tracer is not None:
+            self.tracer.state(task)
+        if s.interruptible and any(not task.signals.blocked & (1 << (sig - 1))
+                                   for sig in task.signals.pending):
+            self.wake(task)                      # a signal is already there to take
+
+    def wake(self, task: Task):
+        """try_to_wake_up: a sleeping task becomes runnable (it retries its call when run)."""
+        if task.state != TASK_SLEEPING:
+            return
+        call = task.blocked_call
+        if call is not None:
+            for q in call[4].queues:
+                if task in q.waiters:
+                    q.waiters.remove(task)
+        task.state = TASK_RUNNING
+        task.wchan = ""
+        self.enqueue(task)
+        if self.tracer is not None:
+            self.tracer.state(task)
+
+    def wake_timers(self):
+        now = time.monotonic()
+        for t in self.sleepers():
+            s = t.blocked_call[4] if t.blocked_call else None
+            if s is not None and s.deadline is not None and now >= s.deadline:
+                self.wake(t)
+
+    def finish_blocked_call(self, task: Task) -> bool:
+        """The task was woken in a system call: make the call again. True when it completed
+        (the result is in %rax), False when it sleeps again."""
+        from elfkit.kernel.syscalls import retry_call
+        return retry_call(self, task)
+
+    # --- signals from the host ----------------------------------------------------------------
+    def forward_host_signals(self):
+        """SIGINT, SIGQUIT, SIGTSTP, SIGHUP... sent to elfkit go to the guests' foreground group."""
+        self.ticker.signalled = False
+        if not self.host_signals:
+            return
+        from elfkit.kernel.signals import kill_pgrp
+        sigs, self.host_signals[:] = list(self.host_signals), []
+        group = self.foreground_pgrp()
+        for s in sigs:
+            kill_pgrp(self, group, s, sender=None)
+
+    def foreground_pgrp(self) -> int:
+        fg = self.tty_pgrp
+        if fg is not None and any(t.pgid == fg for t in self.guests() if t.state != TASK_DEAD):
+            return fg
+        return self.first.pgid if self.first is not None else FIRST_PID
+
+    # --- the end -------------------------------------------------------------------------------
+    def phantom_fault(self, task: Task) -> bool:
+        """Unicorn stopping for a time limit can leave a phantom page fault behind (CR2 holding
+        one of its own physical addresses, which no guest area maps): not the guest's."""
+        f = self.cpu.fault
+        return bool(f is not None and task.mm.find(f.address) is None
+                    and self.cpu.phys.is_physical(f.address))
+
+    def stop_everything(self, status: ExitStatus):
+        """--timeout / --max-insns: every guest ends now; the first one's status says why."""
+        from elfkit.kernel.exit import do_exit
+        for t in self.guests():
+            if t.state not in (TASK_ZOMBIE, TASK_DEAD):
+                do_exit(t, status if t is self.first else ExitStatus(signal=9))
+        if self.first_status is None or self.first_status.limit is None:
+            self.first_status = status
+
+    def run(self, limits) -> ExitStatus:
+        schedule(self, limits)
+        self.ticker.quit = True
+        if self.first is not None and self.first.mm is not None:
+            self.cpu.switch_mm(self.first.mm.pages)       # what the Python API reads afterwards
+        if self.first_status is None:
+            self.first_status = ExitStatus(signal=9, reason="the CPU stopped unexpectedly")
+        return self.first_status
+
+    def record_exit(self, task: Task, status: ExitStatus):
+        if task is self.first and self.first_status is None:
+            self.first_status = status

@@ -1,0 +1,231 @@
+"""kernel/sched: the run queue, time slices, sleeping and waking, and waiting on the host.
+
+One emulated CPU runs one task at a time. `schedule` is the kernel's main
+loop: pick the next runnable task (round robin), switch to it (its address
+space and registers), finish the system call it slept in if it has one, deliver
+its pending signals, and let Unicorn run it until it blocks, exits, faults or
+its time slice ends. A system call that must wait raises `Sleep` naming what
+it waits for (wait queues, a deadline, host descriptors); the task leaves the
+run queue, and the call is made again from the start when the task is woken,
+with `task.restart` keeping whatever must survive the retry (the kernel's
+restart_block). When no task can run, elfkit waits on the host, in select(),
+for the descriptors and the earliest deadline the sleepers wait for, without
+spinning.
+
+Preemption comes from a small host thread (`Ticker`): it stops the CPU when
+the running task's slice ends, and when the host delivers a signal to elfkit
+(Ctrl-C on the terminal), so the main loop can pass it to the guests.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import threading
+import time
+
+from elfkit.kernel.cpu import CpuError
+from elfkit.kernel.task import TASK_RUNNING, TASK_SLEEPING, ExitStatus
+
+SLICE_S = 0.02                  # a time slice when another task wants the CPU
+TICK_S = 0.005                  # how often the ticker looks
+
+
+class Sleep(Exception):
+    """Raised by a system call that must wait; it is made again when the task is woken."""
+
+    def __init__(self, wchan: str, queues=(), deadline: float | None = None, read_fds=(),
+                 write_fds=(), interruptible: bool = True):
+        super().__init__(wchan)
+        self.wchan = wchan
+        self.queues = queues
+        self.deadline = deadline
+        self.read_fds = read_fds
+        self.write_fds = write_fds
+        self.interruptible = interruptible
+
+
+class WaitQueue:
+    """wait_queue_head_t: the tasks sleeping until something happens here."""
+    __slots__ = ("waiters",)
+
+    def __init__(self):
+        self.waiters: list = []
+
+    def wake_all(self):
+        for t in list(self.waiters):
+            t.kernel.wake(t)
+
+
+class HostSignal(Exception):
+    """A host signal arrived while elfkit waited in select()."""
+
+
+class Ticker(threading.Thread):
+    """Stops the CPU at the end of a time slice, and when the host signals elfkit."""
+
+    def __init__(self, cpu, wakeup_fd: int):
+        super().__init__(name="elfkit-ticker", daemon=True)
+        self.cpu = cpu
+        self.wakeup_fd = wakeup_fd
+        self.slice_end: float | None = None      # set while a task runs with a slice
+        self.running = False                     # the CPU is executing guest code
+        self.signalled = False
+        self.quit = False
+
+    def run(self):
+        while not self.quit:
+            try:
+                ready, _, _ = select.select([self.wakeup_fd], [], [], TICK_S)
+            except (OSError, ValueError):
+                return
+            if ready:
+                try:
+                    os.read(self.wakeup_fd, 64)
+                except OSError:
+                    pass
+                self.signalled = True
+                if self.running:
+                    self.cpu.stop()
+                continue
+            end = self.slice_end
+            if self.running and end is not None and time.monotonic() >= end:
+                self.slice_end = None
+                self.cpu.stop()
+
+
+def expired(deadline: float | None) -> bool:
+    """The --timeout deadline (time.monotonic()) has come, within Unicorn's 1 ms granularity."""
+    return deadline is not None and time.monotonic() >= deadline - 0.001
+
+
+def schedule(kernel, limits) -> None:
+    """Run every guest task until none is left (or a limit ends them all)."""
+    cpu = kernel.cpu
+    cpu.set_exact_stops(bool(limits.max_insns))
+    deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
+    executed = 0
+    while kernel.live_tasks():
+        if expired(deadline):
+            kernel.stop_everything(ExitStatus(signal=9, limit="timeout",
+                                              reason=f"stopped after the {limits.timeout_s:g} s timeout"))
+            break
+        if limits.max_insns and executed >= limits.max_insns:
+            kernel.stop_everything(ExitStatus(signal=9, limit="max-insns",
+                                              reason=f"stopped after {limits.max_insns} instructions"))
+            break
+        kernel.forward_host_signals()
+        kernel.wake_timers()
+        task = kernel.pick_next()
+        if task is None:
+            wait_on_host(kernel, deadline)
+            continue
+        executed += run_task(kernel, task, limits, deadline, executed)
+
+
+def run_task(kernel, task, limits, deadline, executed) -> int:
+    """Switch to `task` and run it until it sleeps, exits, faults or is preempted."""
+    from elfkit.kernel.exit import do_exit
+    from elfkit.kernel.signals import deliver_pending, fault_signal
+    cpu = kernel.cpu
+    kernel.switch_to(task)
+    if task.blocked_call is not None and not kernel.finish_blocked_call(task):
+        return 0                                   # still asleep
+    if task.exec_attach is not None and task.exit is None:
+        image, task.exec_attach = task.exec_attach, None
+        kernel.exec_linker.attach(task, image)
+    if task.exit is None and task.signals.pending:
+        deliver_pending(task)
+    if task.exit is not None:
+        do_exit(task, task.exit)
+        return 0
+    if task.state != TASK_RUNNING or task.blocked_call is not None:
+        return 0                                   # stopped by a signal just delivered
+    pc = task.restart_at if task.restart_at is not None else cpu.pc()
+    task.restart_at = None
+    left_s = deadline - time.monotonic() if deadline is not None else None
+    left_insns = limits.max_insns - executed if limits.max_insns else 0
+    ticker = kernel.ticker
+    ticker.slice_end = time.monotonic() + SLICE_S if kernel.others_waiting(task) else None
+    error = None
+    ticker.running = True
+    try:
+        cpu.run(pc, int(left_s * 1e6) if left_s is not None and left_s > 0 else 0, left_insns)
+    except CpuError as e:
+        error = e
+    finally:
+        ticker.running = False
+    ran = (cpu.insns_run() or 0) if limits.max_insns else 0
+    if task.trap_failed():
+        pass
+    elif error is not None:
+        if not kernel.phantom_fault(task):
+            fault_signal(task, error)
+    elif task.exit is None and task.restart_at is None and task.state == TASK_RUNNING \
+            and not cpu.retry and cpu.interrupt is not None:
+        fault_signal(task, None)
+    if task.exit is not None:
+        do_exit(task, task.exit)
+    elif task.state == TASK_RUNNING and task.blocked_call is None:
+        kernel.enqueue(task)                       # preempted, or stopped by a handler: go on later
+    return ran
+
+
+def wait_on_host(kernel, deadline: float | None):
+    """Every task sleeps: wait in select() for what they wait on (host descriptors, deadlines,
+    a host signal), then wake the tasks whose wait is over."""
+    read_fds, write_fds, wake_at = set(), set(), deadline
+    for t in kernel.sleepers():
+        s = t.blocked_call[4] if t.blocked_call else None
+        if s is None:
+            continue
+        read_fds.update(s.read_fds)
+        write_fds.update(s.write_fds)
+        if s.deadline is not None and (wake_at is None or s.deadline < wake_at):
+            wake_at = s.deadline
+    timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
+    if timeout is None and not read_fds and not write_fds and not kernel.stopped_tasks_only():
+        pass                         # every task waits on another forever: so does the machine
+    try:
+        kernel.in_host_wait = True
+        if kernel.ticker.signalled:
+            return
+        r, w, _ = select.select(sorted(read_fds), sorted(write_fds), [], timeout)
+    except HostSignal:
+        return
+    except OSError as e:
+        if e.errno != errno.EINTR:
+            raise
+        return
+    finally:
+        kernel.in_host_wait = False
+    ready = set(r) | set(w)
+    now = time.monotonic()
+    for t in list(kernel.sleepers()):
+        s = t.blocked_call[4] if t.blocked_call else None
+        if s is None:
+            continue
+        if ready & (set(s.read_fds) | set(s.write_fds)) or (s.deadline is not None and now >= s.deadline):
+            kernel.wake(t)
+
+
+def install_host_signals(kernel):
+    """Host signals elfkit passes on to the guests' foreground process group."""
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+
+    def handler(signum, _frame):
+        kernel.host_signals.append(signum)
+        if kernel.in_host_wait:
+            raise HostSignal()
+    for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP,
+              signal.SIGWINCH, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT):
+        try:
+            signal.signal(s, handler)
+        except (OSError, ValueError):
+            pass
+    return r
+
+
+__all__ = ["Sleep", "WaitQueue", "schedule", "TASK_SLEEPING", "install_host_signals", "Ticker"]

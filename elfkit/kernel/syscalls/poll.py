@@ -1,0 +1,253 @@
+"""poll, ppoll, select, pselect6 (fs/select.c): ask each file what it is ready for, and sleep
+until one is ready, a signal comes or the timeout passes.
+
+A sleeping poller waits on the kernel's poll queue, which every pipe wakes when
+its state changes, and on the host descriptors among its files, which the
+scheduler's select() watches; each wake-up asks every file again.
+"""
+from __future__ import annotations
+
+import errno
+import select as host_select
+import struct
+import time
+
+from elfkit.kernel.sched import Sleep
+from elfkit.kernel.syscalls import Syscall
+from elfkit.kernel.syscalls.numbers import NR
+
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+POLLRDNORM, POLLWRNORM = 0x40, 0x100
+IN_SET = POLLIN | POLLRDNORM | POLLHUP | POLLERR
+OUT_SET = POLLOUT | POLLWRNORM | POLLERR
+
+
+def file_events(f) -> tuple[int, int | None]:
+    """(revents the file would report now, host fd to watch for it or None)."""
+    if f is None:
+        return POLLNVAL, None
+    events = getattr(f, "poll_events", None)
+    if events is not None:
+        ev = events()
+        return ev | (POLLRDNORM if ev & POLLIN else 0) | (POLLWRNORM if ev & POLLOUT else 0), None
+    host = f.host_fd()
+    if host is None:
+        return POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM, None
+    try:
+        r, w, x = host_select.select([host], [host], [host], 0)
+    except (OSError, ValueError):
+        return POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM, None
+    ev = (POLLIN | POLLRDNORM if r else 0) | (POLLOUT | POLLWRNORM if w else 0) | (POLLPRI if x else 0)
+    return ev, host
+
+
+def _deadline(p, timeout_s: float | None) -> float | None:
+    """The call's deadline, fixed at its first try and kept across retries."""
+    if "deadline" not in p.restart:
+        p.restart["deadline"] = None if timeout_s is None else time.monotonic() + timeout_s
+    return p.restart["deadline"]
+
+
+def _wait(p, deadline, host_fds, wchan):
+    if deadline is not None and time.monotonic() >= deadline:
+        p.restart = {}
+        return 0
+    raise Sleep(wchan, queues=(p.kernel.poll_wait,), deadline=deadline, read_fds=host_fds)
+
+
+def do_poll(p, fds_ptr, nfds, timeout_s: float | None, wchan="do_poll"):
+    if nfds > 1 << 20:
+        return -errno.EINVAL
+    raw = p.mm.read(fds_ptr, 8 * nfds)
+    if raw is None:
+        return -errno.EFAULT
+    deadline = _deadline(p, timeout_s)
+    out, ready, watch = bytearray(), 0, []
+    for fd, events, _rev in struct.iter_unpack("<ihh", raw):
+        rev = 0
+        if fd >= 0:
+            ev, host = file_events(p.files.get(fd))
+            rev = ev & ((events & 0xFFFF) | POLLERR | POLLHUP | POLLNVAL)
+            if host is not None:
+                watch.append(host)
+        ready += bool(rev)
+        out += struct.pack("<ihH", fd, events, rev & 0xFFFF)
+    if ready or timeout_s == 0:
+        p.restart = {}
+        return ready if p.mm.write(fds_ptr, bytes(out)) or not nfds else -errno.EFAULT
+    r = _wait(p, deadline, tuple(watch), wchan)
+    if r == 0:
+        p.mm.write(fds_ptr, bytes(out))
+    return r
+
+
+def sys_poll(p, fds, nfds, timeout, *_):
+    t = timeout & 0xFFFFFFFF
+    t = t - (1 << 32) if t & 0x80000000 else t
+    return do_poll(p, fds, nfds, None if t < 0 else t / 1000)
+
+
+def _timespec(p, ptr):
+    if not ptr:
+        return None
+    raw = p.mm.read(ptr, 16)
+    if raw is None:
+        return -errno.EFAULT
+    sec, nsec = struct.unpack("<qq", raw)
+    if sec < 0 or not 0 <= nsec < 1_000_000_000:
+        return -errno.EINVAL
+    return sec + nsec / 1e9
+
+
+def sys_ppoll(p, fds, nfds, tsp, sigmask, size, *_):
+    t = p.restart.get("timeout", _timespec(p, tsp)) if "deadline" not in p.restart else None
+    if isinstance(t, int) and t < 0:
+        return t
+    return do_poll(p, fds, nfds, t, "do_poll")
+
+
+def do_select(p, nfds, rptr, wptr, xptr, timeout_s):
+    if nfds < 0 or nfds > 1 << 20:
+        return -errno.EINVAL
+    nbytes = (nfds + 63) // 64 * 8
+    sets = []
+    for ptr in (rptr, wptr, xptr):
+        if ptr and nbytes:
+            raw = p.mm.read(ptr, nbytes)
+            if raw is None:
+                return -errno.EFAULT
+            sets.append(int.from_bytes(raw, "little"))
+        else:
+            sets.append(0)
+    deadline = _deadline(p, timeout_s)
+    result, ready, watch = [0, 0, 0], 0, []
+    for fd in range(nfds):
+        bit = 1 << fd
+        if not (sets[0] | sets[1] | sets[2]) & bit:
+            continue
+        f = p.files.get(fd)
+        if f is None:
+            p.restart = {}
+            return -errno.EBADF
+        ev, host = file_events(f)
+        if host is not None:
+            watch.append(host)
+        for i, mask in enumerate((IN_SET, OUT_SET, POLLPRI)):
+            if sets[i] & bit and ev & mask:
+                result[i] |= bit
+                ready += 1
+    if ready or timeout_s == 0:
+        p.restart = {}
+        for ptr, bits in zip((rptr, wptr, xptr), result):
+            if ptr and nbytes and not p.mm.write(ptr, bits.to_bytes(nbytes, "little")):
+                return -errno.EFAULT
+        return ready
+    r = _wait(p, deadline, tuple(watch), "do_select")
+    for ptr in (rptr, wptr, xptr):
+        if ptr and nbytes:
+            p.mm.write(ptr, bytes(nbytes))
+    return r
+
+
+def sys_select(p, nfds, rptr, wptr, xptr, tvp, *_):
+    t = None
+    if tvp and "deadline" not in p.restart:
+        raw = p.mm.read(tvp, 16)
+        if raw is None:
+            return -errno.EFAULT
+        sec, usec = struct.unpack("<qq", raw)
+        if sec < 0 or usec < 0:
+            return -errno.EINVAL
+        t = sec + usec / 1e6
+    return do_select(p, nfds & 0xFFFFFFFF, rptr, wptr, xptr, t)
+
+
+def sys_pselect6(p, nfds, rptr, wptr, xptr, tsp, _sig, *_):
+    t = _timespec(p, tsp) if "deadline" not in p.restart else None
+    if isinstance(t, int) and t < 0:
+        return t
+    return do_select(p, nfds & 0xFFFFFFFF, rptr, wptr, xptr, t)
+
+
+TABLE = [
+    Syscall(NR.poll, sys_poll, ("hex", "int", "int")),
+    Syscall(NR.ppoll, sys_ppoll, ("hex", "int", "hex", "hex", "int")),
+    Syscall(NR.select, sys_select, ("int", "hex", "hex", "hex", "hex")),
+    Syscall(NR.pselect6, sys_pselect6, ("int", "hex", "hex", "hex", "hex", "hex")),
+]
+
+
+# --- epoll (elfkit.kernel.eventpoll) --------------------------------------------------------------
+
+def sys_epoll_create1(p, flags, *_):
+    from elfkit.kernel.eventpoll import EpollFile
+    if flags & ~0o2000000:
+        return -errno.EINVAL
+    return p.files.install(EpollFile(), bool(flags & 0o2000000))
+
+
+def sys_epoll_create(p, size, *_):
+    size = size & 0xFFFFFFFF
+    if size == 0 or size & 0x80000000:
+        return -errno.EINVAL
+    return sys_epoll_create1(p, 0)
+
+
+def _epoll(p, epfd):
+    from elfkit.kernel.eventpoll import EpollFile
+    f = p.files.get(epfd & 0xFFFFFFFF)
+    if f is None:
+        return -errno.EBADF
+    return f if isinstance(f, EpollFile) else -errno.EINVAL
+
+
+def sys_epoll_ctl(p, epfd, op, fd, event_ptr, *_):
+    ep = _epoll(p, epfd)
+    if isinstance(ep, int):
+        return ep
+    events = data = 0
+    if op != 2:                                    # EPOLL_CTL_DEL ignores the event
+        raw = p.mm.read(event_ptr, 12)
+        if raw is None:
+            return -errno.EFAULT
+        events, data = struct.unpack("<IQ", raw)
+    return ep.ctl(op, fd & 0xFFFFFFFF, p.files.get(fd & 0xFFFFFFFF), events, data)
+
+
+def _epoll_wait(p, epfd, events_ptr, maxevents, timeout_s):
+    ep = _epoll(p, epfd)
+    if isinstance(ep, int):
+        return ep
+    maxevents &= 0xFFFFFFFF
+    if maxevents <= 0 or maxevents > 0x7FFFFFFF // 12:
+        return -errno.EINVAL
+    deadline = _deadline(p, timeout_s)
+    ready, watch = ep.ready(p.files, file_events, maxevents)
+    if ready or timeout_s == 0:
+        p.restart = {}
+        raw = b"".join(struct.pack("<IQ", ev, data) for ev, data in ready)
+        return len(ready) if p.mm.write(events_ptr, raw) or not raw else -errno.EFAULT
+    return _wait(p, deadline, tuple(watch), "ep_poll")
+
+
+def sys_epoll_wait(p, epfd, events, maxevents, timeout, *_):
+    t = timeout & 0xFFFFFFFF
+    t = t - (1 << 32) if t & 0x80000000 else t
+    return _epoll_wait(p, epfd, events, maxevents, None if t < 0 else t / 1000)
+
+
+def sys_epoll_pwait2(p, epfd, events, maxevents, tsp, *_):
+    t = _timespec(p, tsp) if "deadline" not in p.restart else None
+    if isinstance(t, int) and t < 0:
+        return t
+    return _epoll_wait(p, epfd, events, maxevents, t)
+
+
+TABLE += [
+    Syscall(NR.epoll_create, sys_epoll_create, ("int",), "fd"),
+    Syscall(NR.epoll_create1, sys_epoll_create1, ("int",), "fd"),
+    Syscall(NR.epoll_ctl, sys_epoll_ctl, ("fd", "int", "fd", "hex")),
+    Syscall(NR.epoll_wait, sys_epoll_wait, ("fd", "hex", "int", "int")),
+    Syscall(NR.epoll_pwait, sys_epoll_wait, ("fd", "hex", "int", "int", "hex", "int")),
+    Syscall(NR.epoll_pwait2, sys_epoll_pwait2, ("fd", "hex", "int", "hex", "hex", "int")),
+]

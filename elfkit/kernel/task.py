@@ -1,0 +1,298 @@
+"""task_struct: one guest process -- its identity, family, state, memory, files and signal state.
+
+A Task is what the lecture's process descriptor holds: pid and thread group,
+parent and children, state (running, sleeping, stopped, zombie, dead) and exit
+code, and pointers to the parts that clone may share: the address space (Mm),
+the descriptor table (FdTable), the working directory and umask (FsStruct)
+and the signal handlers (SigHand). Its registers live in the CPU while it
+runs and in `ctx` while it does not (the scheduler, elfkit.kernel.sched,
+switches them). Nothing here is global: the Kernel (elfkit.kernel.kernel)
+owns the task list, and two Kernels are two independent machines.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+from elfkit.kernel.cpu import CpuError
+
+# Task states, as /proc/PID/stat and ps show them.
+TASK_RUNNING, TASK_SLEEPING, TASK_STOPPED, TASK_ZOMBIE, TASK_DEAD = "R", "S", "T", "Z", "X"
+STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "T": "T (stopped)", "Z": "Z (zombie)",
+               "X": "X (dead)"}
+SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
+                7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
+                13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD",
+                18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU",
+                23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF",
+                28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS"}
+
+
+@dataclass
+class RunLimits:
+    timeout_s: float | None = None
+    max_insns: int | None = None
+
+
+@dataclass
+class ExitStatus:
+    code: int | None = None          # exit status, if it exited
+    signal: int | None = None        # the signal that killed it
+    reason: str = ""                 # one line for the user when killed or stopped by elfkit
+    limit: str | None = None         # "timeout" / "max-insns" / "internal" / "link": elfkit stopped it
+    core: bool = False               # the kernel would have dumped core (WCOREDUMP)
+
+    @property
+    def shell_status(self) -> int:
+        if self.code is not None:
+            return self.code & 0xFF
+        return 128 + (self.signal or 0)
+
+    @property
+    def wait_status(self) -> int:
+        """The int wait4 stores: exit code << 8, or the signal with 0x80 for a core dump."""
+        if self.code is not None:
+            return (self.code & 0xFF) << 8
+        return (self.signal or 0) | (0x80 if self.core else 0)
+
+
+class GuestExit(Exception):
+    """Raised inside a syscall handler to end the guest (exit, exit_group, fatal signal)."""
+
+    def __init__(self, status: ExitStatus):
+        self.status = status
+
+
+@dataclass
+class SignalState:
+    """The task's own signal state; `actions` is the handler table (sighand_struct), shared
+    with the tasks made with CLONE_SIGHAND."""
+    actions: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)  # handler, flags, restorer, mask
+    blocked: int = 0
+    altstack: tuple[int, int, int] = (0, 2, 0)   # ss_sp, ss_flags (SS_DISABLE), ss_size
+    pending: list[int] = field(default_factory=list)
+    saved_mask: int | None = None                # sigsuspend's mask to restore after the handler
+
+
+@dataclass
+class FsStruct:
+    """fs_struct: working directory and umask (shared with CLONE_FS)."""
+    cwd: str
+    umask: int = 0o022
+
+
+class Task:
+    """One guest process (its single thread: threads are the next issue's)."""
+
+    def __init__(self, kernel, pid: int, *, parent: "Task | None", fs: FsStruct, files, creds,
+                 signals: SignalState, rng, seed):
+        self.kernel = kernel
+        self.cpu = kernel.cpu
+        self.sysroot = kernel.sysroot
+        self.writable = kernel.writable
+        self.strace = kernel.strace
+        self.pid = self.tid = self.tgid = pid
+        self.parent = parent
+        self.children: list[Task] = []
+        self.pgid = parent.pgid if parent is not None else pid
+        self.sid = parent.sid if parent is not None else pid
+        self.state = TASK_RUNNING
+        self.wchan = ""
+        self.exit_signal = 17                     # SIGCHLD to the parent when it dies
+        self.fs = fs
+        self.files = files
+        self.creds = creds
+        self.signals = signals
+        self.seed = seed
+        self.rng = rng
+        self.mm = None
+        self.image = None
+        self.comm = ""
+        self.argv: list[bytes] = []
+        self.envp: list[bytes] = []
+        self.warned: set[str] = set()
+        self.clear_child_tid = 0
+        self.robust_list = (0, 0)
+        self.rseq_area: tuple[int, int] | None = None
+        self.rlimits: dict[int, tuple[int, int]] = dict(parent.rlimits) if parent else {}
+        self.start_monotonic = kernel.now()
+        self.exit: ExitStatus | None = None      # set: the task is to end (do_exit runs it)
+        self.exit_status: ExitStatus | None = None    # what it ended with (zombie and after)
+        self.sigframes: dict[int, object] = {}     # frame address -> saved FP state
+        self.restart_at: int | None = None
+        self.ctx = None                          # saved registers while another task runs
+        self.initial_regs: dict[str, int] | None = None   # applied on first switch-in (fork)
+        self.blocked_call = None                 # (nr, args, rip, eflags, Sleep) while asleep
+        self.restart: dict = {}                  # restart_block: state kept across retries
+        self.vfork_parent: Task | None = None    # set in a vfork child until it execs or exits
+        self.stop_reported = True                # a stop not yet told to the parent's wait
+        self.cont_reported = True
+        self.linker = None
+        self.utime_insns = 0
+        self.entry = 0
+        self.exec_count = 0
+        self.did_exec = False                    # exec'ed since fork (setpgid's EACCES)
+        self.exec_attach = None                  # an image the exec linker still has to link
+        self.stop_signal = 0
+        self.siginfo: dict[int, tuple] = {}       # sig -> (si_code, si_pid, si_uid, si_status)
+
+    # --- what handlers read -------------------------------------------------------------------
+    @property
+    def cwd(self) -> str:
+        return self.fs.cwd
+
+    @cwd.setter
+    def cwd(self, value: str):
+        self.fs.cwd = value
+
+    @property
+    def umask(self) -> int:
+        return self.fs.umask
+
+    @umask.setter
+    def umask(self, value: int):
+        self.fs.umask = value
+
+    @property
+    def ppid(self) -> int:
+        return self.parent.pid if self.parent is not None else 0
+
+    @property
+    def is_current(self) -> bool:
+        return self.kernel.current is self
+
+    def warn(self, message: str):
+        self.kernel.warn(message)
+
+    def warn_once(self, key: str, message: str):
+        if key not in self.warned:
+            self.warned.add(key)
+            self.kernel.warn(message)
+
+    def run(self, limits: RunLimits) -> ExitStatus:
+        """Run the machine this task belongs to until no guest is left; the first's status."""
+        return self.kernel.run(limits)
+
+    @property
+    def exit_or_status(self):
+        return self.exit_status or self.exit
+
+    # --- exec --------------------------------------------------------------------------------
+    def exec_image(self, image, argv: list[bytes], envp: list[bytes]):
+        """Map what load_elf_binary prepared into this task's (new) mm, write the stack and
+        point the CPU at the entry. The task must be the current one."""
+        from elfkit.kernel.mm import Mm, Vma
+        self.image, self.argv, self.envp = image, argv, envp
+        self.comm = os.path.basename(image.execfn)[:15]
+        self.mm = Mm(self.cpu, image.mmap_base, image.start_brk, self.kernel.page_cache)
+        self.cpu.switch_mm(self.mm.pages)
+        for m in image.mappings:
+            vma = Vma(m.start, m.end, m.prot, name=m.name, offset=m.file_offset)
+            identity = None
+            if m.host_path is not None:
+                st = self.kernel.stat_cached(m.host_path)
+                vma.dev, vma.inode = (os.major(st.st_dev), os.minor(st.st_dev)), st.st_ino
+                identity = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+            elif m.data and not m.prot & 2:
+                identity = ("kernel", m.name)           # the vDSO and vsyscall pages
+            self.mm.map_area(vma, m.data, identity)
+        stack = image.stack
+        self.mm.pages.write(stack.base, stack.data)
+        self.cpu.set_context(self.kernel.fresh_context)
+        self.cpu.set_regs(rsp=stack.sp, rdx=0,    # ELF_PLAT_INIT: no atexit function from the kernel
+                          rip=image.entry)
+        self.entry = image.entry
+
+    # --- running guest code from elfkit (the linker's init calls, IFUNC resolvers) -----------
+    def call_guest(self, function: int, *args: int) -> int:
+        """Run guest code `function(args...)` to its return (an init function, an IFUNC
+        resolver) and give back %rax; the guest's registers are restored afterwards."""
+        from elfkit.kernel.signals import fault_signal
+        cpu = self.cpu
+        if not hasattr(self, "_return_trap"):
+            self._returned = False
+
+            def on_return():
+                self._returned = True
+                cpu.stop()
+            self._return_trap = cpu.add_trap(0, on_return)
+        saved = cpu.save_context()
+        sp = ((saved["rsp"] - 256) & ~0xF) - 8         # below the red zone, aligned as after a call
+        cpu.write(sp, self._return_trap.to_bytes(8, "little"))
+        cpu.set_reg("rsp", sp)
+        for reg, value in zip(("rdi", "rsi", "rdx", "rcx", "r8", "r9"), args):
+            cpu.set_reg(reg, value)
+        self._returned = False
+        pc = function
+        while not self._returned and self.exit is None:
+            try:
+                cpu.run(pc)
+            except CpuError as e:
+                fault_signal(self, e)
+                break
+            if self.trap_failed() or self.exit is not None or self._returned:
+                break
+            if self.restart_at is not None:
+                pc, self.restart_at = self.restart_at, None
+            elif cpu.retry:
+                pc = cpu.pc()
+            else:
+                fault_signal(self, None)
+                break
+        result = cpu.reg("rax")
+        cpu.restore_context(saved)
+        return result
+
+    def call_from_hook(self, calls: list, done):
+        """From inside a trap handler (while the CPU runs): run guest functions one after the
+        other, then restore the registers and call done(results). No nested emulation: each
+        call returns to a continuation trap that starts the next one."""
+        cpu = self.cpu
+        if not hasattr(self, "_continuations"):
+            self._continuations = []
+
+            def on_continue():
+                frame = self._continuations[-1]
+                frame["results"].append(cpu.reg("rax"))
+                if frame["calls"]:
+                    start_next(frame)
+                    return
+                self._continuations.pop()
+                cpu.restore_context(frame["saved"])
+                frame["done"](frame["results"])
+            self._continue_trap = cpu.add_trap(0x40, on_continue)
+
+        def start_next(frame):
+            fn, args = frame["calls"].pop(0)
+            sp = ((frame["saved"]["rsp"] - 256) & ~0xF) - 8
+            cpu.write(sp, self._continue_trap.to_bytes(8, "little"))
+            cpu.set_reg("rsp", sp)
+            for reg, value in zip(("rdi", "rsi", "rdx", "rcx", "r8", "r9"), args):
+                cpu.set_reg(reg, value)
+            cpu.set_reg("rip", fn)
+
+        frame = {"saved": cpu.save_context(), "calls": list(calls), "results": [], "done": done}
+        if not frame["calls"]:
+            done([])
+            return
+        self._continuations.append(frame)
+        start_next(frame)
+
+    def trap_failed(self) -> bool:
+        """A trap handler (elfkit's lazy resolver, a guest-call return...) raised: a bug in
+        elfkit, reported as such rather than as a signal the guest might handle."""
+        e = self.cpu.trap_error
+        if e is None or self.exit is not None:
+            return False
+        self.exit = ExitStatus(signal=9, limit="internal",
+                               reason=f"elfkit internal error in a trap handler: "
+                                      f"{type(e).__name__}: {e}")
+        return True
+
+    def __repr__(self):
+        return f"<Task {self.pid} {self.comm} {self.state}>"
+
+
+def default_warn(msg: str):
+    print(f"elfkit: warning: {msg}", file=sys.stderr)
