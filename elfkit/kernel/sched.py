@@ -130,8 +130,10 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
     from elfkit.kernel.signals import deliver_pending, fault_signal
     cpu = kernel.cpu
     kernel.switch_to(task)
+    settle_rip(task)
     if task.blocked_call is not None and not kernel.finish_blocked_call(task):
         return 0                                   # still asleep
+    settle_rip(task)
     if task.exec_attach is not None and task.exit is None:
         image, task.exec_attach = task.exec_attach, None
         kernel.exec_linker.attach(task, image)
@@ -142,8 +144,8 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
         return 0
     if task.state != TASK_RUNNING or task.blocked_call is not None:
         return 0                                   # stopped by a signal just delivered
-    pc = task.restart_at if task.restart_at is not None else cpu.pc()
-    task.restart_at = None
+    settle_rip(task)
+    pc = cpu.pc()
     left_s = deadline - time.monotonic() if deadline is not None else None
     left_insns = limits.max_insns - executed if limits.max_insns else 0
     ticker = kernel.ticker
@@ -157,6 +159,7 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
     finally:
         ticker.running = False
     ran = (cpu.insns_run() or 0) if limits.max_insns else 0
+    settle_rip(task)
     if task.trap_failed():
         pass
     elif error is not None:
@@ -170,6 +173,15 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
     elif task.state == TASK_RUNNING and task.blocked_call is None:
         kernel.enqueue(task)                       # preempted, or stopped by a handler: go on later
     return ran
+
+
+def settle_rip(task):
+    """A handler that moved %rip inside a hook (sigreturn, a signal frame, execve) left it in
+    restart_at, since Unicorn moves %rip on after the hook: put it in the register now, so
+    the saved context and the next signal frame see where the task really resumes."""
+    if task.restart_at is not None and task.mm is not None:
+        task.cpu.set_reg("rip", task.restart_at)
+        task.restart_at = None
 
 
 def wait_on_host(kernel, deadline: float | None):

@@ -125,6 +125,7 @@ class Task:
         self.initial_regs: dict[str, int] | None = None   # applied on first switch-in (fork)
         self.blocked_call = None                 # (nr, args, rip, eflags, Sleep) while asleep
         self.restart: dict = {}                  # restart_block: state kept across retries
+        self.restart_deadline: float | None = None   # the last poll/select deadline (time left)
         self.vfork_parent: Task | None = None    # set in a vfork child until it execs or exits
         self.stop_reported = True                # a stop not yet told to the parent's wait
         self.cont_reported = True

@@ -686,6 +686,32 @@ def sys_ftruncate(p, fd, length, *_):
     return 0
 
 
+def sys_fchmod(p, fd, mode, *_):
+    """chmod through a descriptor: allowed where writes are (--allow-write)."""
+    f = _file(p, fd)
+    if f is None:
+        return -errno.EBADF
+    host = f.host_fd()
+    if host is None:
+        return -errno.EPERM
+    if not may_write(p, getattr(f, "host_path", "") or ""):
+        return -errno.EROFS
+    try:
+        os.fchmod(host, mode & 0o7777)
+    except OSError as e:
+        return -(e.errno or errno.EIO)
+    return 0
+
+
+def sys_fchown(p, fd, uid, gid, *_):
+    f = _file(p, fd)
+    if f is None:
+        return -errno.EBADF
+    if f.host_fd() is not None and not may_write(p, getattr(f, "host_path", "") or ""):
+        return -errno.EROFS
+    return 0                                  # accepted, as chown is: the owner stays the user
+
+
 def _xattr_value(p, value, buf, size):
     if size == 0:
         return len(value)
@@ -826,6 +852,8 @@ TABLE = [
     Syscall(NR.fcntl, sys_fcntl, ("fd", "fcntl_cmd", "hex")),
     Syscall(NR.ioctl, sys_ioctl, ("fd", "ioctl_req", "hex")),
     Syscall(NR.ftruncate, sys_ftruncate, ("fd", "int")),
+    Syscall(NR.fchmod, sys_fchmod, ("fd", "mode")),
+    Syscall(NR.fchown, sys_fchown, ("fd", "int", "int")),
     Syscall(NR.fsync, sys_fsync, ("fd",)),
     Syscall(NR.fdatasync, sys_fsync, ("fd",)),
     Syscall(NR.statfs, sys_statfs, ("path", "hex")),

@@ -76,6 +76,11 @@ def sys_not_a_socket(p, fd, *_):
     return -errno.ENOTSOCK if p.files.get(fd & 0xFFFFFFFF) is not None else -errno.EBADF
 
 
+def sys_no_numa(p, *_):
+    """The NUMA calls of a kernel built without CONFIG_NUMA (one node: the emulated machine)."""
+    return -errno.ENOSYS
+
+
 TABLE = [
     Syscall(NR.uname, sys_uname, ("hex",)),
     Syscall(NR.sysinfo, sys_sysinfo, ("hex",)),
@@ -85,6 +90,9 @@ TABLE = [
     Syscall(NR.getcpu, sys_getcpu, ("hex", "hex", "hex")),
     Syscall(NR.socket, sys_nosocket, ("int", "int", "int")),
     Syscall(NR.getpeername, sys_not_a_socket, ("fd", "hex", "hex")),
+    Syscall(NR.get_mempolicy, sys_no_numa, ("hex", "hex", "int", "hex", "int")),
+    Syscall(NR.set_mempolicy, sys_no_numa, ("int", "hex", "int")),
+    Syscall(NR.mbind, sys_no_numa, ("hex", "int", "int", "hex", "int", "int")),
     Syscall(NR.getsockname, sys_not_a_socket, ("fd", "hex", "hex")),
     Syscall(NR.getsockopt, sys_not_a_socket, ("fd", "int", "int", "hex", "hex")),
 ]

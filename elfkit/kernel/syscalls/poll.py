@@ -45,6 +45,7 @@ def _deadline(p, timeout_s: float | None) -> float | None:
     """The call's deadline, fixed at its first try and kept across retries."""
     if "deadline" not in p.restart:
         p.restart["deadline"] = None if timeout_s is None else time.monotonic() + timeout_s
+    p.restart_deadline = p.restart["deadline"]
     return p.restart["deadline"]
 
 
@@ -149,6 +150,17 @@ def do_select(p, nfds, rptr, wptr, xptr, timeout_s):
     return r
 
 
+def _finishing(p, ptr, micro: bool, call):
+    """Run a select-like call; when it completes, write the time that was left into its
+    timeout argument (0 at expiry), as poll_select_finish does."""
+    result = call()                                   # Sleep propagates: not finished yet
+    deadline = p.restart_deadline
+    if ptr and deadline is not None and result >= 0:
+        left = max(0.0, deadline - time.monotonic())
+        p.mm.write(ptr, struct.pack("<qq", int(left), int(left % 1 * (1e6 if micro else 1e9))))
+    return result
+
+
 def sys_select(p, nfds, rptr, wptr, xptr, tvp, *_):
     t = None
     if tvp and "deadline" not in p.restart:
@@ -159,14 +171,14 @@ def sys_select(p, nfds, rptr, wptr, xptr, tvp, *_):
         if sec < 0 or usec < 0:
             return -errno.EINVAL
         t = sec + usec / 1e6
-    return do_select(p, nfds & 0xFFFFFFFF, rptr, wptr, xptr, t)
+    return _finishing(p, tvp, True, lambda: do_select(p, nfds & 0xFFFFFFFF, rptr, wptr, xptr, t))
 
 
 def sys_pselect6(p, nfds, rptr, wptr, xptr, tsp, _sig, *_):
     t = _timespec(p, tsp) if "deadline" not in p.restart else None
     if isinstance(t, int) and t < 0:
         return t
-    return do_select(p, nfds & 0xFFFFFFFF, rptr, wptr, xptr, t)
+    return _finishing(p, tsp, False, lambda: do_select(p, nfds & 0xFFFFFFFF, rptr, wptr, xptr, t))
 
 
 TABLE = [

@@ -132,7 +132,7 @@ def sys_setpgid(p, pid, pgid, *_):
 
 
 def sys_setsid(p, *_):
-    if any(o.pgid == p.pid for o in p.kernel.guests() if o is not p and o.state != TASK_DEAD):
+    if p.pgid == p.pid or any(o.pgid == p.pid for o in p.kernel.guests() if o.state != TASK_DEAD):
         return -errno.EPERM                      # already a group leader
     p.sid = p.pgid = p.pid
     return p.sid
