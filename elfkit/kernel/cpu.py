@@ -24,7 +24,7 @@ from unicorn import unicorn_const as UC
 from unicorn import x86_const as X86
 from unicorn.unicorn_py3 import unicorn as uc_impl
 
-from elfkit.kernel.paging import PTE_P, PTE_U, PageTables, PhysMem, pte_flags
+from elfkit.kernel.mm.paging import PTE_P, PTE_U, PageTables, PhysMem, pte_flags
 
 # A CPU model on which glibc's ld.so starts: it passes the x86-64 ISA level
 # check (x86-64-v2) and every instruction its CPUID advertises is one Unicorn's
@@ -159,7 +159,7 @@ class Cpu:
         self.trap_error: Exception | None = None     # a trap handler raised (a bug in elfkit)
 
     def _enable_paging(self):
-        """Long mode with 4-level paging (see elfkit.kernel.paging), SSE enabled, CR0.WP so
+        """Long mode with 4-level paging (see elfkit.kernel.mm.paging), SSE enabled, CR0.WP so
         read-only pages are read-only, EFER.NXE so NX pages do not execute."""
         uc = self.uc
         uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)

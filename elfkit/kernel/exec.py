@@ -17,7 +17,7 @@ import os
 import stat as stat_mod
 import struct
 
-from elfkit.kernel.files import HostFile
+from elfkit.kernel.fs.files import HostFile
 from elfkit.kernel.task import FsStruct, SignalState
 from elfkit.loader.auxv import X86_64_HWCAP, X86_64_HWCAP2
 from elfkit.loader.binfmt import ExecError, load_elf_binary

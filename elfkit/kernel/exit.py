@@ -11,9 +11,9 @@ from __future__ import annotations
 import errno
 import struct
 
-from elfkit.kernel.sched import Sleep
-from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_STOPPED, TASK_ZOMBIE, ExitStatus,
-                                Task)
+from elfkit.kernel.signals import send_sigchld
+from elfkit.kernel.task import TASK_DEAD, TASK_STOPPED, TASK_ZOMBIE, ExitStatus, Task
+from elfkit.kernel.wait import Sleep
 
 WNOHANG, WUNTRACED, WSTOPPED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 2, 4, 8, 0x01000000
 __WNOTHREAD, __WALL, __WCLONE = 0x20000000, 0x40000000, 0x80000000
@@ -86,7 +86,6 @@ def _forget_orphans(task: Task):
 
 
 def _exit_notify(task: Task):
-    from elfkit.kernel.signals import send_sigchld
     parent = task.parent
     kernel = task.kernel
     if parent is None or parent is kernel.init:
@@ -222,45 +221,4 @@ def sys_waitid(p: Task, idtype, ident, infop, options, rusage, *_):
     return 0
 
 
-def stop_task(task: Task, sig: int):
-    """A stop signal's default action: the task stops; its parent's wait can see it."""
-    from elfkit.kernel.signals import send_sigchld
-    task.state = TASK_STOPPED
-    task.stop_signal = sig
-    task.stop_reported = False
-    task.cont_reported = True
-    if task.kernel.tracer is not None:
-        task.kernel.tracer.state(task)
-    parent = task.parent
-    if parent is not None and parent is not task.kernel.init:
-        action = parent.signals.actions.get(SIGCHLD, (0, 0, 0, 0))
-        if not action[1] & SA_NOCLDSTOP:
-            send_sigchld(task, CLD_STOPPED, sig)
-        parent.wait_chldexit.wake_all()
-
-
-def continue_task(task: Task):
-    """SIGCONT: a stopped task runs again (and its parent may hear of it)."""
-    from elfkit.kernel.signals import send_sigchld
-    if task.state != TASK_STOPPED:
-        return
-    task.state = TASK_RUNNING
-    task.cont_reported = False
-    task.stop_reported = True
-    if task.blocked_call is not None:
-        task.state = "S"
-        task.kernel.wake(task)
-    else:
-        task.kernel.enqueue(task)
-    if task.kernel.tracer is not None:
-        task.kernel.tracer.state(task)
-    parent = task.parent
-    if parent is not None and parent is not task.kernel.init:
-        action = parent.signals.actions.get(SIGCHLD, (0, 0, 0, 0))
-        if not action[1] & SA_NOCLDSTOP:
-            send_sigchld(task, CLD_CONTINUED, 18)
-        parent.wait_chldexit.wake_all()
-
-
-__all__ = ["do_exit", "release_task", "sys_wait4", "sys_waitid", "stop_task", "continue_task",
-           "TASK_RUNNING"]
+__all__ = ["do_exit", "release_task", "sys_wait4", "sys_waitid"]

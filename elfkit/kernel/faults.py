@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def describe_fault(proc, sig: int, what: str, addr: int) -> str:
-    from elfkit.kernel.signals import signal_name
+    from elfkit.kernel.task import signal_name
     cpu = proc.cpu
     pc = cpu.pc()
     insn = _instruction_at(proc, pc)

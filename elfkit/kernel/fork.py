@@ -13,7 +13,7 @@ import errno
 import random
 import struct
 
-from elfkit.kernel.sched import Sleep
+from elfkit.kernel.wait import Sleep
 from elfkit.kernel.task import FsStruct, SignalState, Task
 
 CSIGNAL = 0xFF
@@ -40,7 +40,7 @@ FLAG_NAMES = [(CLONE_VM, "CLONE_VM"), (CLONE_FS, "CLONE_FS"), (CLONE_FILES, "CLO
 
 
 def clone_flag_names(flags: int) -> list[str]:
-    from elfkit.kernel.signals import signal_name
+    from elfkit.kernel.task import signal_name
     names = [n for bit, n in FLAG_NAMES if flags & bit]
     if flags & CSIGNAL:
         names.append(signal_name(flags & CSIGNAL))

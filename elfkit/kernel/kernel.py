@@ -21,9 +21,10 @@ import time
 from collections import deque
 
 from elfkit.kernel.cpu import Cpu
-from elfkit.kernel.filemap import PageCache
-from elfkit.kernel.files import FdTable
-from elfkit.kernel.sched import Ticker, WaitQueue, install_host_signals, schedule
+from elfkit.kernel.mm.filemap import PageCache
+from elfkit.kernel.fs.files import FdTable
+from elfkit.kernel.sched import Ticker, install_host_signals, schedule
+from elfkit.kernel.wait import WaitQueue
 from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_SLEEPING, TASK_STOPPED, TASK_ZOMBIE,
                                 ExitStatus, FsStruct, SignalState, Task, default_warn)
 from elfkit.loader.binfmt import Credentials

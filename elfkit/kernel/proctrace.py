@@ -55,7 +55,7 @@ class ProcTracer:
         self._emit(ev)
 
     def exited(self, task, status):
-        from elfkit.kernel.signals import signal_name
+        from elfkit.kernel.task import signal_name
         node = self._current(task)
         if status.code is not None:
             ev = {"pid": task.pid, "event": "exit", "code": status.code}

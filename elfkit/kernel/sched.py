@@ -26,36 +26,13 @@ import threading
 import time
 
 from elfkit.kernel.cpu import CpuError
+from elfkit.kernel.exit import do_exit
+from elfkit.kernel.signals import deliver_pending, fault_signal
 from elfkit.kernel.task import TASK_RUNNING, TASK_SLEEPING, ExitStatus
+from elfkit.kernel.wait import Sleep, WaitQueue
 
 SLICE_S = 0.02                  # a time slice when another task wants the CPU
 TICK_S = 0.005                  # how often the ticker looks
-
-
-class Sleep(Exception):
-    """Raised by a system call that must wait; it is made again when the task is woken."""
-
-    def __init__(self, wchan: str, queues=(), deadline: float | None = None, read_fds=(),
-                 write_fds=(), interruptible: bool = True):
-        super().__init__(wchan)
-        self.wchan = wchan
-        self.queues = queues
-        self.deadline = deadline
-        self.read_fds = read_fds
-        self.write_fds = write_fds
-        self.interruptible = interruptible
-
-
-class WaitQueue:
-    """wait_queue_head_t: the tasks sleeping until something happens here."""
-    __slots__ = ("waiters",)
-
-    def __init__(self):
-        self.waiters: list = []
-
-    def wake_all(self):
-        for t in list(self.waiters):
-            t.kernel.wake(t)
 
 
 class HostSignal(Exception):
@@ -126,8 +103,6 @@ def schedule(kernel, limits) -> None:
 
 def run_task(kernel, task, limits, deadline, executed) -> int:
     """Switch to `task` and run it until it sleeps, exits, faults or is preempted."""
-    from elfkit.kernel.exit import do_exit
-    from elfkit.kernel.signals import deliver_pending, fault_signal
     cpu = kernel.cpu
     kernel.switch_to(task)
     settle_rip(task)
@@ -240,4 +215,4 @@ def install_host_signals(kernel):
     return r
 
 
-__all__ = ["Sleep", "WaitQueue", "schedule", "TASK_SLEEPING", "install_host_signals", "Ticker"]
+__all__ = ["schedule", "install_host_signals", "Ticker", "TASK_SLEEPING"]

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import struct
 
-from elfkit.kernel.task import (SIGNAL_NAMES, TASK_DEAD, TASK_SLEEPING, TASK_STOPPED, TASK_ZOMBIE,
-                                ExitStatus)
+from elfkit.kernel.faults import describe_fault, memory_access
+from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_SLEEPING, TASK_STOPPED, TASK_ZOMBIE,
+                                ExitStatus, signal_name)
 
 SIG_DFL, SIG_IGN = 0, 1
 SA_SIGINFO, SA_ONSTACK, SA_RESTART, SA_NODEFER, SA_RESETHAND, SA_RESTORER = \
@@ -48,12 +49,6 @@ TRAPS = {0: (SIGFPE, "divide error"), 1: (SIGTRAP, "debug trap"), 3: (SIGTRAP, "
          6: (SIGILL, "invalid opcode"), 13: (SIGSEGV, "general protection fault"),
          14: (SIGSEGV, "page fault"), 16: (SIGFPE, "x87 floating-point error"),
          17: (SIGBUS, "alignment check"), 19: (SIGFPE, "SIMD floating-point error")}
-
-
-def signal_name(sig: int) -> str:
-    if 34 <= sig <= 64:
-        return f"SIGRT_{sig - 32}" if sig != 34 else "SIGRTMIN"
-    return SIGNAL_NAMES.get(sig, f"signal {sig}")
 
 
 def _bit(sig: int) -> int:
@@ -90,7 +85,6 @@ def send_sig(target, sig: int, sender=None, code: int = SI_USER, status: int = 0
     if sig == SIGCONT:
         pending[:] = [s for s in pending if s not in STOP_BY_DEFAULT]
         if target.state == TASK_STOPPED:
-            from elfkit.kernel.exit import continue_task
             continue_task(target)
     if _ignored(target, sig):
         return True
@@ -168,7 +162,6 @@ def send_signal(proc, sig: int, reason: str = "", code: int = 0, addr: int = 0) 
         if sig in IGNORED_BY_DEFAULT:
             return False
         if sig in STOP_BY_DEFAULT:
-            from elfkit.kernel.exit import stop_task
             stop_task(proc, sig)
             proc.cpu.stop()
             return False
@@ -187,8 +180,7 @@ def send_signal(proc, sig: int, reason: str = "", code: int = 0, addr: int = 0) 
 
 
 def _core_limit(task) -> int:
-    from elfkit.kernel.syscalls.process import rlimit
-    return rlimit(task, RLIMIT_CORE)[0]
+    return task.rlimit(RLIMIT_CORE)[0]
 
 
 def _push_frame(proc, sig, handler, flags, restorer, mask, code, addr):
@@ -246,7 +238,6 @@ def rt_sigreturn(proc) -> bool:
 def fault_signal(proc, err):
     """The CPU stopped on a fault, an invalid instruction or a trap: signal the guest, as the
     kernel's trap handlers do (arch/x86/kernel/traps.c, arch/x86/mm/fault.c)."""
-    from elfkit.kernel.faults import describe_fault, memory_access
     cpu = proc.cpu
     pc = cpu.pc()
     code = 0
@@ -299,3 +290,47 @@ def deliver_pending(proc) -> bool:
             still.append(s)
     proc.signals.pending[:0] = still         # the dispatcher holds this list
     return pushed and proc.exit is None
+
+
+# --- job control: stop and continue (do_signal_stop) ----------------------------------------------
+
+SA_NOCLDSTOP = 1
+CLD_STOPPED, CLD_CONTINUED = 5, 6
+
+
+def stop_task(task, sig: int):
+    """A stop signal's default action: the task stops; its parent's wait can see it."""
+    task.state = TASK_STOPPED
+    task.stop_signal = sig
+    task.stop_reported = False
+    task.cont_reported = True
+    if task.kernel.tracer is not None:
+        task.kernel.tracer.state(task)
+    parent = task.parent
+    if parent is not None and parent is not task.kernel.init:
+        action = _action(parent, SIGCHLD)
+        if not action[1] & SA_NOCLDSTOP:
+            send_sigchld(task, CLD_STOPPED, sig)
+        parent.wait_chldexit.wake_all()
+
+
+def continue_task(task):
+    """SIGCONT: a stopped task runs again (and its parent may hear of it)."""
+    if task.state != TASK_STOPPED:
+        return
+    task.state = TASK_RUNNING
+    task.cont_reported = False
+    task.stop_reported = True
+    if task.blocked_call is not None:
+        task.state = "S"
+        task.kernel.wake(task)
+    else:
+        task.kernel.enqueue(task)
+    if task.kernel.tracer is not None:
+        task.kernel.tracer.state(task)
+    parent = task.parent
+    if parent is not None and parent is not task.kernel.init:
+        action = _action(parent, SIGCHLD)
+        if not action[1] & SA_NOCLDSTOP:
+            send_sigchld(task, CLD_CONTINUED, 18)
+        parent.wait_chldexit.wake_all()

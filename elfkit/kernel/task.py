@@ -29,6 +29,21 @@ SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP
                 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS"}
 
 
+def signal_name(sig: int) -> str:
+    if 34 <= sig <= 64:
+        return f"SIGRT_{sig - 32}" if sig != 34 else "SIGRTMIN"
+    return SIGNAL_NAMES.get(sig, f"signal {sig}")
+
+
+RLIM_INFINITY = 0xFFFFFFFFFFFFFFFF
+# getrlimit defaults of a login shell on Linux (RLIMIT_* order), for limits the host did not give
+DEFAULT_RLIMITS = {0: (RLIM_INFINITY,) * 2, 1: (RLIM_INFINITY,) * 2, 2: (RLIM_INFINITY,) * 2,
+                   3: (8 << 20, RLIM_INFINITY), 4: (0, RLIM_INFINITY), 5: (RLIM_INFINITY,) * 2,
+                   6: (63432, 63432), 7: (1024, 1048576), 8: (8 << 20, 8 << 20),
+                   9: (RLIM_INFINITY,) * 2, 10: (RLIM_INFINITY,) * 2, 11: (63432, 63432),
+                   12: (819200, 819200), 13: (0, 0), 14: (0, 0), 15: (RLIM_INFINITY,) * 2}
+
+
 @dataclass
 class RunLimits:
     timeout_s: float | None = None
@@ -155,6 +170,9 @@ class Task:
     def umask(self, value: int):
         self.fs.umask = value
 
+    def rlimit(self, resource: int) -> tuple[int, int]:
+        return self.rlimits.get(resource, DEFAULT_RLIMITS[resource])
+
     @property
     def ppid(self) -> int:
         return self.parent.pid if self.parent is not None else 0
@@ -183,7 +201,7 @@ class Task:
     def exec_image(self, image, argv: list[bytes], envp: list[bytes]):
         """Map what load_elf_binary prepared into this task's (new) mm, write the stack and
         point the CPU at the entry. The task must be the current one."""
-        from elfkit.kernel.mm import Mm, Vma
+        from elfkit.kernel.mm.mmap import Mm, Vma
         self.image, self.argv, self.envp = image, argv, envp
         self.comm = os.path.basename(image.execfn)[:15]
         self.mm = Mm(self.cpu, image.mmap_base, image.start_brk, self.kernel.page_cache)

@@ -42,7 +42,7 @@ def make_dispatcher(kernel):
     register read, a dict look-up, the handler, one batched write. A handler that
     must wait raises Sleep: the task sleeps and the scheduler makes the call again
     when it is woken (retry_call)."""
-    from elfkit.kernel.sched import Sleep
+    from elfkit.kernel.wait import Sleep
     from elfkit.kernel.signals import deliver_pending, has_deliverable
     from elfkit.kernel.task import GuestExit
     table = build_table()
@@ -134,7 +134,7 @@ ERESTART_NEVER = {"nanosleep", "clock_nanosleep", "pause", "rt_sigsuspend", "pol
 def retry_call(kernel, task) -> bool:
     """The woken task's system call, made again (or ended by a signal): True when it returned
     to the task (result in %rax), False when the task sleeps again. The task is current."""
-    from elfkit.kernel.sched import Sleep
+    from elfkit.kernel.wait import Sleep
     from elfkit.kernel.signals import SA_RESTART, SIG_DFL, _action, _bit
     from elfkit.kernel.task import GuestExit
     nr, args, rip, eflags, sleep = task.blocked_call

@@ -13,8 +13,8 @@ import stat as stat_mod
 import struct
 import termios
 
-from elfkit.kernel import procfs
-from elfkit.kernel.files import (O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW,
+from elfkit.kernel.fs import proc as procfs
+from elfkit.kernel.fs.files import (O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW,
                                  O_NONBLOCK, O_PATH, O_RDONLY, O_TRUNC, HostFile, MemoryFile,
                                  RandomFile)
 from elfkit.kernel.syscalls import Syscall
@@ -485,8 +485,8 @@ def sys_dup3(p, old, new, flags, *_):
 
 
 def sys_pipe2(p, fds_ptr, flags, *_):
-    """A pipe inside elfkit (elfkit.kernel.pipe): the guest's processes share it, never the host."""
-    from elfkit.kernel.pipe import make_pipe
+    """A pipe inside elfkit (elfkit.kernel.fs.pipe): the guest's processes share it, never the host."""
+    from elfkit.kernel.fs.pipe import make_pipe
     if flags & ~(O_CLOEXEC | O_NONBLOCK | 0o40000):           # O_DIRECT: packet mode, accepted
         return -errno.EINVAL
     r, w = make_pipe(p.kernel, flags)

@@ -12,7 +12,7 @@ import select as host_select
 import struct
 import time
 
-from elfkit.kernel.sched import Sleep
+from elfkit.kernel.wait import Sleep
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.syscalls.numbers import NR
 
@@ -189,10 +189,10 @@ TABLE = [
 ]
 
 
-# --- epoll (elfkit.kernel.eventpoll) --------------------------------------------------------------
+# --- epoll (elfkit.kernel.fs.eventpoll) --------------------------------------------------------------
 
 def sys_epoll_create1(p, flags, *_):
-    from elfkit.kernel.eventpoll import EpollFile
+    from elfkit.kernel.fs.eventpoll import EpollFile
     if flags & ~0o2000000:
         return -errno.EINVAL
     return p.files.install(EpollFile(), bool(flags & 0o2000000))
@@ -206,7 +206,7 @@ def sys_epoll_create(p, size, *_):
 
 
 def _epoll(p, epfd):
-    from elfkit.kernel.eventpoll import EpollFile
+    from elfkit.kernel.fs.eventpoll import EpollFile
     f = p.files.get(epfd & 0xFFFFFFFF)
     if f is None:
         return -errno.EBADF

@@ -11,20 +11,11 @@ from elfkit.kernel import exec as exec_mod
 from elfkit.kernel import exit as exit_mod
 from elfkit.kernel import fork
 from elfkit.kernel.syscalls import Syscall
-from elfkit.kernel.task import TASK_DEAD, TASK_ZOMBIE, ExitStatus, GuestExit
+from elfkit.kernel.task import TASK_DEAD, ExitStatus, GuestExit
 from elfkit.kernel.syscalls.numbers import NR
 
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
 ARCH_GET_CPUID, ARCH_SET_CPUID = 0x1011, 0x1012
-RLIM_INFINITY = 0xFFFFFFFFFFFFFFFF
-# getrlimit defaults of a login shell on Linux (RLIMIT_* order)
-DEFAULT_RLIMITS = {0: (RLIM_INFINITY,) * 2, 1: (RLIM_INFINITY,) * 2, 2: (RLIM_INFINITY,) * 2,
-                   3: (8 << 20, RLIM_INFINITY), 4: (0, RLIM_INFINITY), 5: (RLIM_INFINITY,) * 2,
-                   6: (63432, 63432), 7: (1024, 1048576), 8: (8 << 20, 8 << 20),
-                   9: (RLIM_INFINITY,) * 2, 10: (RLIM_INFINITY,) * 2, 11: (63432, 63432),
-                   12: (819200, 819200), 13: (0, 0), 14: (0, 0), 15: (RLIM_INFINITY,) * 2}
-
-
 def sys_exit_group(p, code, *_):
     raise GuestExit(ExitStatus(code=code & 0xFF))
 
@@ -243,7 +234,7 @@ def sys_arch_prctl(p, code, addr, *_):
 
 
 def rlimit(p, resource: int) -> tuple[int, int]:
-    return p.rlimits.get(resource, DEFAULT_RLIMITS[resource])
+    return p.rlimit(resource)
 
 
 def sys_prlimit64(p, pid, resource, new_ptr, old_ptr, *_):

@@ -6,7 +6,7 @@ import errno
 import struct
 
 from elfkit.kernel import signals as sig
-from elfkit.kernel.sched import Sleep
+from elfkit.kernel.wait import Sleep
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.task import TASK_DEAD, TASK_ZOMBIE
 from elfkit.kernel.syscalls.numbers import NR

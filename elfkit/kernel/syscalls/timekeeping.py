@@ -58,7 +58,7 @@ def sys_time(p, tloc, *_):
 def _sleep(p, req, rem=0, absolute_ns: int | None = None, clock: int = 1) -> int:
     """hrtimer_nanosleep: the task sleeps until its deadline (kept across retries in
     task.restart); a signal with a handler ends it early with EINTR and the time left in rem."""
-    from elfkit.kernel.sched import Sleep
+    from elfkit.kernel.wait import Sleep
     deadline = p.restart.get("deadline")
     if deadline is None:
         raw = p.mm.read(req, 16)

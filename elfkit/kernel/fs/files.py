@@ -94,7 +94,7 @@ class HostFile(OpenFile):
                 self._may_block = False
         if self._may_block and not self.flags & O_NONBLOCK:
             # a pipe, tty or socket of the host: wait without stopping the other guests
-            from elfkit.kernel.sched import Sleep
+            from elfkit.kernel.wait import Sleep
             if not select.select([self.fd], [], [], 0)[0]:
                 raise Sleep("host_read", read_fds=(self.fd,))
         try:

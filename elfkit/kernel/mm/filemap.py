@@ -15,7 +15,7 @@ the next issue's reclaim and OOM killer are where that belongs.
 """
 from __future__ import annotations
 
-from elfkit.kernel.paging import PAGE
+from elfkit.kernel.mm.paging import PAGE
 
 
 class PageCache:

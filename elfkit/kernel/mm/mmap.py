@@ -2,9 +2,9 @@
 
 Areas are kept sorted, split and merged the way mm/mmap.c and mm/mprotect.c
 do it, so /proc/self/maps reads as it would natively. Every change is
-mirrored into the mm's own page tables (elfkit.kernel.paging), which the CPU
+mirrored into the mm's own page tables (elfkit.kernel.mm.paging), which the CPU
 uses while a task of this mm runs. File pages come from the page cache
-(elfkit.kernel.filemap) shared by every process.
+(elfkit.kernel.mm.filemap) shared by every process.
 """
 from __future__ import annotations
 

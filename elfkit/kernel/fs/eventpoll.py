@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 
-from elfkit.kernel.files import OpenFile
+from elfkit.kernel.fs.files import OpenFile
 
 EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = 0x1, 0x4, 0x8, 0x10
 EPOLLONESHOT, EPOLLET = 1 << 30, 1 << 31

@@ -12,7 +12,7 @@ import errno
 import os
 import struct
 
-from elfkit.kernel.files import HostFile, MemoryFile, OpenFile
+from elfkit.kernel.fs.files import HostFile, MemoryFile, OpenFile
 from elfkit.kernel.task import STATE_NAMES, TASK_DEAD, TASK_ZOMBIE
 
 _ITEMS = ("maps", "cmdline", "environ", "auxv", "comm", "stat", "status", "statm")

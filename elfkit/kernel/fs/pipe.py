@@ -15,8 +15,8 @@ from __future__ import annotations
 import errno
 import os
 
-from elfkit.kernel.files import O_NONBLOCK, O_RDONLY, O_WRONLY, OpenFile
-from elfkit.kernel.sched import Sleep, WaitQueue
+from elfkit.kernel.fs.files import O_NONBLOCK, O_RDONLY, O_WRONLY, OpenFile
+from elfkit.kernel.wait import Sleep, WaitQueue
 
 PIPE_BUF = 4096
 PIPE_DEF_SIZE = 16 * 4096

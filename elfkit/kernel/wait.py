@@ -1,0 +1,34 @@
+"""include/linux/wait.h: how a system call waits -- Sleep (what it waits for) and wait queues.
+
+A system call that must wait raises Sleep; the scheduler (elfkit.kernel.sched)
+puts the task to sleep on the queues it names, and makes the call again from
+the start when the task is woken (by a queue, its deadline, a host descriptor
+becoming ready, or a signal).
+"""
+from __future__ import annotations
+
+
+class Sleep(Exception):
+    """Raised by a system call that must wait; it is made again when the task is woken."""
+
+    def __init__(self, wchan: str, queues=(), deadline: float | None = None, read_fds=(),
+                 write_fds=(), interruptible: bool = True):
+        super().__init__(wchan)
+        self.wchan = wchan
+        self.queues = queues
+        self.deadline = deadline
+        self.read_fds = read_fds
+        self.write_fds = write_fds
+        self.interruptible = interruptible
+
+
+class WaitQueue:
+    """wait_queue_head_t: the tasks sleeping until something happens here."""
+    __slots__ = ("waiters",)
+
+    def __init__(self):
+        self.waiters: list = []
+
+    def wake_all(self):
+        for t in list(self.waiters):
+            t.kernel.wake(t)
