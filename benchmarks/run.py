@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import math
 import sys
 from pathlib import Path
 
@@ -32,10 +33,17 @@ def main(argv):
         for r in rows:
             ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
             peer = f"{r.peer_s:.3f} s ({r.peer_name})" if r.peer_s is not None else r.peer_name
-            mine = f"{r.elfkit_s:.3f} s" if r.unit.startswith("s") else f"{r.elfkit_s:.3g} {r.unit}"
+            if r.elfkit_s is None or math.isnan(r.elfkit_s):
+                mine = "-"                      # elfkit failed; the row's note says why
+            elif r.unit.startswith("s"):
+                mine = f"{r.elfkit_s:.3f} s"
+            else:
+                mine = f"{r.elfkit_s:.3g} {r.unit}"
             cmds = f"`{cmdline(r.elfkit_cmd)}`" + (f" vs `{cmdline(r.peer_cmd)}`" if r.peer_cmd else "")
             note = f" ({r.note})" if r.note else ""
-            lines.append(f"| {r.what}{note} | {mine} | {peer} | {ratio} | {r.goal} | {cmds} |")
+            cells = [f"{r.what}{note}", mine, peer, ratio, r.goal, cmds]
+            # a `|` (a shell pipeline) would end the table cell, even inside a code span
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
             print(f"  {r.what}: elfkit {mine}, peer {peer}, ratio {ratio}", flush=True)
         lines.append("")
     (HERE.parent / "BENCH.md").write_text("\n".join(lines) + "\n")

@@ -8,7 +8,8 @@
 #                             unicorn version, which must not meet elfkit's in .venv
 # * benchmarks/.qiling-rootfs a tiny x86-64 Linux rootfs for Qiling, made from the host's
 #                             ld.so and libc (plus whatever the dynamic fixtures need)
-# Both are git-ignored.  qemu-x86_64 comes from Debian: apt-get install qemu-user.
+# Both are git-ignored.  qemu-x86_64 comes from Debian: apt-get install qemu-user (this
+# script only says so when it is missing).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -65,3 +66,9 @@ if [ ! -e "$ROOTFS/.complete" ]; then
     touch "$ROOTFS/.complete"
 fi
 echo "setup_peers: ready: $VENV $ROOTFS" >&2
+
+# --- qemu-user (a Debian package, not set up here) ---------------------------------------
+if ! command -v qemu-x86_64 >/dev/null 2>&1 && ! command -v qemu-x86_64-static >/dev/null 2>&1; then
+    echo "setup_peers: qemu-x86_64 is missing: the qemu-user rows of bench_run and bench_procs" \
+         "will say so; install it with: apt-get install qemu-user" >&2
+fi
