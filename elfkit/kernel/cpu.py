@@ -187,18 +187,20 @@ class Cpu:
         if pages is self.pages:
             return
         self.pages = pages
-        self.uc.reg_write(X86.UC_X86_REG_CR3, pages.pml4)
-        self.clear_exception_in_flight()
+        self.uc.reg_write(X86.UC_X86_REG_CR3, pages.pml4)    # (run() clears a fault in flight)
 
-    def context(self):
-        """Every register of the CPU (a task's saved state while it does not run)."""
-        return self.uc.context_save()
+    def context(self, into=None):
+        """Every register of the CPU (a task's saved state while it does not run); `into`: a
+        context saved before, overwritten in place (no new allocation per task switch)."""
+        if into is None:
+            return self.uc.context_save()
+        self.uc.context_update(into)
+        return into
 
     def set_context(self, ctx):
         """Load a task's registers; CR3 is switch_mm's, so it is put back as it is now."""
         self.uc.context_restore(ctx)
         self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)
-        self.clear_exception_in_flight()
 
     # --- memory (guest virtual addresses) ---------------------------------------------------
     def map(self, addr: int, size: int, prot: int):
@@ -500,9 +502,14 @@ class Cpu:
         return address
 
     def add_breakpoint(self, address: int, handler):
-        """handler() runs just before the instruction at `address` (a one-address code hook)."""
+        """handler() runs just before the instruction at `address` (a one-address code hook), in
+        the address space current now only (a forked child's or an exec'ed program's code at the
+        same address does not call it)."""
+        owner = self.pages                      # the address space it was set in: not a child's
+
         def on_code(_uc, _address, _size, _data):
-            handler()
+            if self.pages is owner:
+                handler()
         cb = _CODE_CB(on_code)
         self._add_hook(UC.UC_HOOK_CODE, cb, address, address)
         # Code translated before the hook existed would not call it: drop that page's blocks.
@@ -513,8 +520,11 @@ class Cpu:
     def add_code_range(self, begin: int, end: int, handler):
         """handler(address) before each instruction in [begin, end]: keep the range narrow (a
         PLT section), as code outside it stays on the fast path."""
+        owner = self.pages
+
         def on_code(_uc, address, _size, _data):
-            handler(address)
+            if self.pages is owner:
+                handler(address)
         self._add_hook(UC.UC_HOOK_CODE, _CODE_CB(on_code), begin, end)
         self.flush_translations(begin & ~0xFFF, (end | 0xFFF) + 1)
 

@@ -150,8 +150,6 @@ def begin_new_exec(task, image, bprm: Bprm):
         task.files = shared.dup_table()
         shared.users -= 1
     task.files.close_on_exec()
-    if task.fs.__class__ is FsStruct and getattr(task.fs, "users", 1) > 1:
-        task.fs = FsStruct(task.fs.cwd, task.fs.umask)
     # flush_signal_handlers: handlers back to SIG_DFL, SIG_IGN kept; no alternate stack
     actions = {sig: (a[0], 0, 0, 0) if a[0] == SIG_IGN else (SIG_DFL, 0, 0, 0)
                for sig, a in task.signals.actions.items() if a[0] == SIG_IGN}
@@ -269,7 +267,8 @@ def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", s
                            rng=kernel.rng, seed=seed)
     assert task.pid == FIRST_PID
     kernel.first = task
-    task.pgid = task.sid = task.pid
+    # a job started by a shell: the leader of its own process group, in init's session
+    task.pgid, task.sid = task.pid, kernel.init.sid
     task.rlimits = _host_rlimits()
     install_stdio(task)
     kernel.current = task

@@ -150,7 +150,8 @@ class Kernel:
             return
         cpu = self.cpu
         if prev is not None and prev.state not in (TASK_ZOMBIE, TASK_DEAD) and prev.mm is not None:
-            prev.ctx = cpu.context()
+            prev.ctx = cpu.context(into=prev.ctx_buffer)
+            prev.ctx_buffer = prev.ctx
         self.current = task
         cpu.switch_mm(task.mm.pages)
         if task.ctx is not None:

@@ -137,6 +137,7 @@ class Task:
         self.sigframes: dict[int, object] = {}     # frame address -> saved FP state
         self.restart_at: int | None = None
         self.ctx = None                          # saved registers while another task runs
+        self.ctx_buffer = None                   # the context object reused for that
         self.initial_regs: dict[str, int] | None = None   # applied on first switch-in (fork)
         self.blocked_call = None                 # (nr, args, rip, eflags, Sleep) while asleep
         self.restart: dict = {}                  # restart_block: state kept across retries

@@ -88,8 +88,9 @@ class HostFile(OpenFile):
         if self._may_block is None:
             try:
                 mode = os.fstat(self.fd).st_mode
-                self._may_block = not (stat_mod.S_ISREG(mode) or stat_mod.S_ISDIR(mode) or
-                                       stat_mod.S_ISBLK(mode))
+                # pipes, sockets and terminals wait for a writer; files and /dev/zero never do
+                self._may_block = stat_mod.S_ISFIFO(mode) or stat_mod.S_ISSOCK(mode) or \
+                    stat_mod.S_ISCHR(mode) and os.isatty(self.fd)
             except OSError:
                 self._may_block = False
         if self._may_block and not self.flags & O_NONBLOCK:

@@ -59,6 +59,10 @@ class Vma:
         return True
 
 
+def _vma_start(v: Vma) -> int:
+    return v.start
+
+
 class Mm:
     """The address space of one guest process (mm_struct): its areas and its page tables."""
 
@@ -76,9 +80,10 @@ class Mm:
 
     # --- lookup ----------------------------------------------------------------------------
     def find(self, addr: int) -> Vma | None:
-        i = bisect.bisect_right([v.start for v in self.vmas], addr) - 1
-        if i >= 0 and self.vmas[i].start <= addr < self.vmas[i].end:
-            return self.vmas[i]
+        vmas = self.vmas
+        i = bisect.bisect_right(vmas, addr, key=_vma_start) - 1
+        if i >= 0 and vmas[i].start <= addr < vmas[i].end:
+            return vmas[i]
         return None
 
     def overlaps(self, start: int, end: int) -> list[Vma]:
@@ -348,15 +353,19 @@ class Mm:
     def _accessible(self, start: int, end: int, prot: int) -> bool:
         if start < 0 or end > USER_END or end < start:
             return False
+        vmas = self.vmas
+        i = bisect.bisect_right(vmas, start, key=_vma_start) - 1
+        if i < 0:
+            return False
         pos = start
-        for v in self.vmas:
-            if v.end <= pos:
-                continue
-            if v.start > pos or not v.prot & prot:
+        while i < len(vmas):
+            v = vmas[i]
+            if v.start > pos or v.end <= pos or not v.prot & prot:
                 return False
             pos = v.end
             if pos >= end:
                 return True
+            i += 1
         return False
 
     def read_cstring(self, addr: int, limit: int = 4096) -> bytes | None:

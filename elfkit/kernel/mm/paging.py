@@ -28,6 +28,8 @@ them.
 from __future__ import annotations
 
 import bisect
+import ctypes
+import mmap
 import struct
 from dataclasses import dataclass
 
@@ -38,6 +40,7 @@ TABLE_FLAGS = PTE_P | PTE_W | PTE_U
 PROT_WRITE, PROT_EXEC = 2, 4
 POOL_BASE = 0x1_0000_0000               # the physical pool: 4 GiB .. 4 GiB + POOL_SIZE
 POOL_SIZE = 8 << 30                     # reserved, not committed: pages cost host memory when used
+COW_BATCH = 1       # pages copied per write fault: one, as do_wp_page (neighbours stay shared)
 
 
 @dataclass(slots=True)
@@ -112,19 +115,32 @@ class FrameAllocator:
 
 
 class PhysMem:
-    """The machine's physical memory: the pool, its frames and their reference counts."""
+    """The machine's physical memory: the pool, its frames and their reference counts.
+
+    The pool is elfkit's own anonymous host mapping, handed to Unicorn as RAM
+    (uc_mem_map_ptr): elfkit reads and writes guest memory through a memoryview
+    of it, without a call into Unicorn, and frames handed back are returned to
+    the host (MADV_DONTNEED) so they read as zero when they are used again."""
 
     def __init__(self, uc):
         self.uc = uc
-        uc.mem_map(POOL_BASE, POOL_SIZE)                 # once, before anything runs
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+        self.host = mmap.mmap(-1, POOL_SIZE, flags=flags)
+        self.view = memoryview(self.host)
+        anchor = ctypes.c_char.from_buffer(self.host)
+        self._address = ctypes.addressof(anchor)
+        del anchor                                        # (a live export would pin the mmap)
+        uc.mem_map_ptr(POOL_BASE, POOL_SIZE, 7, self._address)    # once, before anything runs
         self.frames = FrameAllocator(POOL_BASE, POOL_SIZE, self.zero)
         self.refs: dict[int, int] = {}       # frame -> holders, for frames held more than once
         self.on_code_freed = None            # callable(paddr, size): drop its translated blocks
 
     def zero(self, paddr: int, size: int):
-        chunk = bytes(min(size, 1 << 20))
-        for off in range(0, size, len(chunk)):
-            self.uc.mem_write(paddr + off, chunk[:min(len(chunk), size - off)])
+        off = paddr - POOL_BASE
+        if size >= 1 << 16 and not off & (PAGE - 1) and not size & (PAGE - 1):
+            self.host.madvise(mmap.MADV_DONTNEED, off, size)
+        else:
+            self.view[off:off + size] = bytes(size)
 
     def alloc(self, size: int) -> int:
         return self.frames.alloc(size)
@@ -167,15 +183,18 @@ class PhysMem:
         refs = self.refs
         if not refs:
             return False
+        first = paddr & ~(PAGE - 1)
         if size // PAGE > len(refs):
-            return any(paddr <= p < paddr + size for p in refs)
-        return any(p in refs for p in range(paddr, paddr + size, PAGE))
+            return any(first <= p < paddr + size for p in refs)
+        return any(p in refs for p in range(first, paddr + size, PAGE))
 
     def read(self, paddr: int, size: int) -> bytes:
-        return bytes(self.uc.mem_read(paddr, size))
+        off = paddr - POOL_BASE
+        return self.view[off:off + size].tobytes()
 
-    def write(self, paddr: int, data: bytes):
-        self.uc.mem_write(paddr, data)
+    def write(self, paddr: int, data):
+        off = paddr - POOL_BASE
+        self.view[off:off + len(data)] = data
 
     def is_physical(self, addr: int) -> bool:
         """True for an address in the physical pool elfkit hands to Unicorn."""
@@ -187,7 +206,6 @@ class PageTables:
 
     def __init__(self, phys: PhysMem):
         self.phys = phys
-        self.uc = phys.uc
         self.backings: list[Backing] = []    # sorted by vaddr, non-overlapping
         self._starts: list[int] = []
         self._tables: dict[tuple[int, int], int] = {}
@@ -208,8 +226,8 @@ class PageTables:
                 child = self.phys.alloc(PAGE)
                 self._tables[key] = child
                 # the entry for this child sits in the parent at index (vaddr >> shift) & 511
-                self.uc.mem_write(table + 8 * ((vaddr >> shift) & 511),
-                                  struct.pack("<Q", child | TABLE_FLAGS))
+                self.phys.write(table + 8 * ((vaddr >> shift) & 511),
+                                struct.pack("<Q", child | TABLE_FLAGS))
             table = child
         return table
 
@@ -226,7 +244,7 @@ class PageTables:
                     words = [phys_for(va + i * PAGE) | flags for i in range(n)]
                 else:
                     words = [0] * n
-                self.uc.mem_write(table + 8 * ((va >> 12) & 511), struct.pack(f"<{n}Q", *words))
+                self.phys.write(table + 8 * ((va >> 12) & 511), struct.pack(f"<{n}Q", *words))
             va = run_end
 
     def _write_backing_ptes(self, b: Backing, lo: int | None = None, hi: int | None = None):
@@ -254,8 +272,8 @@ class PageTables:
             run_end = min(hi, (va | ((1 << 21) - 1)) + 1)
             table = self._table_for(va, create=True)
             n = (run_end - va) // PAGE
-            self.uc.mem_write(table + 8 * ((va >> 12) & 511),
-                              struct.pack(f"<{n}Q", *[word(va + i * PAGE) for i in range(n)]))
+            self.phys.write(table + 8 * ((va >> 12) & 511),
+                            struct.pack(f"<{n}Q", *[word(va + i * PAGE) for i in range(n)]))
             va = run_end
 
     def pte_address(self, vaddr: int) -> int | None:
@@ -347,9 +365,11 @@ class PageTables:
             c = b.piece(b.vaddr, b.vend)
             child.backings.append(c)
             child._starts.append(c.vaddr)
-            child._write_backing_ptes(c)
+            # every frame of the run is now held twice: private pages read-only on both sides
+            flags = pte_flags(b.prot) & ~(0 if b.shared else PTE_W)
+            child.set_ptes(c.vaddr, c.size, flags, lambda va, base=c.paddr - c.vaddr: base + va)
             if b.prot & PROT_WRITE and not b.shared:
-                self._write_backing_ptes(b)
+                self.set_ptes(b.vaddr, b.size, flags, lambda va, base=b.paddr - b.vaddr: base + va)
         if self.on_change is not None:
             self.on_change()
         return child
@@ -362,28 +382,31 @@ class PageTables:
         va = vaddr & ~(PAGE - 1)
         old = b.paddr + (va - b.vaddr)
         pte = self.pte_address(va)
-        if pte is None or struct.unpack("<Q", self.uc.mem_read(pte, 8))[0] & PTE_W:
+        if pte is None or struct.unpack("<Q", self.phys.read(pte, 8))[0] & PTE_W:
             return False                     # writable already: not a write-protect fault
         if self.phys.count(old) == 1:
             # wp_page_reuse: the last holder; the rest of the run is likely the same (a
             # child exited or exec'ed), so make every page of it that is alone writable.
             self._write_backing_ptes(b)
             return True
-        self._copy_page(b, va, old)
+        # wp_page_copy: a copy of this page only; the untouched ones stay shared
+        n = min(COW_BATCH, (b.vend - va) // PAGE)
+        self._copy_page(b, va, old, n)
         return True
 
-    def _copy_page(self, b: Backing, va: int, old: int):
-        """wp_page_copy: a frame of our own with the same bytes, in place of the shared one."""
-        new = self.phys.alloc(PAGE)
-        self.phys.write(new, self.phys.read(old, PAGE))
-        self.phys.put(old, PAGE)
+    def _copy_page(self, b: Backing, va: int, old: int, pages: int = 1):
+        """wp_page_copy: frames of our own with the same bytes, in place of the shared ones."""
+        size = pages * PAGE
+        new = self.phys.alloc(size)
+        self.phys.write(new, self.phys.read(old, size))
+        self.phys.put(old, size)
         parts = []
         if b.vaddr < va:
             parts.append(b.piece(b.vaddr, va))
-        mine = Backing(va, PAGE, new, b.prot, False, b.code)
+        mine = Backing(va, size, new, b.prot, False, b.code)
         parts.append(mine)
-        if va + PAGE < b.vend:
-            parts.append(b.piece(va + PAGE, b.vend))
+        if va + size < b.vend:
+            parts.append(b.piece(va + size, b.vend))
         self._replace(b, parts)
         # consecutive copies get consecutive frames: keep them one run
         i = bisect.bisect_left(self._starts, va)
@@ -391,10 +414,10 @@ class PageTables:
             prev = self.backings[i - 1]
             if prev.vend == va and prev.paddr + prev.size == new and prev.prot == mine.prot \
                     and not prev.shared and prev.code == mine.code:
-                prev.size += PAGE
+                prev.size += size
                 del self.backings[i]
                 del self._starts[i]
-        self.set_ptes(va, PAGE, pte_flags(b.prot), lambda _va: new)
+        self.set_ptes(va, size, pte_flags(b.prot), lambda v: new + (v - va))
         if b.code and self.on_change is not None:
             self.on_change()        # the CPU's virtual-pc cache may still hold the old code
 
@@ -441,10 +464,19 @@ class PageTables:
     def read(self, vaddr: int, size: int) -> bytes:
         if size == 0:
             return b""
+        b = self.find(vaddr)
+        if b is not None and vaddr + size <= b.vaddr + b.size:      # one run: the common case
+            return self.phys.read(b.paddr + (vaddr - b.vaddr), size)
         parts = [self.phys.read(pa, n) for pa, n in self.pieces(vaddr, size)]
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def write(self, vaddr: int, data: bytes):
+        b = self.find(vaddr)
+        if b is not None and vaddr + len(data) <= b.vaddr + b.size and \
+                (b.shared or not self.phys.refs or
+                 not self.phys.any_shared(b.paddr + (vaddr - b.vaddr), len(data))):
+            self.phys.write(b.paddr + (vaddr - b.vaddr), data)      # one run, no copy to make
+            return
         data = bytes(data)
         pos = 0
         for pa, n in self.pieces(vaddr, len(data), write=True):
