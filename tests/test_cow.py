@@ -1,4 +1,4 @@
-"""Copy-on-write in elfkit's own page tables (elfkit.kernel.paging), tested directly.
+"""Copy-on-write in elfkit's own page tables (elfkit.kernel.mm.paging), tested directly.
 
 After a fork of an address space, both sides hold the same frames (reference
 count 2) and private writable pages are read-only in both; a write by the CPU

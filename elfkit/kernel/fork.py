@@ -128,9 +128,8 @@ def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
         parent.mm.users += 1
     else:
         child.mm = parent.mm.dup_mmap()
-    if flags & CLONE_CHILD_SETTID and child_tid:
-        child.mm.pages.write(child_tid, struct.pack("<i", child.pid)) \
-            if child.mm.find(child_tid) is not None else None
+    if flags & CLONE_CHILD_SETTID and child_tid and child.mm.find(child_tid) is not None:
+        child.mm.pages.write(child_tid, struct.pack("<i", child.pid))
     if flags & CLONE_CHILD_CLEARTID:
         child.clear_child_tid = child_tid
     # copy_thread: the parent's registers, returning 0 from the call, on its own stack and TLS

@@ -25,7 +25,7 @@ from elfkit.kernel.mm.filemap import PageCache
 from elfkit.kernel.fs.files import FdTable
 from elfkit.kernel.sched import Ticker, install_host_signals, schedule
 from elfkit.kernel.wait import WaitQueue
-from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_SLEEPING, TASK_STOPPED, TASK_ZOMBIE,
+from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_SLEEPING, TASK_ZOMBIE,
                                 ExitStatus, FsStruct, SignalState, Task, default_warn)
 from elfkit.loader.binfmt import Credentials
 from elfkit.loader.sysroot import Sysroot
@@ -122,10 +122,6 @@ class Kernel:
 
     def sleepers(self):
         return [t for t in self.guests() if t.state == TASK_SLEEPING]
-
-    def stopped_tasks_only(self) -> bool:
-        return all(t.state == TASK_STOPPED for t in self.guests()
-                   if t.state not in (TASK_ZOMBIE, TASK_DEAD))
 
     # --- the run queue -------------------------------------------------------------------------
     def enqueue(self, task: Task):

@@ -21,7 +21,6 @@ class ProcTracer:
         self.nodes: dict[int, dict] = {}
         self.order: list[dict] = []
         self.root: dict | None = None
-        self._serial = 0
 
     # --- what the kernel calls --------------------------------------------------------------
     def started(self, task, path, argv):
@@ -73,9 +72,7 @@ class ProcTracer:
     # --- records -------------------------------------------------------------------------------
     def _node(self, task, parent) -> dict:
         node = {"pid": task.pid, "ppid": parent.pid if parent is not None else task.ppid,
-                "programs": list(self._current(parent)["programs"][-1:]) if parent is not None else [],
-                "exit": None, "children": []}
-        node["programs"] = []
+                "programs": [], "exit": None, "children": []}
         self.nodes[id(task)] = node
         if parent is not None:
             self._current(parent)["children"].append(node)

@@ -28,8 +28,7 @@ import time
 from elfkit.kernel.cpu import CpuError
 from elfkit.kernel.exit import do_exit
 from elfkit.kernel.signals import deliver_pending, fault_signal
-from elfkit.kernel.task import TASK_RUNNING, TASK_SLEEPING, ExitStatus
-from elfkit.kernel.wait import Sleep, WaitQueue
+from elfkit.kernel.task import TASK_RUNNING, ExitStatus
 
 SLICE_S = 0.02                  # a time slice when another task wants the CPU
 TICK_S = 0.005                  # how often the ticker looks
@@ -106,6 +105,9 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
     cpu = kernel.cpu
     kernel.switch_to(task)
     settle_rip(task)
+    if task.exit is not None:                      # SIGKILL while it slept: no retry
+        do_exit(task, task.exit)
+        return 0
     if task.blocked_call is not None and not kernel.finish_blocked_call(task):
         return 0                                   # still asleep
     settle_rip(task)
@@ -171,9 +173,9 @@ def wait_on_host(kernel, deadline: float | None):
         write_fds.update(s.write_fds)
         if s.deadline is not None and (wake_at is None or s.deadline < wake_at):
             wake_at = s.deadline
+    # (nothing to wait for at all: every task waits on another forever, and so does elfkit,
+    # until a host signal or --timeout, as the same programs would natively)
     timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
-    if timeout is None and not read_fds and not write_fds and not kernel.stopped_tasks_only():
-        pass                         # every task waits on another forever: so does the machine
     try:
         kernel.in_host_wait = True
         if kernel.ticker.signalled:
@@ -215,4 +217,4 @@ def install_host_signals(kernel):
     return r
 
 
-__all__ = ["schedule", "install_host_signals", "Ticker", "TASK_SLEEPING"]
+__all__ = ["schedule", "install_host_signals", "Ticker"]

@@ -116,8 +116,7 @@ def signal_wake_up(target):
     if target.state == TASK_SLEEPING and (target.blocked_call is None or
                                           target.blocked_call[4].interruptible):
         target.kernel.wake(target)
-    elif target.is_current:
-        target.kernel.signal_pending_current = True
+    # (the running task takes it on its way back from the system call that sent it)
 
 
 def kill_pgrp(kernel, pgid: int, sig: int, sender) -> bool:

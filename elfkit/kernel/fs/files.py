@@ -39,10 +39,6 @@ class OpenFile:
     def release(self):
         pass
 
-    def poll(self) -> tuple[bool, bool, int | None]:
-        """(readable, writable, host fd to wait on when neither)."""
-        return True, True, None
-
     def read(self, n: int) -> bytes | int:
         return -errno.EINVAL
 
@@ -105,12 +101,6 @@ class HostFile(OpenFile):
         except OSError as e:
             return -(e.errno or errno.EIO)
 
-    def poll(self):
-        try:
-            r, w, _ = select.select([self.fd], [self.fd], [], 0)
-        except (OSError, ValueError):
-            return True, True, None
-        return bool(r), bool(w), self.fd
 
     def write(self, data):
         try:

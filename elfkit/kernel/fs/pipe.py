@@ -106,12 +106,6 @@ class PipeEnd(OpenFile):
         task.restart["done"] = done + n
         raise Sleep("pipe_write", queues=(pipe.wr_wait,))
 
-    def poll(self):
-        pipe = self.pipe
-        if self.writing:
-            return False, pipe.readers == 0 or pipe.size - len(pipe.buf) >= PIPE_BUF, None
-        return bool(pipe.buf) or pipe.writers == 0, False, None
-
     def poll_events(self) -> int:
         """POLLIN/POLLOUT/POLLHUP/POLLERR as pipe_poll reports them."""
         pipe = self.pipe

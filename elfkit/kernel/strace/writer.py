@@ -209,9 +209,9 @@ class StraceWriter:
             self.finished = True
             sig = getattr(status, "signal", None)
             if sig:
-                self._emit(f"+++ killed by {signame(sig) or sig} +++")
+                self._emit(f"+++ killed by {signame(sig) or sig} +++", pid)
             else:
-                self._emit(f"+++ exited with {getattr(status, 'code', 0) or 0} +++")
+                self._emit(f"+++ exited with {getattr(status, 'code', 0) or 0} +++", pid)
         except Exception:  # noqa: BLE001
             pass
 
@@ -250,10 +250,10 @@ class StraceWriter:
             s = s.ljust(self.column)
         return s + "= " + result_text
 
-    def _emit(self, line: str):
+    def _emit(self, line: str, pid: int | None = None):
         try:
             if self.pid_of is not None:              # strace -f: once there is a second process
-                line = f"[pid {self.pid_of()}] {line}"
+                line = f"[pid {pid if pid is not None else self.pid_of()}] {line}"
             self.stream.write(line + "\n")
             self.stream.flush()
         except Exception:  # noqa: BLE001 - a closed stream must not stop the guest
