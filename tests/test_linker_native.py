@@ -128,7 +128,7 @@ def run_with_snapshots(prog: Path, linker: str):
 def quiet_stdout(proc):
     """The guest's fd 1 to a scratch file (never this process's own stdout: xdist uses it)."""
     import tempfile
-    from elfkit.kernel.files import HostFile
+    from elfkit.kernel.fs.files import HostFile
     fd, path = tempfile.mkstemp()
     os.unlink(path)
     proc.files.install_at(1, HostFile(fd, "/dev/stdout", 1))

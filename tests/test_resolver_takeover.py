@@ -36,7 +36,7 @@ def run_in_process(argv, resolver):
     from elfkit.kernel.task import RunLimits
     from elfkit.linker.takeover import read_link_map
     import tempfile
-    from elfkit.kernel.files import HostFile
+    from elfkit.kernel.fs.files import HostFile
     fd, path = tempfile.mkstemp()
     os.unlink(path)
     proc = spawn(argv[0], [a.encode() for a in argv], [f"{k}={v}".encode() for k, v in ENV.items()],
