@@ -125,6 +125,9 @@ class Cpu:
         self.phys = PhysMem(self.uc)
         self.phys.on_code_freed = self.invalidate_phys
         self.pages = self.new_address_space()
+        # The probes below unmap their scratch page: no TLB flush (and no clearing of a fault in
+        # flight) in between, or the calibration would not see the fault it made.
+        boot_on_change, self.pages.on_change = self.pages.on_change, None
         self._trap_frame: int | None = None
         self._clean_context = None
         self._enable_paging()
@@ -140,6 +143,7 @@ class Cpu:
         self.set_exact_stops(False)
         self._emu_counter = self._find_emu_counter()
         self._grow_tlb(TLB_ENTRIES)
+        self.pages.on_change = boot_on_change
         self._syscall_args = RegBatch(SYSCALL_ARG_REGS)
         self._syscall_ret = RegBatch(SYSCALL_RET_REGS)
         self._batches: dict[tuple[int, ...], RegBatch] = {}
