@@ -76,3 +76,22 @@ def test_ctrl_c_kills_a_program_without_a_handler_like_natively():
     native = _interrupt(["sh", "-c", script])
     emulated = _interrupt(ELFKIT + ["/bin/sh", "-c", script])
     assert emulated == native and native[1] == -signal.SIGINT
+
+
+def _stop_and_continue(argv) -> tuple[int, bytes, int]:
+    """Run argv, wait until it stops (as a parent shell's waitpid(WUNTRACED) does), continue it."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
+    _pid, status = os.waitpid(p.pid, os.WUNTRACED)
+    stopped_by = os.WSTOPSIG(status) if os.WIFSTOPPED(status) else 0
+    os.kill(p.pid, signal.SIGCONT)
+    out, _err = p.communicate(timeout=60)
+    return stopped_by, out, p.returncode
+
+
+def test_a_stopped_guest_stops_elfkit_and_continues_with_it():
+    """The first guest stopping (SIGSTOP here; Ctrl-Z's SIGTSTP alike) stops elfkit by the same
+    signal, so the calling shell sees a stopped job; SIGCONT to elfkit continues the guest."""
+    script = "kill -STOP $$; echo resumed"
+    native = _stop_and_continue(["sh", "-c", script])
+    emulated = _stop_and_continue(ELFKIT + ["/bin/sh", "-c", script])
+    assert emulated == native and native[0] == signal.SIGSTOP

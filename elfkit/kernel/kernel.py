@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import time
 from collections import deque
 
@@ -56,6 +57,7 @@ class Kernel:
         self.current: Task | None = None
         self.first: Task | None = None
         self.first_status: ExitStatus | None = None
+        self.first_stop: int | None = None       # the first guest just stopped by this signal
         self.host_signals: list[int] = []
         self.poll_wait = WaitQueue()             # pollers: woken by every pipe change
         self.tty_pgrp: int | None = None         # the guests' foreground group (TIOCSPGRP)
@@ -210,6 +212,18 @@ class Kernel:
         group = self.foreground_pgrp()
         for s in sigs:
             kill_pgrp(self, group, s, sender=None)
+
+    def stop_like_the_guest(self):
+        """The first guest stopped (Ctrl-Z, SIGSTOP): elfkit stops itself by the same signal, so
+        the shell that started it gets its terminal back and sees a stopped job. When elfkit is
+        continued, the SIGCONT it receives goes on to the guests."""
+        sig, self.first_stop = self.first_stop, None
+        if sig in (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+            old = signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+            signal.signal(sig, old)
+        else:
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     def foreground_pgrp(self) -> int:
         fg = self.tty_pgrp

@@ -92,6 +92,8 @@ def schedule(kernel, limits) -> None:
                                               reason=f"stopped after {limits.max_insns} instructions"))
             break
         kernel.forward_host_signals()
+        if kernel.first_stop is not None:
+            kernel.stop_like_the_guest()
         kernel.wake_timers()
         task = kernel.pick_next()
         if task is None:
@@ -178,8 +180,8 @@ def wait_on_host(kernel, deadline: float | None):
     timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
     try:
         kernel.in_host_wait = True
-        if kernel.ticker.signalled:
-            return
+        if kernel.ticker.signalled or kernel.host_signals:
+            return                       # a host signal came before the wait: act on it first
         r, w, _ = select.select(sorted(read_fds), sorted(write_fds), [], timeout)
     except HostSignal:
         return

@@ -305,6 +305,8 @@ def stop_task(task, sig: int):
     task.cont_reported = True
     if task.kernel.tracer is not None:
         task.kernel.tracer.state(task)
+    if task is task.kernel.first:
+        task.kernel.first_stop = sig         # elfkit stops too, as the guest's job would
     parent = task.parent
     if parent is not None and parent is not task.kernel.init:
         action = _action(parent, SIGCHLD)
