@@ -33,6 +33,9 @@ demo: venv fixtures
 	@echo '$$ elfkit load-and-run --strace fixtures/build/nolibc'
 	@$(VENV)/bin/elfkit load-and-run --strace fixtures/build/nolibc
 	@echo
+	@echo "$$ elfkit load-and-run --trace-procs /bin/sh -c 'echo hello | tr a-z A-Z'"
+	@$(VENV)/bin/elfkit load-and-run --trace-procs /bin/sh -c 'echo hello | tr a-z A-Z'
+	@echo
 	@echo '$$ elfkit inspect fixtures/build/hello-pie'
 	@$(VENV)/bin/elfkit inspect fixtures/build/hello-pie
 	@echo
