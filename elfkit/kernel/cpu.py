@@ -144,7 +144,6 @@ class Cpu:
         self._emu_counter = self._find_emu_counter()
         self._grow_tlb(TLB_ENTRIES)
         self.pages.on_change = boot_on_change
-        self._boot_pages = self.pages
         self._syscall_args = RegBatch(SYSCALL_ARG_REGS)
         self._syscall_ret = RegBatch(SYSCALL_RET_REGS)
         self._batches: dict[tuple[int, ...], RegBatch] = {}
@@ -426,16 +425,6 @@ class Cpu:
         self.pages.set_ptes(data_at, entries * 0x1000, 0, None)
         self.phys.frames.release(frame, 0x1000)
         self._flush_tlb()
-
-    def regrow_tlb(self):
-        """Grow the soft TLB again right before the guest runs: a flush more than 100 ms after
-        the growth (loading the program takes about that) shrinks it to what was used since."""
-        current, saved = self.pages, self.context()
-        self.pages = self._boot_pages
-        self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)
-        self._grow_tlb(TLB_ENTRIES)
-        self.pages = current
-        self.set_context(saved)
 
     def clear_exception_in_flight(self):
         """QEMU's x86 remembers a fault as "in flight" (env->old_exception) until it has been

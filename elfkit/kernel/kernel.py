@@ -249,7 +249,6 @@ class Kernel:
             self.first_status = status
 
     def run(self, limits) -> ExitStatus:
-        self.cpu.regrow_tlb()
         schedule(self, limits)
         self.ticker.quit = True
         if self.first is not None and self.first.mm is not None:
