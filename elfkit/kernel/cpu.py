@@ -232,7 +232,9 @@ class Cpu:
     def write(self, addr: int, data: bytes):
         self.pages.write(addr, data)
         if self._translated:
-            self.invalidate_code(addr, len(data))
+            b = self.pages.find(addr)
+            if b is None or b.code or addr + len(data) > b.vend:    # (data pages: nothing to drop)
+                self.invalidate_code(addr, len(data))
 
     def invalidate_phys(self, paddr: int, size: int):
         """Drop the translated blocks made from physical [paddr, paddr+size) (frames that held

@@ -120,10 +120,12 @@ class Kernel:
         return [t for t in self.tasks.values() if t is not self.init]
 
     def live_tasks(self) -> bool:
-        return any(t.state not in (TASK_ZOMBIE, TASK_DEAD) for t in self.guests())
+        init = self.init
+        return any(t.state not in (TASK_ZOMBIE, TASK_DEAD) and t is not init
+                   for t in self.tasks.values())
 
     def sleepers(self):
-        return [t for t in self.guests() if t.state == TASK_SLEEPING]
+        return [t for t in self.tasks.values() if t.state == TASK_SLEEPING and t is not self.init]
 
     # --- the run queue -------------------------------------------------------------------------
     def enqueue(self, task: Task):

@@ -30,5 +30,6 @@ class WaitQueue:
         self.waiters: list = []
 
     def wake_all(self):
-        for t in list(self.waiters):
-            t.kernel.wake(t)
+        if self.waiters:
+            for t in list(self.waiters):
+                t.kernel.wake(t)
