@@ -15,6 +15,7 @@ import time
 from elfkit.kernel.wait import Sleep
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.syscalls.numbers import NR
+from elfkit.kernel.syscalls.timekeeping import read_timespec
 
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
 POLLRDNORM, POLLWRNORM = 0x40, 0x100
@@ -89,15 +90,11 @@ def sys_poll(p, fds, nfds, timeout, *_):
 
 
 def _timespec(p, ptr):
+    """A timeout in seconds (None: wait for ever), or -errno."""
     if not ptr:
         return None
-    raw = p.mm.read(ptr, 16)
-    if raw is None:
-        return -errno.EFAULT
-    sec, nsec = struct.unpack("<qq", raw)
-    if sec < 0 or not 0 <= nsec < 1_000_000_000:
-        return -errno.EINVAL
-    return sec + nsec / 1e9
+    ts = read_timespec(p, ptr)
+    return ts if isinstance(ts, int) else ts[0] + ts[1] / 1e9
 
 
 def sys_ppoll(p, fds, nfds, tsp, sigmask, size, *_):

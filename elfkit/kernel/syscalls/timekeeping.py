@@ -55,18 +55,27 @@ def sys_time(p, tloc, *_):
     return t
 
 
+def read_timespec(p, ptr) -> tuple[int, int] | int:
+    """A struct timespec from the guest: (sec, nsec), or -EFAULT / -EINVAL."""
+    raw = p.mm.read(ptr, 16)
+    if raw is None:
+        return -errno.EFAULT
+    sec, nsec = struct.unpack("<qq", raw)
+    if sec < 0 or not 0 <= nsec < 1_000_000_000:
+        return -errno.EINVAL
+    return sec, nsec
+
+
 def _sleep(p, req, rem=0, absolute_ns: int | None = None, clock: int = 1) -> int:
     """hrtimer_nanosleep: the task sleeps until its deadline (kept across retries in
     task.restart); a signal with a handler ends it early with EINTR and the time left in rem."""
     from elfkit.kernel.wait import Sleep
     deadline = p.restart.get("deadline")
     if deadline is None:
-        raw = p.mm.read(req, 16)
-        if raw is None:
-            return -errno.EFAULT
-        sec, nsec = struct.unpack("<qq", raw)
-        if sec < 0 or not 0 <= nsec < 1_000_000_000:
-            return -errno.EINVAL
+        ts = read_timespec(p, req)
+        if isinstance(ts, int):
+            return ts
+        sec, nsec = ts
         delay = sec + nsec / 1e9
         if absolute_ns is not None:
             delay = (sec * 1_000_000_000 + nsec - absolute_ns) / 1e9
