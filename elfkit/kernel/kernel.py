@@ -25,6 +25,7 @@ from elfkit.kernel.cpu import Cpu
 from elfkit.kernel.mm.filemap import PageCache
 from elfkit.kernel.fs.files import FdTable
 from elfkit.kernel.sched import Ticker, install_host_signals, schedule
+from elfkit.kernel.signals import deliverable_signals
 from elfkit.kernel.wait import WaitQueue
 from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_SLEEPING, TASK_ZOMBIE,
                                 ExitStatus, FsStruct, SignalState, Task, default_warn)
@@ -60,6 +61,7 @@ class Kernel:
         self.first_stop: int | None = None       # the first guest just stopped by this signal
         self.host_signals: list[int] = []
         self.poll_wait = WaitQueue()             # pollers: woken by every pipe change
+        self.futexes: dict[tuple, WaitQueue] = {}   # futex key -> its waiters (kernel.futex)
         self.tty_pgrp: int | None = None         # the guests' foreground group (TIOCSPGRP)
         self.in_host_wait = False
         self.boot_time = time.monotonic()
@@ -171,8 +173,7 @@ class Kernel:
             q.waiters.append(task)
         if self.tracer is not None:
             self.tracer.state(task)
-        if s.interruptible and any(not task.signals.blocked & (1 << (sig - 1))
-                                   for sig in task.signals.pending):
+        if s.interruptible and deliverable_signals(task):
             self.wake(task)                      # a signal is already there to take
 
     def wake(self, task: Task):

@@ -268,9 +268,16 @@ def fault_signal(proc, err):
                                core=sig in CORE_BY_DEFAULT and _core_limit(proc) > 0)
 
 
-def has_deliverable(task) -> bool:
+def deliverable_signals(task) -> list[int]:
+    """The pending signals that are not blocked, lowest first, after dropping those that are
+    now ignored (a signal queued while blocked and ignored once unblocked goes away)."""
+    pending = task.signals.pending
+    if not pending:
+        return []
     blocked = task.signals.blocked
-    return any(not blocked & _bit(s) for s in task.signals.pending)
+    for s in [s for s in pending if not blocked & _bit(s) and _ignored(task, s)]:
+        pending.remove(s)
+    return sorted(s for s in pending if not blocked & _bit(s))
 
 
 def deliver_pending(proc) -> bool:
@@ -278,7 +285,7 @@ def deliver_pending(proc) -> bool:
     blocked; True if a handler frame was pushed."""
     pushed = False
     still = []
-    pending = list(proc.signals.pending)
+    pending = sorted(proc.signals.pending)        # lowest-numbered first, as dequeue_signal
     proc.signals.pending[:] = []
     for s in pending:
         if proc.signals.blocked & _bit(s) or pushed and _action(proc, s)[0] > SIG_IGN:

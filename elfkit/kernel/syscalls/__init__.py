@@ -43,7 +43,7 @@ def make_dispatcher(kernel):
     must wait raises Sleep: the task sleeps and the scheduler makes the call again
     when it is woken (retry_call)."""
     from elfkit.kernel.wait import Sleep
-    from elfkit.kernel.signals import deliver_pending, has_deliverable
+    from elfkit.kernel.signals import deliver_pending, deliverable_signals
     from elfkit.kernel.task import GuestExit
     table = build_table()
     kernel.syscall_table = table
@@ -85,7 +85,7 @@ def make_dispatcher(kernel):
         write_result(result, v[7] + 2, v[8])
         if proc.exit is not None or proc is not kernel.current or proc.state != "R":
             cpu.stop()
-        elif proc.signals.pending and has_deliverable(proc):
+        elif proc.signals.pending and deliverable_signals(proc):
             # %rip written in the hook would be moved on by Unicorn after it: set it, act on
             # the signals, and go on from restart_at (past the syscall, or a handler frame).
             cpu.set_reg("rip", v[7] + 2)         # a handler frame must return past the syscall
@@ -132,43 +132,27 @@ ERESTART_NEVER = {"nanosleep", "clock_nanosleep", "pause", "rt_sigsuspend", "pol
 
 
 def retry_call(kernel, task) -> bool:
-    """The woken task's system call, made again (or ended by a signal): True when it returned
-    to the task (result in %rax), False when the task sleeps again. The task is current."""
-    from elfkit.kernel.wait import Sleep
-    from elfkit.kernel.signals import SA_RESTART, SIG_DFL, _action, _bit
+    """The woken task's system call, made again: True when it returned to the task (result in
+    %rax) or a signal ended it, False when the task waits on. As the kernel does, the call is
+    made again first -- it may be able to complete now (a child to reap, data in the pipe) --
+    and only a call that would wait again is interrupted by a pending signal: with a handler,
+    EINTR (or a restart, for SA_RESTART); with a default action (stop, terminate), the call
+    stays where it is and is made again after SIGCONT. The task is current."""
+    from elfkit.kernel.signals import deliverable_signals
     from elfkit.kernel.task import GuestExit
-    nr, args, rip, eflags, sleep = task.blocked_call
+    from elfkit.kernel.wait import Sleep
+    nr, args, rip, eflags, _sleep = task.blocked_call
     task.blocked_call = None
     cpu = kernel.cpu
     entry = kernel.syscall_table.get(nr)
-    deliverable = [s for s in task.signals.pending if not task.signals.blocked & _bit(s)]
-    if sleep.interruptible and deliverable and task.exit is None:
-        if any(_action(task, s)[0] > 1 for s in deliverable):
-            name = entry.name if entry else ""
-            restart = all(_action(task, s)[1] & SA_RESTART for s in deliverable
-                          if _action(task, s)[0] > 1) and name not in ERESTART_NEVER
-            done = task.restart.get("done")
-            if done:                                  # a pipe write that got some bytes out
-                cpu.syscall_return(done, rip + 2, eflags)
-            elif restart:
-                cpu.set_regs(rax=nr, rip=rip)         # -ERESTARTSYS: the handler returns to it
-            else:
-                interrupted = getattr(entry.handler, "interrupted", None) if entry else None
-                if interrupted is not None:
-                    interrupted(task, *args)
-                cpu.syscall_return(-errno.EINTR, rip + 2, eflags)
-                if task.strace is not None:
-                    task.strace.resumed(task, entry, args, -errno.EINTR)
-            task.restart = {}
-            return True
-        if any(_action(task, s)[0] == SIG_DFL for s in deliverable):
-            cpu.set_regs(rax=nr, rip=rip)             # stop or die first; restart after SIGCONT
-            return True
     try:
         result = entry.handler(task, *args) if entry else -errno.ENOSYS
     except Sleep as s:
-        kernel.sleep(task, (nr, args, rip, eflags, s))
-        return False
+        signals = deliverable_signals(task) if s.interruptible and task.exit is None else []
+        if not signals:
+            kernel.sleep(task, (nr, args, rip, eflags, s))
+            return False
+        return _interrupted(kernel, task, entry, (nr, args, rip, eflags, s), signals)
     except GuestExit as e:
         task.exit = e.status
         if task.strace is not None:
@@ -182,6 +166,34 @@ def retry_call(kernel, task) -> bool:
         task.strace.resumed(task, entry, args, result)
     if task.restart_at is None:
         cpu.syscall_return(result, rip + 2, eflags)
+    return True
+
+
+def _interrupted(kernel, task, entry, call, signals) -> bool:
+    """A signal ends the wait of `call` (see retry_call)."""
+    from elfkit.kernel.signals import SA_RESTART, _action, deliver_pending
+    nr, args, rip, eflags, _sleep = call
+    cpu = kernel.cpu
+    handled = [s for s in signals if _action(task, s)[0] > 1]
+    if not handled:                                   # stop or die: the call waits where it is
+        task.blocked_call = call
+        deliver_pending(task)
+        return task.exit is not None
+    name = entry.name if entry else ""
+    restart = all(_action(task, s)[1] & SA_RESTART for s in handled) and name not in ERESTART_NEVER
+    done = task.restart.get("done")
+    if done:                                          # a pipe write that got some bytes out
+        cpu.syscall_return(done, rip + 2, eflags)
+    elif restart:
+        cpu.set_regs(rax=nr, rip=rip)                 # -ERESTARTSYS: the handler returns to it
+    else:
+        interrupted = getattr(entry.handler, "interrupted", None) if entry else None
+        if interrupted is not None:
+            interrupted(task, *args)
+        cpu.syscall_return(-errno.EINTR, rip + 2, eflags)
+        if task.strace is not None:
+            task.strace.resumed(task, entry, args, -errno.EINTR)
+    task.restart = {}
     return True
 
 

@@ -135,10 +135,6 @@ def sys_tkill(p, tid, signum, *_):
     return 0
 
 
-def _deliverable(p) -> bool:
-    return any(not p.signals.blocked & (1 << (s - 1)) for s in p.signals.pending)
-
-
 def sys_pause(p, *_):
     """Sleep until a signal is delivered: its handler runs, then pause returns EINTR."""
     raise Sleep("sys_pause")
