@@ -476,6 +476,8 @@ class PageTables:
                 old = b.paddr + (page - b.vaddr)
                 if self.phys.count(old) > 1:
                     self._copy_page(b, page, old)       # then look the page up again
+                    if self.on_change is not None and not b.code:
+                        self.on_change()    # the TLB may still map the shared frame for reads
                     continue
                 n = min(n, page + PAGE - va)
             yield b.paddr + (va - b.vaddr), n
