@@ -95,6 +95,7 @@ def schedule(kernel, limits) -> None:
         if kernel.first_stop is not None:
             kernel.stop_like_the_guest()
         kernel.wake_timers()
+        poll_host(kernel)
         task = kernel.pick_next()
         if task is None:
             wait_on_host(kernel, deadline)
@@ -163,9 +164,17 @@ def settle_rip(task):
         task.restart_at = None
 
 
-def wait_on_host(kernel, deadline: float | None):
+def poll_host(kernel):
+    """Some task can run: still look (without waiting) whether a host descriptor a sleeper
+    waits on is ready, so a task reading the terminal is not starved by a busy one."""
+    if any(t.blocked_call[4].read_fds or t.blocked_call[4].write_fds
+           for t in kernel.sleepers() if t.blocked_call):
+        wait_on_host(kernel, None, block=False)
+
+
+def wait_on_host(kernel, deadline: float | None, block: bool = True):
     """Every task sleeps: wait in select() for what they wait on (host descriptors, deadlines,
-    a host signal), then wake the tasks whose wait is over."""
+    a host signal), then wake the tasks whose wait is over. block=False: only look."""
     read_fds, write_fds, wake_at = set(), set(), deadline
     for t in kernel.sleepers():
         s = t.blocked_call[4] if t.blocked_call else None
@@ -178,6 +187,8 @@ def wait_on_host(kernel, deadline: float | None):
     # (nothing to wait for at all: every task waits on another forever, and so does elfkit,
     # until a host signal or --timeout, as the same programs would natively)
     timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
+    if not block:
+        timeout = 0
     try:
         kernel.in_host_wait = True
         if kernel.ticker.signalled or kernel.host_signals:
