@@ -61,7 +61,9 @@ def do_exit(task: Task, status: ExitStatus):
 def _mm_release(task: Task):
     """CLONE_CHILD_CLEARTID: write 0 at the address and wake a futex waiter (a joiner)."""
     if task.clear_child_tid and task.mm is not None and task.mm.users > 1:
-        task.mm.write(task.clear_child_tid, b"\0\0\0\0")
+        if task.mm.write(task.clear_child_tid, b"\0\0\0\0"):
+            from elfkit.kernel.futex import futex_wake
+            futex_wake(task, task.clear_child_tid, 1)
     task.clear_child_tid = 0
 
 

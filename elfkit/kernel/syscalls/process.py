@@ -266,23 +266,30 @@ def sys_setrlimit(p, resource, ptr, *_):
     return sys_prlimit64(p, 0, resource, ptr, 0)
 
 
-FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 0, 1, 9, 10
-
-
 def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
+    """FUTEX_WAIT/WAKE (and their _BITSET forms, the bitset taken as all ones): elfkit.kernel.futex."""
+    import time
+
+    from elfkit.kernel import futex
+    from elfkit.kernel.syscalls.timekeeping import read_timespec
     cmd = op & 0x7F
-    if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
-        return 0                                   # nobody else to wake
-    if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
-        raw = p.mm.read(uaddr, 4)
-        if raw is None:
-            return -errno.EFAULT
-        if struct.unpack("<I", raw)[0] != val & 0xFFFFFFFF:
-            return -errno.EAGAIN
-        # A single-threaded process waiting on itself would sleep forever.
-        if timeout:
-            return -errno.ETIMEDOUT
-        return -errno.EDEADLK
+    if cmd in (futex.FUTEX_WAKE, futex.FUTEX_WAKE_BITSET):
+        return futex.futex_wake(p, uaddr, val & 0x7FFFFFFF)
+    if cmd in (futex.FUTEX_WAIT, futex.FUTEX_WAIT_BITSET):
+        deadline = None
+        if timeout and "futex" not in p.restart:
+            ts = read_timespec(p, timeout)
+            if isinstance(ts, int):
+                return ts
+            seconds = ts[0] + ts[1] / 1e9
+            if cmd == futex.FUTEX_WAIT:                 # relative
+                deadline = time.monotonic() + seconds
+            elif op & futex.FUTEX_CLOCK_REALTIME:       # absolute, CLOCK_REALTIME
+                deadline = time.monotonic() + seconds - time.time()
+            else:                                       # absolute, CLOCK_MONOTONIC
+                deadline = seconds
+        return futex.futex_wait(p, uaddr, val, deadline)
+    p.warn_once(f"futex:{cmd}", f"futex operation {cmd} is not emulated yet: -ENOSYS")
     return -errno.ENOSYS
 
 
