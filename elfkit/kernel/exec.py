@@ -107,12 +107,11 @@ def _load_script(bprm: Bprm, head: bytes):
     if b"\n" not in head[2:] and len(head) == BINPRM_BUF_SIZE and b" " not in line.strip(b" \t"):
         # the interpreter's name does not fit in the buffer: the kernel refuses it
         raise ExecError(bprm.interp, "cannot execute: interpreter name too long", "ENOEXEC")
-    line = line.strip(b" \t")
+    line = line.split(b"\0", 1)[0].strip(b" \t")
     if not line:
         raise ExecError(bprm.interp, "cannot execute: #! with no interpreter", "ENOEXEC")
-    parts = line.split(None, 1)
-    name = parts[0]
-    arg = parts[1].strip(b" \t") if len(parts) > 1 else None
+    name, _, rest = line.replace(b"\t", b" ").partition(b" ")   # blanks only: a \r stays in
+    arg = line[len(name):].strip(b" \t") if rest.strip(b" \t") else None
     argv = [name] + ([arg] if arg else []) + [os.fsencode(bprm.interp)] + bprm.argv[1:]
     bprm.argv = argv
     bprm.interp = os.fsdecode(name)

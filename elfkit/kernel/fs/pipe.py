@@ -66,6 +66,8 @@ class PipeEnd(OpenFile):
         if self.writing:
             return -errno.EBADF
         pipe = self.pipe
+        if n == 0:
+            return b""
         if pipe.buf:
             chunk = bytes(pipe.buf[:n])
             del pipe.buf[:n]

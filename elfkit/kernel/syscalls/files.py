@@ -158,7 +158,16 @@ def sys_write(p, fd, buf, count, *_):
     data = p.mm.read(buf, min(count, MAX_IO))
     if data is None:
         return -errno.EFAULT
-    return f.write(data)
+    return _sigpipe(p, f, f.write(data))
+
+
+def _sigpipe(p, f, result):
+    """A write to a pipe or socket of the host whose reader is gone: SIGPIPE, then EPIPE (the
+    guest's own pipes send it themselves)."""
+    if result == -errno.EPIPE and isinstance(f, HostFile):
+        from elfkit.kernel.signals import send_sig
+        send_sig(p, 13, p)
+    return result
 
 
 def sys_pread64(p, fd, buf, count, off, *_):
@@ -240,7 +249,7 @@ def _writev(p, fd, iov, cnt, off):
             return -errno.EFAULT
         parts.append(piece)
     data = b"".join(parts)
-    return f.write(data) if off is None else f.pwrite(data, off)
+    return _sigpipe(p, f, f.write(data) if off is None else f.pwrite(data, off))
 
 
 def sys_lseek(p, fd, off, whence, *_):
