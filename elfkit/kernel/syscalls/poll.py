@@ -97,11 +97,44 @@ def _timespec(p, ptr):
     return ts if isinstance(ts, int) else ts[0] + ts[1] / 1e9
 
 
+def with_sigmask(p, mask_ptr: int, size: int, call):
+    """ppoll/pselect6/epoll_pwait: `mask` replaces the blocked signals while the call waits (a
+    signal it lets through is taken with the old mask saved, as sigsuspend does); when the
+    call returns by itself the old mask is back."""
+    saved = p.restart.get("sigmask")
+    if mask_ptr and saved is None:
+        if size != 8:
+            return -errno.EINVAL
+        raw = p.mm.read(mask_ptr, 8)
+        if raw is None:
+            return -errno.EFAULT
+        saved = p.signals.blocked
+        p.signals.blocked = struct.unpack("<Q", raw)[0] & ~((1 << 8) | (1 << 18))
+        p.signals.saved_mask = saved
+    result = call()                       # Sleep propagates, keeping the mask while it waits
+    if saved is not None:
+        p.signals.blocked = saved
+        p.signals.saved_mask = None
+    return result
+
+
+def _keep_sigmask(p, call):
+    """Run a call that may sleep, remembering the mask with_sigmask saved across retries."""
+    saved = p.restart.get("sigmask", p.signals.saved_mask)
+    try:
+        return call()
+    except Sleep:
+        if saved is not None:
+            p.restart["sigmask"] = saved
+        raise
+
+
 def sys_ppoll(p, fds, nfds, tsp, sigmask, size, *_):
-    t = p.restart.get("timeout", _timespec(p, tsp)) if "deadline" not in p.restart else None
+    t = _timespec(p, tsp) if "deadline" not in p.restart else None
     if isinstance(t, int) and t < 0:
         return t
-    return do_poll(p, fds, nfds, t, "do_poll")
+    return with_sigmask(p, sigmask, size, lambda: _keep_sigmask(
+        p, lambda: _finishing(p, tsp, False, lambda: do_poll(p, fds, nfds, t, "do_poll"))))
 
 
 def do_select(p, nfds, rptr, wptr, xptr, timeout_s):
@@ -171,11 +204,18 @@ def sys_select(p, nfds, rptr, wptr, xptr, tvp, *_):
     return _finishing(p, tvp, True, lambda: do_select(p, nfds & 0xFFFFFFFF, rptr, wptr, xptr, t))
 
 
-def sys_pselect6(p, nfds, rptr, wptr, xptr, tsp, _sig, *_):
+def sys_pselect6(p, nfds, rptr, wptr, xptr, tsp, sig, *_):
     t = _timespec(p, tsp) if "deadline" not in p.restart else None
     if isinstance(t, int) and t < 0:
         return t
-    return _finishing(p, tsp, False, lambda: do_select(p, nfds & 0xFFFFFFFF, rptr, wptr, xptr, t))
+    mask_ptr = size = 0
+    if sig:                                   # struct { const sigset_t *ss; size_t ss_len; }
+        raw = p.mm.read(sig, 16)
+        if raw is None:
+            return -errno.EFAULT
+        mask_ptr, size = struct.unpack("<QQ", raw)
+    return with_sigmask(p, mask_ptr, size, lambda: _keep_sigmask(p, lambda: _finishing(
+        p, tsp, False, lambda: do_select(p, nfds & 0xFFFFFFFF, rptr, wptr, xptr, t))))
 
 
 TABLE = [
@@ -245,11 +285,17 @@ def sys_epoll_wait(p, epfd, events, maxevents, timeout, *_):
     return _epoll_wait(p, epfd, events, maxevents, None if t < 0 else t / 1000)
 
 
-def sys_epoll_pwait2(p, epfd, events, maxevents, tsp, *_):
+def sys_epoll_pwait(p, epfd, events, maxevents, timeout, sigmask, size):
+    return with_sigmask(p, sigmask, size, lambda: _keep_sigmask(
+        p, lambda: sys_epoll_wait(p, epfd, events, maxevents, timeout)))
+
+
+def sys_epoll_pwait2(p, epfd, events, maxevents, tsp, sigmask, size):
     t = _timespec(p, tsp) if "deadline" not in p.restart else None
     if isinstance(t, int) and t < 0:
         return t
-    return _epoll_wait(p, epfd, events, maxevents, t)
+    return with_sigmask(p, sigmask, size, lambda: _keep_sigmask(
+        p, lambda: _epoll_wait(p, epfd, events, maxevents, t)))
 
 
 TABLE += [
@@ -257,6 +303,6 @@ TABLE += [
     Syscall(NR.epoll_create1, sys_epoll_create1, ("int",), "fd"),
     Syscall(NR.epoll_ctl, sys_epoll_ctl, ("fd", "int", "fd", "hex")),
     Syscall(NR.epoll_wait, sys_epoll_wait, ("fd", "hex", "int", "int")),
-    Syscall(NR.epoll_pwait, sys_epoll_wait, ("fd", "hex", "int", "int", "hex", "int")),
+    Syscall(NR.epoll_pwait, sys_epoll_pwait, ("fd", "hex", "int", "int", "hex", "int")),
     Syscall(NR.epoll_pwait2, sys_epoll_pwait2, ("fd", "hex", "int", "hex", "hex", "int")),
 ]
