@@ -41,7 +41,8 @@ def _ps_rows(text: str, init: str) -> list[tuple[str, str, str]]:
 
 
 def test_ps_in_a_guest_shell_lists_the_guests_processes():
-    script = "sleep 1 & sleep 1 | cat & ps -o pid,ppid,stat,comm; wait"
+    # (the short sleep lets the background jobs reach their exec before ps looks, on both sides)
+    script = "sleep 2 & sleep 2 | cat & sleep 0.5; ps -o pid,ppid,stat,comm; wait"
     nat = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c",
                           f"sh -c '{script}'"], capture_output=True, env=ENV, cwd=ROOT, timeout=60)
     assert nat.returncode == 0, f"unshare (the native oracle) failed: {nat.stderr!r}"

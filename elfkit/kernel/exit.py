@@ -76,15 +76,41 @@ def _vfork_done(task: Task):
 
 
 def _forget_orphans(task: Task):
-    """forget_original_parent: the children go to init, which reaps the dead ones at once."""
+    """forget_original_parent: the children go to init, which reaps the dead ones at once. A
+    process group this exit orphans that has stopped members gets SIGHUP and SIGCONT."""
     kernel = task.kernel
     init = kernel.init
-    for child in task.children:
+    parent = task.parent
+    if parent is not None:                            # exit: was this task the group's link out?
+        kill_orphaned_pgrp(kernel, task, parent, ignored=task)
+    for child in list(task.children):
         child.parent = init
         init.children.append(child)
         if child.state == TASK_ZOMBIE:
             release_task(child)
+        else:                                         # reparent: was the exiting task its link?
+            kill_orphaned_pgrp(kernel, child, task, ignored=None)
     task.children = []
+
+
+def kill_orphaned_pgrp(kernel, tsk: Task, parent: Task, ignored: Task | None):
+    """kernel/exit.c: when `parent` was the last link of tsk's process group to the rest of its
+    session (a parent in another group of the same session; init does not count) and the group
+    has stopped members, nobody could continue them: every member gets SIGHUP, then SIGCONT."""
+    from elfkit.kernel.signals import kill_pgrp
+    pgid = tsk.pgid
+    if parent.pgid == pgid or parent.sid != tsk.sid:
+        return
+    members = [t for t in kernel.guests() if t.pgid == pgid and t is not ignored
+               and t.state not in (TASK_ZOMBIE, TASK_DEAD)]
+    if not any(t.state == TASK_STOPPED for t in members):
+        return
+    for t in members:
+        p = t.parent
+        if p is not None and p is not kernel.init and p.pgid != pgid and p.sid == t.sid:
+            return                                    # still linked: not orphaned
+    kill_pgrp(kernel, pgid, 1, None)                  # SIGHUP
+    kill_pgrp(kernel, pgid, 18, None)                 # SIGCONT
 
 
 def _exit_notify(task: Task):
