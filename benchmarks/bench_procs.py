@@ -59,6 +59,7 @@ TOP = HERE.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from bench_run import Prog  # noqa: E402
 from harness import Row, timed_run  # noqa: E402
 
 TIMEOUT_S = float(os.environ.get("ELFKIT_BENCH_TIMEOUT", "600"))
@@ -126,34 +127,20 @@ def _first_line(data: bytes, skip_warnings: bool = False) -> str:
     return ""
 
 
-class Job:
-    """One command timed in the loop: `reps` runs per round; `check(stdout)` returns what is
-    wrong with the output of the checked run ("" if nothing). `values` collects what
-    `parse(stdout)` returns for every timed run (a number the program prints itself)."""
+class Job(Prog):
+    """One command timed in the loop (bench_run's Prog): `reps` runs per round; `check(stdout)`
+    returns what is wrong with the output of the checked run ("" if nothing). `values` collects
+    what `parse(stdout)` returns for every timed run (a number the program prints itself)."""
 
     def __init__(self, name: str, cmd: list[str] | None, missing: str = "", *, reps: int = 1,
                  check=None, parse=None):
-        self.name, self.cmd, self.missing, self.reps = name, cmd, missing, reps
-        self.check, self.parse = check, parse
-        self.times: list[float] = []
+        super().__init__(name, cmd, missing)
+        self.reps, self.check, self.parse = reps, check, parse
         self.values: list[float] = []
-        self.failed = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.cmd is not None and not self.failed
-
-    @property
-    def median(self) -> float | None:
-        return statistics.median(self.times) if self.ok and self.times else None
 
     @property
     def value(self) -> float | None:
         return statistics.median(self.values) if self.ok and self.values else None
-
-    @property
-    def why_not(self) -> str:
-        return self.missing or self.failed
 
 
 def _run(cmd: list[str]) -> tuple[float, int | None, bytes, bytes]:
