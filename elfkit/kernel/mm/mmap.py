@@ -266,12 +266,22 @@ class Mm:
         return self._move(vma, old, old_size, new_size, target)
 
     def _move(self, vma, old, old_size, new_size, target):
-        data = self.pages.read(old, old_size)          # physical: whatever the protection
+        """move_vma: the same frames at the new place (a MAP_SHARED area stays shared with the
+        other processes, copy-on-write pages stay copy-on-write); a grown tail is new memory."""
+        keep = min(old_size, new_size)
         self.unmap_range(target, target + new_size)
+        frames = [(max(b.vaddr, old), min(b.vend, old + keep), b) for b in
+                  self.pages._overlapping(old, old + keep)]
         moved = replace(vma, start=target, end=target + new_size,
                         offset=vma.offset + (old - vma.start) if vma.inode else 0)
-        self.unmap_range(old, old + old_size)
-        self.map_area(moved, data[:new_size])
+        for lo, hi, b in frames:                        # one more holder each, then the old
+            self.pages.map_frames(target + (lo - old), hi - lo, b.paddr + (lo - b.vaddr),
+                                  b.prot, b.shared, get=True, code=b.code)
+        self.unmap_range(old, old + old_size)           # place lets go of them
+        if new_size > keep:
+            self.pages.map(target + keep, new_size - keep, moved.prot, shared=moved.shared)
+        bisect.insort(self.vmas, moved, key=_vma_start)
+        self._merge_around(moved.start, moved.end)
         return target
 
     def set_brk(self, new: int) -> int:
