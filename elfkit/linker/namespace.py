@@ -19,6 +19,26 @@ class Namespace:
         self.error: str | None = None
         self._jmprel_tables: dict[int, object] = {}
 
+    def fork(self, child):
+        """The same link for a forked child (copy_process): a copy of this namespace and its
+        lazy resolver that act on the child, and the child's trap table pointing at them."""
+        import copy
+        new = copy.copy(self)
+        new.proc = child
+        new.relocator = copy.copy(self.relocator)
+        new.relocator.linker = new
+        owners = {id(self): new}
+        if self.lazy is not None:
+            new.lazy = copy.copy(self.lazy)
+            new.lazy.proc, new.lazy.linker = child, new
+            owners[id(self.lazy)] = new.lazy
+        traps = child.mm.pages.traps
+        for address, handler in list(traps.items()):
+            owner = owners.get(id(getattr(handler, "__self__", None)))
+            if owner is not None:
+                traps[address] = getattr(owner, handler.__name__)
+        return new
+
     def record_binding(self, dso, name, definition):
         self.startup_bindings.append((dso, name, definition))
 

@@ -157,18 +157,19 @@ class Linker(Namespace):
 
     # --- the rtld's own symbols (__tls_get_addr) --------------------------------------------
     def _define_rtld_symbols(self):
-        cpu = self.proc.cpu
-
-        def on_tls_get_addr():
-            rdi = cpu.reg("rdi")
-            by_module = {d.tls_module: d for d in self.dsos if d.tls_module}
-            cpu.set_reg("rax", tls_get_addr(self.proc, by_module, self.tp, rdi))
-            rsp = cpu.reg("rsp")
-            (ret,) = Q.unpack(cpu.read(rsp, 8))
-            cpu.set_reg("rsp", rsp + 8)
-            cpu.set_reg("rip", ret)
-        self.tls_get_addr_trap = cpu.add_trap(0x20, on_tls_get_addr)
+        self.tls_get_addr_trap = self.proc.cpu.add_trap(0x20, self.on_tls_get_addr)
         self.rtld_symbols = {"__tls_get_addr": self.tls_get_addr_trap}
+
+    def on_tls_get_addr(self):
+        """The trap __tls_get_addr points at: the address of a TLS variable of this process."""
+        cpu = self.proc.cpu
+        rdi = cpu.reg("rdi")
+        by_module = {d.tls_module: d for d in self.dsos if d.tls_module}
+        cpu.set_reg("rax", tls_get_addr(self.proc, by_module, self.tp, rdi))
+        rsp = cpu.reg("rsp")
+        (ret,) = Q.unpack(cpu.read(rsp, 8))
+        cpu.set_reg("rsp", rsp + 8)
+        cpu.set_reg("rip", ret)
 
     def _protect_relro(self, dso):
         seg = dso.relro()
@@ -248,24 +249,24 @@ class Linker(Namespace):
 
     def _fini_trap(self) -> int:
         """The address handed to _start in %rdx: _dl_fini, run at exit."""
+        return self.proc.cpu.add_trap(0x30, self.dl_fini)
+
+    def dl_fini(self):
         cpu = self.proc.cpu
+        calls = []
+        for dso in self.sorted_maps():             # _dl_fini: from the front, the program too
+            if not dso.initialized and not dso.is_main:
+                continue
+            calls += [(fn, ()) for fn in reversed(self._array(dso, DT.FINI_ARRAY, DT.FINI_ARRAYSZ))]
+            if dso.dt(DT.FINI):
+                calls.append((dso.base + dso.dt(DT.FINI), ()))
 
-        def dl_fini():
-            calls = []
-            for dso in self.sorted_maps():             # _dl_fini: from the front, the program too
-                if not dso.initialized and not dso.is_main:
-                    continue
-                calls += [(fn, ()) for fn in reversed(self._array(dso, DT.FINI_ARRAY, DT.FINI_ARRAYSZ))]
-                if dso.dt(DT.FINI):
-                    calls.append((dso.base + dso.dt(DT.FINI), ()))
-
-            def back_to_caller(_results):
-                rsp = cpu.reg("rsp")
-                (ret,) = Q.unpack(cpu.read(rsp, 8))
-                cpu.set_reg("rsp", rsp + 8)
-                cpu.set_reg("rip", ret)
-            self.proc.call_from_hook(calls, back_to_caller)
-        return cpu.add_trap(0x30, dl_fini)
+        def back_to_caller(_results):
+            rsp = cpu.reg("rsp")
+            (ret,) = Q.unpack(cpu.read(rsp, 8))
+            cpu.set_reg("rsp", rsp + 8)
+            cpu.set_reg("rip", ret)
+        self.proc.call_from_hook(calls, back_to_caller)
 
 
 def has_pt_interp(elf) -> bool:
