@@ -46,7 +46,6 @@ is missing its rows say so.
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
@@ -59,8 +58,8 @@ TOP = HERE.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bench_run import Prog  # noqa: E402
-from harness import Row, timed_run  # noqa: E402
+from bench_run import Prog, RunRow as ProcRow  # noqa: E402
+from harness import timed_run  # noqa: E402
 
 TIMEOUT_S = float(os.environ.get("ELFKIT_BENCH_TIMEOUT", "600"))
 
@@ -78,20 +77,6 @@ PIPE_MIB = _env_int("ELFKIT_BENCH_PIPE_MIB", 64)
 FORK_MIB = _env_int("ELFKIT_BENCH_FORK_MIB", 1024)
 QEMU_TRUE_REPS = 10                  # cold qemu /bin/true runs per round (each ~20 ms)
 FORKBIG = "fixtures/build/forkbig"   # commands run from TOP, paths shown relative
-
-
-class ProcRow(Row):
-    """A Row whose ratio is None (shown as "-") when either side failed, and whose peer value
-    may be in another unit than seconds (run.py prints peer_s as seconds, so such a value is
-    spelled out in peer_name and given to the ratio through extra["peer_value"])."""
-
-    @property
-    def ratio(self):
-        mine = self.elfkit_s
-        theirs = self.extra.get("peer_value", self.peer_s)
-        if mine is None or theirs is None or not theirs or math.isnan(mine) or math.isnan(theirs):
-            return None
-        return mine / theirs
 
 
 # --- the commands ---------------------------------------------------------------------------

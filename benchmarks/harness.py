@@ -90,7 +90,12 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def cmdline(cmd) -> str:
-    """The command as a reader would type it (the venv's elfkit shown as `elfkit`)."""
-    shown = ["elfkit" if c.endswith("/bin/elfkit") else c for c in cmd]
+    """The command as a reader would type it from the repository's top (the venv's elfkit shown
+    as `elfkit`, paths inside the repository relative to it: no path of this machine)."""
+    shown = ["elfkit" if c.endswith("/bin/elfkit") else
+             os.path.relpath(c, TOP) if c.startswith(TOP + os.sep) else c for c in cmd]
     return " ".join(shlex.quote(c) for c in shown)
