@@ -159,7 +159,6 @@ def begin_new_exec(task, image, bprm: Bprm):
     task.robust_list = (0, 0)
     task.rseq_area = None
     task.restart = {}
-    task.exec_count += 1
     task.did_exec = True
     task.linker = None
     if kernel.exec_linker is not None:
@@ -274,7 +273,6 @@ def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", s
     bprm = Bprm(path, argv, envp)
     image = bprm_load(task, bprm, _loads_interpreter(kernel))
     task.exec_image(image, bprm.argv, bprm.envp)
-    task.exec_count = 1
     if kernel.tracer is not None:
         kernel.tracer.started(task, path, argv)
     if exec_linker is not None:

@@ -117,7 +117,6 @@ def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
     child.pgid, child.sid = parent.pgid, parent.sid
     child.rlimits = dict(parent.rlimits)
     child.image, child.argv, child.envp, child.comm = parent.image, parent.argv, parent.envp, parent.comm
-    child.exec_count = parent.exec_count
     child.exit_signal = flags & CSIGNAL
     child.rseq_area = None if flags & CLONE_VM else parent.rseq_area
     child.robust_list = (0, 0)

@@ -146,9 +146,7 @@ class Task:
         self.stop_reported = True                # a stop not yet told to the parent's wait
         self.cont_reported = True
         self.linker = None
-        self.utime_insns = 0
         self.entry = 0
-        self.exec_count = 0
         self.did_exec = False                    # exec'ed since fork (setpgid's EACCES)
         self.exec_attach = None                  # an image the exec linker still has to link
         self.stop_signal = 0
@@ -193,10 +191,6 @@ class Task:
     def run(self, limits: RunLimits) -> ExitStatus:
         """Run the machine this task belongs to until no guest is left; the first's status."""
         return self.kernel.run(limits)
-
-    @property
-    def exit_or_status(self):
-        return self.exit_status or self.exit
 
     # --- exec --------------------------------------------------------------------------------
     def exec_image(self, image, argv: list[bytes], envp: list[bytes]):

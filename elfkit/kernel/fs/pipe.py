@@ -115,7 +115,7 @@ class PipeEnd(OpenFile):
             ev = 0x4 if pipe.size - len(pipe.buf) >= PIPE_BUF else 0
             return ev | (0x8 if pipe.readers == 0 else 0)
         ev = 0x1 if pipe.buf else 0
-        return ev | (0x10 if pipe.writers == 0 and pipe.had_writer else 0)
+        return ev | (0x10 if pipe.writers == 0 else 0)
 
     def stat(self):
         creds = self.pipe.kernel.init.creds
@@ -149,5 +149,4 @@ class PipeEnd(OpenFile):
 def make_pipe(kernel, flags: int) -> tuple[PipeEnd, PipeEnd]:
     """create_pipe_files: the read end and the write end."""
     pipe = Pipe(kernel)
-    pipe.had_writer = True
     return PipeEnd(pipe, O_RDONLY | (flags & O_NONBLOCK)), PipeEnd(pipe, O_WRONLY | (flags & O_NONBLOCK))
