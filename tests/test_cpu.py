@@ -130,3 +130,20 @@ def test_guest_int3_is_not_a_trap():
     assert cpu.interrupt == 3
     assert seen == []
     assert cpu.reg("rax") == 1
+
+
+def test_writing_code_drops_its_translated_blocks():
+    """elfkit writing over code that already ran (a relocation, read() into an executable
+    buffer) must make the CPU run the new bytes, as a store by the CPU itself would."""
+    cpu = Cpu()
+    cpu.hook_faults()
+    cpu.pages.map(0x400000, 0x1000, 7)
+
+    def run(value: int) -> int:
+        cpu.run(0x400000)
+        assert cpu.interrupt == 3
+        return cpu.reg("rax")
+    cpu.write(0x400000, b"\xb8\x01\x00\x00\x00\xcc")           # mov eax, 1; int3
+    assert run(1) == 1
+    cpu.write(0x400000, b"\xb8\x02\x00\x00\x00\xcc")           # mov eax, 2; int3
+    assert run(2) == 2

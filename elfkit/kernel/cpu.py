@@ -253,20 +253,11 @@ class Cpu:
     def invalidate_code(self, addr: int, size: int):
         """Drop the translated blocks made from [addr, addr+size), as a store by the CPU would.
         Unicorn's mem_write does not (so read() into code, or a frame reused for new code,
-        would run the old code). Only frames that ever held executable pages can carry blocks.
-        ctl_remove_cache looks up its start address as an instruction fetch and then drops
-        the whole physical range, which is contiguous for one backing: so the start page is
-        made executable for the moment of the call."""
-        for vaddr, n, paddr in self.pages.code_pieces(addr, size):
-            pte_at = self.pages.pte_address(vaddr)
-            if pte_at is None:
-                continue
-            old = bytes(self.uc.mem_read(pte_at, 8))
-            self.uc.mem_write(pte_at, struct.pack("<Q", (paddr & ~0xFFF) | PTE_P | PTE_U))
-            self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
-            self.uc.ctl_remove_cache(vaddr & ~0xFFF, vaddr + n)
-            self.uc.mem_write(pte_at, old)
-            self._flush_tlb()
+        would run the old code). Only frames that ever held executable pages can carry blocks,
+        and a piece of one backing is contiguous in physical memory: invalidate_phys drops it."""
+        for _vaddr, n, paddr in self.pages.code_pieces(addr, size):
+            start = paddr & ~0xFFF
+            self.invalidate_phys(start, paddr + n - start)
 
     # --- registers -------------------------------------------------------------------------
     def reg(self, name: str) -> int:
