@@ -65,7 +65,11 @@ GUEST_OPTIONS = [
                       "the program (elfkit takes GOT[2] of every lazily bound object)."),
     click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
                  help="Stop the guest after SECONDS."),
-    click.option("--max-insns", type=click.IntRange(min=1), help="Stop the guest after N instructions."),
+    click.option("--max-insns", type=click.IntRange(min=1), help="Stop the guest after N instructions "
+                 "(on one CPU: the count is one CPU's)."),
+    click.option("--cpus", type=click.IntRange(min=1, max=64), default=None,
+                 help="Emulated CPUs: guest processes run in parallel on up to N host threads. "
+                      "Default: the host CPUs elfkit may use (nproc)."),
     click.argument("file", type=click.Path(dir_okay=True)),
     click.argument("args", nargs=-1, type=click.UNPROCESSED),
 ]
@@ -79,9 +83,10 @@ def guest_options(f):
 
 
 def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable, linker, resolver,
-                strace=None, tracer=None):
+                cpus=None, strace=None, tracer=None):
     """The first guest Task for FILE, or a one-line error and the shell's exit status (126/127)."""
     from elfkit.kernel.exec import spawn
+    from elfkit.kernel.smp import host_cpus
     from elfkit.linker.attach import exec_linker
     from elfkit.linker.dso import LinkError
     from elfkit.loader.binfmt import ExecError
@@ -90,7 +95,8 @@ def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable,
     try:
         return spawn(file, argv, envp, root=root, seed=seed, writable=list(writable), strace=strace,
                      warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True),
-                     linker=exec_linker(linker, resolver), tracer=tracer, host_signals=True)
+                     linker=exec_linker(linker, resolver), tracer=tracer, host_signals=True,
+                     cpus=cpus or host_cpus())
     except ExecError as e:
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         raise SystemExit(EXIT_NOENT if e.errno_name == "ENOENT" else EXIT_NOEXEC) from None

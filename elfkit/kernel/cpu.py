@@ -115,20 +115,35 @@ class Fault:
 
 
 class Cpu:
-    """The machine: one x86-64 CPU and its physical memory. Each guest process has its own
-    address space (PageTables); `pages` is the one CR3 points at now (switch_mm)."""
+    """One x86-64 CPU over a physical memory. Each guest process has its own address space
+    (PageTables); `pages` is the one CR3 points at now (switch_mm).
 
-    def __init__(self):
+    Alone (`Cpu()`), it is a whole machine with a memory of its own. In an SMP machine
+    (`elfkit.kernel.smp.Machine`), every CPU is a Unicorn instance of its own over the one
+    physical pool (`phys`), run by a host thread of its own; what one CPU's kernel work
+    means for another CPU's translated code and TLB reaches it as `pending` work, done by
+    that CPU's own thread before it runs guest code again (`apply_pending`)."""
+
+    def __init__(self, machine=None, phys: PhysMem | None = None, index: int = 0):
+        self.machine = machine
+        self.index = index
         self.uc = uc_mod.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
         self.uc.ctl_set_cpu_model(CPU_MODEL)
         self._translated = False
-        self.phys = PhysMem(self.uc)
-        self.phys.on_code_freed = self.invalidate_phys
+        if phys is None:
+            phys = PhysMem(self.uc)
+            phys.on_code_freed = self.invalidate_phys if machine is None else machine.invalidate_phys
+        else:
+            phys.attach(self.uc)
+        self.phys = phys
+        self.current = None           # the task whose registers this CPU holds (kernel.current)
+        self.pending: list = []       # work other CPUs left for this one (see apply_pending)
+        self.tlb_stale = False        # the loaded address space changed while another CPU worked
         self.pages = self.new_address_space()
+        self.boot_pages = self.pages
         # The probes below unmap their scratch page: no TLB flush (and no clearing of a fault in
         # flight) in between, or the calibration would not see the fault it made.
         boot_on_change, self.pages.on_change = self.pages.on_change, None
-        self._trap_frame: int | None = None
         self._clean_context = None
         self._enable_paging()
         self._clean_context = self._context_bytes()
@@ -161,6 +176,11 @@ class Cpu:
         self.retry = False
         self.on_fault = None          # callable(access, address, unmapped) -> bool (handled)
         self.trap_error: Exception | None = None     # a trap handler raised (a bug in elfkit)
+        # the scheduler's view of this CPU (see elfkit.kernel.sched)
+        self.running = False          # executing guest code now (the GIL and the BKL are free)
+        self.slice_end: float | None = None    # when the ticker ends the running task's slice
+        self.idle = False             # waiting for a task to run
+        self.guest_s = 0.0            # wall time spent running guest code
 
     def _enable_paging(self):
         """Long mode with 4-level paging (see elfkit.kernel.mm.paging), SSE enabled, CR0.WP so
@@ -177,21 +197,44 @@ class Cpu:
     # --- address spaces ---------------------------------------------------------------------
     def new_address_space(self) -> PageTables:
         pages = PageTables(self.phys)
-        pages.on_change = lambda: self._flush_tlb() if pages is self.pages else None
+        pages.on_change = self._on_change_for(pages)
         return pages
 
     def fork_address_space(self, pages: PageTables) -> PageTables:
         child = pages.fork()
-        child.on_change = lambda: self._flush_tlb() if child is self.pages else None
+        child.on_change = self._on_change_for(child)
         return child
+
+    def _on_change_for(self, pages: PageTables):
+        """Permissions or frames of `pages` were taken away: every CPU that has it loaded must
+        forget its TLB entries (this one now, another before it next runs guest code)."""
+        if self.machine is not None:
+            machine = self.machine
+            return lambda: machine.tlb_changed(pages)
+        return lambda: self._flush_tlb() if pages is self.pages else None
 
     def switch_mm(self, pages: PageTables):
         """Point CR3 at another address space (switch_mm): QEMU flushes its TLB and its
         virtual-pc cache; translated blocks, found by physical address, stay valid."""
-        if pages is self.pages:
+        if pages is self.pages and not self.tlb_stale:
             return
         self.pages = pages
+        self.tlb_stale = False
         self.uc.reg_write(X86.UC_X86_REG_CR3, pages.pml4)    # (run() clears a fault in flight)
+
+    def apply_pending(self):
+        """Work another CPU left for this one, done by this CPU's own thread (Unicorn is not
+        to be called from two threads at once): leave an address space that was freed, forget
+        stale TLB entries, drop translated blocks of frames that were freed or rewritten, add
+        code hooks. Called before guest code runs and when a hook returns to it."""
+        if self.pages.released:
+            self.switch_mm(self.boot_pages)
+        if self.tlb_stale:
+            self.tlb_stale = False
+            self._flush_tlb()
+        work, self.pending = self.pending, []
+        for op in work:
+            op(self)
 
     def context(self, into=None):
         """Every register of the CPU (a task's saved state while it does not run); `into`: a
@@ -251,13 +294,15 @@ class Cpu:
         self._flush_tlb()
 
     def invalidate_code(self, addr: int, size: int):
-        """Drop the translated blocks made from [addr, addr+size), as a store by the CPU would.
-        Unicorn's mem_write does not (so read() into code, or a frame reused for new code,
-        would run the old code). Only frames that ever held executable pages can carry blocks,
-        and a piece of one backing is contiguous in physical memory: invalidate_phys drops it."""
+        """Drop the translated blocks made from [addr, addr+size), as a store by the CPU would,
+        on every CPU. Unicorn's mem_write does not (so read() into code, or a frame reused for
+        new code, would run the old code). Only frames that ever held executable pages can carry
+        blocks, and a piece of one backing is contiguous in physical memory: invalidate_phys
+        drops it."""
+        invalidate = self.invalidate_phys if self.machine is None else self.machine.invalidate_phys
         for _vaddr, n, paddr in self.pages.code_pieces(addr, size):
             start = paddr & ~0xFFF
-            self.invalidate_phys(start, paddr + n - start)
+            invalidate(start, paddr + n - start)
 
     # --- registers -------------------------------------------------------------------------
     def reg(self, name: str) -> int:
@@ -456,7 +501,7 @@ class Cpu:
     def hook_faults(self):
         """Faults arrive as CPU exceptions: #PF (14) with CR2, #DE, #UD, #GP... No memory hook is
         installed: Unicorn keeps every store on its slow path while any exists."""
-        def on_intr(_uc, intno, _data):
+        def on_intr_locked(_uc, intno, _data):
             if intno == 3 and self.pages.traps:       # int3 on the trap page: %rip is past it
                 trap = self.pages.traps.get(self.uc.reg_read(X86.UC_X86_REG_RIP) - 1)
                 if trap is not None:
@@ -482,6 +527,16 @@ class Cpu:
                 self.fault = Fault("access", address, True)
             self.interrupt = intno
             self.uc.emu_stop()
+        lock = self.machine.bkl if self.machine is not None else None
+
+        def on_intr(_uc, intno, _data):
+            if lock is None:
+                on_intr_locked(_uc, intno, _data)
+                return
+            with lock:
+                on_intr_locked(_uc, intno, _data)
+                if self.pending or self.tlb_stale:
+                    self.apply_pending()
         self._add_hook(UC.UC_HOOK_INTR, _INTR_CB(on_intr), 1, 0)
 
     def add_trap(self, offset: int, handler) -> int:
@@ -489,11 +544,12 @@ class Cpu:
         or stops the CPU). The trap page is filled with int3, so a trap is a CPU exception
         (#BP) taken to the interrupt hook: no code hook, and the handler's new %rip or stop
         takes effect at once."""
-        if self._trap_frame is None:            # one frame of int3 for every address space
-            self._trap_frame = self.phys.alloc(0x1000)
-            self.phys.write(self._trap_frame, b"\xcc" * 0x1000)
+        phys = self.phys
+        if phys.trap_frame is None:             # one frame of int3 for every address space
+            phys.trap_frame = phys.alloc(0x1000)
+            phys.write(phys.trap_frame, b"\xcc" * 0x1000)
         if self.pages.find(TRAP_PAGE) is None:
-            self.pages.map_frames(TRAP_PAGE, 0x1000, self._trap_frame, 5, shared=True)
+            self.pages.map_frames(TRAP_PAGE, 0x1000, phys.trap_frame, 5, shared=True)
         address = TRAP_PAGE + offset
         self.pages.traps[address] = handler
         return address
@@ -501,28 +557,39 @@ class Cpu:
     def add_breakpoint(self, address: int, handler):
         """handler() runs just before the instruction at `address` (a one-address code hook), in
         the address space current now only (a forked child's or an exec'ed program's code at the
-        same address does not call it)."""
+        same address does not call it), on whichever CPU runs it."""
         owner = self.pages                      # the address space it was set in: not a child's
-
-        def on_code(_uc, _address, _size, _data):
-            if self.pages is owner:
-                handler()
-        cb = _CODE_CB(on_code)
-        self._add_hook(UC.UC_HOOK_CODE, cb, address, address)
-        # Code translated before the hook existed would not call it: drop that page's blocks.
-        # (Only that page: removing the whole cache walks every page through the MMU and
-        # leaves a phantom page fault behind.)
-        self.flush_translations(address & ~0xFFF, (address & ~0xFFF) + 0x1000)
+        self._on_every_cpu(lambda cpu: cpu._code_hook(address, address, owner,
+                                                      lambda _a: handler()))
 
     def add_code_range(self, begin: int, end: int, handler):
         """handler(address) before each instruction in [begin, end]: keep the range narrow (a
         PLT section), as code outside it stays on the fast path."""
         owner = self.pages
+        self._on_every_cpu(lambda cpu: cpu._code_hook(begin, end, owner, handler))
+
+    def _on_every_cpu(self, op):
+        if self.machine is None:
+            op(self)
+        else:
+            self.machine.on_every_cpu(op, keep=True)
+
+    def _code_hook(self, begin: int, end: int, owner, handler):
+        lock = self.machine.bkl if self.machine is not None else None
 
         def on_code(_uc, address, _size, _data):
             if self.pages is owner:
-                handler(address)
+                if lock is None:
+                    handler(address)
+                    return
+                with lock:
+                    handler(address)
+                    if self.pending or self.tlb_stale:
+                        self.apply_pending()
         self._add_hook(UC.UC_HOOK_CODE, _CODE_CB(on_code), begin, end)
+        # Code translated before the hook existed would not call it: drop those pages' blocks.
+        # (Only those pages: removing the whole cache walks every page through the MMU and
+        # leaves a phantom page fault behind.)
         self.flush_translations(begin & ~0xFFF, (end | 0xFFF) + 1)
 
     def _add_hook(self, htype, cb, begin, end, *extra):
@@ -566,3 +633,6 @@ class Cpu:
 
     def flush_translations(self, begin: int, end: int):
         self.uc.ctl_remove_cache(begin, end)
+
+    def flush_all_translations(self):
+        self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)

@@ -42,12 +42,15 @@ def do_exit(task: Task, status: ExitStatus):
         _vfork_done(task)
     if task.mm is not None and task is not kernel.first:
         if kernel.current is task:
-            kernel.cpu.switch_mm(kernel.boot_pages)
+            kernel.cpu.switch_mm(kernel.cpu.boot_pages)
         task.mm.mmput()
         task.mm = None
     # (the first process's memory stays until elfkit ends, for --maps and the Python API)
     if kernel.current is task:
         kernel.current = None
+    for cpu in kernel.machine.cpus:            # its registers left on an idle CPU: forget them
+        if cpu.current is task:
+            cpu.current = None
     kernel.record_exit(task, status)
     if kernel.strace is not None and status.limit is None:
         kernel.strace.finish(task, status)

@@ -119,6 +119,7 @@ def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
     child.image, child.argv, child.envp, child.comm = parent.image, parent.argv, parent.envp, parent.comm
     child.exit_signal = flags & CSIGNAL
     child.rseq_area = None if flags & CLONE_VM else parent.rseq_area
+    child.rseq_sig, child.rseq_cpu = parent.rseq_sig, -1
     child.robust_list = (0, 0)
     child.sigframes = dict(parent.sigframes)
     # copy_mm: CLONE_VM shares the address space; otherwise dup_mmap, copy-on-write.

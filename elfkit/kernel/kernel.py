@@ -21,10 +21,12 @@ import signal
 import time
 from collections import deque
 
-from elfkit.kernel.cpu import Cpu
+import threading
+
 from elfkit.kernel.mm.filemap import PageCache
 from elfkit.kernel.fs.files import FdTable
-from elfkit.kernel.sched import Ticker, install_host_signals, schedule
+from elfkit.kernel.sched import SLICE_S, Ticker, install_host_signals, schedule
+from elfkit.kernel.smp import Machine
 from elfkit.kernel.signals import deliverable_signals
 from elfkit.kernel.wait import WaitQueue
 from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_SLEEPING, TASK_ZOMBIE,
@@ -39,8 +41,15 @@ PID_MAX = 4194304
 
 class Kernel:
     def __init__(self, *, root: str = "/", seed: int | None = None, writable=None, strace=None,
-                 warn=None, tracer=None, exec_linker=None, host_signals: bool = True):
-        self.cpu = Cpu()
+                 warn=None, tracer=None, exec_linker=None, host_signals: bool = True,
+                 cpus: int = 1):
+        self.machine = Machine(cpus)
+        self.bkl = self.machine.bkl
+        self.idle_cond = threading.Condition(self.bkl)
+        self.running = False                     # schedule() has started
+        self.cpu_threads: list[threading.Thread] = []
+        self.cpu_error: BaseException | None = None    # a secondary CPU's thread failed (a bug)
+        self.halt = False                        # the secondary CPUs are to stop
         self.sysroot = Sysroot(root)
         self.writable = [os.path.realpath(w) for w in (writable or [])]
         self.strace = strace
@@ -51,11 +60,9 @@ class Kernel:
         self.rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self.page_cache = PageCache(self.cpu.phys)
         self.fresh_context = self.cpu.context()
-        self.boot_pages = self.cpu.pages
         self.tasks: dict[int, Task] = {}
         self.last_pid = INIT_PID
         self.runqueue: deque[Task] = deque()
-        self.current: Task | None = None
         self.first: Task | None = None
         self.first_status: ExitStatus | None = None
         self.first_stop: int | None = None       # the first guest just stopped by this signal
@@ -74,17 +81,41 @@ class Kernel:
         self.init.wait_chldexit = WaitQueue()
         self.last_pid = FIRST_PID - 1
         wakeup = install_host_signals(self) if host_signals else os.pipe()[0]
-        self.ticker = Ticker(self.cpu, wakeup)
+        self.kick_r, self.kick_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.ticker = Ticker(self.machine, wakeup, kick=self.kick)
         self.ticker.start()
-        self._install_hooks()
+        self._install_hooks(self.machine.cpus[0])
 
-    def _install_hooks(self):
+    def _install_hooks(self, cpu):
         from elfkit.kernel.syscalls import make_dispatcher
-        self.cpu.hook_syscall(make_dispatcher(self))
-        self.cpu.hook_faults()
-        self.cpu.on_fault = lambda access, addr, unmapped: \
-            self.current is not None and self.current.mm is not None and \
-            self.current.mm.handle_mm_fault(addr)
+        cpu.hook_syscall(make_dispatcher(self, cpu))
+        cpu.hook_faults()
+        cpu.on_fault = lambda access, addr, unmapped: \
+            cpu.current is not None and cpu.current.mm is not None and \
+            cpu.current.mm.handle_mm_fault(addr)
+
+    # --- the CPUs ------------------------------------------------------------------------------
+    @property
+    def cpu(self):
+        """The CPU the calling thread drives (the boot CPU outside the CPUs' threads)."""
+        return self.machine.cpu
+
+    @property
+    def current(self) -> Task | None:
+        """The task on the calling thread's CPU (Linux's per-CPU `current`)."""
+        return self.machine.cpu.current
+
+    @current.setter
+    def current(self, task: Task | None):
+        self.machine.cpu.current = task
+
+    def start_cpu(self):
+        """Bring up one more CPU, driven by a host thread of its own (elfkit.kernel.sched)."""
+        from elfkit.kernel.sched import secondary_cpu
+        name = f"elfkit-cpu{len(self.cpu_threads) + 1}"
+        t = threading.Thread(target=secondary_cpu, args=(self,), name=name, daemon=True)
+        self.cpu_threads.append(t)
+        t.start()
 
     # --- time and files -------------------------------------------------------------------------
     @staticmethod
@@ -130,38 +161,105 @@ class Kernel:
         return [t for t in self.tasks.values() if t.state == TASK_SLEEPING and t is not self.init]
 
     # --- the run queue -------------------------------------------------------------------------
-    def enqueue(self, task: Task):
-        if task not in self.runqueue:
-            self.runqueue.append(task)
+    def enqueue(self, task: Task, preempted: bool = False):
+        """A task can run: on the queue, and a CPU to run it -- an idle one woken, one more
+        brought up, or the running ones given a time slice to end. preempted: the task's own
+        CPU puts it back and will take it again unless another wants it first."""
+        if task in self.runqueue:
+            return
+        self.runqueue.append(task)
+        if not self.running:
+            return
+        if preempted and task.cpus_allowed >> self.cpu.index & 1:
+            if any(c.idle for c in self.machine.cpus):
+                self.idle_cond.notify_all()
+            return
+        cpus = self.machine.cpus
+        allowed = task.cpus_allowed
+        if any(c.idle and allowed >> c.index & 1 for c in cpus):
+            if self.in_host_wait and allowed & 1:
+                self.kick()
+            self.idle_cond.notify_all()
+            return
+        next_index = 1 + len(self.cpu_threads)            # (the boot CPU's thread is ours)
+        if next_index < self.machine.max_cpus and allowed >> next_index:
+            self.start_cpu()
+            return
+        now = time.monotonic()
+        for c in cpus:
+            if c.running and c.slice_end is None and allowed >> c.index & 1:
+                c.slice_end = now + SLICE_S
 
-    def pick_next(self) -> Task | None:
-        while self.runqueue:
-            t = self.runqueue.popleft()
-            if t.state == TASK_RUNNING:
-                return t
-        return None
+    def kick(self):
+        """Wake the boot CPU from its wait on the host (a task to run, or the end)."""
+        try:
+            os.write(self.kick_w, b"k")
+        except OSError:
+            pass
+
+    def pick_next(self, cpu=None) -> Task | None:
+        """The next task for `cpu`: the first on the queue that last ran there (its TLB and
+        registers are still there), else the first any CPU may take; never one that is running
+        on another CPU, nor one whose address space is."""
+        cpu = cpu or self.cpu
+        rq = self.runqueue
+        chosen = None
+        for i, t in enumerate(rq):
+            if t.state != TASK_RUNNING or t.on_cpu is not None or not t.cpus_allowed >> cpu.index & 1:
+                continue
+            mm = t.mm
+            if mm is not None and mm.on_cpu is not None and mm.on_cpu is not cpu:
+                continue
+            if t.last_cpu is cpu or t.last_cpu is None:
+                chosen = i
+                break
+            if chosen is None:
+                chosen = i
+        if chosen is None:
+            if rq and all(t.state != TASK_RUNNING for t in rq):
+                rq.clear()
+            return None
+        t = rq[chosen]
+        del rq[chosen]
+        return t
 
     def others_waiting(self, task: Task) -> bool:
         """Does another task want the CPU, now or when the host answers?"""
         return bool(self.runqueue) or any(t.blocked_call is not None for t in self.sleepers())
 
     def switch_to(self, task: Task):
-        """context_switch: save the running task's registers, load the next one's."""
-        prev = self.current
-        if prev is task:
-            return
+        """context_switch on the calling thread's CPU: save the task that was there, load the
+        next one's registers (from another CPU if they are still there) and address space."""
         cpu = self.cpu
+        prev = cpu.current
+        if prev is task:
+            if cpu.tlb_stale or cpu.pending:
+                cpu.apply_pending()
+            return
         if prev is not None and prev.state not in (TASK_ZOMBIE, TASK_DEAD) and prev.mm is not None:
             prev.ctx = cpu.context(into=prev.ctx_buffer)
             prev.ctx_buffer = prev.ctx
-        self.current = task
+        for other in self.machine.cpus:
+            if other is not cpu and other.current is task:   # that CPU is idle: take them
+                task.ctx = other.context(into=task.ctx_buffer)
+                task.ctx_buffer = task.ctx
+                other.current = None
+        cpu.current = task
         cpu.switch_mm(task.mm.pages)
+        if cpu.tlb_stale or cpu.pending:
+            cpu.apply_pending()
         if task.ctx is not None:
             cpu.set_context(task.ctx)
             task.ctx = None
         if task.initial_regs is not None:
             cpu.set_regs(**task.initial_regs)
             task.initial_regs = None
+        if task.last_cpu is not None and task.last_cpu is not cpu:
+            # pages both writable and executable (a JIT's) may have been rewritten by stores on
+            # the other CPU, which dropped only that CPU's blocks
+            for b in task.mm.pages.backings:
+                if b.prot & 6 == 6:
+                    cpu.invalidate_phys(b.paddr, b.size)
 
     def sleep(self, task: Task, call):
         """The running task waits (call: nr, args, rip, eflags, Sleep)."""
@@ -247,13 +345,23 @@ class Kernel:
         from elfkit.kernel.exit import do_exit
         for t in self.guests():
             if t.state not in (TASK_ZOMBIE, TASK_DEAD):
-                do_exit(t, status if t is self.first else ExitStatus(signal=9))
+                st = status if t is self.first else ExitStatus(signal=9)
+                if t.on_cpu is not None and t.on_cpu is not self.cpu:
+                    t.exit = st                  # running on another CPU: it ends there
+                    t.on_cpu.stop()
+                else:
+                    do_exit(t, st)
         if self.first_status is None or self.first_status.limit is None:
             self.first_status = status
 
     def run(self, limits) -> ExitStatus:
         schedule(self, limits)
         self.ticker.quit = True
+        try:
+            os.close(self.kick_r)
+            os.close(self.kick_w)
+        except OSError:
+            pass
         if self.first is not None and self.first.mm is not None:
             self.cpu.switch_mm(self.first.mm.pages)       # what the Python API reads afterwards
         if self.first_status is None:

@@ -1,6 +1,6 @@
 """kernel/sched: the run queue, time slices, sleeping and waking, and waiting on the host.
 
-One emulated CPU runs one task at a time. `schedule` is the kernel's main
+Each CPU (kernel.smp) runs one task at a time, in a loop of its own. `schedule` is the kernel's main
 loop: pick the next runnable task (round robin), switch to it (its address
 space and registers), finish the system call it slept in if it has one, deliver
 its pending signals, and let Unicorn run it until it blocks, exits, faults or
@@ -27,6 +27,7 @@ import time
 
 from elfkit.kernel.cpu import CpuError
 from elfkit.kernel.exit import do_exit
+from elfkit.kernel.rseq import rseq_resume
 from elfkit.kernel.signals import deliver_pending, fault_signal
 from elfkit.kernel.task import TASK_RUNNING, ExitStatus
 
@@ -39,14 +40,14 @@ class HostSignal(Exception):
 
 
 class Ticker(threading.Thread):
-    """Stops the CPU at the end of a time slice, and when the host signals elfkit."""
+    """Stops a CPU at the end of its task's time slice, and the boot CPU when the host
+    signals elfkit."""
 
-    def __init__(self, cpu, wakeup_fd: int):
+    def __init__(self, machine, wakeup_fd: int, kick=None):
         super().__init__(name="elfkit-ticker", daemon=True)
-        self.cpu = cpu
+        self.machine = machine
         self.wakeup_fd = wakeup_fd
-        self.slice_end: float | None = None      # set while a task runs with a slice
-        self.running = False                     # the CPU is executing guest code
+        self.kick = kick                         # wakes the boot CPU's wait on the host
         self.signalled = False
         self.quit = False
 
@@ -62,13 +63,18 @@ class Ticker(threading.Thread):
                 except OSError:
                     pass
                 self.signalled = True
-                if self.running:
-                    self.cpu.stop()
+                boot = self.machine.cpus[0]
+                if boot.running:
+                    boot.stop()
+                elif self.kick is not None:
+                    self.kick()
                 continue
-            end = self.slice_end
-            if self.running and end is not None and time.monotonic() >= end:
-                self.slice_end = None
-                self.cpu.stop()
+            now = time.monotonic()
+            for cpu in list(self.machine.cpus):
+                end = cpu.slice_end
+                if cpu.running and end is not None and now >= end:
+                    cpu.slice_end = None
+                    cpu.stop()
 
 
 def expired(deadline: float | None) -> bool:
@@ -76,36 +82,133 @@ def expired(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline - 0.001
 
 
+class Schedule:
+    """What every CPU's loop shares: the limits and how far they have got."""
+
+    def __init__(self, limits):
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
+        self.executed = 0
+
+
 def schedule(kernel, limits) -> None:
-    """Run every guest task until none is left (or a limit ends them all)."""
-    cpu = kernel.cpu
+    """Run every guest task until none is left (or a limit ends them all). The calling thread
+    drives the boot CPU; more CPUs come up when more tasks want to run (Kernel.enqueue), up
+    to the machine's max_cpus (one with --max-insns, which counts one CPU's instructions)."""
+    cpu = kernel.machine.cpus[0]
+    kernel.machine.bind(cpu)
     cpu.set_exact_stops(bool(limits.max_insns))
-    deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
-    executed = 0
-    while kernel.live_tasks():
+    if limits.max_insns:
+        kernel.machine.max_cpus = 1
+    kernel.schedule_state = Schedule(limits)
+    with kernel.bkl:
+        kernel.running = True
+        try:
+            cpu_loop(kernel, cpu, primary=True)
+        finally:
+            kernel.running = False
+            kernel.halt = True
+            kernel.idle_cond.notify_all()
+            threads = list(kernel.cpu_threads)
+            for t in threads:
+                _release_all(kernel.bkl, t.join)
+    if kernel.cpu_error is not None:
+        raise kernel.cpu_error
+
+
+def secondary_cpu(kernel):
+    """A secondary CPU's thread: bring the CPU up, then run tasks until none is left."""
+    try:
+        with kernel.bkl:
+            cpu = kernel.machine.add_cpu()
+            kernel.machine.bind(cpu)
+            kernel._install_hooks(cpu)
+            cpu_loop(kernel, cpu, primary=False)
+    except BaseException as e:          # noqa: BLE001 - a bug in elfkit: the boot CPU raises it
+        kernel.cpu_error = e
+        kernel.halt = True
+    finally:
+        kernel.kick()                   # the boot CPU may wait on the host for what ended here
+
+
+def _release_all(lock, wait):
+    """Call wait() with the big kernel lock released (it is held once here)."""
+    lock.release()
+    try:
+        wait()
+    finally:
+        lock.acquire()
+
+
+def cpu_loop(kernel, cpu, primary: bool):
+    """One CPU's scheduler loop (the BKL held, except while guest code runs or the CPU idles).
+    The boot CPU (`primary`, elfkit's main thread) also passes host signals on, stops elfkit
+    like a stopped guest and waits on the host for what sleepers wait on."""
+    state = kernel.schedule_state
+    limits, deadline = state.limits, state.deadline
+    while kernel.live_tasks() and not (kernel.halt and not primary) and kernel.cpu_error is None:
         if expired(deadline):
             kernel.stop_everything(ExitStatus(signal=9, limit="timeout",
                                               reason=f"stopped after the {limits.timeout_s:g} s timeout"))
-            break
-        if limits.max_insns and executed >= limits.max_insns:
+            if not primary:
+                break
+            if not kernel.live_tasks():
+                break
+        if limits.max_insns and state.executed >= limits.max_insns:
             kernel.stop_everything(ExitStatus(signal=9, limit="max-insns",
                                               reason=f"stopped after {limits.max_insns} instructions"))
             break
-        kernel.forward_host_signals()
-        if kernel.first_stop is not None:
-            kernel.stop_like_the_guest()
+        if primary:
+            kernel.forward_host_signals()
+            if kernel.first_stop is not None:
+                kernel.stop_like_the_guest()
         kernel.wake_timers()
-        poll_host(kernel)
-        task = kernel.pick_next()
+        if primary:
+            poll_host(kernel)
+        task = kernel.pick_next(cpu)
         if task is None:
-            wait_on_host(kernel, deadline)
+            if primary:
+                wait_on_host(kernel, deadline)
+            else:
+                idle(kernel, cpu, deadline)
             continue
-        executed += run_task(kernel, task, limits, deadline, executed)
+        state.executed += run_task(kernel, task, limits, deadline, state.executed)
+
+
+def idle(kernel, cpu, deadline):
+    """A secondary CPU with nothing to run waits until a task is queued (Kernel.enqueue) or a
+    sleeper's deadline comes (the boot CPU may be busy running guest code)."""
+    wake_at = deadline
+    for t in kernel.sleepers():
+        s = t.blocked_call[4] if t.blocked_call else None
+        if s is not None and s.deadline is not None and (wake_at is None or s.deadline < wake_at):
+            wake_at = s.deadline
+    timeout = None if wake_at is None else max(0.0005, wake_at - time.monotonic())
+    cpu.idle = True
+    try:
+        kernel.idle_cond.wait(timeout)
+    finally:
+        cpu.idle = False
 
 
 def run_task(kernel, task, limits, deadline, executed) -> int:
-    """Switch to `task` and run it until it sleeps, exits, faults or is preempted."""
+    """Switch to `task` on this thread's CPU and run it until it sleeps, exits, faults or is
+    preempted."""
     cpu = kernel.cpu
+    task.on_cpu = cpu
+    mm = task.mm
+    if mm is not None:
+        mm.on_cpu = cpu
+    try:
+        return _run_task(kernel, cpu, task, limits, deadline, executed)
+    finally:
+        task.on_cpu = None
+        task.last_cpu = cpu
+        if mm is not None and mm.on_cpu is cpu:
+            mm.on_cpu = None
+
+
+def _run_task(kernel, cpu, task, limits, deadline, executed) -> int:
     kernel.switch_to(task)
     settle_rip(task)
     if task.exit is not None:                      # SIGKILL while it slept: no retry
@@ -117,6 +220,8 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
     if task.exec_attach is not None and task.exit is None:
         image, task.exec_attach = task.exec_attach, None
         kernel.exec_linker.attach(task, image)
+    if task.rseq_area is not None:
+        rseq_resume(task, cpu)
     if task.exit is None and task.signals.pending:
         deliver_pending(task)
     if task.exit is not None:
@@ -125,19 +230,25 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
     if task.state != TASK_RUNNING or task.blocked_call is not None:
         return 0                                   # stopped by a signal just delivered
     settle_rip(task)
+    if cpu.pending or cpu.tlb_stale:
+        cpu.apply_pending()
     pc = cpu.pc()
     left_s = deadline - time.monotonic() if deadline is not None else None
     left_insns = limits.max_insns - executed if limits.max_insns else 0
-    ticker = kernel.ticker
-    ticker.slice_end = time.monotonic() + SLICE_S if kernel.others_waiting(task) else None
+    cpu.slice_end = time.monotonic() + SLICE_S if kernel.others_waiting(task) else None
     error = None
-    ticker.running = True
+    cpu.running = True
+    lock = kernel.bkl
+    lock.release()                                 # guest code runs without the kernel lock
+    began = time.monotonic()
     try:
         cpu.run(pc, int(left_s * 1e6) if left_s is not None and left_s > 0 else 0, left_insns)
     except CpuError as e:
         error = e
     finally:
-        ticker.running = False
+        cpu.guest_s += time.monotonic() - began
+        cpu.running = False
+        lock.acquire()
     ran = (cpu.insns_run() or 0) if limits.max_insns else 0
     settle_rip(task)
     if task.trap_failed():
@@ -151,7 +262,7 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
     if task.exit is not None:
         do_exit(task, task.exit)
     elif task.state == TASK_RUNNING and task.blocked_call is None:
-        kernel.enqueue(task)                       # preempted, or stopped by a handler: go on later
+        kernel.enqueue(task, preempted=True)       # preempted, or stopped by a handler: go on later
     return ran
 
 
@@ -189,19 +300,40 @@ def wait_on_host(kernel, deadline: float | None, block: bool = True):
     timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
     if not block:
         timeout = 0
+    elif expired(deadline):
+        timeout = 0.001                  # the other CPUs are ending their tasks: do not spin
+    kick = kernel.kick_r
+    r, w = [], []
+    lock = kernel.bkl
+    cpu = kernel.machine.cpus[0]
+    cpu.idle = block
+    lock.release()                       # the other CPUs go on meanwhile (Kernel.enqueue kicks)
+    failed = None
     try:
-        kernel.in_host_wait = True
-        if kernel.ticker.signalled or kernel.host_signals:
-            return                       # a host signal came before the wait: act on it first
-        r, w, _ = select.select(sorted(read_fds), sorted(write_fds), [], timeout)
+        try:
+            # From here a host signal's Python handler raises HostSignal (install_host_signals);
+            # one that came before is in host_signals or seen by the ticker, which also writes
+            # the kick pipe (the C-level handler may have run in another thread, and then
+            # select() is not interrupted).
+            kernel.in_host_wait = block
+            if not (kernel.ticker.signalled or kernel.host_signals):
+                r, w, _ = select.select(sorted(read_fds) + [kick], sorted(write_fds), [], timeout)
+        finally:
+            kernel.in_host_wait = False
     except HostSignal:
-        return
-    except OSError as e:
-        if e.errno != errno.EINTR:
-            raise
-        return
-    finally:
         kernel.in_host_wait = False
+    except OSError as e:                 # (EINTR is retried by Python itself)
+        failed = e
+    lock.acquire()
+    cpu.idle = False
+    if failed is not None:
+        raise failed
+    if kick in r:
+        try:
+            os.read(kick, 4096)
+        except OSError:
+            pass
+        r = [fd for fd in r if fd != kick]
     ready = set(r) | set(w)
     now = time.monotonic()
     for t in list(kernel.sleepers()):
@@ -230,4 +362,4 @@ def install_host_signals(kernel):
     return r
 
 
-__all__ = ["schedule", "install_host_signals", "Ticker"]
+__all__ = ["schedule", "secondary_cpu", "install_host_signals", "Ticker"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 
 from elfkit.kernel.faults import describe_fault, memory_access
+from elfkit.kernel.rseq import rseq_abort_cs
 from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_SLEEPING, TASK_STOPPED, TASK_ZOMBIE,
                                 ExitStatus, signal_name)
 
@@ -107,8 +108,8 @@ def _kill_now(target, status: ExitStatus):
         target.kernel.wake(target)
     else:
         target.kernel.enqueue(target)
-    if target.is_current:
-        target.cpu.stop()
+    if target.on_cpu is not None:              # running, here or on another CPU
+        target.on_cpu.stop()
 
 
 def signal_wake_up(target):
@@ -184,6 +185,8 @@ def _core_limit(task) -> int:
 
 def _push_frame(proc, sig, handler, flags, restorer, mask, code, addr):
     cpu = proc.cpu
+    if proc.rseq_area is not None:
+        rseq_abort_cs(proc, cpu)                # rseq_signal_deliver: the frame saves abort_ip
     ctx = cpu.save_context()
     sp = ctx["rsp"]
     ss_sp, ss_flags, ss_size = proc.signals.altstack

@@ -103,7 +103,10 @@ class Task:
     def __init__(self, kernel, pid: int, *, parent: "Task | None", fs: FsStruct, files, creds,
                  signals: SignalState, rng, seed):
         self.kernel = kernel
-        self.cpu = kernel.cpu
+        self.on_cpu = None                        # the CPU running it now (sched.run_task)
+        self.last_cpu = None                      # the CPU it ran on last
+        self.cpus_allowed = parent.cpus_allowed if parent is not None else \
+            (1 << kernel.machine.max_cpus) - 1    # sched_setaffinity's mask; fork inherits it
         self.sysroot = kernel.sysroot
         self.writable = kernel.writable
         self.strace = kernel.strace
@@ -130,6 +133,8 @@ class Task:
         self.clear_child_tid = 0
         self.robust_list = (0, 0)
         self.rseq_area: tuple[int, int] | None = None
+        self.rseq_sig = 0                         # the signature abort handlers carry
+        self.rseq_cpu = -1                        # the cpu_id last written to the area
         self.rlimits: dict[int, tuple[int, int]] = dict(parent.rlimits) if parent else {}
         self.start_monotonic = kernel.now()
         self.exit: ExitStatus | None = None      # set: the task is to end (do_exit runs it)
@@ -177,8 +182,14 @@ class Task:
         return self.parent.pid if self.parent is not None else 0
 
     @property
+    def cpu(self):
+        """The CPU of the calling thread: the one this task runs on while the kernel works for it."""
+        return self.kernel.machine.cpu
+
+    @property
     def is_current(self) -> bool:
-        return self.kernel.current is self
+        """Running on a CPU now (this one or another)."""
+        return self.on_cpu is not None
 
     def warn(self, message: str):
         self.kernel.warn(message)
@@ -199,7 +210,7 @@ class Task:
         from elfkit.kernel.mm.mmap import Mm, Vma
         self.image, self.argv, self.envp = image, argv, envp
         self.comm = os.path.basename(image.execfn)[:15]
-        self.mm = Mm(self.cpu, image.mmap_base, image.start_brk, self.kernel.page_cache)
+        self.mm = Mm(self.kernel.machine, image.mmap_base, image.start_brk, self.kernel.page_cache)
         self.cpu.switch_mm(self.mm.pages)
         for m in image.mappings:
             vma = Vma(m.start, m.end, m.prot, name=m.name, offset=m.file_offset)
@@ -229,7 +240,7 @@ class Task:
 
             def on_return():
                 self._returned = True
-                cpu.stop()
+                self.cpu.stop()
             self._return_trap = cpu.add_trap(0, on_return)
         saved = cpu.save_context()
         sp = ((saved["rsp"] - 256) & ~0xF) - 8         # below the red zone, aligned as after a call
@@ -267,6 +278,7 @@ class Task:
             self._continuations = []
 
             def on_continue():
+                cpu = self.cpu                  # (the CPU it runs on now, not when it was made)
                 frame = self._continuations[-1]
                 frame["results"].append(cpu.reg("rax"))
                 if frame["calls"]:
@@ -278,6 +290,7 @@ class Task:
             self._continue_trap = cpu.add_trap(0x40, on_continue)
 
         def start_next(frame):
+            cpu = self.cpu
             fn, args = frame["calls"].pop(0)
             sp = ((frame["saved"]["rsp"] - 256) & ~0xF) - 8
             cpu.write(sp, self._continue_trap.to_bytes(8, "little"))

@@ -95,7 +95,7 @@ def _stat_line(t) -> str:
               t.mm is None else 0), 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 1, 0, start, size, rss // 4096,
               18446744073709551615, code[0], code[1], startstack, 0, 0, pnd & 0xFFFFFFFF,
               t.signals.blocked & 0xFFFFFFFF, ign & 0xFFFFFFFF, cgt & 0xFFFFFFFF, 0, 0, 0,
-              t.exit_signal, 0, 0, 0, 0, 0, 0]
+              t.exit_signal, t.last_cpu.index if t.last_cpu is not None else 0, 0, 0, 0, 0, 0]
     mm = t.mm
     if mm is not None:
         fields += [0, 0, mm.start_brk, 0, 0, 0, 0]
@@ -103,6 +103,21 @@ def _stat_line(t) -> str:
         fields += [0] * 7
     fields.append(exit_code)
     return " ".join(str(f) for f in fields) + "\n"
+
+
+def _cpu_list(mask: int) -> str:
+    """A CPU mask as the kernel's list format: 0-1,3."""
+    out, i = [], 0
+    while mask >> i:
+        if mask >> i & 1:
+            j = i
+            while mask >> (j + 1) & 1:
+                j += 1
+            out.append(str(i) if i == j else f"{i}-{j}")
+            i = j + 1
+        else:
+            i += 1
+    return ",".join(out)
 
 
 def _status(t) -> str:
@@ -129,7 +144,9 @@ def _status(t) -> str:
               f"SigIgn:\t{ign:016x}", f"SigCgt:\t{cgt:016x}", "CapInh:\t0000000000000000",
               "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
               "CapBnd:\t000001ffffffffff", "CapAmb:\t0000000000000000", "NoNewPrivs:\t0",
-              "Seccomp:\t0", "voluntary_ctxt_switches:\t0", "nonvoluntary_ctxt_switches:\t0"]
+              "Seccomp:\t0", f"Cpus_allowed:\t{t.cpus_allowed:x}",
+              f"Cpus_allowed_list:\t{_cpu_list(t.cpus_allowed)}", "Mems_allowed:\t1",
+              "Mems_allowed_list:\t0", "voluntary_ctxt_switches:\t0", "nonvoluntary_ctxt_switches:\t0"]
     return "\n".join(lines) + "\n"
 
 

@@ -66,9 +66,10 @@ def _vma_start(v: Vma) -> int:
 class Mm:
     """The address space of one guest process (mm_struct): its areas and its page tables."""
 
-    def __init__(self, cpu, mmap_base: int, start_brk: int, cache=None, pages=None):
-        self.cpu = cpu
-        self.pages = pages if pages is not None else cpu.new_address_space()
+    def __init__(self, machine, mmap_base: int, start_brk: int, cache=None, pages=None):
+        self.machine = machine              # elfkit.kernel.smp.Machine: its CPUs and memory
+        self.on_cpu = None                  # the CPU running it now (one at a time)
+        self.pages = pages if pages is not None else machine.new_address_space()
         self.cache = cache                  # the page cache (filemap.PageCache), if any
         self.users = 1                      # tasks using it (mm_users): CLONE_VM, vfork
         self.vmas: list[Vma] = []
@@ -234,6 +235,12 @@ class Mm:
         self.vmas = out
         self.pages.protect(addr, end - addr, prot & 7)
         self._merge_around(addr, end)
+        if len(self.machine.cpus) > 1:
+            # code this process rewrote while it was writable (a JIT's W^X flip) may have been
+            # translated by another CPU before: drop those blocks there (see kernel.smp)
+            for _va, n, paddr in self.pages.code_pieces(addr, end - addr):
+                self.machine.invalidate_others(paddr & ~(PAGE_SIZE - 1),
+                                               paddr + n - (paddr & ~(PAGE_SIZE - 1)))
         return 0
 
     def mremap(self, old: int, old_size: int, new_size: int, flags: int, new_addr: int = 0) -> int:
@@ -322,8 +329,8 @@ class Mm:
     def dup_mmap(self) -> "Mm":
         """kernel/fork.c dup_mmap: the child's mm -- the same areas over the same frames, every
         private writable page now copy-on-write in both."""
-        child = Mm(self.cpu, self.mmap_base, self.start_brk, self.cache,
-                   self.cpu.fork_address_space(self.pages))
+        child = Mm(self.machine, self.mmap_base, self.start_brk, self.cache,
+                   self.machine.fork_address_space(self.pages))
         child.vmas = [replace(v) for v in self.vmas]
         child.brk, child.stack_limit, child._shmem_inode = self.brk, self.stack_limit, self._shmem_inode
         return child
@@ -354,8 +361,9 @@ class Mm:
             return True
         if not self._accessible(addr, addr + len(data), PROT_WRITE):
             return False
-        if self.pages is self.cpu.pages:
-            self.cpu.write(addr, data)          # drops blocks translated from what it overwrites
+        cpu = self.machine.cpu
+        if self.pages is cpu.pages:
+            cpu.write(addr, data)               # drops blocks translated from what it overwrites
         else:
             self.pages.write(addr, data)
         return True

@@ -154,6 +154,11 @@ class PhysMem:
         self.frames = FrameAllocator(POOL_BASE, POOL_SIZE, self.zero)
         self.refs: dict[int, int] = {}       # frame -> holders, for frames held more than once
         self.on_code_freed = None            # callable(paddr, size): drop its translated blocks
+        self.trap_frame: int | None = None   # the int3 frame every address space maps (Cpu.add_trap)
+
+    def attach(self, uc):
+        """Another CPU of the same machine (an SMP machine): the same pool is its RAM too."""
+        uc.mem_map_ptr(POOL_BASE, POOL_SIZE, 7, self._address)
 
     def zero(self, paddr: int, size: int):
         off = paddr - POOL_BASE
@@ -232,6 +237,7 @@ class PageTables:
         self.pml4 = phys.alloc(PAGE)
         self.traps: dict[int, object] = {}   # trap address -> handler (see Cpu.add_trap)
         self.on_change = None                # callable(): permissions were taken away (flush TLB)
+        self.released = False                # its frames and tables went back (CR3 must leave it)
 
     # --- the tables ------------------------------------------------------------------------
     def _table_for(self, vaddr: int, create: bool) -> int | None:
@@ -450,6 +456,7 @@ class PageTables:
             self.phys.frames.release(t, PAGE)
         self.phys.frames.release(self.pml4, PAGE)
         self._tables = {}
+        self.released = True
 
     # --- access by elfkit (copy_from_user / copy_to_user go through these) -------------------
     def code_pieces(self, vaddr: int, size: int):

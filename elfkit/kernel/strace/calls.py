@@ -323,6 +323,7 @@ SPEC: dict[str, tuple] = {
     "sysinfo": (("sysinfo",), "int"),
     "getrandom": (("buf_out_hex", "size", "getrandom_flags"), "int"),
     "sched_getaffinity": (("d32", "u32", "affinity"), "int"),
+    "sched_setaffinity": (("d32", "u32", "affinity_in"), "int"),
     "getcpu": (("uint_out", "uint_out", "ptr"), "int"),
     "socket": (("af", "sock_type", "sock_proto"), "fd"),
     # calls elfkit has no handler for (see unknown()), shown as strace shows them

@@ -44,6 +44,7 @@ from elfkit.kernel.strace.xlat import (  # noqa: F401
 )
 from elfkit.kernel.strace.kinds import (  # noqa: F401
     BOTH,
+    IN,
     OUT,
     kind,
 )
@@ -393,6 +394,18 @@ def k_affinity(c, i):
     if not n:
         return "[]"
     raw = c.fetch(addr, n)
+    if raw is None:
+        return _addr(addr)
+    mask = int.from_bytes(raw, "little")
+    return "[" + " ".join(str(b) for b in range(8 * n) if mask >> b & 1) + "]"
+
+
+@kind("affinity_in", IN)
+def k_affinity_in(c, i):
+    """sched_setaffinity's mask: the CPUs it names, as strace lists them."""
+    addr = c.args[i]
+    n = min(c.args[i - 1] & 0xFFFFFFFF, 128)
+    raw = c.fetch(addr, n) if addr and n else None
     if raw is None:
         return _addr(addr)
     mask = int.from_bytes(raw, "little")

@@ -35,63 +35,70 @@ def build_table() -> dict[int, Syscall]:
     return table
 
 
-def make_dispatcher(kernel):
-    """The function the CPU calls on every `syscall` instruction (must never raise).
+def make_dispatcher(kernel, cpu):
+    """The function `cpu` calls on every `syscall` instruction (must never raise).
 
     The common path is kept short (it runs ~200,000 times a second): one batched
     register read, a dict look-up, the handler, one batched write. A handler that
     must wait raises Sleep: the task sleeps and the scheduler makes the call again
-    when it is woken (retry_call)."""
+    when it is woken (retry_call). The call runs under the big kernel lock (kernel.smp),
+    and work other CPUs left for this one is done before the guest goes on."""
     from elfkit.kernel.wait import Sleep
     from elfkit.kernel.signals import deliver_pending, deliverable_signals
     from elfkit.kernel.task import GuestExit
-    table = build_table()
+    table = getattr(kernel, "syscall_table", None) or build_table()
     kernel.syscall_table = table
     handlers = {nr: entry.handler for nr, entry in table.items()}
-    cpu = kernel.cpu
     read_args, write_result = cpu.syscall_args, cpu.syscall_return
     strace = kernel.strace
+    lock = kernel.bkl
 
     def dispatch(_uc=None, _data=None):
-        proc = kernel.current
-        if proc.exit is not None:                # ended by a hook: the rest of its block runs
-            cpu.stop()                           # until the stop lands, but makes no syscall
-            return
-        v = read_args()
-        nr = v[0]
-        h = handlers.get(nr)
-        try:
-            if h is not None and strace is None:
-                result = h(proc, v[1], v[2], v[3], v[4], v[5], v[6])
-            else:
-                result = _traced_call(proc, table, nr, v)
-        except Sleep as s:
-            kernel.sleep(proc, (nr, (v[1], v[2], v[3], v[4], v[5], v[6]), v[7], v[8], s))
-            cpu.stop()
-            return
-        except GuestExit as e:
-            proc.exit = e.status
-            cpu.stop()
-            return
-        except Exception as e:  # noqa: BLE001 - a bug in elfkit: stop the guest, say where
-            proc.exit = _internal(nr, e)
-            cpu.stop()
-            return
-        if proc.restart_at is not None:          # rt_sigreturn or execve replaced the registers
-            cpu.stop()
-            return
-        # In the hook %rip is the syscall instruction itself; the kernel returns after it
-        # (RCX = return address, R11 = RFLAGS, as the instruction defines).
-        write_result(result, v[7] + 2, v[8])
-        if proc.exit is not None or proc is not kernel.current or proc.state != "R":
-            cpu.stop()
-        elif proc.signals.pending and deliverable_signals(proc):
-            # %rip written in the hook would be moved on by Unicorn after it: set it, act on
-            # the signals, and go on from restart_at (past the syscall, or a handler frame).
-            cpu.set_reg("rip", v[7] + 2)         # a handler frame must return past the syscall
-            if not deliver_pending(proc):
-                proc.restart_at = v[7] + 2
-            cpu.stop()
+        with lock:
+            try:
+                proc = cpu.current
+                if proc.exit is not None:                # ended by a hook: the rest of its block runs
+                    cpu.stop()                           # until the stop lands, but makes no syscall
+                    return
+                v = read_args()
+                nr = v[0]
+                h = handlers.get(nr)
+                try:
+                    if h is not None and strace is None:
+                        result = h(proc, v[1], v[2], v[3], v[4], v[5], v[6])
+                    else:
+                        result = _traced_call(proc, table, nr, v)
+                except Sleep as s:
+                    kernel.sleep(proc, (nr, (v[1], v[2], v[3], v[4], v[5], v[6]), v[7], v[8], s))
+                    cpu.stop()
+                    return
+                except GuestExit as e:
+                    proc.exit = e.status
+                    cpu.stop()
+                    return
+                except Exception as e:  # noqa: BLE001 - a bug in elfkit: stop the guest, say where
+                    proc.exit = _internal(nr, e)
+                    cpu.stop()
+                    return
+                if proc.restart_at is not None:          # rt_sigreturn or execve replaced the registers
+                    cpu.stop()
+                    return
+                # In the hook %rip is the syscall instruction itself; the kernel returns after it
+                # (RCX = return address, R11 = RFLAGS, as the instruction defines).
+                write_result(result, v[7] + 2, v[8])
+                if proc.exit is not None or proc is not cpu.current or proc.state != "R":
+                    cpu.stop()
+                elif proc.signals.pending and deliverable_signals(proc):
+                    # %rip written in the hook would be moved on by Unicorn after it: set it, act on
+                    # the signals, and go on from restart_at (past the syscall, or a handler frame).
+                    cpu.set_reg("rip", v[7] + 2)         # a handler frame must return past the syscall
+                    if not deliver_pending(proc):
+                        proc.restart_at = v[7] + 2
+                    cpu.stop()
+            finally:
+                if cpu.pending or cpu.tlb_stale:
+                    cpu.apply_pending()
+
     return dispatch
 
 

@@ -1,4 +1,4 @@
-"""Everything else a start-up needs: uname, sysinfo, getrandom, sched_getaffinity, sched_yield, getcpu."""
+"""Everything else a start-up needs: uname, sysinfo, getrandom, CPU affinity, sched_yield, getcpu."""
 from __future__ import annotations
 
 import errno
@@ -37,17 +37,46 @@ def sys_getrandom(p, buf, count, flags, *_):
     return count if p.mm.write(buf, data) else -errno.EFAULT
 
 
+def _affinity_target(p, pid):
+    return p if pid in (0, p.pid) else p.kernel.find_task(pid)
+
+
 def sys_sched_getaffinity(p, pid, size, mask, *_):
-    if pid not in (0, p.pid):
+    """The task's CPUs (cpus_allowed), as a mask of unsigned longs over the machine's CPUs."""
+    t = _affinity_target(p, pid)
+    if t is None:
         return -errno.ESRCH
-    cpus = os.sched_getaffinity(0)
-    nbytes = 8 * ((max(cpus) // 64) + 1)
-    if size < nbytes:
+    nbytes = 8 * ((t.kernel.machine.max_cpus - 1) // 64 + 1)
+    if size < nbytes or size % 8:
         return -errno.EINVAL
-    bits = 0
-    for c in cpus:
-        bits |= 1 << c
-    return nbytes if p.mm.write(mask, bits.to_bytes(nbytes, "little")) else -errno.EFAULT
+    return nbytes if p.mm.write(mask, t.cpus_allowed.to_bytes(nbytes, "little")) else -errno.EFAULT
+
+
+def sys_sched_setaffinity(p, pid, size, mask, *_):
+    """Pin a task to some of the machine's CPUs (what `taskset` does): the scheduler runs it
+    only there (Kernel.pick_next); a task running on a CPU it may no longer use leaves it."""
+    t = _affinity_target(p, pid)
+    if t is None:
+        return -errno.ESRCH
+    raw = p.mm.read(mask, min(size, 128))
+    if raw is None:
+        return -errno.EFAULT
+    online = (1 << t.kernel.machine.max_cpus) - 1
+    wanted = int.from_bytes(raw, "little") & online
+    if not wanted:
+        return -errno.EINVAL
+    t.cpus_allowed = wanted
+    cpu = t.on_cpu
+    if cpu is not None and not wanted >> cpu.index & 1:
+        cpu.stop()                           # back to the run queue, for a CPU it may use
+    return 0
+
+
+def sys_sched_yield(p, *_):
+    """Give the CPU to another runnable task, if one waits (the caller goes to the back)."""
+    if p.kernel.runqueue:
+        p.cpu.stop()
+    return 0
 
 
 def sys_zero(p, *_):
@@ -55,7 +84,8 @@ def sys_zero(p, *_):
 
 
 def sys_getcpu(p, cpu_ptr, node_ptr, *_):
-    if cpu_ptr and not p.mm.write(cpu_ptr, b"\0\0\0\0"):
+    """The CPU the caller runs on, and NUMA node 0."""
+    if cpu_ptr and not p.mm.write(cpu_ptr, p.cpu.index.to_bytes(4, "little")):
         return -errno.EFAULT
     if node_ptr and not p.mm.write(node_ptr, b"\0\0\0\0"):
         return -errno.EFAULT
@@ -86,7 +116,8 @@ TABLE = [
     Syscall(NR.sysinfo, sys_sysinfo, ("hex",)),
     Syscall(NR.getrandom, sys_getrandom, ("buf_out", "size", "getrandom_flags")),
     Syscall(NR.sched_getaffinity, sys_sched_getaffinity, ("int", "size", "hex")),
-    Syscall(NR.sched_yield, sys_zero),
+    Syscall(NR.sched_setaffinity, sys_sched_setaffinity, ("int", "size", "hex")),
+    Syscall(NR.sched_yield, sys_sched_yield),
     Syscall(NR.getcpu, sys_getcpu, ("hex", "hex", "hex")),
     Syscall(NR.socket, sys_nosocket, ("int", "int", "int")),
     Syscall(NR.getpeername, sys_not_a_socket, ("fd", "hex", "hex")),

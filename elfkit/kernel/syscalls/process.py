@@ -199,9 +199,8 @@ RSEQ_FLAG_UNREGISTER = 1
 
 
 def sys_rseq(p, rseq, length, flags, sig, *_):
-    """Register the thread's struct rseq. One CPU and no preemption between instructions that
-    elfkit could observe: the kernel's only duty left is to keep cpu_id (and node_id) current,
-    so elfkit writes them once (cpu 0) when the area is registered."""
+    """Register the thread's struct rseq: elfkit.kernel.rseq keeps its cpu_id current and aborts
+    a critical section the task is preempted, migrated or signalled in."""
     if flags & RSEQ_FLAG_UNREGISTER:
         if getattr(p, "rseq_area", None) != (rseq, length):
             return -errno.EINVAL
@@ -211,10 +210,13 @@ def sys_rseq(p, rseq, length, flags, sig, *_):
         return -errno.EINVAL
     if getattr(p, "rseq_area", None) is not None:
         return -errno.EBUSY
-    # cpu_id_start, cpu_id = 0, 0; rseq_cs = 0; flags = 0; node_id = 0; mm_cid = 0
-    if not p.mm.write(rseq, struct.pack("<IIQIII", 0, 0, 0, 0, 0, 0)[:min(length, 28)]):
+    # cpu_id_start, cpu_id; rseq_cs = 0; flags = 0; node_id = 0; mm_cid
+    cpu = p.cpu.index
+    if not p.mm.write(rseq, struct.pack("<IIQIII", cpu, cpu, 0, 0, 0, cpu)[:min(length, 28)]):
         return -errno.EFAULT
     p.rseq_area = (rseq, length)
+    p.rseq_sig = sig & 0xFFFFFFFF
+    p.rseq_cpu = cpu
     return 0
 
 
