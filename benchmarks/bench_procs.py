@@ -25,9 +25,10 @@ host's sh, per iteration by the same two-point fit.
 Pipeline: `elfkit load-and-run /bin/sh -c 'head -c 64M /dev/zero | gzip -1 | gzip -dc | wc
 -c'` (shell and all four stages emulated) against the same pipeline with every stage
 started as `qemu-x86_64 /usr/bin/STAGE` by a native sh (the four stages emulated, each by
-its own qemu-user process on its own host CPU, the shell native), and native. Whole wall
-times; each side must print 67108864 (MIB * 1048576) before it is timed. Goal: at most 2x
-the qemu-user pipeline.
+its own qemu-user process on its own host CPU, the shell native), and native. elfkit runs
+with its default `--cpus` (the host CPUs it may use, two here): its processes share those
+emulated CPUs as qemu-user's share the host's. Whole wall times; each side must print
+67108864 (MIB * 1048576) before it is timed. Goal: at most 2x the qemu-user pipeline.
 
 fork of a big process: fixtures/build/forkbig (fixtures/src/forkbig.c) mallocs 1024 MiB,
 asks for 4 KiB pages (MADV_NOHUGEPAGE), writes every page, then times one fork() in the

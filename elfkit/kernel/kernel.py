@@ -171,7 +171,9 @@ class Kernel:
         if not self.running:
             return
         if preempted and task.cpus_allowed >> self.cpu.index & 1:
-            if any(c.idle for c in self.machine.cpus):
+            # its own CPU takes it again, unless it has another task to run first: only then
+            # is an idle CPU worth waking (a page fault's retry comes here too, often)
+            if len(self.runqueue) > 1 and any(c.idle for c in self.machine.cpus):
                 self.idle_cond.notify_all()
             return
         cpus = self.machine.cpus
