@@ -236,6 +236,11 @@ class Cpu:
         for op in work:
             op(self)
 
+    def catch_up(self):
+        """apply_pending, when there is anything to do (the BKL held)."""
+        if self.pending or self.tlb_stale:
+            self.apply_pending()
+
     def context(self, into=None):
         """Every register of the CPU (a task's saved state while it does not run); `into`: a
         context saved before, overwritten in place (no new allocation per task switch)."""
@@ -297,12 +302,10 @@ class Cpu:
         """Drop the translated blocks made from [addr, addr+size), as a store by the CPU would,
         on every CPU. Unicorn's mem_write does not (so read() into code, or a frame reused for
         new code, would run the old code). Only frames that ever held executable pages can carry
-        blocks, and a piece of one backing is contiguous in physical memory: invalidate_phys
-        drops it."""
+        blocks: invalidate_phys drops them."""
         invalidate = self.invalidate_phys if self.machine is None else self.machine.invalidate_phys
-        for _vaddr, n, paddr in self.pages.code_pieces(addr, size):
-            start = paddr & ~0xFFF
-            invalidate(start, paddr + n - start)
+        for paddr, n in self.pages.code_frames(addr, size):
+            invalidate(paddr, n)
 
     # --- registers -------------------------------------------------------------------------
     def reg(self, name: str) -> int:
@@ -527,17 +530,20 @@ class Cpu:
                 self.fault = Fault("access", address, True)
             self.interrupt = intno
             self.uc.emu_stop()
-        lock = self.machine.bkl if self.machine is not None else None
+        self._add_hook(UC.UC_HOOK_INTR, _INTR_CB(self._in_kernel(on_intr_locked)), 1, 0)
 
-        def on_intr(_uc, intno, _data):
-            if lock is None:
-                on_intr_locked(_uc, intno, _data)
-                return
+    def _in_kernel(self, handler):
+        """handler, run as a hook enters the kernel: under the big kernel lock of an SMP
+        machine, catching up with other CPUs' work before the guest goes on."""
+        if self.machine is None:
+            return handler
+        lock = self.machine.bkl
+
+        def locked(*args):
             with lock:
-                on_intr_locked(_uc, intno, _data)
-                if self.pending or self.tlb_stale:
-                    self.apply_pending()
-        self._add_hook(UC.UC_HOOK_INTR, _INTR_CB(on_intr), 1, 0)
+                handler(*args)
+                self.catch_up()
+        return locked
 
     def add_trap(self, offset: int, handler) -> int:
         """A trap address: when the guest jumps there, handler() runs (it sets %rip to go on,
@@ -575,17 +581,11 @@ class Cpu:
             self.machine.on_every_cpu(op, keep=True)
 
     def _code_hook(self, begin: int, end: int, owner, handler):
-        lock = self.machine.bkl if self.machine is not None else None
+        handler = self._in_kernel(handler)
 
         def on_code(_uc, address, _size, _data):
             if self.pages is owner:
-                if lock is None:
-                    handler(address)
-                    return
-                with lock:
-                    handler(address)
-                    if self.pending or self.tlb_stale:
-                        self.apply_pending()
+                handler(address)
         self._add_hook(UC.UC_HOOK_CODE, _CODE_CB(on_code), begin, end)
         # Code translated before the hook existed would not call it: drop those pages' blocks.
         # (Only those pages: removing the whole cache walks every page through the MMU and

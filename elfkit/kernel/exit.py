@@ -46,9 +46,7 @@ def do_exit(task: Task, status: ExitStatus):
         task.mm.mmput()
         task.mm = None
     # (the first process's memory stays until elfkit ends, for --maps and the Python API)
-    if kernel.current is task:
-        kernel.current = None
-    for cpu in kernel.machine.cpus:            # its registers left on an idle CPU: forget them
+    for cpu in kernel.machine.cpus:            # this CPU's current, or registers left on an idle one
         if cpu.current is task:
             cpu.current = None
     kernel.record_exit(task, status)

@@ -18,10 +18,9 @@ from __future__ import annotations
 import os
 import random
 import signal
+import threading
 import time
 from collections import deque
-
-import threading
 
 from elfkit.kernel.mm.filemap import PageCache
 from elfkit.kernel.fs.files import FdTable
@@ -199,11 +198,10 @@ class Kernel:
         except OSError:
             pass
 
-    def pick_next(self, cpu=None) -> Task | None:
+    def pick_next(self, cpu) -> Task | None:
         """The next task for `cpu`: the first on the queue that last ran there (its TLB and
         registers are still there), else the first any CPU may take; never one that is running
         on another CPU, nor one whose address space is."""
-        cpu = cpu or self.cpu
         rq = self.runqueue
         chosen = None
         for i, t in enumerate(rq):
@@ -235,8 +233,7 @@ class Kernel:
         cpu = self.cpu
         prev = cpu.current
         if prev is task:
-            if cpu.tlb_stale or cpu.pending:
-                cpu.apply_pending()
+            cpu.catch_up()                       # (work other CPUs left while this one idled)
             return
         if prev is not None and prev.state not in (TASK_ZOMBIE, TASK_DEAD) and prev.mm is not None:
             prev.ctx = cpu.context(into=prev.ctx_buffer)
@@ -248,8 +245,7 @@ class Kernel:
                 other.current = None
         cpu.current = task
         cpu.switch_mm(task.mm.pages)
-        if cpu.tlb_stale or cpu.pending:
-            cpu.apply_pending()
+        cpu.catch_up()
         if task.ctx is not None:
             cpu.set_context(task.ctx)
             task.ctx = None

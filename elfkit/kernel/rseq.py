@@ -31,7 +31,8 @@ def rseq_resume(task, cpu) -> None:
         index = cpu.index
         # cpu_id_start, cpu_id; node_id 0; mm_cid: the CPU's number (one process per CPU at a time)
         if task.mm.write(area[0], struct.pack("<II", index, index)):
-            task.mm.write(area[0] + 20, struct.pack("<I", index)) if area[1] >= 28 else None
+            if area[1] >= 28:
+                task.mm.write(area[0] + 20, struct.pack("<I", index))
             task.rseq_cpu = index
 
 

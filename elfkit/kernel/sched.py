@@ -230,8 +230,6 @@ def _run_task(kernel, cpu, task, limits, deadline, executed) -> int:
     if task.state != TASK_RUNNING or task.blocked_call is not None:
         return 0                                   # stopped by a signal just delivered
     settle_rip(task)
-    if cpu.pending or cpu.tlb_stale:
-        cpu.apply_pending()
     pc = cpu.pc()
     left_s = deadline - time.monotonic() if deadline is not None else None
     left_insns = limits.max_insns - executed if limits.max_insns else 0

@@ -58,7 +58,7 @@ class Machine:
         self._local = threading.local()
         self.cpus: list[Cpu] = []
         boot = Cpu(self, index=0)
-        self.cpus: list[Cpu] = [boot]
+        self.cpus.append(boot)
         self.phys = boot.phys
         self._local.cpu = boot
         self.code_hooks: list = []       # install functions every CPU, also a later one, runs
@@ -108,17 +108,15 @@ class Machine:
         for c in self.cpus:
             if c is me:
                 c.invalidate_phys(paddr, size)
-            elif len(c.pending) < PENDING_MAX:
-                c.pending.append(lambda cpu, p=paddr, n=size: cpu.invalidate_phys(p, n))
-            elif c.pending[-1] is not _flush_all:
-                c.pending.append(_flush_all)
+            else:
+                _queue_invalidation(c, paddr, size)
 
     def invalidate_others(self, paddr: int, size: int):
         """Guest stores on this CPU dropped its own blocks of these frames: drop the others'."""
         me = self.cpu
         for c in self.cpus:
             if c is not me:
-                c.pending.append(lambda cpu, p=paddr, n=size: cpu.invalidate_phys(p, n))
+                _queue_invalidation(c, paddr, size)
 
     def tlb_changed(self, pages):
         """Permissions or frames of `pages` were taken away (see Cpu._on_change_for)."""
@@ -129,6 +127,14 @@ class Machine:
                     c._flush_tlb()
                 else:
                     c.tlb_stale = True
+
+
+def _queue_invalidation(cpu: Cpu, paddr: int, size: int):
+    """Leave `cpu` the dropping of [paddr, paddr+size)'s blocks; past PENDING_MAX, all of them."""
+    if len(cpu.pending) < PENDING_MAX:
+        cpu.pending.append(lambda c, p=paddr, n=size: c.invalidate_phys(p, n))
+    elif cpu.pending[-1] is not _flush_all:
+        cpu.pending.append(_flush_all)
 
 
 def _flush_all(cpu: Cpu):

@@ -186,11 +186,6 @@ class Task:
         """The CPU of the calling thread: the one this task runs on while the kernel works for it."""
         return self.kernel.machine.cpu
 
-    @property
-    def is_current(self) -> bool:
-        """Running on a CPU now (this one or another)."""
-        return self.on_cpu is not None
-
     def warn(self, message: str):
         self.kernel.warn(message)
 

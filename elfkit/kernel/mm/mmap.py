@@ -238,9 +238,8 @@ class Mm:
         if len(self.machine.cpus) > 1:
             # code this process rewrote while it was writable (a JIT's W^X flip) may have been
             # translated by another CPU before: drop those blocks there (see kernel.smp)
-            for _va, n, paddr in self.pages.code_pieces(addr, end - addr):
-                self.machine.invalidate_others(paddr & ~(PAGE_SIZE - 1),
-                                               paddr + n - (paddr & ~(PAGE_SIZE - 1)))
+            for paddr, n in self.pages.code_frames(addr, end - addr):
+                self.machine.invalidate_others(paddr, n)
         return 0
 
     def mremap(self, old: int, old_size: int, new_size: int, flags: int, new_addr: int = 0) -> int:

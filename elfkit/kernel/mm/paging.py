@@ -459,14 +459,17 @@ class PageTables:
         self.released = True
 
     # --- access by elfkit (copy_from_user / copy_to_user go through these) -------------------
-    def code_pieces(self, vaddr: int, size: int):
-        """(vaddr, length, paddr) of the parts of [vaddr, vaddr+size) whose frames ever held
-        executable pages."""
+    def code_frames(self, vaddr: int, size: int):
+        """(paddr, length) of the frames behind [vaddr, vaddr+size) that ever held executable
+        pages (and so may carry translated blocks), from the start of the first one's page: a
+        piece of one backing is contiguous in physical memory."""
         end = vaddr + size
         for b in self._overlapping(vaddr, end):
             if b.code:
                 lo, hi = max(b.vaddr, vaddr), min(b.vend, end)
-                yield lo, hi - lo, b.paddr + (lo - b.vaddr)
+                paddr = b.paddr + (lo - b.vaddr)
+                start = paddr & ~(PAGE - 1)
+                yield start, paddr + (hi - lo) - start
 
     def pieces(self, vaddr: int, size: int, write: bool = False):
         """(paddr, length) runs that back [vaddr, vaddr+size); KeyError at a hole. write=True:

@@ -396,8 +396,7 @@ def k_affinity(c, i):
     raw = c.fetch(addr, n)
     if raw is None:
         return _addr(addr)
-    mask = int.from_bytes(raw, "little")
-    return "[" + " ".join(str(b) for b in range(8 * n) if mask >> b & 1) + "]"
+    return _cpu_set(raw)
 
 
 @kind("affinity_in", IN)
@@ -408,8 +407,13 @@ def k_affinity_in(c, i):
     raw = c.fetch(addr, n) if addr and n else None
     if raw is None:
         return _addr(addr)
+    return _cpu_set(raw)
+
+
+def _cpu_set(raw: bytes) -> str:
+    """A cpu_set_t as strace lists it: [0 1 3]."""
     mask = int.from_bytes(raw, "little")
-    return "[" + " ".join(str(b) for b in range(8 * n) if mask >> b & 1) + "]"
+    return "[" + " ".join(str(b) for b in range(8 * len(raw)) if mask >> b & 1) + "]"
 
 
 @kind("uint_out", OUT)

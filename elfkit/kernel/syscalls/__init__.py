@@ -96,7 +96,7 @@ def make_dispatcher(kernel, cpu):
                         proc.restart_at = v[7] + 2
                     cpu.stop()
             finally:
-                if cpu.pending or cpu.tlb_stale:
+                if cpu.pending or cpu.tlb_stale:     # cpu.catch_up(), inlined: every syscall
                     cpu.apply_pending()
 
     return dispatch
