@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all venv fixtures demo test bench clean
+.PHONY: all venv fixtures demo test bench clean syscalls-doc
 
 all: venv fixtures
 
@@ -47,6 +47,9 @@ demo: venv fixtures
 
 test: venv fixtures
 	$(PY) -m pytest -n $(JOBS) -q tests
+
+syscalls-doc: venv
+	$(PY) -m elfkit.kernel.syscalls.compat > docs/SYSCALLS.md
 
 bench: venv fixtures
 	$(PY) benchmarks/run.py

@@ -70,14 +70,16 @@ GUEST_OPTIONS = [
     click.option("--cpus", type=click.IntRange(min=1, max=64), default=None,
                  help="Emulated CPUs: guest processes run in parallel on up to N host threads. "
                       "Default: the host CPUs elfkit may use (nproc)."),
-    click.argument("file", type=click.Path(dir_okay=True)),
-    click.argument("args", nargs=-1, type=click.UNPROCESSED),
 ]
 
 
-def guest_options(f):
+def guest_options(f, file_required: bool = True):
     """The options every command that runs a guest shares (load-and-run, trace-plt)."""
-    for option in reversed(GUEST_OPTIONS):
+    options = GUEST_OPTIONS + [
+        click.argument("file", type=click.Path(dir_okay=True), required=file_required),
+        click.argument("args", nargs=-1, type=click.UNPROCESSED),
+    ]
+    for option in reversed(options):
         f = option(f)
     return f
 
@@ -161,11 +163,24 @@ def die_by_signal(sig: int):
               help="Write the --trace-procs report here instead of stderr.")
 @click.option("--trace-procs-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: one document (keys: docs/PROCS.md).")
-@guest_options
-def load_and_run(file, args, strace, strace_output, show_stack, maps, trace_procs,
-                 trace_procs_output, trace_procs_format, timeout, max_insns, **guest):
+@click.option("--syscalls", "syscall_table", is_flag=True,
+              help="Print which system calls elfkit answers and how (docs/SYSCALLS.md), and exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --syscalls: the table as JSON.")
+@click.pass_context
+@lambda f: guest_options(f, file_required=False)
+def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, trace_procs,
+                 trace_procs_output, trace_procs_format, timeout, max_insns, syscall_table, as_json,
+                 **guest):
     """Run FILE with ARGS in the emulator; its stdin, stdout and stderr are yours."""
     from elfkit.kernel.task import RunLimits
+    if as_json and not syscall_table:
+        raise click.UsageError("--json goes with --syscalls", ctx)
+    if syscall_table:
+        from elfkit.kernel.syscalls import compat
+        click.echo(compat.as_json() if as_json else compat.text(), nl=False)
+        return
+    if file is None:
+        raise click.UsageError("Missing argument 'FILE'.", ctx)
     tracer = trace_stream = procs = procs_stream = None
     if strace or strace_output:
         from elfkit.kernel.strace import StraceWriter

@@ -1,9 +1,13 @@
 """The system call layer: a table from x86-64 syscall number to handler, and the dispatcher.
 
-Each area's module (files, memory, process, timekeeping, signals, misc)
-exports TABLE: a list of Syscall records. A handler takes the Process and the
-six argument registers and returns the value for %rax (a negative errno on
-failure). An unknown number returns -ENOSYS and is reported once.
+Each area's module (files, memory, process, timekeeping, signals, poll, net,
+ipc, timers, sched, misc, refused) exports TABLE: a list of Syscall records. A
+handler takes the Task and the six argument registers and returns the value for
+%rax (a negative errno on failure). Each record says how far it goes (`status`:
+full, partial with what is missing, refused with the kernel's errno and why, or
+nosys for numbers x86-64 Linux has never implemented); docs/SYSCALLS.md is made
+from the records (elfkit.kernel.syscalls.compat). A number with no record returns
+-ENOSYS and is reported once.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ class Syscall:
     handler: Callable
     args: tuple[str, ...] = ()      # argument kinds, for --strace (see elfkit.kernel.strace)
     ret: str = "int"               # result kind: int, hex (addresses), fd
+    status: str = "full"           # full | partial | refused | nosys (docs/SYSCALLS.md)
+    note: str = ""                 # partial: what is missing; refused/nosys: why
 
     @property
     def name(self) -> str:
@@ -27,11 +33,13 @@ class Syscall:
 
 
 def build_table() -> dict[int, Syscall]:
-    from elfkit.kernel.syscalls import files, memory, misc, poll, process, signals, timekeeping
+    from elfkit.kernel.syscalls import (files, ipc, memory, misc, net, poll, process, refused,
+                                        sched, signals, timekeeping, timers)
     table: dict[int, Syscall] = {}
-    for module in (files, memory, process, timekeeping, signals, misc, poll):
+    for module in (refused, files, memory, process, timekeeping, signals, misc, poll, net, ipc,
+                   timers, sched):
         for entry in module.TABLE:
-            table[entry.nr] = entry
+            table[entry.nr] = entry            # a later module's handler replaces a refusal
     return table
 
 

@@ -1,0 +1,108 @@
+"""System calls against the kernel: each family's fixture (fixtures/src/sys/NAME.c) run natively and
+under elfkit, line for line; the compatibility table (docs/SYSCALLS.md) against the dispatcher.
+
+Each sys-* fixture gets its own empty scratch directory as argv[1] (elfkit's run may write there:
+--allow-write) and prints what the kernel decided -- results, errno names, file modes, what a
+socket delivered -- never pids, addresses or times. The native run drops every capability first
+(setpriv), because elfkit models an unprivileged process even when the tests run as root.
+stdout and the exit status must be equal; elfkit may add only `elfkit: warning:` lines to stderr,
+and none of them may say "unsupported system call".
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, all_fixtures, run_elfkit
+
+SYS_FIXTURES = [p for p in all_fixtures() if p.name.startswith("sys-")]
+ENV = {"PATH": "/usr/bin:/bin", "LANG": "C"}
+DROP_CAPS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all"] \
+    if shutil.which("setpriv") and os.geteuid() == 0 else []
+
+
+def run_native(exe: Path, scratch: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*DROP_CAPS, str(exe), str(scratch)], capture_output=True, env=ENV,
+                          timeout=60, cwd=ROOT)
+
+
+def run_emulated(exe: Path, scratch: Path, *options) -> subprocess.CompletedProcess:
+    return run_elfkit("load-and-run", "--allow-write", scratch, *options, exe, scratch,
+                      env={**os.environ, **ENV}, timeout=180)
+
+
+def elfkit_lines(stderr: bytes) -> list[str]:
+    return [ln for ln in stderr.decode(errors="replace").splitlines() if ln.startswith("elfkit:")]
+
+
+def test_family_fixtures_are_built():
+    assert {"sys-refused"} <= {p.name for p in SYS_FIXTURES}
+
+
+@pytest.mark.parametrize("exe", SYS_FIXTURES, ids=[p.name for p in SYS_FIXTURES])
+def test_family_same_as_native(exe, tmp_path):
+    native_dir, emu_dir = tmp_path / "native", tmp_path / "elfkit"
+    native_dir.mkdir()
+    emu_dir.mkdir()
+    native = run_native(exe, native_dir)
+    emu = run_emulated(exe, emu_dir)
+    err = emu.stderr.decode(errors="replace")
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert not [ln for ln in elfkit_lines(emu.stderr) if not ln.startswith("elfkit: warning:")], err
+    assert "unsupported system call" not in err, err
+    assert native.returncode == 0, native.stderr.decode(errors="replace")
+    assert emu.stdout.decode() == native.stdout.decode(), err
+    assert emu.returncode == native.returncode, err
+
+
+def test_refusals_say_why_once(tmp_path):
+    """Each refused call is reported once, naming the program, the call, the reason and errno."""
+    emu = run_emulated(ROOT / "fixtures/build/sys-refused", tmp_path)
+    lines = elfkit_lines(emu.stderr)
+    mount = [ln for ln in lines if " mount is refused" in ln]
+    assert mount == ["elfkit: warning: fixtures/build/sys-refused: mount is refused: needs "
+                     "CAP_SYS_ADMIN, which the guest does not have (-EPERM)"] or \
+        len(mount) == 1 and mount[0].endswith("(-EPERM)"), lines
+    assert any("tuxcall does not exist on x86-64" in ln and ln.endswith("(-ENOSYS)") for ln in lines)
+
+
+# ------------------------------------------------------------------ the compatibility table ----
+
+def test_syscalls_doc_is_current():
+    """docs/SYSCALLS.md is what `make syscalls-doc` writes from the dispatcher table now."""
+    from elfkit.kernel.syscalls.compat import markdown
+    assert (ROOT / "docs/SYSCALLS.md").read_text() == markdown(), \
+        "docs/SYSCALLS.md is out of date: run `make syscalls-doc`"
+
+
+def test_table_covers_every_x86_64_number():
+    """Every number in the kernel's x86-64 table (numbers.py mirrors syscall_64.tbl: 0..334 and
+    424..462) has a row, and each row's status is one of the documented ones."""
+    from elfkit.kernel.syscalls.compat import STATUSES, rows
+    from elfkit.kernel.syscalls.numbers import NAMES
+    table = rows()
+    assert [r["nr"] for r in table] == sorted(NAMES)
+    assert {r["status"] for r in table} <= set(STATUSES)
+    for r in table:
+        if r["status"] in ("partial", "refused", "nosys"):
+            assert r["note"], f"{r['name']}: {r['status']} needs a note saying what or why"
+
+
+def test_cli_prints_the_table():
+    text = run_elfkit("load-and-run", "--syscalls")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.decode().splitlines()
+    assert lines[0].split()[:3] == ["0", "read", "full"]
+    doc = run_elfkit("load-and-run", "--syscalls", "--json")
+    assert doc.returncode == 0, doc.stderr
+    data = json.loads(doc.stdout)
+    from elfkit.kernel.syscalls.compat import rows
+    assert data["syscalls"] == rows()
+    assert sum(data["counts"].values()) == len(data["syscalls"])
+    usage = run_elfkit("load-and-run", "--json")
+    assert usage.returncode == 2 and b"--json" in usage.stderr
