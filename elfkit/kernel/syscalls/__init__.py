@@ -1,7 +1,7 @@
 """The system call layer: a table from x86-64 syscall number to handler, and the dispatcher.
 
-Each area's module (files, memory, process, timekeeping, signals, poll, net,
-ipc, timers, sched, misc, refused) exports TABLE: a list of Syscall records. A
+Each area's module (files, attrs, splice, aio, memory, process, timekeeping,
+signals, poll, anonfd, net, ipc, timers, sched, misc, refused) exports TABLE: a list of Syscall records. A
 handler takes the Task and the six argument registers and returns the value for
 %rax (a negative errno on failure). Each record says how far it goes (`status`:
 full, partial with what is missing, refused with the kernel's errno and why, or
@@ -33,11 +33,12 @@ class Syscall:
 
 
 def build_table() -> dict[int, Syscall]:
-    from elfkit.kernel.syscalls import (files, ipc, memory, misc, net, poll, process, refused,
-                                        sched, signals, timekeeping, timers)
+    from elfkit.kernel.syscalls import (aio, anonfd, attrs, files, ipc, memory, misc, net, poll,
+                                        process, refused, sched, signals, splice, timekeeping,
+                                        timers)
     table: dict[int, Syscall] = {}
-    for module in (refused, files, memory, process, timekeeping, signals, misc, poll, net, ipc,
-                   timers, sched):
+    for module in (refused, files, attrs, splice, aio, memory, process, timekeeping, signals,
+                   misc, poll, anonfd, net, ipc, timers, sched):
         for entry in module.TABLE:
             table[entry.nr] = entry            # a later module's handler replaces a refusal
     return table
