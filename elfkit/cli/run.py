@@ -55,6 +55,10 @@ GUEST_OPTIONS = [
                  help="Resolve every guest path inside DIR (a sysroot, like qemu-user's -L)."),
     click.option("--allow-write", "writable", multiple=True, type=click.Path(),
                  help="Let the guest create and change files under DIR (repeatable). Default: read-only."),
+    click.option("--allow-net", is_flag=True,
+                 help="Give the guest the host's network: socket() for AF_INET, AF_INET6, "
+                      "AF_NETLINK... makes a host socket. Default: those fail with EACCES "
+                      "(AF_UNIX sockets always work, inside the guest)."),
     click.option("--linker", type=click.Choice(["system", "elfkit"]), default="system",
                  show_default=True,
                  help="Who does the dynamic linking: the program's PT_INTERP (glibc's ld.so) "
@@ -85,7 +89,7 @@ def guest_options(f, file_required: bool = True):
 
 
 def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable, linker, resolver,
-                cpus=None, strace=None, tracer=None):
+                cpus=None, strace=None, tracer=None, allow_net=False):
     """The first guest Task for FILE, or a one-line error and the shell's exit status (126/127)."""
     from elfkit.kernel.exec import spawn
     from elfkit.kernel.smp import host_cpus
@@ -98,7 +102,7 @@ def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable,
         return spawn(file, argv, envp, root=root, seed=seed, writable=list(writable), strace=strace,
                      warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True),
                      linker=exec_linker(linker, resolver), tracer=tracer, host_signals=True,
-                     cpus=cpus or host_cpus())
+                     cpus=cpus or host_cpus(), allow_net=allow_net)
     except ExecError as e:
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         raise SystemExit(EXIT_NOENT if e.errno_name == "ENOENT" else EXIT_NOEXEC) from None

@@ -155,11 +155,19 @@ def begin_new_exec(task, image, bprm: Bprm):
     task.signals = SignalState(actions=actions, blocked=task.signals.blocked,
                                pending=task.signals.pending)
     task.sigframes = {}
+    if task.timers is not None:                         # exit_itimers: its POSIX timers go
+        from elfkit.kernel.time.posix_timers import exit_itimers
+        exit_itimers(task)
     task.clear_child_tid = 0
     task.robust_list = (0, 0)
     task.rseq_area = None
     task.restart = {}
     task.did_exec = True
+    # set_personality_64bit drops READ_IMPLIES_EXEC; cap_bprm_creds_from_file drops KEEP_CAPS
+    task.personality &= ~0x0400000
+    if task.creds.securebits & 0x10:
+        from dataclasses import replace
+        task.creds = replace(task.creds, securebits=task.creds.securebits & ~0x10)
     task.linker = None
     if kernel.exec_linker is not None:
         task.exec_attach = image        # linked before it first runs (guest calls cannot nest here)
@@ -249,7 +257,7 @@ def _execveat(p, dirfd, path_ptr, argv_ptr, envp_ptr, flags):
 
 def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", seed: int | None = None,
           writable=None, strace=None, warn=None, cwd: str | None = None, linker=None,
-          tracer=None, host_signals: bool = False, cpus: int = 1):
+          tracer=None, host_signals: bool = False, cpus: int = 1, allow_net: bool = False):
     """The first guest process, ready to run `path` as execve(path, argv, envp) would start it,
     in a new Kernel. `linker`: None (the program's PT_INTERP does the dynamic linking), or an
     object with `replaces_interpreter` and `attach(task, image)` that links every exec'ed
@@ -257,7 +265,8 @@ def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", s
     from elfkit.kernel.kernel import FIRST_PID, Kernel
     exec_linker = linker
     kernel = Kernel(root=root, seed=seed, writable=writable, strace=strace, warn=warn,
-                    tracer=tracer, exec_linker=exec_linker, host_signals=host_signals, cpus=cpus)
+                    tracer=tracer, exec_linker=exec_linker, host_signals=host_signals, cpus=cpus,
+                    allow_net=allow_net)
     if cwd is None:
         cwd = os.getcwd() if kernel.sysroot.identity else "/"
     task = kernel.new_task(kernel.init, fs=FsStruct(cwd), files=kernel.init.files.__class__(),

@@ -37,6 +37,10 @@ def do_exit(task: Task, status: ExitStatus):
                 q.waiters.remove(task)
         task.blocked_call = None
     _mm_release(task)
+    if task.timers is not None:                # its itimers and POSIX timers end with it
+        from elfkit.kernel.time.posix_timers import exit_timers
+        exit_timers(task)
+    kernel.ipc.exit_task(task)                 # exit_sem: SEM_UNDO adjustments
     task.files.put()
     if task.vfork_parent is not None:
         _vfork_done(task)
@@ -54,6 +58,7 @@ def do_exit(task: Task, status: ExitStatus):
         kernel.strace.finish(task, status)
     _forget_orphans(task)
     task.state = TASK_ZOMBIE
+    kernel.poll_wait.wake_all()                # its pidfds are readable now
     if kernel.tracer is not None:
         kernel.tracer.exited(task, status)
     _exit_notify(task)
@@ -137,6 +142,7 @@ def release_task(task: Task):
     if task.parent is not None and task in task.parent.children:
         task.parent.children.remove(task)
     kernel.tasks.pop(task.pid, None)
+    kernel.poll_wait.wake_all()                # its pidfds hang up
     if kernel.tracer is not None:
         kernel.tracer.reaped(task)
 
@@ -223,6 +229,19 @@ def sys_waitid(p: Task, idtype, ident, infop, options, rusage, *_):
         return -errno.EINVAL
     if idtype == P_PGID and ident == 0:
         ident = p.pgid
+    if idtype == P_PIDFD:                         # pidfd_get_pid: the process the pidfd names
+        from elfkit.kernel.syscalls.anonfd import pidfd_task
+        f = pidfd_task(p, ident)
+        if isinstance(f, int):
+            return f
+        if f.task.parent is not p:
+            return -errno.ECHILD
+        if f.flags & 0o4000:                      # PIDFD_NONBLOCK: EAGAIN rather than a wait
+            if f.task.state not in (TASK_ZOMBIE, TASK_DEAD) and not options & WNOHANG:
+                found = do_wait(p, P_PID, f.pid, options | WNOHANG)
+                if found is None:
+                    return -errno.EAGAIN
+        idtype, ident = P_PID, f.pid
     if idtype not in (P_ALL, P_PID, P_PGID):
         return -errno.EINVAL
     found = do_wait(p, idtype, ident & 0xFFFFFFFF, options)

@@ -122,12 +122,15 @@ def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
     child.rseq_sig, child.rseq_cpu = parent.rseq_sig, -1
     child.robust_list = (0, 0)
     child.sigframes = dict(parent.sigframes)
+    _copy_sched_and_flags(parent, child)
     # copy_mm: CLONE_VM shares the address space; otherwise dup_mmap, copy-on-write.
     if flags & CLONE_VM:
         child.mm = parent.mm
         parent.mm.users += 1
     else:
         child.mm = parent.mm.dup_mmap()
+        if getattr(parent.mm, "ldt", None):              # ldt_dup_context: modify_ldt's table
+            child.mm.ldt = dict(parent.mm.ldt)
     if flags & CLONE_CHILD_SETTID and child_tid and child.mm.find(child_tid) is not None:
         child.mm.pages.write(child_tid, struct.pack("<i", child.pid))
     if flags & CLONE_CHILD_CLEARTID:
@@ -143,6 +146,26 @@ def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
     if parent.linker is not None and hasattr(parent.linker, "fork"):
         child.linker = parent.linker.fork(child)
     return child
+
+
+def _copy_sched_and_flags(parent: Task, child: Task):
+    """What dup_task_struct copies and sched_fork resets: the scheduling settings (the
+    parent's, unless it asked for SCHED_RESET_ON_FORK), personality, no_new_privs and the
+    seccomp filters (shared: they never change once installed), prctl's settings."""
+    child.nice, child.policy, child.rt_priority = parent.nice, parent.policy, parent.rt_priority
+    child.ioprio = parent.ioprio
+    if parent.reset_on_fork:                     # sched_fork: back to SCHED_OTHER, nice >= 0
+        if child.policy in (1, 2, 6):            # SCHED_FIFO, SCHED_RR, SCHED_DEADLINE
+            child.policy, child.rt_priority, child.nice = 0, 0, 0
+        elif child.nice < 0:
+            child.nice = 0
+    child.reset_on_fork = False
+    child.personality, child.no_new_privs = parent.personality, parent.no_new_privs
+    child.seccomp, child.mempolicy = parent.seccomp, parent.mempolicy
+    child.pdeath_signal = 0                      # copy_process: never inherited
+    child.timer_slack_ns = child.default_timer_slack_ns = parent.timer_slack_ns
+    child.thp_disable, child.tsc_mode, child.mce_kill = \
+        parent.thp_disable, parent.tsc_mode, parent.mce_kill
 
 
 # --- the system calls ------------------------------------------------------------------------------

@@ -22,10 +22,12 @@ import threading
 import time
 from collections import deque
 
+from elfkit.kernel.ipc import IpcNamespace
 from elfkit.kernel.mm.filemap import PageCache
 from elfkit.kernel.fs.files import FdTable
 from elfkit.kernel.sched import SLICE_S, Ticker, install_host_signals, schedule
 from elfkit.kernel.smp import Machine
+from elfkit.kernel.time.hrtimer import TimerQueue
 from elfkit.kernel.signals import deliverable_signals
 from elfkit.kernel.wait import WaitQueue
 from elfkit.kernel.task import (TASK_DEAD, TASK_RUNNING, TASK_SLEEPING, TASK_ZOMBIE,
@@ -41,7 +43,7 @@ PID_MAX = 4194304
 class Kernel:
     def __init__(self, *, root: str = "/", seed: int | None = None, writable=None, strace=None,
                  warn=None, tracer=None, exec_linker=None, host_signals: bool = True,
-                 cpus: int = 1):
+                 cpus: int = 1, allow_net: bool = False):
         self.machine = Machine(cpus)
         self.bkl = self.machine.bkl
         self.idle_cond = threading.Condition(self.bkl)
@@ -51,6 +53,7 @@ class Kernel:
         self.halt = False                        # the secondary CPUs are to stop
         self.sysroot = Sysroot(root)
         self.writable = [os.path.realpath(w) for w in (writable or [])]
+        self.allow_net = allow_net               # --allow-net: network sockets are the host's
         self.strace = strace
         self.warn = warn or default_warn
         self.tracer = tracer
@@ -69,6 +72,8 @@ class Kernel:
         self.poll_wait = WaitQueue()             # pollers: woken by every pipe change
         self.futexes: dict[tuple, WaitQueue] = {}   # futex key -> its waiters (kernel.futex)
         self.tty_pgrp: int | None = None         # the guests' foreground group (TIOCSPGRP)
+        self.ptys: dict = {}                     # pseudo-terminals the guests made (fs/devpts)
+        self.ipc = IpcNamespace(self)            # SysV IPC, POSIX mqueues, keyrings (elfkit.kernel.ipc)
         self.in_host_wait = False
         self.boot_time = time.monotonic()
         self._stat_cache: dict[str, os.stat_result] = {}
@@ -81,7 +86,8 @@ class Kernel:
         self.last_pid = FIRST_PID - 1
         wakeup = install_host_signals(self) if host_signals else os.pipe()[0]
         self.kick_r, self.kick_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.ticker = Ticker(self.machine, wakeup, kick=self.kick)
+        self.timers = TimerQueue()               # alarm, itimers, POSIX timers, timerfds
+        self.ticker = Ticker(self.machine, wakeup, kick=self.kick, timers=self.timers)
         self.ticker.start()
         self._install_hooks(self.machine.cpus[0])
 
@@ -289,6 +295,7 @@ class Kernel:
 
     def wake_timers(self):
         now = time.monotonic()
+        self.timers.run(now)                     # expired guest timers (kernel.time.hrtimer)
         for t in self.sleepers():
             s = t.blocked_call[4] if t.blocked_call else None
             if s is not None and s.deadline is not None and now >= s.deadline:

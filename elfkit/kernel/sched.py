@@ -43,11 +43,12 @@ class Ticker(threading.Thread):
     """Stops a CPU at the end of its task's time slice, and the boot CPU when the host
     signals elfkit."""
 
-    def __init__(self, machine, wakeup_fd: int, kick=None):
+    def __init__(self, machine, wakeup_fd: int, kick=None, timers=None):
         super().__init__(name="elfkit-ticker", daemon=True)
         self.machine = machine
         self.wakeup_fd = wakeup_fd
         self.kick = kick                         # wakes the boot CPU's wait on the host
+        self.timers = timers                     # the guests' timers (kernel.time.hrtimer)
         self.signalled = False
         self.quit = False
 
@@ -70,11 +71,15 @@ class Ticker(threading.Thread):
                     self.kick()
                 continue
             now = time.monotonic()
+            due = self.timers is not None and self.timers.next is not None and \
+                now >= self.timers.next
             for cpu in list(self.machine.cpus):
                 end = cpu.slice_end
-                if cpu.running and end is not None and now >= end:
+                if cpu.running and (due or end is not None and now >= end):
                     cpu.slice_end = None
-                    cpu.stop()
+                    cpu.stop()                   # (a due timer fires in the CPU's loop)
+            if due and not self.machine.cpus[0].running and self.kick is not None:
+                self.kick()
 
 
 def expired(deadline: float | None) -> bool:
@@ -178,7 +183,7 @@ def cpu_loop(kernel, cpu, primary: bool):
 def idle(kernel, cpu, deadline):
     """A secondary CPU with nothing to run waits until a task is queued (Kernel.enqueue) or a
     sleeper's deadline comes (the boot CPU may be busy running guest code)."""
-    wake_at = deadline
+    wake_at = _earlier(deadline, kernel.timers.next)
     for t in kernel.sleepers():
         s = t.blocked_call[4] if t.blocked_call else None
         if s is not None and s.deadline is not None and (wake_at is None or s.deadline < wake_at):
@@ -189,6 +194,10 @@ def idle(kernel, cpu, deadline):
         kernel.idle_cond.wait(timeout)
     finally:
         cpu.idle = False
+
+
+def _earlier(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def run_task(kernel, task, limits, deadline, executed) -> int:
@@ -237,6 +246,7 @@ def _run_task(kernel, cpu, task, limits, deadline, executed) -> int:
     error = None
     cpu.running = True
     lock = kernel.bkl
+    task.run_since = time.monotonic()             # (its CPU time, read while it runs)
     lock.release()                                 # guest code runs without the kernel lock
     began = time.monotonic()
     try:
@@ -244,9 +254,12 @@ def _run_task(kernel, cpu, task, limits, deadline, executed) -> int:
     except CpuError as e:
         error = e
     finally:
-        cpu.guest_s += time.monotonic() - began
+        ran_s = time.monotonic() - began
+        cpu.guest_s += ran_s
         cpu.running = False
         lock.acquire()
+        task.cputime += ran_s                      # (CPU-time clocks and itimers)
+        task.run_since = None
     ran = (cpu.insns_run() or 0) if limits.max_insns else 0
     settle_rip(task)
     if task.trap_failed():
@@ -284,7 +297,7 @@ def poll_host(kernel):
 def wait_on_host(kernel, deadline: float | None, block: bool = True):
     """Every task sleeps: wait in select() for what they wait on (host descriptors, deadlines,
     a host signal), then wake the tasks whose wait is over. block=False: only look."""
-    read_fds, write_fds, wake_at = set(), set(), deadline
+    read_fds, write_fds, wake_at = set(), set(), _earlier(deadline, kernel.timers.next)
     for t in kernel.sleepers():
         s = t.blocked_call[4] if t.blocked_call else None
         if s is None:

@@ -30,11 +30,11 @@ SIG_DFL, SIG_IGN = 0, 1
 SA_SIGINFO, SA_ONSTACK, SA_RESTART, SA_NODEFER, SA_RESETHAND, SA_RESTORER = \
     0x4, 0x08000000, 0x10000000, 0x40000000, 0x80000000, 0x04000000
 SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL = 1, 2, 3, 4, 5, 6, 7, 8, 9
-SIGSEGV, SIGPIPE, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP = 11, 13, 17, 18, 19, 20
+SIGSEGV, SIGPIPE, SIGALRM, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP = 11, 13, 14, 17, 18, 19, 20
 IGNORED_BY_DEFAULT = {17, 18, 23, 28}          # SIGCHLD, SIGCONT, SIGURG, SIGWINCH
 STOP_BY_DEFAULT = {19, 20, 21, 22}
 CORE_BY_DEFAULT = {3, 4, 5, 6, 7, 8, 11, 24, 25, 31}
-SI_USER, SI_KERNEL, SI_TKILL = 0, 0x80, -6
+SI_USER, SI_KERNEL, SI_QUEUE, SI_TIMER, SI_SIGIO, SI_TKILL = 0, 0x80, -1, -2, -5, -6
 RLIMIT_CORE = 4
 
 GPR_ORDER = ["r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi", "rbp", "rbx",
@@ -61,17 +61,86 @@ def _action(task, sig):
 
 
 def _ignored(task, sig) -> bool:
-    """sig_ignored: dropped when generated (unless blocked: it may be unignored later)."""
-    if sig in (SIGKILL, SIGSTOP) or task.signals.blocked & _bit(sig):
+    """sig_ignored: dropped when generated (unless blocked, or waited for by rt_sigtimedwait:
+    it may be unignored later, or taken by the wait)."""
+    if sig in (SIGKILL, SIGSTOP) or (task.signals.blocked | task.signals.real_blocked) & _bit(sig):
         return False
     handler = _action(task, sig)[0]
     return handler == SIG_IGN or handler == SIG_DFL and sig in IGNORED_BY_DEFAULT
 
 
+# --- siginfo -------------------------------------------------------------------------------------
+
+class SigInfo:
+    """One queued instance's siginfo_t (struct kernel_siginfo): si_code, then the union -- pid
+    and uid (kill, sigqueue, SIGCHLD), or timer id and overrun (SI_TIMER) -- and si_status
+    (SIGCHLD) or si_value (SI_QUEUE, SI_TIMER, SI_MESGQ). `raw`: the siginfo a process gave
+    rt_sigqueueinfo or pidfd_send_signal, passed on as it is. `timer`: the POSIX timer whose signal this is (its
+    overrun is counted until the signal is taken, posixtimer_rearm)."""
+    __slots__ = ("code", "pid", "uid", "status", "value", "raw", "timer", "private")
+
+    def __init__(self, code: int = SI_USER, pid: int = 0, uid: int = 0, status: int = 0,
+                 value: int | None = None, raw: bytes | None = None, timer=None,
+                 private: bool = False):
+        self.code, self.pid, self.uid, self.status = code, pid, uid, status
+        self.value, self.raw, self.timer = value, raw, timer
+        self.private = private          # sent to the thread (tgkill), not the process: taken first
+
+    def pack(self, sig: int) -> bytes:
+        if self.raw is not None:
+            return struct.pack("<i", sig) + self.raw[4:128]
+        head = struct.pack("<iiiiiI", sig, 0, self.code, 0, self.pid, self.uid & 0xFFFFFFFF)
+        tail = struct.pack("<Q", self.value & 0xFFFFFFFFFFFFFFFF) if self.value is not None \
+            else struct.pack("<ii", self.status, 0)
+        return head + tail + bytes(96)
+
+
+def _queue_info(target, sig: int, info: SigInfo):
+    """A real-time signal queues every instance with its own siginfo; a standard one is
+    pending once, with the first sender's."""
+    if sig >= 32:
+        target.siginfo.setdefault(sig, []).append(info)
+    else:
+        target.siginfo[sig] = [info]
+
+
+def take_info(task, sig: int, private: bool = False) -> SigInfo:
+    """The siginfo of the instance of `sig` being taken now (collect_signal); private: the
+    first one sent to the thread itself."""
+    queue = task.siginfo.get(sig)
+    at = next((i for i, info in enumerate(queue) if info.private), 0) if private and queue else 0
+    info = queue.pop(at) if queue else SigInfo(SI_KERNEL if sig == SIGKILL else SI_USER)
+    if queue is not None and not queue:
+        del task.siginfo[sig]
+    if info.timer is not None:
+        info.pid, info.uid = info.timer.taken()      # timer id, and the overruns until now
+    elif sig == SIGALRM and task.timers is not None and 0 in task.timers.itimers:
+        task.timers.itimers[0].dequeued()            # a periodic ITIMER_REAL goes on
+    return info
+
+
+def dequeue_signal(task, mask: int) -> tuple[int, SigInfo] | None:
+    """dequeue_signal: the pending signal among `mask` to take now -- those sent to the
+    thread before those sent to the process, and in each standard signals first, lowest first
+    (next_signal) -- removed with its siginfo; None if none is pending."""
+    pending = task.signals.pending
+    wanted = [s for s in pending if mask & _bit(s)]
+    if not wanted:
+        return None
+    private = [s for s in wanted if any(i.private for i in task.siginfo.get(s, ()))]
+    pool = private or wanted
+    standard = [s for s in pool if s < 32]
+    sig = min(standard) if standard else min(pool)
+    pending.remove(sig)
+    return sig, take_info(task, sig, private=bool(private))
+
+
 # --- generating ---------------------------------------------------------------------------------
 
-def send_sig(target, sig: int, sender=None, code: int = SI_USER, status: int = 0) -> bool:
-    """Queue `sig` for `target` (send_signal / complete_signal). False if the target is gone."""
+def send_sig(target, sig: int, sender=None, code: int = SI_USER, status: int = 0,
+             info: SigInfo | None = None) -> bool:
+    """Queue `sig` for `target` (send_signal / complete_signal). False if the target is gone.
+    `info`: the siginfo when it is not the sender's (a timer's, sigqueue's)."""
     if target.state in (TASK_ZOMBIE, TASK_DEAD) or target is target.kernel.init:
         return target is target.kernel.init
     if sig == 0:
@@ -92,10 +161,17 @@ def send_sig(target, sig: int, sender=None, code: int = SI_USER, status: int = 0
     if sig < 32 and sig in pending:
         return True                            # standard signals do not queue twice
     pending.append(sig)
-    target.siginfo[sig] = (code, sender.pid if sender is not None else 0,
-                           sender.creds.uid if sender is not None else 0, status)
+    if info is None:
+        info = SigInfo(code, sender.pid if sender is not None else 0,
+                       sender.creds.uid if sender is not None else 0, status,
+                       private=code == SI_TKILL)
+    _queue_info(target, sig, info)
     if not target.signals.blocked & _bit(sig):
         signal_wake_up(target)
+    else:
+        target.kernel.poll_wait.wake_all()     # signalfd readers and pollers (signalfd_notify)
+    if target.on_cpu is not None and target.on_cpu is not target.kernel.cpu:
+        target.on_cpu.stop()                   # running on another CPU: it takes it on the way
     return True
 
 
@@ -139,23 +215,26 @@ def send_sigchld(child, code: int, status: int | None = None):
     if status is None:
         status = (st.code if st.code is not None else st.signal) if st else 0
     send_sig(parent, child.exit_signal or SIGCHLD, child, code=code, status=status)
-    parent.siginfo[child.exit_signal or SIGCHLD] = (code, child.pid, child.creds.uid, status)
+    if parent.siginfo.get(child.exit_signal or SIGCHLD):
+        parent.siginfo[child.exit_signal or SIGCHLD][-1] = SigInfo(code, child.pid,
+                                                                   child.creds.uid, status)
 
 
 # --- acting on a signal, in the task that takes it -----------------------------------------------
 
-def send_signal(proc, sig: int, reason: str = "", code: int = 0, addr: int = 0) -> bool:
+def send_signal(proc, sig: int, reason: str = "", code: int = 0, addr: int = 0,
+                info: SigInfo | None = None) -> bool:
     """Act on `sig` for the running task now: ignore it, kill or stop it, or push a handler
-    frame. Returns True when the CPU's registers changed (the caller restarts emulation)."""
+    frame. Returns True when the CPU's registers changed (the caller restarts emulation).
+    `info`: the queued instance's siginfo (none for a fault: `code` and `addr` say it)."""
     handler, flags, restorer, mask = _action(proc, sig)
     if sig in (SIGKILL, SIGSTOP):
         handler = SIG_DFL
     if handler == SIG_IGN:
         return False
     if proc.strace is not None:
-        info = proc.siginfo.get(sig)
         if info is not None and not reason and not addr:
-            proc.strace.signal(proc, sig, code=info[0], addr=0, pid=info[1], uid=info[2])
+            proc.strace.signal(proc, sig, code=info.code, addr=0, pid=info.pid, uid=info.uid)
         else:
             proc.strace.signal(proc, sig, code=code, addr=addr)
     if handler == SIG_DFL:
@@ -172,8 +251,10 @@ def send_signal(proc, sig: int, reason: str = "", code: int = 0, addr: int = 0) 
         return False
     if proc.signals.blocked & _bit(sig) and not reason:
         proc.signals.pending.append(sig)
+        if info is not None:
+            proc.siginfo.setdefault(sig, []).insert(0, info)
         return False
-    _push_frame(proc, sig, handler, flags, restorer, mask, code, addr)
+    _push_frame(proc, sig, handler, flags, restorer, mask, code, addr, info)
     if flags & SA_RESETHAND:
         proc.signals.actions[sig] = (SIG_DFL, 0, 0, 0)
     return True
@@ -183,7 +264,7 @@ def _core_limit(task) -> int:
     return task.rlimit(RLIMIT_CORE)[0]
 
 
-def _push_frame(proc, sig, handler, flags, restorer, mask, code, addr):
+def _push_frame(proc, sig, handler, flags, restorer, mask, code, addr, sent=None):
     cpu = proc.cpu
     if proc.rseq_area is not None:
         rseq_abort_cs(proc, cpu)                # rseq_signal_deliver: the frame saves abort_ip
@@ -203,10 +284,8 @@ def _push_frame(proc, sig, handler, flags, restorer, mask, code, addr):
     mcontext = gprs + segs + rest + struct.pack("<Q", 0) + bytes(64)
     stack_t = struct.pack("<QiiQ", ss_sp, ss_flags, 0, ss_size)
     uc = struct.pack("<QQ", 0, 0) + stack_t + mcontext + struct.pack("<Q", old_mask)
-    sent = proc.siginfo.pop(sig, None)
     if sent is not None and not addr:
-        scode, pid, uid, status = sent
-        info = struct.pack("<iiiiiIi", sig, 0, scode, 0, pid, uid, status) + bytes(100)
+        info = sent.pack(sig)
     else:
         info = struct.pack("<iii", sig, 0, code) + bytes(4) + struct.pack("<Q", addr) + bytes(128 - 24)
     proc.mm.write(frame, struct.pack("<Q", restorer) + uc + info)
@@ -280,6 +359,7 @@ def deliverable_signals(task) -> list[int]:
     blocked = task.signals.blocked
     for s in [s for s in pending if not blocked & _bit(s) and _ignored(task, s)]:
         pending.remove(s)
+        take_info(task, s)                     # (a timer's signal: the timer goes on)
     return sorted(s for s in pending if not blocked & _bit(s))
 
 
@@ -294,7 +374,7 @@ def deliver_pending(proc) -> bool:
         if proc.signals.blocked & _bit(s) or pushed and _action(proc, s)[0] > SIG_IGN:
             still.append(s)
         elif proc.exit is None and proc.state != TASK_STOPPED:
-            pushed |= send_signal(proc, s)
+            pushed |= send_signal(proc, s, info=take_info(proc, s))
         else:
             still.append(s)
     proc.signals.pending[:0] = still         # the dispatcher holds this list

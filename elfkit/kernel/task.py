@@ -88,6 +88,7 @@ class SignalState:
     altstack: tuple[int, int, int] = (0, 2, 0)   # ss_sp, ss_flags (SS_DISABLE), ss_size
     pending: list[int] = field(default_factory=list)
     saved_mask: int | None = None                # sigsuspend's mask to restore after the handler
+    real_blocked: int = 0                        # rt_sigtimedwait: the mask while it waits
 
 
 @dataclass
@@ -120,7 +121,8 @@ class Task:
         self.exit_signal = 17                     # SIGCHLD to the parent when it dies
         self.fs = fs
         self.files = files
-        self.creds = creds
+        from elfkit.kernel.cred import as_cred
+        self.creds = as_cred(creds)                # struct cred: replaced, never changed in place
         self.signals = signals
         self.seed = seed
         self.rng = rng
@@ -137,6 +139,8 @@ class Task:
         self.rseq_cpu = -1                        # the cpu_id last written to the area
         self.rlimits: dict[int, tuple[int, int]] = dict(parent.rlimits) if parent else {}
         self.start_monotonic = kernel.now()
+        self.cputime = 0.0                       # seconds run on a CPU (CPU-time clocks, itimers)
+        self.run_since: float | None = None      # when its current run on a CPU began
         self.exit: ExitStatus | None = None      # set: the task is to end (do_exit runs it)
         self.exit_status: ExitStatus | None = None    # what it ended with (zombie and after)
         self.sigframes: dict[int, object] = {}     # frame address -> saved FP state
@@ -155,7 +159,27 @@ class Task:
         self.did_exec = False                    # exec'ed since fork (setpgid's EACCES)
         self.exec_attach = None                  # an image the exec linker still has to link
         self.stop_signal = 0
-        self.siginfo: dict[int, tuple] = {}       # sig -> (si_code, si_pid, si_uid, si_status)
+        # scheduling (kernel/sched/syscalls.c), inherited by fork (fork.copy_process)
+        self.nice = parent.nice if parent is not None else _host_nice()
+        self.policy = parent.policy if parent is not None else 0        # SCHED_OTHER
+        self.rt_priority = parent.rt_priority if parent is not None else 0
+        self.reset_on_fork = False                # SCHED_RESET_ON_FORK
+        self.ioprio = parent.ioprio if parent is not None else 0        # IOPRIO_CLASS_NONE
+        # the process's own flags and settings (prctl, personality, seccomp)
+        self.personality = parent.personality if parent is not None else 0
+        self.no_new_privs = parent.no_new_privs if parent is not None else False
+        self.seccomp = parent.seccomp if parent is not None else None   # elfkit.kernel.seccomp
+        self.mempolicy = parent.mempolicy if parent is not None else None  # set_mempolicy's
+        self.pdeath_signal = 0
+        self.child_subreaper = False
+        self.timer_slack_ns = self.default_timer_slack_ns = 50000
+        self.thp_disable = False
+        self.tsc_mode = 1                         # PR_TSC_ENABLE
+        self.mce_kill = 2                         # PR_MCE_KILL_DEFAULT
+        self.dumpable = 1                         # SUID_DUMP_USER (an mm flag: exec resets it)
+        self.minflt = 0                           # page faults the kernel fixed (getrusage)
+        self.siginfo: dict[int, list] = {}        # sig -> a SigInfo per queued instance (signals.py)
+        self.timers = None                       # its itimers and POSIX timers (kernel.time)
 
     # --- what handlers read -------------------------------------------------------------------
     @property
@@ -314,6 +338,14 @@ class Task:
 
     def __repr__(self):
         return f"<Task {self.pid} {self.comm} {self.state}>"
+
+
+def _host_nice() -> int:
+    """The first guest's nice value: elfkit's own, as a child inherits its parent's."""
+    try:
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    except OSError:
+        return 0
 
 
 def default_warn(msg: str):

@@ -23,13 +23,16 @@ class Sleep(Exception):
 
 
 class WaitQueue:
-    """wait_queue_head_t: the tasks sleeping until something happens here."""
-    __slots__ = ("waiters",)
+    """wait_queue_head_t: the tasks sleeping until something happens here. `seq` counts the
+    wake-ups: a new event for edge-triggered epoll (ep_poll_callback)."""
+    __slots__ = ("waiters", "seq")
 
     def __init__(self):
         self.waiters: list = []
+        self.seq = 0
 
     def wake_all(self):
+        self.seq += 1
         if self.waiters:
             for t in list(self.waiters):
                 t.kernel.wake(t)

@@ -26,6 +26,8 @@ class OpenFile:
     path: str = ""
     flags: int = 0
     refs: int = 1
+    lock_key = None                 # the file's identity, once a lock was taken (fs/locks.py)
+    lock_table = None               # set while flock or OFD locks may be held through it
 
     def get(self) -> "OpenFile":
         self.refs += 1
@@ -34,6 +36,8 @@ class OpenFile:
     def put(self):
         self.refs -= 1
         if self.refs <= 0:
+            if self.lock_table is not None:
+                self.lock_table.release_file(self)
             self.release()
 
     def release(self):
@@ -69,6 +73,7 @@ class OpenFile:
 
 class HostFile(OpenFile):
     """A host file descriptor (a regular file, directory, pipe, tty or /dev node)."""
+    pty = None                        # the guest's own pseudo-terminal pair it is an end of (devpts)
 
     def __init__(self, fd: int, path: str, flags: int, host_path: str | None = None):
         self.fd = fd
@@ -258,6 +263,13 @@ class FdTable:
     CLONE_FILES (`users`), copied by fork (dup_fd: same open file descriptions)."""
     fds: dict[int, list] = field(default_factory=dict)
     users: int = 1
+    lock_table: object = None       # set once this table (a POSIX lock owner) has held locks
+
+    def _drop(self, f: OpenFile):
+        """filp_close: a process closing any descriptor of a file loses its POSIX locks on it."""
+        if self.lock_table is not None:
+            self.lock_table.close_posix(f, self)
+        f.put()
 
     def dup_table(self) -> "FdTable":
         return FdTable({fd: [f.get(), cloexec] for fd, (f, cloexec) in self.fds.items()})
@@ -288,13 +300,13 @@ class FdTable:
         old = self.fds.get(fd)
         self.fds[fd] = [f, cloexec]
         if old is not None:
-            old[0].put()
+            self._drop(old[0])
 
     def close(self, fd: int) -> int:
         e = self.fds.pop(fd, None)
         if e is None:
             return -errno.EBADF
-        e[0].put()
+        self._drop(e[0])
         return 0
 
     def dup(self, fd: int, lowest: int = 0, cloexec: bool = False) -> int:

@@ -80,6 +80,11 @@ def _vm(t) -> tuple[int, int, int, int, int]:
     return size, mm.pages.resident(), data, stk, exe
 
 
+def _priority(t) -> tuple[int, int]:
+    """stat's priority and nice fields: 20 + nice, or -1 - rt_priority for a real-time task."""
+    return (-1 - t.rt_priority if t.policy in (1, 2) else 20 + t.nice), t.nice
+
+
 def _stat_line(t) -> str:
     k = t.kernel
     comm = t.comm or "?"
@@ -92,10 +97,11 @@ def _stat_line(t) -> str:
     code = (img.program.start, img.program.end) if img is not None and t.mm is not None else (0, 0)
     exit_code = t.exit_status.wait_status if t.exit_status is not None else 0
     fields = [t.pid, f"({comm})", state, t.ppid, t.pgid, t.sid, 0, -1, 0x400000 | (0x200000 if
-              t.mm is None else 0), 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 1, 0, start, size, rss // 4096,
+              t.mm is None else 0), 0, 0, 0, 0, 0, 0, 0, 0, *_priority(t), 1, 0, start, size, rss // 4096,
               18446744073709551615, code[0], code[1], startstack, 0, 0, pnd & 0xFFFFFFFF,
               t.signals.blocked & 0xFFFFFFFF, ign & 0xFFFFFFFF, cgt & 0xFFFFFFFF, 0, 0, 0,
-              t.exit_signal, t.last_cpu.index if t.last_cpu is not None else 0, 0, 0, 0, 0, 0]
+              t.exit_signal, t.last_cpu.index if t.last_cpu is not None else 0,
+              t.rt_priority, t.policy, 0, 0, 0]
     mm = t.mm
     if mm is not None:
         fields += [0, 0, mm.start_brk, 0, 0, 0, 0]
@@ -120,7 +126,13 @@ def _cpu_list(mask: int) -> str:
     return ",".join(out)
 
 
+def _locked(mm) -> int:
+    """VmLck: the bytes of the areas mlock/mlockall locked."""
+    return sum(v.size for v in mm.vmas if getattr(v, "locked", False))
+
+
 def _status(t) -> str:
+    from elfkit.kernel import seccomp
     size, rss, data, stk, exe = _vm(t)
     pnd, ign, cgt = _sig_sets(t)
     kb = lambda n: f"{n // 1024:8d} kB"      # noqa: E731
@@ -128,12 +140,13 @@ def _status(t) -> str:
     lines = [f"Name:\t{t.comm}", f"Umask:\t{t.umask:04o}",
              f"State:\t{STATE_NAMES.get(t.state, t.state)}", f"Tgid:\t{t.tgid}", "Ngid:\t0",
              f"Pid:\t{t.pid}", f"PPid:\t{t.ppid}", "TracerPid:\t0",
-             f"Uid:\t{c.uid}\t{c.euid}\t{c.euid}\t{c.euid}",
-             f"Gid:\t{c.gid}\t{c.egid}\t{c.egid}\t{c.egid}",
-             f"FDSize:\t{max(64, 1 << max(len(t.files.fds), 1).bit_length())}", "Groups:\t",
+             f"Uid:\t{c.uid}\t{c.euid}\t{c.suid}\t{c.fsuid}",
+             f"Gid:\t{c.gid}\t{c.egid}\t{c.sgid}\t{c.fsgid}",
+             f"FDSize:\t{max(64, 1 << max(len(t.files.fds), 1).bit_length())}",
+             "Groups:\t" + " ".join(str(g) for g in c.groups) + " ",
              f"NStgid:\t{t.tgid}", f"NSpid:\t{t.pid}", f"NSpgid:\t{t.pgid}", f"NSsid:\t{t.sid}"]
     if t.mm is not None:
-        lines += [f"VmPeak:\t{kb(size)}", f"VmSize:\t{kb(size)}", f"VmLck:\t{kb(0)}",
+        lines += [f"VmPeak:\t{kb(size)}", f"VmSize:\t{kb(size)}", f"VmLck:\t{kb(_locked(t.mm))}",
                   f"VmPin:\t{kb(0)}", f"VmHWM:\t{kb(rss)}", f"VmRSS:\t{kb(rss)}",
                   f"RssAnon:\t{kb(rss)}", f"RssFile:\t{kb(0)}", f"RssShmem:\t{kb(0)}",
                   f"VmData:\t{kb(data)}", f"VmStk:\t{kb(stk)}", f"VmExe:\t{kb(exe)}",
@@ -141,10 +154,11 @@ def _status(t) -> str:
                   f"VmSwap:\t{kb(0)}"]
     lines += ["CoreDumping:\t0", "Threads:\t1", "SigQ:\t0/63432",
               f"SigPnd:\t{0:016x}", f"ShdPnd:\t{pnd:016x}", f"SigBlk:\t{t.signals.blocked:016x}",
-              f"SigIgn:\t{ign:016x}", f"SigCgt:\t{cgt:016x}", "CapInh:\t0000000000000000",
-              "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
-              "CapBnd:\t000001ffffffffff", "CapAmb:\t0000000000000000", "NoNewPrivs:\t0",
-              "Seccomp:\t0", f"Cpus_allowed:\t{t.cpus_allowed:x}",
+              f"SigIgn:\t{ign:016x}", f"SigCgt:\t{cgt:016x}", f"CapInh:\t{c.cap_inheritable:016x}",
+              f"CapPrm:\t{c.cap_permitted:016x}", f"CapEff:\t{c.cap_effective:016x}",
+              f"CapBnd:\t{c.cap_bset:016x}", f"CapAmb:\t{c.cap_ambient:016x}",
+              f"NoNewPrivs:\t{int(t.no_new_privs)}", f"Seccomp:\t{seccomp.mode(t)}",
+              f"Seccomp_filters:\t{seccomp.filter_count(t)}", f"Cpus_allowed:\t{t.cpus_allowed:x}",
               f"Cpus_allowed_list:\t{_cpu_list(t.cpus_allowed)}", "Mems_allowed:\t1",
               "Mems_allowed_list:\t0", "voluntary_ctxt_switches:\t0", "nonvoluntary_ctxt_switches:\t0"]
     return "\n".join(lines) + "\n"
@@ -217,6 +231,10 @@ def _dir_entries(t, item):
 
 
 def open_file(p, guest_path: str):
+    if guest_path in ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg"):
+        # the guest's own SysV IPC objects (elfkit.kernel.ipc), never the host's
+        ns = getattr(p.kernel.ipc, guest_path.rsplit("/", 1)[1])
+        return MemoryFile(guest_path, lambda: ns.proc_text().encode())
     if _is_proc_root(guest_path):
         return ProcDir("/proc", lambda: _proc_root_entries(p))
     found = _target(p, guest_path)

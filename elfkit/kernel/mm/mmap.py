@@ -34,6 +34,9 @@ class Vma:
     dev: tuple[int, int] = (0, 0)
     inode: int = 0
     cow: bool = False           # a private file mapping that was writable: has its own pages
+    locked: int = 0             # VM_LOCKED (1), VM_LOCKONFAULT (2): mlock, mlock2, mlockall
+    sealed: bool = False        # VM_SEALED (mseal): no munmap, mprotect, mremap or MAP_FIXED over it
+    policy: tuple | None = None  # mbind's (mode with flags, nodes, home node), else the task's
 
     @property
     def size(self) -> int:
@@ -52,6 +55,10 @@ class Vma:
             return False
         if self.name != nxt.name or self.dev != nxt.dev or self.inode != nxt.inode:
             return False
+        if self.locked != nxt.locked or self.sealed != nxt.sealed or self.policy != nxt.policy:
+            return False                  # vm_flags and vm_policy differ: separate areas
+        if self.name.startswith("/SYSV"):
+            return False                # shm areas never merge (shm_vm_ops has a close)
         if self.inode:
             # The kernel keeps a written (copied-on-write) private file area apart from a clean
             # one: their anon_vma differ. So RELRO, once mprotect'ed read-only, stays its own line.
@@ -78,6 +85,8 @@ class Mm:
         self.brk = start_brk
         self.stack_limit = STACK_TOP - STACK_RLIMIT
         self._shmem_inode = 1029
+        self.membarrier_state = 0           # MEMBARRIER_CMD_REGISTER_* done (kernel/sched/membarrier.c)
+        self.def_locked = 0                 # mm->def_flags' VM_LOCKED/VM_LOCKONFAULT (mlockall MCL_FUTURE)
 
     # --- lookup ----------------------------------------------------------------------------
     def find(self, addr: int) -> Vma | None:
@@ -181,6 +190,8 @@ class Mm:
                 return -errno.EPERM if addr < MMAP_MIN_ADDR else -errno.ENOMEM
             if flags & MAP_FIXED_NOREPLACE and not flags & MAP_FIXED and self.overlaps(addr, addr + length):
                 return -errno.EEXIST
+            if self.sealed_in(addr, addr + length):
+                return -errno.EPERM
             self.unmap_range(addr, addr + length)
         else:
             hint = page_align(addr) if addr else 0
@@ -192,7 +203,7 @@ class Mm:
                 if found is None:
                     return -errno.ENOMEM
                 addr = found
-        vma = Vma(addr, addr + length, prot & 7, bool(flags & MAP_SHARED))
+        vma = Vma(addr, addr + length, prot & 7, bool(flags & MAP_SHARED), locked=self.def_locked)
         if flags & MAP_SHARED and (file is None or flags & MAP_ANONYMOUS):
             # shared anonymous memory is a deleted shmem file, as the kernel shows it
             self._shmem_inode += 1
@@ -206,9 +217,31 @@ class Mm:
         self.map_area(vma, data)
         return addr
 
+    def map_shm_frames(self, addr: int, size: int, prot: int, paddr: int, name: str,
+                       shmid: int) -> int:
+        """shmat's do_mmap: a System V segment's own frames (elfkit.kernel.ipc.shm), MAP_SHARED,
+        at addr (MAP_FIXED) or where mmap would put them (addr 0); the address or -errno."""
+        if addr:
+            if addr < MMAP_MIN_ADDR:
+                return -errno.EPERM
+            if addr + size > USER_END:
+                return -errno.ENOMEM
+            self.unmap_range(addr, addr + size)
+        else:
+            found = self.unmapped_area_topdown(size)
+            if found is None:
+                return -errno.ENOMEM
+            addr = found
+        vma = Vma(addr, addr + size, prot, True, name, 0, (0, 1), shmid)
+        self.pages.map_frames(addr, size, paddr, prot, shared=True)
+        bisect.insort(self.vmas, vma, key=_vma_start)
+        return addr
+
     def munmap(self, addr: int, length: int) -> int:
         if addr & (PAGE_SIZE - 1) or length == 0:
             return -errno.EINVAL
+        if self.sealed_in(addr, addr + page_align(length)):
+            return -errno.EPERM
         self.unmap_range(addr, addr + page_align(length))
         return 0
 
@@ -218,6 +251,8 @@ class Mm:
         end = addr + page_align(length)
         if not self.is_mapped(addr, end):
             return -errno.ENOMEM
+        if self.sealed_in(addr, end):
+            return -errno.EPERM
         out = []
         for v in self.vmas:
             if v.end <= addr or v.start >= end:
@@ -249,6 +284,8 @@ class Mm:
         vma = self.find(old)
         if vma is None or old + old_size > vma.end:
             return -errno.EFAULT
+        if vma.sealed or flags & MREMAP_FIXED and self.sealed_in(new_addr, new_addr + new_size):
+            return -errno.EPERM
         if flags & MREMAP_FIXED:
             if not flags & MREMAP_MAYMOVE:
                 return -errno.EINVAL
@@ -290,6 +327,29 @@ class Mm:
         self._merge_around(moved.start, moved.end)
         return target
 
+    # --- per-area flags: mlock, mseal, mbind ----------------------------------------------------
+    def sealed_in(self, start: int, end: int) -> bool:
+        return any(v.sealed for v in self.overlaps(start, end))
+
+    def set_attr(self, start: int, end: int, **attrs):
+        """Give [start, end) new flags (vm_flags, vm_policy): the areas at the edges split, as
+        mlock_fixup, mseal and mbind_range split them; neighbours that now agree merge."""
+        out = []
+        for v in self.vmas:
+            if v.end <= start or v.start >= end or all(getattr(v, k) == a for k, a in attrs.items()):
+                out.append(v)
+                continue
+            if v.start < start:
+                out.append(self._slice(v, v.start, start))
+            out.append(replace(self._slice(v, max(v.start, start), min(v.end, end)), **attrs))
+            if v.end > end:
+                out.append(self._slice(v, end, v.end))
+        self.vmas = out
+        self._merge_around(start, end)
+
+    def locked_bytes(self) -> int:
+        return sum(v.size for v in self.vmas if v.locked)
+
     def set_brk(self, new: int) -> int:
         """brk(2): returns the (possibly unchanged) break."""
         if new < self.start_brk:
@@ -298,7 +358,8 @@ class Mm:
         if new_top > old_top:
             if self.overlaps(old_top, new_top + PAGE_SIZE) or new_top >= self.mmap_base:
                 return self.brk
-            self.map_area(Vma(old_top, new_top, PROT_READ | PROT_WRITE, name="[heap]"))
+            self.map_area(Vma(old_top, new_top, PROT_READ | PROT_WRITE, name="[heap]",
+                              locked=self.def_locked))
         elif new_top < old_top:
             self.unmap_range(new_top, old_top)
         self.brk = new
@@ -332,6 +393,11 @@ class Mm:
                    self.machine.fork_address_space(self.pages))
         child.vmas = [replace(v) for v in self.vmas]
         child.brk, child.stack_limit, child._shmem_inode = self.brk, self.stack_limit, self._shmem_inode
+        child.membarrier_state = self.membarrier_state      # dup_mm copies the whole mm_struct
+        # dup_mmap: a child does not inherit memory locks (VM_LOCKED is cleared, def_flags too)
+        if any(v.locked for v in child.vmas):
+            child.vmas = [replace(v, locked=0) for v in child.vmas]
+            child._merge_around(0, USER_END)
         return child
 
     def mmput(self):

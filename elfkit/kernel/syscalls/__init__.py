@@ -73,7 +73,9 @@ def make_dispatcher(kernel, cpu):
                 nr = v[0]
                 h = handlers.get(nr)
                 try:
-                    if h is not None and strace is None:
+                    if proc.seccomp is not None and (result := _seccomp(proc, nr, v)) is not None:
+                        pass                             # the filter answered: the call is skipped
+                    elif h is not None and strace is None:
                         result = h(proc, v[1], v[2], v[3], v[4], v[5], v[6])
                     else:
                         result = _traced_call(proc, table, nr, v)
@@ -137,6 +139,13 @@ def _traced_call(proc, table, nr, v):
     return result
 
 
+def _seccomp(proc, nr, v):
+    """The task's seccomp mode or filters on this call (elfkit.kernel.seccomp): None to make
+    it, else the value it returns instead (or GuestExit: killed)."""
+    from elfkit.kernel.seccomp import check
+    return check(proc, nr, v[7] + 2, (v[1], v[2], v[3], v[4], v[5], v[6]))
+
+
 def _internal(nr, e):
     from elfkit.kernel.task import ExitStatus
     return ExitStatus(signal=9, reason=f"elfkit internal error in {_name(nr)}: "
@@ -144,7 +153,8 @@ def _internal(nr, e):
 
 
 ERESTART_NEVER = {"nanosleep", "clock_nanosleep", "pause", "rt_sigsuspend", "poll", "ppoll",
-                  "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2", "rt_sigtimedwait"}
+                  "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2", "rt_sigtimedwait",
+                  "semop", "semtimedop", "msgsnd", "msgrcv"}   # SysV IPC: EINTR, SA_RESTART or not
 
 
 def retry_call(kernel, task) -> bool:
