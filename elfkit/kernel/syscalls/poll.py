@@ -14,6 +14,7 @@ import time
 
 from elfkit.kernel.wait import Sleep
 from elfkit.kernel.syscalls import Syscall
+from elfkit.kernel.syscalls.files import s32
 from elfkit.kernel.syscalls.numbers import NR
 from elfkit.kernel.syscalls.timekeeping import read_timespec
 
@@ -232,7 +233,7 @@ def sys_epoll_create1(p, flags, *_):
     from elfkit.kernel.fs.eventpoll import EpollFile
     if flags & ~0o2000000:
         return -errno.EINVAL
-    return p.files.install(EpollFile(), bool(flags & 0o2000000))
+    return p.files.install(EpollFile(p.kernel), bool(flags & 0o2000000))
 
 
 def sys_epoll_create(p, size, *_):
@@ -251,25 +252,35 @@ def _epoll(p, epfd):
 
 
 def sys_epoll_ctl(p, epfd, op, fd, event_ptr, *_):
-    ep = _epoll(p, epfd)
-    if isinstance(ep, int):
-        return ep
+    """The event is read first (EFAULT), then both descriptors looked up (EBADF), then
+    do_epoll_ctl's checks (EventpollFile.ctl)."""
+    op = op & 0xFFFFFFFF
     events = data = 0
     if op != 2:                                    # EPOLL_CTL_DEL ignores the event
         raw = p.mm.read(event_ptr, 12)
         if raw is None:
             return -errno.EFAULT
         events, data = struct.unpack("<IQ", raw)
-    return ep.ctl(op, fd & 0xFFFFFFFF, p.files.get(fd & 0xFFFFFFFF), events, data)
+    f = p.files.get(fd & 0xFFFFFFFF)
+    ep = p.files.get(epfd & 0xFFFFFFFF)
+    if ep is None or f is None:
+        return -errno.EBADF
+    ep = _epoll(p, epfd)
+    if isinstance(ep, int):
+        from elfkit.kernel.fs.eventpoll import pollable
+        return -errno.EPERM if not pollable(f) else ep
+    return ep.ctl(op, fd & 0xFFFFFFFF, f, events, data)
 
 
 def _epoll_wait(p, epfd, events_ptr, maxevents, timeout_s):
+    if p.files.get(epfd & 0xFFFFFFFF) is None:
+        return -errno.EBADF
+    maxevents = s32(maxevents)
+    if maxevents <= 0 or maxevents > 0x7FFFFFFF // 12:
+        return -errno.EINVAL
     ep = _epoll(p, epfd)
     if isinstance(ep, int):
         return ep
-    maxevents &= 0xFFFFFFFF
-    if maxevents <= 0 or maxevents > 0x7FFFFFFF // 12:
-        return -errno.EINVAL
     deadline = _deadline(p, timeout_s)
     ready, watch = ep.ready(p.files, file_events, maxevents)
     if ready or timeout_s == 0:

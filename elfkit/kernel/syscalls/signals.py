@@ -1,9 +1,11 @@
 """Signal system calls: rt_sigaction, rt_sigprocmask, sigaltstack, rt_sigreturn, kill/tgkill/tkill
-to the guest's own processes, pause, rt_sigsuspend, rt_sigpending."""
+to the guest's own processes, pause, rt_sigsuspend, rt_sigpending, rt_sigtimedwait,
+rt_sigqueueinfo/rt_tgsigqueueinfo (a siginfo of the sender's making) and restart_syscall."""
 from __future__ import annotations
 
 import errno
 import struct
+import time
 
 from elfkit.kernel import signals as sig
 from elfkit.kernel.wait import Sleep
@@ -164,6 +166,106 @@ def sys_rt_sigpending(p, set_ptr, size, *_):
     return 0 if p.mm.write(set_ptr, struct.pack("<Q", bits)[:size]) else -errno.EFAULT
 
 
+def sys_rt_sigtimedwait(p, set_ptr, info_ptr, ts_ptr, size, *_):
+    """do_sigtimedwait: take a pending signal of the set, waiting for one (at most the
+    timeout: EAGAIN). While it waits the set is unblocked, so that such a signal wakes it
+    (real_blocked keeps an ignored one from being dropped); another signal with a handler
+    ends the wait with EINTR."""
+    from elfkit.kernel.syscalls.timekeeping import read_timespec
+    if size != 8:
+        return -errno.EINVAL
+    raw = p.mm.read(set_ptr, 8)
+    if raw is None:
+        return -errno.EFAULT
+    wanted = struct.unpack("<Q", raw)[0] & ~UNBLOCKABLE
+    deadline = p.restart.get("sigwait_deadline")
+    if "sigwait_blocked" not in p.restart and ts_ptr:
+        ts = read_timespec(p, ts_ptr)
+        if isinstance(ts, int):
+            return ts
+        deadline = time.monotonic() + ts[0] + ts[1] / 1e9
+    _sigwait_done(p)
+    got = sig.dequeue_signal(p, wanted)
+    if got is not None:
+        p.restart = {}
+        signum, info = got
+        if info_ptr and not p.mm.write(info_ptr, info.pack(signum)):
+            return -errno.EFAULT
+        return signum
+    if deadline is not None and time.monotonic() >= deadline:
+        p.restart = {}
+        return -errno.EAGAIN
+    p.restart["sigwait_blocked"] = p.signals.blocked
+    p.restart["sigwait_deadline"] = deadline
+    p.signals.real_blocked = p.signals.blocked
+    p.signals.blocked &= ~wanted
+    raise Sleep("do_sigtimedwait", deadline=deadline)
+
+
+def _sigwait_done(p, *_):
+    """The wait is over (or interrupted): the mask it had before."""
+    blocked = p.restart.pop("sigwait_blocked", None)
+    if blocked is not None:
+        p.signals.blocked = blocked
+        p.signals.real_blocked = 0
+
+
+sys_rt_sigtimedwait.interrupted = _sigwait_done
+
+
+def _queueinfo(p, uinfo, signum):
+    from elfkit.kernel.syscalls.anonfd import read_user_siginfo
+    return read_user_siginfo(p, uinfo, _s32(signum))
+
+
+def _impersonates(info) -> bool:
+    """si_code >= 0 (kill, the kernel) or SI_TKILL: only a process signalling itself may."""
+    return info.code >= 0 or info.code == sig.SI_TKILL
+
+
+def sys_rt_sigqueueinfo(p, pid, signum, uinfo, *_):
+    info = _queueinfo(p, uinfo, signum)
+    if isinstance(info, int):
+        return info
+    pid, signum = _s32(pid), _s32(signum)
+    if _impersonates(info) and pid != p.tgid:
+        return -errno.EPERM
+    t = p.kernel.find_task(pid) if pid > 0 else None
+    if t is None:
+        return -errno.ESRCH
+    if not 0 <= signum <= 64:
+        return -errno.EINVAL
+    if signum:
+        sig.send_sig(t, signum, p, info=info)
+    return 0
+
+
+def sys_rt_tgsigqueueinfo(p, tgid, tid, signum, uinfo, *_):
+    info = _queueinfo(p, uinfo, signum)
+    if isinstance(info, int):
+        return info
+    tgid, tid, signum = _s32(tgid), _s32(tid), _s32(signum)
+    if tgid <= 0 or tid <= 0:
+        return -errno.EINVAL
+    if _impersonates(info) and tid != p.tid:
+        return -errno.EPERM
+    t = p.kernel.find_task(tid)
+    if t is None or t.tgid != tgid:
+        return -errno.ESRCH
+    if not 0 <= signum <= 64:
+        return -errno.EINVAL
+    if signum:
+        info.private = True                       # to the thread
+        sig.send_sig(t, signum, p, info=info)
+    return 0
+
+
+def sys_restart_syscall(p, *_):
+    """The restart block's function; elfkit never leaves one (an interrupted sleep is made
+    again whole, or returns EINTR), so this is do_no_restart_syscall."""
+    return -errno.EINTR
+
+
 TABLE = [
     Syscall(NR.rt_sigaction, sys_rt_sigaction, ("signal", "sigaction", "hex", "int")),
     Syscall(NR.rt_sigprocmask, sys_rt_sigprocmask, ("sigmask_how", "sigset", "hex", "int")),
@@ -175,4 +277,8 @@ TABLE = [
     Syscall(NR.pause, sys_pause),
     Syscall(NR.rt_sigsuspend, sys_rt_sigsuspend, ("sigset", "int")),
     Syscall(NR.rt_sigpending, sys_rt_sigpending, ("hex", "int")),
+    Syscall(NR.rt_sigtimedwait, sys_rt_sigtimedwait, ("sigset", "hex", "timespec", "int")),
+    Syscall(NR.rt_sigqueueinfo, sys_rt_sigqueueinfo, ("int", "signal", "hex")),
+    Syscall(NR.rt_tgsigqueueinfo, sys_rt_tgsigqueueinfo, ("int", "int", "signal", "hex")),
+    Syscall(NR.restart_syscall, sys_restart_syscall, ()),
 ]

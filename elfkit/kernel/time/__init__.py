@@ -1,0 +1,1 @@
+"""kernel/time: the machine's timers (hrtimer), interval timers and alarm (itimer), POSIX timers."""
