@@ -3,7 +3,7 @@ asking whether a descriptor is ready, against qemu-user and native.
 
 Handled: the rows of docs/SYSCALLS.md (elfkit's dispatcher table) that are not `unsupported`
 -- full, partial, refused on purpose and ENOSYS where x86-64 has no implementation -- out of
-the 373 numbers of x86-64's syscall_64.tbl; no peer (qemu-user forwards most calls to the
+the 374 numbers of x86-64's syscall_64.tbl; no peer (qemu-user forwards most calls to the
 host kernel, which is not the same work).
 
 Readiness: fixtures/build/pollready (fixtures/src/pollready.c, static) calls poll(2), or

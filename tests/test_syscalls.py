@@ -71,6 +71,26 @@ def test_refusals_say_why_once(tmp_path):
     assert any("tuxcall does not exist on x86-64" in ln and ln.endswith("(-ENOSYS)") for ln in lines)
 
 
+def test_every_number_with_hostile_arguments_stays_in_control():
+    """fixtures/build/sweep makes every system call number (but those that would end the sweep)
+    with seven sets of hostile arguments -- unmapped, kernel, -1, pages of zeros and of 0xff,
+    mixes -- each number in a child of its own. Every call must come back as the kernel's
+    would, with a result or an errno: never an elfkit internal error (which kills the caller),
+    never a traceback, and elfkit itself must survive all of it (kill(1, ...), prlimit on init,
+    ...). Only elfkit runs it: natively some of these calls would act on the host."""
+    p = run_elfkit("load-and-run", ROOT / "fixtures/build/sweep", env={**os.environ, **ENV},
+                   input=b"", timeout=600)                # (stdin at end of file: reads return)
+    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    assert "internal error" not in err and "Traceback" not in err, err
+    assert "unsupported system call" not in err, err
+    assert p.returncode == 0, err
+    assert out.splitlines()[-1].startswith("sweep: 365 numbers,"), out[-500:]
+    # munmap of the page of zeros' address onwards unmaps the child's own stack: SIGSEGV, as
+    # natively; any other child killed by a signal would be elfkit's doing
+    killed = [ln for ln in out.splitlines() if "killed by signal" in ln]
+    assert [ln.split(":")[0].strip() for ln in killed] == ["11"], killed
+
+
 # ------------------------------------------------------------------ the compatibility table ----
 
 def test_syscalls_doc_is_current():

@@ -8,6 +8,7 @@ contents elfkit makes up (the guest's /proc/self/maps, /proc/self/cmdline, ...).
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import select
 import stat as stat_mod
@@ -89,9 +90,11 @@ class HostFile(OpenFile):
         if self._may_block is None:
             try:
                 mode = os.fstat(self.fd).st_mode
-                # pipes, sockets and terminals wait for a writer; files and /dev/zero never do
-                self._may_block = stat_mod.S_ISFIFO(mode) or stat_mod.S_ISSOCK(mode) or \
-                    stat_mod.S_ISCHR(mode) and os.isatty(self.fd)
+                # pipes, sockets and terminals wait for a writer; files and /dev/zero never do --
+                # but a descriptor open for writing only is not read at all (EBADF below)
+                self._may_block = (stat_mod.S_ISFIFO(mode) or stat_mod.S_ISSOCK(mode) or
+                                   stat_mod.S_ISCHR(mode) and os.isatty(self.fd)) and \
+                    fcntl.fcntl(self.fd, fcntl.F_GETFL) & O_ACCMODE != O_WRONLY
             except OSError:
                 self._may_block = False
         if self._may_block and not self.flags & O_NONBLOCK:

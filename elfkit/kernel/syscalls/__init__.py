@@ -12,6 +12,7 @@ from the records (elfkit.kernel.syscalls.compat). A number with no record return
 from __future__ import annotations
 
 import errno
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -88,7 +89,7 @@ def make_dispatcher(kernel, cpu):
                     cpu.stop()
                     return
                 except Exception as e:  # noqa: BLE001 - a bug in elfkit: stop the guest, say where
-                    proc.exit = _internal(nr, e)
+                    proc.exit = _internal(proc, nr, e)
                     cpu.stop()
                     return
                 if proc.restart_at is not None:          # rt_sigreturn or execve replaced the registers
@@ -146,10 +147,18 @@ def _seccomp(proc, nr, v):
     return check(proc, nr, v[7] + 2, (v[1], v[2], v[3], v[4], v[5], v[6]))
 
 
-def _internal(nr, e):
+def _internal(task, nr, e):
+    """A bug in elfkit met in a handler: the task is killed (SIGKILL). The first process's is
+    reported by the command line when elfkit ends; any other's is said at once, since only
+    its parent would see it die."""
     from elfkit.kernel.task import ExitStatus
-    return ExitStatus(signal=9, reason=f"elfkit internal error in {_name(nr)}: "
-                                       f"{type(e).__name__}: {e}", limit="internal")
+    reason = f"elfkit internal error in {_name(nr)}: {type(e).__name__}: {e}"
+    if task is not task.kernel.first:
+        task.kernel.warn(f"pid {task.pid}: {reason} (please report this); the process is killed")
+    if os.environ.get("ELFKIT_DEBUG"):
+        import traceback
+        traceback.print_exception(e)
+    return ExitStatus(signal=9, reason=reason, limit="internal")
 
 
 ERESTART_NEVER = {"nanosleep", "clock_nanosleep", "pause", "rt_sigsuspend", "poll", "ppoll",
@@ -185,7 +194,7 @@ def retry_call(kernel, task) -> bool:
             task.strace.exit(task, None, e.status)
         return True
     except Exception as e:  # noqa: BLE001
-        task.exit = _internal(nr, e)
+        task.exit = _internal(task, nr, e)
         return True
     task.restart = {}
     if task.strace is not None and entry is not None:

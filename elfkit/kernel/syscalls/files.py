@@ -290,6 +290,8 @@ def sys_pread64(p, fd, buf, count, off, *_):
     f = _file(p, fd)
     if f is None:
         return -errno.EBADF
+    if off >= 1 << 63:                           # loff_t: a negative offset
+        return -errno.EINVAL
     data = f.pread(min(count, MAX_IO), off)
     if isinstance(data, int):
         return data
@@ -300,6 +302,8 @@ def sys_pwrite64(p, fd, buf, count, off, *_):
     f = _file(p, fd)
     if f is None:
         return -errno.EBADF
+    if off >= 1 << 63:                           # loff_t: a negative offset
+        return -errno.EINVAL
     data = p.mm.read(buf, min(count, MAX_IO))
     return -errno.EFAULT if data is None else f.pwrite(data, off)
 
@@ -440,6 +444,9 @@ def sys_lseek(p, fd, off, whence, *_):
     f = _file(p, fd)
     if f is None:
         return -errno.EBADF
+    whence &= 0xFFFFFFFF
+    if whence > 4:                               # SEEK_SET .. SEEK_HOLE
+        return -errno.EINVAL
     if off >= 1 << 63:
         off -= 1 << 64
     return f.lseek(off, whence)

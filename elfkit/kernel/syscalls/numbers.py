@@ -382,7 +382,7 @@ class NR:
     mseal = 462
 
 
-NAMES: dict[int, str] = {v: k for k, v in vars(NR).items() if not k.startswith("_")}
+NAMES: dict[int, str] = {v: k for k, v in vars(NR).items() if not k.startswith("__")}
 
 
 def name_of(nr: int) -> str:

@@ -410,23 +410,34 @@ def rlimit(p, resource: int) -> tuple[int, int]:
 
 
 def sys_prlimit64(p, pid, resource, new_ptr, old_ptr, *_):
-    t = _task(p, pid)
-    if t is None:
-        return -errno.ESRCH
-    p = t
+    """kernel/sys.c prlimit64, in its order: the resource, the new limits read and checked, the
+    target and the permission to change it (same ids; the guest has no CAP_SYS_RESOURCE), then
+    the old limits written to the caller's memory."""
+    resource &= 0xFFFFFFFF
     if resource >= 16:
         return -errno.EINVAL
-    cur = rlimit(p, resource)
-    if old_ptr and not p.mm.write(old_ptr, struct.pack("<QQ", *cur)):
-        return -errno.EFAULT
+    new = None
     if new_ptr:
         raw = p.mm.read(new_ptr, 16)
         if raw is None:
             return -errno.EFAULT
-        soft, hard = struct.unpack("<QQ", raw)
-        if soft > hard or hard > cur[1]:
-            return -errno.EPERM if hard > cur[1] else -errno.EINVAL
-        p.rlimits[resource] = (soft, hard)
+        new = struct.unpack("<QQ", raw)
+        if new[0] > new[1]:
+            return -errno.EINVAL
+    t = _task(p, pid)
+    if t is None:
+        return -errno.ESRCH
+    if t is not p and new is not None:
+        c, tc = p.creds, t.creds
+        if not (c.uid == tc.uid == tc.euid == tc.suid and c.gid == tc.gid == tc.egid == tc.sgid):
+            return -errno.EPERM
+    cur = rlimit(t, resource)
+    if new is not None:
+        if new[1] > cur[1]:
+            return -errno.EPERM                  # raising the hard limit needs CAP_SYS_RESOURCE
+        t.rlimits[resource] = new
+    if old_ptr and not p.mm.write(old_ptr, struct.pack("<QQ", *cur)):
+        return -errno.EFAULT
     return 0
 
 

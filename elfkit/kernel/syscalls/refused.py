@@ -49,6 +49,7 @@ TABLE = [
                          "epoll_wait_old", "vserver")),
     nosys("uselib", "CONFIG_USELIB is off in distribution kernels (a.out libraries)"),
     nosys("lookup_dcookie", "removed from Linux in 6.8 (it served oprofile)"),
+    nosys("_sysctl", "removed from Linux in 5.5 (/proc/sys is the interface)"),
     # capabilities
     refuse("mount", errno.EPERM, _NO_SYS_ADMIN, ("str", "str", "str", "hex", "hex")),
     refuse("umount2", errno.EPERM, _NO_SYS_ADMIN, ("str", "hex")),
