@@ -64,23 +64,25 @@ def do_poll(p, fds_ptr, nfds, timeout_s: float | None, wchan="do_poll"):
     raw = p.mm.read(fds_ptr, 8 * nfds)
     if raw is None:
         return -errno.EFAULT
-    deadline = _deadline(p, timeout_s)
-    out, ready, watch = bytearray(), 0, []
-    for fd, events, _rev in struct.iter_unpack("<ihh", raw):
+    files, out, ready, watch = p.files, bytearray(raw), 0, []
+    for i, (fd, events, _rev) in enumerate(struct.iter_unpack("<ihh", raw)):
         rev = 0
         if fd >= 0:
-            ev, host = file_events(p.files.get(fd))
+            ev, host = file_events(files.get(fd))
             rev = ev & ((events & 0xFFFF) | POLLERR | POLLHUP | POLLNVAL)
             if host is not None:
                 watch.append(host)
-        ready += bool(rev)
-        out += struct.pack("<ihH", fd, events, rev & 0xFFFF)
+            if rev:
+                ready += 1
+        out[8 * i + 6:8 * i + 8] = (rev & 0xFFFF).to_bytes(2, "little")
     if ready or timeout_s == 0:
-        p.restart = {}
-        return ready if p.mm.write(fds_ptr, bytes(out)) or not nfds else -errno.EFAULT
+        if p.restart:
+            p.restart = {}
+        return ready if p.mm.write(fds_ptr, out) or not nfds else -errno.EFAULT
+    deadline = _deadline(p, timeout_s)          # fixed at the first try, kept across retries
     r = _wait(p, deadline, tuple(watch), wchan)
     if r == 0:
-        p.mm.write(fds_ptr, bytes(out))
+        p.mm.write(fds_ptr, out)
     return r
 
 
@@ -281,12 +283,13 @@ def _epoll_wait(p, epfd, events_ptr, maxevents, timeout_s):
     ep = _epoll(p, epfd)
     if isinstance(ep, int):
         return ep
-    deadline = _deadline(p, timeout_s)
     ready, watch = ep.ready(p.files, file_events, maxevents)
     if ready or timeout_s == 0:
-        p.restart = {}
+        if p.restart:
+            p.restart = {}
         raw = b"".join(struct.pack("<IQ", ev, data) for ev, data in ready)
         return len(ready) if p.mm.write(events_ptr, raw) or not raw else -errno.EFAULT
+    deadline = _deadline(p, timeout_s)          # fixed at the first try, kept across retries
     return _wait(p, deadline, tuple(watch), "ep_poll")
 
 
