@@ -126,3 +126,25 @@ def test_cli_prints_the_table():
     assert sum(data["counts"].values()) == len(data["syscalls"])
     usage = run_elfkit("load-and-run", "--json")
     assert usage.returncode == 2 and b"--json" in usage.stderr
+
+
+def test_a_full_host_pipe_holds_only_its_writer():
+    """A guest writing to a host pipe nobody reads (elfkit's own stdout) waits in its write, as
+    natively, while the other guest processes go on: here the shell's `echo alive >&2` must
+    come out while the megabyte for stdout is still unread (before, the writer held every
+    guest until the pipe drained, and this waited for ever)."""
+    import select as host_select
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "elfkit", "load-and-run", "/bin/sh", "-c",
+                          "head -c 1000000 /dev/zero & sleep 0.3; echo alive >&2; wait"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                         env={**os.environ, **ENV})
+    try:
+        ready, _, _ = host_select.select([p.stderr], [], [], 60)
+        assert ready, "no guest ran while one waited to write to a full host pipe"
+        assert p.stderr.readline() == b"alive\n"
+        out = p.stdout.read()
+        assert len(out) == 1000000 and p.wait(60) == 0
+    finally:
+        p.kill()
+        p.wait()

@@ -11,6 +11,8 @@ import errno
 import fcntl
 import os
 import select
+import struct
+import termios
 import stat as stat_mod
 from dataclasses import dataclass, field
 
@@ -19,6 +21,7 @@ O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_APPEND, O_NONBLOCK = 0o100, 0o200, 0o400, 
 O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, O_PATH, O_TMPFILE = 0o200000, 0o400000, 0o2000000, 0o10000000, 0o20200000
 FD_CLOEXEC = 1
 MAX_FDS = 1024
+PIPE_BUF, F_GETPIPE_SZ = 4096, 1032
 
 
 class OpenFile:
@@ -84,6 +87,7 @@ class HostFile(OpenFile):
         self._dir_entries = None
         self._dir_pos = 0
         self._may_block = None
+        self._write_kind = None
         self.refs = 1
 
     def read(self, n):
@@ -109,6 +113,50 @@ class HostFile(OpenFile):
         except OSError as e:
             return -(e.errno or errno.EIO)
 
+    def write_waiting(self, task, data: bytes) -> int:
+        """write(2) on a host pipe, socket or terminal without holding up the other guests: the
+        bytes go out in pieces the host takes at once (select says there is room), and the
+        call sleeps on the descriptor when there is none -- all of it written before it
+        returns, as a blocking write does, or the count so far when a signal interrupts it
+        (task.restart["done"], as a guest pipe's write keeps it). Anything else, or
+        O_NONBLOCK, is one plain write."""
+        kind = self._write_kind
+        if kind is None:
+            try:
+                mode = os.fstat(self.fd).st_mode
+                kind = "fifo" if stat_mod.S_ISFIFO(mode) else "stream" if \
+                    stat_mod.S_ISSOCK(mode) or stat_mod.S_ISCHR(mode) and os.isatty(self.fd) else "file"
+            except OSError:
+                kind = "file"
+            self._write_kind = kind
+        if kind == "file" or self.flags & O_NONBLOCK:
+            return self.write(data)
+        from elfkit.kernel.wait import Sleep
+        done = task.restart.get("done", 0)
+        while done < len(data):
+            if not select.select([], [self.fd], [], 0)[1]:
+                task.restart["done"] = done
+                raise Sleep("pipe_write", write_fds=(self.fd,))
+            n = self.write(data[done:done + self._room()])
+            if n < 0:
+                task.restart = {}
+                return done or n
+            done += n
+        task.restart = {}
+        return done
+
+    def _room(self) -> int:
+        """Bytes one write may give the host now without blocking: a writable pipe has a free
+        page slot at least (PIPE_BUF); its capacity less what it holds less two pages (the
+        partly filled slots at either end) when that is more."""
+        if self._write_kind != "fifo":
+            return PIPE_BUF
+        try:
+            size = fcntl.fcntl(self.fd, F_GETPIPE_SZ)
+            held = struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return PIPE_BUF
+        return max(PIPE_BUF, size - held - 2 * PIPE_BUF)
 
     def write(self, data):
         try:

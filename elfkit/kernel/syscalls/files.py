@@ -274,7 +274,7 @@ def sys_write(p, fd, buf, count, *_):
     data = p.mm.read(buf, min(count, MAX_IO))
     if data is None:
         return -errno.EFAULT
-    return _sigpipe(p, f, f.write(data))
+    return _sigpipe(p, f, f.write_waiting(p, data) if isinstance(f, HostFile) else f.write(data))
 
 
 def _sigpipe(p, f, result):
@@ -369,7 +369,9 @@ def _writev(p, fd, iov, cnt, off):
             return -errno.EFAULT
         parts.append(piece)
     data = b"".join(parts)
-    return _sigpipe(p, f, f.write(data) if off is None else f.pwrite(data, off))
+    if off is not None:
+        return _sigpipe(p, f, f.pwrite(data, off))
+    return _sigpipe(p, f, f.write_waiting(p, data) if isinstance(f, HostFile) else f.write(data))
 
 
 RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND, RWF_NOAPPEND = 1, 2, 4, 8, 0x10, 0x20
