@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,79 @@ def test_changes_reach_the_host_file(name, tmp_path):
         n, e = os.lstat(native_dir / "l"), os.lstat(emu_dir / "l")
         assert (e.st_atime_ns, e.st_mtime_ns) == (n.st_atime_ns, n.st_mtime_ns) == \
             (900000000 * 10**9, 950000000 * 10**9)
+
+
+HOST_PIPE_WAIT = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/sendfile.h>
+#include <sys/wait.h>
+int main(int argc, char **argv) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/big", argv[1]);
+    int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+    static char buf[1 << 18];
+    memset(buf, 'x', sizeof buf);
+    write(fd, buf, sizeof buf);
+    pid_t pid = fork();
+    if (pid == 0) {                       /* runs only if the parent's wait leaves it the CPU */
+        for (int i = 0; i < 5; i++) { fprintf(stderr, "tick %d\n", i); usleep(100000); }
+        snprintf(path, sizeof path, "%s/ticked", argv[1]);
+        close(open(path, O_CREAT | O_WRONLY, 0644));
+        _exit(0);
+    }
+    long total = 0;                       /* stdout: a host pipe nobody reads before "ticked" */
+    off_t off = 0;
+    while (total < (long)sizeof buf) {
+        ssize_t n = sendfile(1, fd, &off, sizeof buf - total);
+        if (n <= 0) { perror("sendfile"); return 1; }
+        total += n;
+    }
+    fprintf(stderr, "sendfile %ld\n", total);
+    /* stdin: a host pipe written only after "ticked" */
+    snprintf(path, sizeof path, "%s/out", argv[1]);
+    int out = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    fprintf(stderr, "splice %ld\n", (long)splice(0, NULL, out, NULL, 4096, 0));
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+"""
+
+PIPELINE = ('d="$1"; shift\n'
+            '(while [ ! -e "$d/ticked" ]; do sleep 0.05; done; echo data) | "$@" "$d" | '
+            '(while [ ! -e "$d/ticked" ]; do sleep 0.05; done; wc -c)\n')
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="no C compiler")
+def test_host_pipe_splice_and_sendfile_let_the_others_run(tmp_path):
+    """A splice from an empty host pipe and a sendfile into a full one wait without holding
+    the kernel lock: the other guest process keeps running (and is what fills and drains
+    them here, through the files it makes), so the run ends as the native one does rather
+    than never."""
+    exe = tmp_path / "hostpipe"
+    (tmp_path / "hostpipe.c").write_text(HOST_PIPE_WAIT)
+    subprocess.run(["gcc", "-O2", "-o", str(exe), str(tmp_path / "hostpipe.c")], check=True)
+    results = []
+    for name, cmd in (("n", [*DROP_CAPS, str(exe)]),
+                      ("e", [sys.executable, "-m", "elfkit", "load-and-run", "--allow-write",
+                             str(tmp_path / "e"), str(exe)])):
+        d = tmp_path / name
+        d.mkdir()
+        # a session of its own, killed whole on timeout: the pipeline's members hold the pipes
+        pr = subprocess.Popen(["sh", "-c", PIPELINE, "sh", str(d), *cmd], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, **ENV},
+                              start_new_session=True)
+        try:
+            out, err = pr.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(pr.pid, 9)
+            pr.communicate()
+            pytest.fail(f"{name}: the pipeline never ended (a host wait holding every guest?)")
+        err = [ln for ln in err.decode().splitlines() if not ln.startswith("elfkit:")]
+        results.append((out.decode().split(), err, (d / "out").read_text()))
+    assert results[0] == ([str(1 << 18)], [f"tick {i}" for i in range(5)] +
+                          [f"sendfile {1 << 18}", "splice 5"], "data\n"), results[0]
+    assert results[1] == results[0]

@@ -18,6 +18,14 @@ class PathError(OSError):
     """A guest path that cannot be resolved; .errno is what the syscall returns."""
 
 
+class _Reached(Exception):
+    """Sysroot._walk entered the directory it was asked to stop at; .rest is the path after."""
+
+    def __init__(self, rest: list[str]):
+        super().__init__()
+        self.rest = rest
+
+
 class Sysroot:
     def __init__(self, root: str = "/"):
         self.root = os.path.realpath(root)
@@ -54,7 +62,20 @@ class Sysroot:
             return "/" + "/".join(parts)
         return os.path.join(self.root, *parts) if parts else self.root
 
-    def _walk(self, path: str, cwd: str, follow_last: bool) -> list[str]:
+    def reaches(self, guest_path: str, top: str, follow_last: bool = True) -> str | None:
+        """The guest path `/top/...` that guest_path resolves to when its walk enters the
+        directory `top` of the root (by any spelling: //top, a symbolic link to it or into
+        it), the rest of the path unresolved; None when it does not get there. Files there
+        are not the host's to show (/proc: elfkit.kernel.fs.proc)."""
+        try:
+            self._walk(guest_path, "/", follow_last, stop_at=top)
+        except _Reached as r:
+            return os.path.normpath("/" + "/".join([top, *r.rest]))
+        except PathError:
+            pass
+        return None
+
+    def _walk(self, path: str, cwd: str, follow_last: bool, stop_at: str | None = None) -> list[str]:
         stack: list[str] = []
         if not path.startswith("/"):
             stack = [p for p in cwd.split("/") if p]
@@ -69,6 +90,8 @@ class Sysroot:
                 if stack:
                     stack.pop()
                 continue
+            if stop_at is not None and not stack and part == stop_at:
+                raise _Reached(todo[::-1])
             candidate = stack + [part]
             last = not todo
             host = self._join(candidate)

@@ -43,12 +43,19 @@ PASS_THROUGH = {
 
 
 class Pty:
-    """The state of one pair that lives in the guest's model: its session and foreground group."""
+    """The state of one pair that lives in the guest's model: its session and foreground group.
+    It is the guest's while its master is open; when the master's last descriptor closes the
+    host may give the number to someone else's terminal, so it is forgotten then."""
 
-    def __init__(self, index: int):
+    def __init__(self, index: int, table: dict):
         self.index = index
+        self.table = table
         self.sid: int | None = None
         self.pgrp: int | None = None
+
+    def master_closed(self):
+        if self.table.get(self.index) is self:
+            del self.table[self.index]
 
 
 def pty_of(kernel, real_path: str) -> Pty | None:
@@ -61,6 +68,18 @@ def may_open(kernel, real_path: str) -> bool:
     return real_path == PTMX or pty_of(kernel, real_path) is not None
 
 
+def foreign_terminal(kernel, real_path: str, fd: int) -> bool:
+    """A terminal that is not the guest's to open, for reading or writing: anything but
+    /dev/tty (its controlling terminal: the user's), /dev/ptmx and the pairs it made -- the
+    user's other terminals, consoles, serial lines."""
+    if real_path in ("/dev/tty", PTMX) or pty_of(kernel, real_path) is not None:
+        return False
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
 def opened(kernel, f, real_path: str):
     """After the host open of FILE: a new pair from /dev/ptmx is recorded, and the file knows
     its pair (f.pty), master or not."""
@@ -69,7 +88,8 @@ def opened(kernel, f, real_path: str):
             index = struct.unpack("<i", fcntl.ioctl(f.fd, TIOCGPTN, bytes(4)))[0]
         except OSError:
             return
-        f.pty = kernel.ptys.setdefault(index, Pty(index))
+        f.pty = kernel.ptys[index] = Pty(index, kernel.ptys)
+        f.pty_master = True
     else:
         f.pty = pty_of(kernel, real_path)
 

@@ -225,6 +225,8 @@ class HostFile(OpenFile):
         return self.fd
 
     def release(self):
+        if self.pty is not None and getattr(self, "pty_master", False):
+            self.pty.master_closed()
         try:
             os.close(self.fd)
         except OSError:

@@ -44,6 +44,28 @@ def _target(p, guest_path: str):
     return task, "/".join(rest)
 
 
+_PROC_DEV: list = []
+
+
+def is_host_proc(st) -> bool:
+    """Is this host stat result a file of the host's proc file system? (Then the guest reached
+    /proc by another spelling -- //proc, a symbolic link to it or into it -- and must get its
+    own /proc instead: canonical().)"""
+    if not _PROC_DEV:
+        try:
+            _PROC_DEV.append(os.stat("/proc").st_dev)
+        except OSError:
+            _PROC_DEV.append(None)
+    return st.st_dev == _PROC_DEV[0]
+
+
+def canonical(p, guest_path: str, follow: bool = True) -> str | None:
+    """The /proc/... name of a guest path that reaches the proc file system, following its
+    symbolic links as the kernel's path walk does (inside the guest's root); None when it does
+    not reach /proc."""
+    return p.sysroot.reaches(guest_path, "proc", follow)
+
+
 def _is_proc_root(guest_path: str) -> bool:
     return os.path.normpath(guest_path) == "/proc"
 
@@ -230,7 +252,7 @@ def _dir_entries(t, item):
     return None
 
 
-def open_file(p, guest_path: str):
+def open_file(p, guest_path: str, flags: int = 0):
     if guest_path in ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg"):
         # the guest's own SysV IPC objects (elfkit.kernel.ipc), never the host's
         ns = getattr(p.kernel.ipc, guest_path.rsplit("/", 1)[1])
@@ -258,14 +280,19 @@ def open_file(p, guest_path: str):
             f = t.files.get(int(item[3:])) if item[3:].isdigit() else None
             if f is None:
                 return -errno.ENOENT
-            if getattr(f, "host_path", None) is None:
+            if getattr(f, "host_path", None) is None or f.host_fd() is None:
                 return f.get()                  # a pipe: opening fd/N gives the same file
             host, name = f.host_path, f.path
-        try:
-            fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as e:
-            return -(e.errno or errno.EIO)
-        return HostFile(fd, name, 0, host)
+            if flags & 3:                       # reopened for writing: where the file is now decides
+                from elfkit.kernel.syscalls.files import fd_may_write
+                if not fd_may_write(p, f):
+                    return -errno.EROFS
+                host = f"/proc/self/fd/{f.host_fd()}"   # the same inode, whatever its name now
+        from elfkit.kernel.syscalls.files import _open_host      # (FIFOs never block the host)
+        fd = _open_host(p, host, flags & (3 | os.O_APPEND | os.O_TRUNC | os.O_NONBLOCK), flags, 0)
+        if fd < 0:
+            return fd
+        return HostFile(fd, name, flags & ~os.O_CLOEXEC, host)
     if item not in _ITEMS:
         return -errno.ENOENT
     return MemoryFile(guest_path, lambda: _contents(t, item))

@@ -37,6 +37,8 @@ class Vma:
     locked: int = 0             # VM_LOCKED (1), VM_LOCKONFAULT (2): mlock, mlock2, mlockall
     sealed: bool = False        # VM_SEALED (mseal): no munmap, mprotect, mremap or MAP_FIXED over it
     policy: tuple | None = None  # mbind's (mode with flags, nodes, home node), else the task's
+    dontcopy: bool = False      # VM_DONTCOPY: fork's child does not get it (the AIO ring)
+    maywrite: bool = True       # VM_MAYWRITE: not for a shared mapping of a read-only descriptor
 
     @property
     def size(self) -> int:
@@ -55,7 +57,8 @@ class Vma:
             return False
         if self.name != nxt.name or self.dev != nxt.dev or self.inode != nxt.inode:
             return False
-        if self.locked != nxt.locked or self.sealed != nxt.sealed or self.policy != nxt.policy:
+        if self.locked != nxt.locked or self.sealed != nxt.sealed or self.policy != nxt.policy or \
+                self.maywrite != nxt.maywrite or self.dontcopy != nxt.dontcopy:
             return False                  # vm_flags and vm_policy differ: separate areas
         if self.name.startswith("/SYSV"):
             return False                # shm areas never merge (shm_vm_ops has a close)
@@ -87,6 +90,7 @@ class Mm:
         self._shmem_inode = 1029
         self.membarrier_state = 0           # MEMBARRIER_CMD_REGISTER_* done (kernel/sched/membarrier.c)
         self.def_locked = 0                 # mm->def_flags' VM_LOCKED/VM_LOCKONFAULT (mlockall MCL_FUTURE)
+        self.ioctx_table: list = []         # mm->ioctx_table: AIO contexts (elfkit.kernel.fs.aio)
 
     # --- lookup ----------------------------------------------------------------------------
     def find(self, addr: int) -> Vma | None:
@@ -173,8 +177,11 @@ class Mm:
         return None
 
     # --- the system calls ------------------------------------------------------------------
-    def mmap(self, addr: int, length: int, prot: int, flags: int, file=None, offset: int = 0) -> int:
-        """mmap(2); `file` is an object with pread(size, offset) and stat(); returns addr or -errno."""
+    def mmap(self, addr: int, length: int, prot: int, flags: int, file=None, offset: int = 0,
+             maywrite: bool = True) -> int:
+        """mmap(2); `file` is an object with pread(size, offset) and stat(); returns addr or -errno.
+        maywrite: False for a shared mapping of a descriptor not open for writing (mprotect may
+        not add PROT_WRITE to it)."""
         if length == 0 or offset & (PAGE_SIZE - 1):
             return -errno.EINVAL
         length = page_align(length)
@@ -203,7 +210,8 @@ class Mm:
                 if found is None:
                     return -errno.ENOMEM
                 addr = found
-        vma = Vma(addr, addr + length, prot & 7, bool(flags & MAP_SHARED), locked=self.def_locked)
+        vma = Vma(addr, addr + length, prot & 7, bool(flags & MAP_SHARED), locked=self.def_locked,
+                  maywrite=maywrite)
         if flags & MAP_SHARED and (file is None or flags & MAP_ANONYMOUS):
             # shared anonymous memory is a deleted shmem file, as the kernel shows it
             self._shmem_inode += 1
@@ -253,6 +261,8 @@ class Mm:
             return -errno.ENOMEM
         if self.sealed_in(addr, end):
             return -errno.EPERM
+        if prot & PROT_WRITE and any(not v.maywrite for v in self.overlaps(addr, end)):
+            return -errno.EACCES              # mprotect_fixup's VM_MAYWRITE check (made up front)
         out = []
         for v in self.vmas:
             if v.end <= addr or v.start >= end:
@@ -394,6 +404,9 @@ class Mm:
         child.vmas = [replace(v) for v in self.vmas]
         child.brk, child.stack_limit, child._shmem_inode = self.brk, self.stack_limit, self._shmem_inode
         child.membarrier_state = self.membarrier_state      # dup_mm copies the whole mm_struct
+        for v in [v for v in child.vmas if v.dontcopy]:       # VM_DONTCOPY: not in the child
+            child.vmas.remove(v)
+            child.pages.unmap(v.start, v.size)
         # dup_mmap: a child does not inherit memory locks (VM_LOCKED is cleared, def_flags too)
         if any(v.locked for v in child.vmas):
             child.vmas = [replace(v, locked=0) for v in child.vmas]
@@ -404,6 +417,9 @@ class Mm:
         """One user less; the last one frees every frame and page table (exit_mmap)."""
         self.users -= 1
         if self.users <= 0:
+            for ctx in self.ioctx_table:        # exit_aio: the contexts die with the mm
+                if ctx is not None:
+                    ctx.kill()
             self.pages.release()
             self.vmas = []
 

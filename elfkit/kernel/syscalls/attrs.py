@@ -17,9 +17,10 @@ import stat as stat_mod
 import struct
 import time
 
+from elfkit.kernel.fs import proc as procfs
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.syscalls.files import (AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, _file,
-                                          guest_path, may_write, read_path, s32)
+                                          guest_path, may_write, fd_may_write, read_path, s32)
 from elfkit.kernel.syscalls.numbers import NR
 from elfkit.loader.sysroot import PathError
 
@@ -80,7 +81,8 @@ def _lookup(p, dirfd, ptr, follow, empty_ok=False) -> Target | int:
     gp = guest_path(p, dirfd, path)
     if isinstance(gp, int):
         return gp
-    fd = _proc_fd(p, gp) if follow else None
+    cg = procfs.canonical(p, gp) if follow else None   # /proc/self/fd/N by any spelling
+    fd = _proc_fd(p, cg) if cg is not None else None
     if fd is not None:                               # /proc/self/fd/N: the open file itself
         return _by_fd(p, fd, raw_ok=True)
     try:
@@ -90,7 +92,7 @@ def _lookup(p, dirfd, ptr, follow, empty_ok=False) -> Target | int:
         return -e.errno
     except OSError as e:
         return -(e.errno or errno.EIO)
-    return Target(gp, host, None, follow, st, may_write(p, host))
+    return Target(gp, host, None, follow, st, may_write(p, host, follow))
 
 
 def _proc_fd(p, gp) -> int | None:
@@ -115,8 +117,9 @@ def _by_fd(p, fd, raw_ok=False) -> Target | int:
     fd_host = f.host_fd()
     if f.flags & O_PATH and fd_host is not None and host:
         fd_host = None                                   # the host refuses fd calls on O_PATH
+    # where the open file is now decides (a rename since the open may have moved the name);
     # guest pipes and memfds are the guest's own; the host's stdio duplicates are not
-    writable = may_write(p, host) if host else f.host_fd() is None or getattr(f, "anonymous", False)
+    writable = fd_may_write(p, f)
     return Target(f.path, host, fd_host, True, st, writable)
 
 

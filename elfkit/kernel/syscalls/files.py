@@ -12,6 +12,7 @@ import os
 import stat as stat_mod
 import struct
 import termios
+import time
 
 from elfkit.kernel.fs import devpts
 from elfkit.kernel.fs import proc as procfs
@@ -73,11 +74,42 @@ def resolve(p, dirfd, ptr, follow=True, allow_empty=False, path=None):
         return -e.errno
 
 
-def may_write(p, host_path: str) -> bool:
-    real = os.path.realpath(host_path)
+def may_write(p, host_path: str, follow: bool = True) -> bool:
+    """The write policy: may the guest change what host_path names? follow: the call acts on
+    what a final symbolic link points to (open, truncate); else on the name itself (rename,
+    unlink, lchown): then the name's directory is what must be writable, wherever the link
+    points."""
+    if follow:
+        real = os.path.realpath(host_path)
+    else:
+        head, tail = os.path.split(os.path.normpath(host_path))
+        real = os.path.join(os.path.realpath(head or "."), tail) if tail not in ("", ".", "..") \
+            else os.path.realpath(host_path)
     if real in ("/dev/null", "/dev/tty", "/dev/zero", "/dev/full") or devpts.may_open(p.kernel, real):
         return True
+    return _under_writable(p, real)
+
+
+def _under_writable(p, real: str) -> bool:
     return any(real == w or real.startswith(w.rstrip("/") + "/") for w in p.writable)
+
+
+def fd_may_write(p, f) -> bool:
+    """The write policy for an open file: decided by where its inode is now (the host's
+    /proc/self/fd link), never by the name it was opened by, which a rename may since have
+    given to another file. Guest-made files (pipes, sockets, memfds) are the guest's own."""
+    host = f.host_fd()
+    if host is None or getattr(f, "anonymous", False):
+        return True
+    try:
+        real = os.readlink(f"/proc/self/fd/{host}")
+    except OSError:
+        return False
+    if real.endswith(" (deleted)"):              # unlinked since: where it was decides
+        real = real[:-len(" (deleted)")]
+    if not real.startswith("/"):                 # pipe:[N], socket:[N], anon_inode:...
+        return False
+    return may_write(p, real)
 
 
 # --- open / close ------------------------------------------------------------------------------
@@ -87,7 +119,9 @@ def do_open(p, dirfd, ptr, flags, mode, path=None):
     if isinstance(r, int):
         return r
     gp, host = r
-    special = procfs.open_file(p, gp)
+    if gp.startswith(("/dev/std", "/dev/fd/", "//")):  # the usual ways into /proc by another name
+        gp = procfs.canonical(p, gp, follow=not flags & O_NOFOLLOW) or gp
+    special = procfs.open_file(p, gp, flags)
     if special is not None:
         if isinstance(special, int):
             return special
@@ -104,15 +138,77 @@ def do_open(p, dirfd, ptr, flags, mode, path=None):
     host_flags = flags & ~O_CLOEXEC
     if flags & O_PATH:
         host_flags = os.O_RDONLY | (flags & (O_DIRECTORY | O_NOFOLLOW)) | os.O_PATH
-    try:
-        # O_NOCTTY: a terminal the guest opens must never become elfkit's controlling terminal
-        fd = os.open(host, host_flags | os.O_CLOEXEC | os.O_NOCTTY, mode & ~p.umask & 0o7777)
-    except OSError as e:
-        return -(e.errno or errno.EIO)
+    fd = _open_host(p, host, host_flags, flags, mode)
+    if fd < 0:
+        return fd
+    st = os.fstat(fd)
+    if procfs.is_host_proc(st):
+        # /proc reached by another name: the guest's own /proc answers, never the host's
+        cg = procfs.canonical(p, gp, follow=not flags & O_NOFOLLOW)
+        special = procfs.open_file(p, cg) if cg is not None else -errno.ENOENT
+        if special is not None:
+            os.close(fd)
+            if isinstance(special, int):
+                return special
+            return p.files.install(special, bool(flags & O_CLOEXEC))
     f = HostFile(fd, gp, flags, host)
-    if host.startswith("/dev/"):
-        devpts.opened(p.kernel, f, os.path.realpath(host))
+    if stat_mod.S_ISCHR(st.st_mode):               # by whatever name: a terminal must be its own
+        real = os.path.realpath(host)
+        if devpts.foreign_terminal(p.kernel, real, fd):
+            os.close(fd)
+            p.warn_once(f"tty:{gp}", f"refused to open {gp}: a terminal that is not the guest's")
+            return -errno.EACCES
+        devpts.opened(p.kernel, f, real)
     return p.files.install(f, bool(flags & O_CLOEXEC))
+
+
+def _open_host(p, host, host_flags, flags, mode) -> int:
+    """The host open(2) behind do_open: a host fd or -errno.
+
+    O_NOCTTY always: a terminal the guest opens must never become elfkit's controlling
+    terminal. A FIFO is opened O_NONBLOCK on the host whatever the guest asked, as a blocking
+    open would stop every guest under the kernel lock until the other end came (fifo_open).
+    The guest's O_NONBLOCK lives in the HostFile's flags (its read and write wait on the host
+    descriptor with select; F_GETFL reports the guest's). fifo_open's waits, modelled:
+    - a blocking writer with no reader yet (the host's ENXIO) waits, polling every 10 ms (the
+      host has no event for "a reader opened" to wait on); O_WRONLY|O_NONBLOCK gets ENXIO;
+    - a blocking reader does NOT wait for a writer: its open returns at once and its first
+      read waits for data instead (no EOF until a writer has come and gone), which differs
+      only for a reader whose writer never comes, or comes after the reader's open was
+      expected to be still waiting."""
+    host_flags |= os.O_CLOEXEC | os.O_NOCTTY
+    fifo = False
+    if not flags & O_PATH:
+        try:
+            fifo = stat_mod.S_ISFIFO(os.stat(host).st_mode)
+        except OSError:
+            pass
+    if fifo:
+        host_flags |= O_NONBLOCK
+    try:
+        return os.open(host, host_flags, mode & ~p.umask & 0o7777)
+    except OSError as e:
+        if fifo and e.errno == errno.ENXIO and not flags & O_NONBLOCK and \
+                flags & O_ACCMODE == os.O_WRONLY:
+            from elfkit.kernel.wait import Sleep
+            raise Sleep("fifo_open", deadline=time.monotonic() + 0.01)
+        return -(e.errno or errno.EIO)
+
+
+_FIFO_NOTE = ("a blocking open of a FIFO for reading returns at once rather than waiting for a "
+              "writer (its reads wait for the data instead); a blocking writer waits for a "
+              "reader by polling every 10 ms")
+
+
+def _guest_nonblock_only(f) -> bool:
+    """A FIFO do_open opened by name: its host descriptor stays O_NONBLOCK (_open_host), and
+    whether the guest's is non-blocking is the HostFile's flags' business."""
+    if not isinstance(f, HostFile) or not f.host_path:
+        return False
+    try:
+        return stat_mod.S_ISFIFO(os.fstat(f.fd).st_mode)
+    except OSError:
+        return False
 
 
 def sys_openat(p, dirfd, ptr, flags, mode, *_):
@@ -242,9 +338,19 @@ def sys_close(p, fd, *_):
     return p.files.close(s32(fd))
 
 
+CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC = 2, 4
+
+
 def sys_close_range(p, first, last, flags, *_):
+    first, last, flags = first & 0xFFFFFFFF, last & 0xFFFFFFFF, flags & 0xFFFFFFFF
+    if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
+        return -errno.EINVAL
+    if flags & CLOSE_RANGE_UNSHARE and p.files.users > 1:
+        shared = p.files                  # unshare_fd: a table of its own first, as unshare()
+        p.files = shared.dup_table()
+        shared.users -= 1
     for fd in [fd for fd in p.files.fds if first <= fd <= last]:
-        if flags & 4:                     # CLOSE_RANGE_CLOEXEC
+        if flags & CLOSE_RANGE_CLOEXEC:
             p.files.set_cloexec(fd, True)
         else:
             p.files.close(fd)
@@ -493,14 +599,20 @@ def _stat_path(p, dirfd, ptr, flags):
         host = p.sysroot.host_path(gp, "/", follow_last=follow)
     except PathError as e:
         return -e.errno
-    return _host_stat(p, host, follow)
+    return _host_stat(p, host, follow, gp)
 
 
-def _host_stat(p, host, follow):
+def _host_stat(p, host, follow, gp=None):
     try:
-        return os.stat(host, follow_symlinks=follow)
+        st = os.stat(host, follow_symlinks=follow)
     except OSError as e:
         return -(e.errno or errno.EIO)
+    if gp is not None and procfs.is_host_proc(st):      # /proc by another name: the guest's own
+        cg = procfs.canonical(p, gp, follow)
+        special = procfs.stat(p, cg, follow) if cg is not None else -errno.ENOENT
+        if special is not None:
+            return special
+    return st
 
 
 def _put_stat(p, st, buf):
@@ -624,7 +736,13 @@ def sys_readlinkat(p, dirfd, ptr, buf, size, *_):
     if target is None:
         try:
             host = p.sysroot.host_path(gp, "/", follow_last=False)
-            target = os.readlink(host)
+            if procfs.is_host_proc(os.lstat(host)):     # /proc by another name
+                cg = procfs.canonical(p, gp, follow=False)
+                target = procfs.readlink(p, cg) if cg is not None else -errno.ENOENT
+                if isinstance(target, int):
+                    return target
+            if target is None:
+                target = os.readlink(host)
         except PathError as e:
             return -e.errno
         except OSError as e:
@@ -641,7 +759,22 @@ def sys_readlink(p, ptr, buf, size, *_):
 
 # --- directories -------------------------------------------------------------------------------
 
-def sys_getdents64(p, fd, buf, count, *_):
+def _dirent64(ino, off, dtype, raw):
+    """struct linux_dirent64: d_type before the name."""
+    reclen = (19 + len(raw) + 7) & ~7
+    return struct.pack("<QqHB", ino, off, reclen, dtype) + raw + bytes(reclen - 19 - len(raw))
+
+
+def _dirent(ino, off, dtype, raw):
+    """The old struct linux_dirent: d_type in the record's last byte."""
+    reclen = (18 + len(raw) + 1 + 7) & ~7
+    rec = struct.pack("<QqH", ino, off, reclen) + raw
+    return rec + bytes(reclen - len(rec) - 1) + bytes([dtype])
+
+
+def _getdents(p, fd, buf, count, record):
+    """iterate_dir: the directory's next entries that fit in `count` bytes, each made by
+    `record`, resumed where the last call stopped."""
     f = _file(p, fd)
     if f is None:
         return -errno.EBADF
@@ -652,42 +785,23 @@ def sys_getdents64(p, fd, buf, count, *_):
     pos = getattr(f, "_dir_pos", 0)
     while pos < len(entries):
         ino, dtype, name = entries[pos]
-        raw = os.fsencode(name) + b"\0"
-        reclen = (19 + len(raw) + 7) & ~7
-        if len(out) + reclen > count:
+        rec = record(ino, pos + 1, dtype, os.fsencode(name) + b"\0")
+        if len(out) + len(rec) > count:
             break
-        out += struct.pack("<QqHB", ino, pos + 1, reclen, dtype) + raw
-        out += bytes(reclen - 19 - len(raw))
+        out += rec
         pos += 1
     if not out and pos < len(entries):
         return -errno.EINVAL
     f._dir_pos = pos
     return len(out) if p.mm.write(buf, bytes(out)) else -errno.EFAULT
+
+
+def sys_getdents64(p, fd, buf, count, *_):
+    return _getdents(p, fd, buf, count, _dirent64)
 
 
 def sys_getdents(p, fd, buf, count, *_):
-    """The old getdents: struct linux_dirent, d_type in the record's last byte."""
-    f = _file(p, fd)
-    if f is None:
-        return -errno.EBADF
-    entries = f.getdents()
-    if isinstance(entries, int):
-        return entries
-    out = bytearray()
-    pos = getattr(f, "_dir_pos", 0)
-    while pos < len(entries):
-        ino, dtype, name = entries[pos]
-        raw = os.fsencode(name) + b"\0"
-        reclen = (18 + len(raw) + 1 + 7) & ~7
-        if len(out) + reclen > count:
-            break
-        rec = struct.pack("<QqH", ino, pos + 1, reclen) + raw
-        out += rec + bytes(reclen - len(rec) - 1) + bytes([dtype])
-        pos += 1
-    if not out and pos < len(entries):
-        return -errno.EINVAL
-    f._dir_pos = pos
-    return len(out) if p.mm.write(buf, bytes(out)) else -errno.EFAULT
+    return _getdents(p, fd, buf, count, _dirent)
 
 
 MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB, MFD_NOEXEC_SEAL, MFD_EXEC = 1, 2, 4, 8, 0x10
@@ -803,18 +917,23 @@ def sys_pipe2(p, fds_ptr, flags, *_):
     if flags & ~(O_CLOEXEC | O_NONBLOCK | 0o40000):           # O_DIRECT: packet mode, accepted
         return -errno.EINVAL
     r, w = make_pipe(p.kernel, flags)
-    cloexec = bool(flags & O_CLOEXEC)
-    a = p.files.install(r, cloexec)
-    if a < 0:
-        r.put(), w.put()
-        return a
-    b = p.files.install(w, cloexec)
-    if b < 0:
-        p.files.close(a)
-        w.put()
-        return b
-    if not p.mm.write(fds_ptr, struct.pack("<ii", a, b)):
-        p.files.close(a), p.files.close(b)
+    return install_pair(p, r, w, bool(flags & O_CLOEXEC), fds_ptr)
+
+
+def install_pair(p, a, b, cloexec: bool, ptr) -> int:
+    """pipe2/socketpair's end: both files get descriptors, written to `ptr` as two ints; on
+    any failure neither descriptor stays."""
+    fa = p.files.install(a, cloexec)
+    if fa < 0:
+        a.put(), b.put()
+        return fa
+    fb = p.files.install(b, cloexec)
+    if fb < 0:
+        p.files.close(fa)
+        b.put()
+        return fb
+    if not p.mm.write(ptr, struct.pack("<ii", fa, fb)):
+        p.files.close(fa), p.files.close(fb)
         return -errno.EFAULT
     return 0
 
@@ -851,14 +970,18 @@ def sys_fcntl(p, fd, cmd, arg, *_):
     if cmd == F_GETFL:
         if host is None:
             return f.flags
-        return (fcntl.fcntl(host, fcntl.F_GETFL) & ~os.O_CLOEXEC) | (f.flags & O_ACCMODE)
+        fl = (fcntl.fcntl(host, fcntl.F_GETFL) & ~os.O_CLOEXEC) | (f.flags & O_ACCMODE)
+        if _guest_nonblock_only(f):
+            fl = (fl & ~O_NONBLOCK) | (f.flags & O_NONBLOCK)
+        return fl
     if f.flags & O_PATH:                          # an O_PATH descriptor allows no more than these
         return -errno.EBADF
     if cmd == F_SETFL:
         if host is not None:
             cur = fcntl.fcntl(host, fcntl.F_GETFL)
+            keep = O_NONBLOCK if _guest_nonblock_only(f) else 0
             fcntl.fcntl(host, fcntl.F_SETFL, (cur & ~(O_APPEND | O_NONBLOCK)) |
-                        (arg & (O_APPEND | O_NONBLOCK)))
+                        (arg & (O_APPEND | O_NONBLOCK)) | keep)
         f.flags = (f.flags & ~(O_APPEND | O_NONBLOCK)) | (arg & (O_APPEND | O_NONBLOCK))
         return 0
     if cmd in _LOCK_CMDS:
@@ -1139,16 +1262,25 @@ def _mutating(op):
                          "linkat": [1, 3], "symlinkat": [2], "fchmodat": [1], "fchownat": [1],
                          "utimensat": [1], "mknod": [0], "mknodat": [1]}[op]
         dirfd_for = {1: 0, 3: 2, 2: 1}
+        if op in ("symlink", "symlinkat") and isinstance(read_path(p, args[0]), int):
+            return read_path(p, args[0])             # the link's text: EFAULT, ENAMETOOLONG
         for pos in ptr_positions:
             ptr = args[pos]
-            if not ptr:
-                continue
             dirfd = args[dirfd_for[pos]] if op.endswith("at") or op.startswith("renameat") and \
                 pos in dirfd_for else AT_FDCWD
-            r = resolve(p, dirfd, ptr, follow=False)
+            r = resolve(p, dirfd, ptr, follow=False)  # (a NULL name: EFAULT, as the kernel's)
             if isinstance(r, int):
                 return r
-            if not may_write(p, r[1]):
+            # the name itself is what changes; and where the call follows a final symbolic
+            # link (truncate, mkdir's re-resolution, linkat's AT_SYMLINK_FOLLOW source) the
+            # file it reaches must be writable too
+            follows = op in ("truncate", "mkdir", "mkdirat") or \
+                op == "linkat" and pos == 1 and args[4] & AT_SYMLINK_FOLLOW
+            if follows:
+                rf = resolve(p, dirfd, ptr, follow=True)
+                if isinstance(rf, int):
+                    return rf
+            if not may_write(p, r[1], follow=False) or follows and not may_write(p, rf[1]):
                 p.warn_once(f"erofs:{r[0]}", f"refused to {op} {r[0]} (read-only; allow with "
                                               "--allow-write DIR)")
                 return -errno.EROFS
@@ -1173,6 +1305,8 @@ def _do_mutation(p, op, args):
                 a, b = resolve(p, AT_FDCWD, args[0], False)[1], resolve(p, AT_FDCWD, args[1], False)[1]
             else:
                 a, b = resolve(p, args[0], args[1], False)[1], resolve(p, args[2], args[3], False)[1]
+            if op == "renameat2" and args[4] & 0xFFFFFFFF:
+                return _renameat2(a, b, args[4] & 0xFFFFFFFF)
             os.rename(a, b)
         elif op == "truncate":
             os.truncate(resolve(p, AT_FDCWD, args[0])[1], args[1])
@@ -1200,6 +1334,49 @@ def _do_mutation(p, op, args):
     return 0
 
 
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
+_libc = None
+
+
+def _renameat2(a: str, b: str, flags: int) -> int:
+    """The host's renameat2 with the guest's flags (its checks: EEXIST for NOREPLACE, ENOENT
+    for EXCHANGE with a missing target, EINVAL where the file system has no such rename)."""
+    global _libc
+    import ctypes
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), flags) == 0:
+        return 0
+    return -(ctypes.get_errno() or errno.EIO)
+
+
+def _flags_valid(op, args) -> int:
+    """The flag checks the kernel makes before it looks a name up (so EINVAL wins over ENOENT
+    and EROFS): do_unlinkat's, do_linkat's, do_renameat2's. 0 or -errno."""
+    if op == "unlinkat" and args[2] & 0xFFFFFFFF & ~AT_REMOVEDIR:
+        return -errno.EINVAL
+    if op == "linkat" and args[4] & 0xFFFFFFFF & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
+        return -errno.EINVAL
+    if op == "renameat2":
+        flags = args[4] & 0xFFFFFFFF
+        if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) or \
+                flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) and flags & RENAME_EXCHANGE:
+            return -errno.EINVAL
+        # (RENAME_WHITEOUT needs no CAP_MKNOD since Linux 5.8: the host decides)
+    return 0
+
+
+def _mutating_checked(op):
+    """_mutating's handler behind the flag checks that come first (_flags_valid)."""
+    handler = _mutating(op)
+    if op not in ("unlinkat", "linkat", "renameat2"):
+        return handler
+
+    def checked(p, *args):
+        return _flags_valid(op, args) or handler(p, *args)
+    return checked
+
+
 def _mknod(p, *args, at):
     """mknod/mknodat: FIFOs, sockets and regular files; device nodes need CAP_MKNOD."""
     dirfd, ptr, mode, dev = args if at else (AT_FDCWD, *args)
@@ -1219,8 +1396,7 @@ def sys_ftruncate(p, fd, length, *_):
     if f is None:
         return -errno.EBADF
     host = f.host_fd()
-    if host is None or not getattr(f, "anonymous", False) and \
-            not may_write(p, getattr(f, "host_path", "") or ""):
+    if host is None or not fd_may_write(p, f):
         return -errno.EROFS if host is not None else -errno.EINVAL
     try:
         os.ftruncate(host, length)
@@ -1343,8 +1519,10 @@ TABLE = [
     Syscall(NR.writev, sys_writev, ("fd", "iovec", "int")),
     Syscall(NR.preadv, sys_preadv, ("fd", "iovec", "int", "int")),
     Syscall(NR.pwritev, sys_pwritev, ("fd", "iovec", "int", "int")),
-    Syscall(NR.open, sys_open, ("path", "open_flags", "mode"), "fd"),
-    Syscall(NR.openat, sys_openat, ("dirfd", "path", "open_flags", "mode"), "fd"),
+    Syscall(NR.open, sys_open, ("path", "open_flags", "mode"), "fd", status="partial",
+            note=_FIFO_NOTE),
+    Syscall(NR.openat, sys_openat, ("dirfd", "path", "open_flags", "mode"), "fd",
+            status="partial", note=_FIFO_NOTE),
     Syscall(NR.openat2, sys_openat2, ("dirfd", "path", "hex", "size"), "fd", status="partial",
             note="RESOLVE_* are checked by elfkit's own walk before the open (not atomic with "
                  "it); RESOLVE_CACHED never fails with EAGAIN for a lookup"),
@@ -1395,7 +1573,7 @@ TABLE = [
     Syscall(NR.statfs, sys_statfs, ("path", "hex")),
     Syscall(NR.fstatfs, sys_fstatfs, ("fd", "hex")),
     Syscall(NR.fadvise64, sys_fadvise, ("fd", "int", "int", "int")),
-] + [Syscall(getattr(NR, op), _mutating(op), ("path",)) for op in (
+] + [Syscall(getattr(NR, op), _mutating_checked(op), ("path",)) for op in (
     "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "rename", "renameat", "renameat2", "link",
     "linkat", "symlink", "symlinkat", "truncate", "mknod", "mknodat")]     # modes, owners, times: attrs
 

@@ -23,11 +23,20 @@ def sys_mmap(p, addr, length, prot, flags, fd, offset):
     f = None
     if not flags & MAP_ANONYMOUS:
         f = p.files.get(fd & 0xFFFFFFFF if fd < 1 << 63 else -1)
-        if f is None:
+        if f is None or f.flags & 0o10000000:          # (O_PATH: fdget refuses it)
             return -errno.EBADF
+        readable, writable = f.flags & 3 != 1, f.flags & 3 != 0      # (O_ACCMODE)
+        shared = (flags & 3) in (1, 3)                    # MAP_SHARED, MAP_SHARED_VALIDATE
+        if length and not offset & 0xFFF and flags & 3:   # (do_mmap's EINVALs come first)
+            # do_mmap: any file mapping needs FMODE_READ; a shared writable one FMODE_WRITE,
+            # and a shared one without FMODE_WRITE may never become writable (VM_MAYWRITE)
+            if not readable or shared and prot & 2 and not writable:
+                return -errno.EACCES
+        maywrite = writable or not shared
         if f.host_fd() is None and not hasattr(f, "data"):
             return -errno.ENODEV
         f = _Mappable(f, p)
+        return p.mm.mmap(addr, length, prot, flags, f, offset, maywrite=maywrite)
     return p.mm.mmap(addr, length, prot, flags, f, offset)
 
 

@@ -26,7 +26,7 @@ from elfkit.kernel.fs.af_unix import (AF_UNIX, MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG
                                       UnixSocket)
 from elfkit.kernel.fs.files import O_CLOEXEC, O_NONBLOCK, HostFile
 from elfkit.kernel.syscalls import Syscall
-from elfkit.kernel.syscalls.files import guest_path, may_write, s32
+from elfkit.kernel.syscalls.files import guest_path, install_pair, may_write, s32
 from elfkit.kernel.syscalls.numbers import NR
 from elfkit.loader.sysroot import PathError
 
@@ -153,7 +153,7 @@ def unix_bind_path(p, sock: UnixSocket, path: bytes) -> int:
     if isinstance(r, int):
         return r
     gp, host = r
-    if not may_write(p, host):
+    if not may_write(p, host, follow=False):        # bind makes the name; it follows no link
         if os.path.lexists(host):
             return -errno.EADDRINUSE
         p.warn_once(f"erofs:{gp}", f"refused to bind a socket at {gp} (read-only; allow with "
@@ -237,20 +237,7 @@ def sys_socketpair(p, family, stype, proto, sv, *_):
     if t < 0:
         return t
     a, b = af_unix.make_pair(p.kernel, p, t, flags)
-    cloexec = bool(flags & SOCK_CLOEXEC)
-    fa = p.files.install(a, cloexec)
-    if fa < 0:
-        a.put(), b.put()
-        return fa
-    fb = p.files.install(b, cloexec)
-    if fb < 0:
-        p.files.close(fa)
-        b.put()
-        return fb
-    if not p.mm.write(sv, struct.pack("<ii", fa, fb)):
-        p.files.close(fa), p.files.close(fb)
-        return -errno.EFAULT
-    return 0
+    return install_pair(p, a, b, bool(flags & SOCK_CLOEXEC), sv)
 
 
 # --- names and connections ------------------------------------------------------------------------

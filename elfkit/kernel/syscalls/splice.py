@@ -8,15 +8,25 @@ both ends are host descriptors the host kernel does the whole call (os.splice,
 os.sendfile, os.copy_file_range), its checks included. Bytes are copied, not
 moved page by page: SPLICE_F_MOVE and SPLICE_F_GIFT are hints Linux itself
 ignores.
+
+A host descriptor that can wait (a host pipe, socket or terminal) is never asked to:
+elfkit holds the kernel lock around every host call, so a host splice or sendfile that
+waited would stop every guest. _host_ready selects on it first (timeout 0) and the call
+sleeps on the host descriptor (or fails with EAGAIN when non-blocking) until it is ready,
+and the host call itself is asked for no more than it can do at once (SPLICE_F_NONBLOCK,
+counts capped to the room in an output pipe or socket).
 """
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import select
 import stat as stat_mod
 import struct
+import termios
 
-from elfkit.kernel.fs.files import O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH
+from elfkit.kernel.fs.files import F_GETPIPE_SZ, O_ACCMODE, O_APPEND, O_NONBLOCK, O_PATH, PIPE_BUF
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.syscalls.files import MAX_IO, _file
 from elfkit.kernel.syscalls.numbers import NR
@@ -49,6 +59,66 @@ def _host_pipe(f) -> bool:
         return host is not None and stat_mod.S_ISFIFO(os.fstat(host).st_mode)
     except OSError:
         return False
+
+
+def _host_waits(f) -> str | None:
+    """"fifo" or "stream" for a host descriptor whose reads or writes may wait (a host pipe;
+    a socket or terminal), else None (regular files, /dev nodes, elfkit's own files)."""
+    host = f.host_fd()
+    if host is None:
+        return None
+    try:
+        mode = os.fstat(host).st_mode
+        if stat_mod.S_ISFIFO(mode):
+            return "fifo"
+        if stat_mod.S_ISSOCK(mode) or stat_mod.S_ISCHR(mode) and os.isatty(host):
+            return "stream"
+    except OSError:
+        pass
+    return None
+
+
+def _host_ready(fin, fout, nonblock) -> int | None:
+    """None when the host descriptors among fin (to read) and fout (to write) that may wait are
+    ready now; else -EAGAIN (nonblock) or Sleep on those that are not."""
+    rd = fin.host_fd() if fin is not None and _host_waits(fin) else None
+    wr = fout.host_fd() if fout is not None and _host_waits(fout) else None
+    if rd is None and wr is None:
+        return None
+    r, w, _ = select.select([] if rd is None else [rd], [] if wr is None else [wr], [], 0)
+    rd = None if r else rd
+    wr = None if w else wr
+    if rd is None and wr is None:
+        return None
+    if nonblock:
+        return -errno.EAGAIN
+    raise Sleep("splice_host", read_fds=() if rd is None else (rd,),
+                write_fds=() if wr is None else (wr,))
+
+
+def _host_room(f, want: int) -> int:
+    """At most `want`, and no more than a host pipe, socket or terminal takes without waiting
+    (as HostFile._room: a free page at least, the free capacity less two pages if more)."""
+    kind = _host_waits(f)
+    if kind is None:
+        return want
+    if kind == "stream":
+        return min(want, PIPE_BUF)
+    host = f.host_fd()
+    try:
+        size = fcntl.fcntl(host, F_GETPIPE_SZ)
+        held = struct.unpack("i", fcntl.ioctl(host, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return min(want, PIPE_BUF)
+    return min(want, max(PIPE_BUF, size - held - 2 * PIPE_BUF))
+
+
+def _host_sleep(fin, fout):
+    """The host said EAGAIN to a call the guest made blocking: wait for either side."""
+    rd = fin.host_fd() if _host_waits(fin) else None
+    wr = fout.host_fd() if _host_waits(fout) else None
+    raise Sleep("splice_host", read_fds=() if rd is None else (rd,),
+                write_fds=() if wr is None else (wr,))
 
 
 def _host(fn, *args):
@@ -132,7 +202,16 @@ def sys_splice(p, fd_in, off_in, fd_out, off_out, length, flags):
     if ipipe is None and opipe is None:
         if not in_is_pipe and not out_is_pipe:
             return -errno.EINVAL
-        n = _host(os.splice, fin.host_fd(), fout.host_fd(), length, pos_in, pos_out, flags)
+        # do_splice: a pipe end's O_NONBLOCK counts as SPLICE_F_NONBLOCK
+        nonblock = flags & SPLICE_F_NONBLOCK or (fin.flags if in_is_pipe else 0) & O_NONBLOCK or \
+            (fout.flags if out_is_pipe else 0) & O_NONBLOCK
+        ready = _host_ready(fin, fout, nonblock)
+        if ready is not None:
+            return ready
+        n = _host(os.splice, fin.host_fd(), fout.host_fd(), _host_room(fout, length), pos_in,
+                  pos_out, flags | SPLICE_F_NONBLOCK)
+        if n == -errno.EAGAIN and not nonblock:
+            _host_sleep(fin, fout)
     elif ipipe is not None and opipe is not None:
         if ipipe is opipe:
             return -errno.EINVAL
@@ -146,6 +225,10 @@ def sys_splice(p, fd_in, off_in, fd_out, off_out, length, flags):
         data = _take(p, ipipe, length, nonblock, consume=False)
         if isinstance(data, int) or not data:
             return data if isinstance(data, int) else 0
+        ready = _host_ready(None, fout, nonblock or fout.flags & O_NONBLOCK)
+        if ready is not None:
+            return ready
+        data = data[:_host_room(fout, len(data))]
         n = fout.write(data) if pos_out is None else fout.pwrite(data, pos_out)
         if n > 0:
             del ipipe.buf[:n]
@@ -157,6 +240,9 @@ def sys_splice(p, fd_in, off_in, fd_out, off_out, length, flags):
         room = _room(p, opipe, nonblock)
         if room < 0:
             return room
+        ready = _host_ready(fin, None, nonblock or fin.flags & O_NONBLOCK)
+        if ready is not None:
+            return ready
         data = fin.read(min(length, room)) if pos_in is None else fin.pread(min(length, room), pos_in)
         if isinstance(data, int):
             return data
@@ -281,13 +367,23 @@ def sys_sendfile(p, out_fd, in_fd, offset_ptr, count, *_):
     if opipe is None and fout.flags & O_APPEND:
         return -errno.EINVAL
     if fin.host_fd() is not None and fout.host_fd() is not None:
-        n = _host(os.sendfile, fout.host_fd(), fin.host_fd(), pos, count)
+        # do_sendfile: the input's O_NONBLOCK (and a pipe output's) make it non-blocking
+        nonblock = (fin.flags | (fout.flags if _host_waits(fout) == "fifo" else 0)) & O_NONBLOCK
+        ready = _host_ready(fin, fout, nonblock)
+        if ready is not None:
+            return ready
+        n = _host(os.sendfile, fout.host_fd(), fin.host_fd(), pos, _host_room(fout, count))
+        if n == -errno.EAGAIN and not nonblock:
+            _host_sleep(fin, fout)
     else:
         if opipe is not None:
             room = _room(p, opipe, fout.flags & O_NONBLOCK)
             if room < 0:
                 return room
             count = min(count, room)
+        ready = _host_ready(fin, None, (fin.flags | fout.flags) & O_NONBLOCK)
+        if ready is not None:
+            return ready
         data = fin.read(count) if pos is None else fin.pread(count, pos)
         if isinstance(data, int):
             return data
