@@ -64,6 +64,12 @@ class EventFd(AnonFile):
         self._changed(readable=True)             # (a 0 wakes the readers too, as the kernel's)
         return 8
 
+    def signal(self, n: int = 1):
+        """eventfd_signal_mask: the kernel's own add (an AIO completion): never waits, the count
+        stops at ULLONG_MAX."""
+        self.count += min(n, ULLONG_MAX - self.count)
+        self._changed(readable=True)
+
     def lseek(self, off: int, whence: int) -> int:
         return 0                                 # noop_llseek
 

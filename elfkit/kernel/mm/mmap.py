@@ -37,7 +37,6 @@ class Vma:
     locked: int = 0             # VM_LOCKED (1), VM_LOCKONFAULT (2): mlock, mlock2, mlockall
     sealed: bool = False        # VM_SEALED (mseal): no munmap, mprotect, mremap or MAP_FIXED over it
     policy: tuple | None = None  # mbind's (mode with flags, nodes, home node), else the task's
-    dontcopy: bool = False      # VM_DONTCOPY: fork's child does not get it (the AIO ring)
     maywrite: bool = True       # VM_MAYWRITE: not for a shared mapping of a read-only descriptor
 
     @property
@@ -58,7 +57,7 @@ class Vma:
         if self.name != nxt.name or self.dev != nxt.dev or self.inode != nxt.inode:
             return False
         if self.locked != nxt.locked or self.sealed != nxt.sealed or self.policy != nxt.policy or \
-                self.maywrite != nxt.maywrite or self.dontcopy != nxt.dontcopy:
+                self.maywrite != nxt.maywrite:
             return False                  # vm_flags and vm_policy differ: separate areas
         if self.name.startswith("/SYSV"):
             return False                # shm areas never merge (shm_vm_ops has a close)
@@ -404,9 +403,6 @@ class Mm:
         child.vmas = [replace(v) for v in self.vmas]
         child.brk, child.stack_limit, child._shmem_inode = self.brk, self.stack_limit, self._shmem_inode
         child.membarrier_state = self.membarrier_state      # dup_mm copies the whole mm_struct
-        for v in [v for v in child.vmas if v.dontcopy]:       # VM_DONTCOPY: not in the child
-            child.vmas.remove(v)
-            child.pages.unmap(v.start, v.size)
         # dup_mmap: a child does not inherit memory locks (VM_LOCKED is cleared, def_flags too)
         if any(v.locked for v in child.vmas):
             child.vmas = [replace(v, locked=0) for v in child.vmas]

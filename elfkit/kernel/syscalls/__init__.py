@@ -163,7 +163,8 @@ def _internal(task, nr, e):
 
 ERESTART_NEVER = {"nanosleep", "clock_nanosleep", "pause", "rt_sigsuspend", "poll", "ppoll",
                   "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2", "rt_sigtimedwait",
-                  "semop", "semtimedop", "msgsnd", "msgrcv"}   # SysV IPC: EINTR, SA_RESTART or not
+                  "semop", "semtimedop", "msgsnd", "msgrcv",   # SysV IPC: EINTR, SA_RESTART or not
+                  "io_getevents", "io_pgetevents"}
 
 
 def retry_call(kernel, task) -> bool:
