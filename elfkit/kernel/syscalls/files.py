@@ -828,6 +828,48 @@ def sys_memfd_create(p, name_ptr, flags, *_):
     return p.files.install(f, bool(flags & MFD_CLOEXEC))
 
 
+class SecretMemFile(HostFile):
+    """mm/secretmem.c: an anonymous file whose pages are reached only by mapping it MAP_SHARED
+    (read and write: EINVAL; no position: ESPIPE). Its pages are a host memfd's, which the
+    mapping code reads through map_pread."""
+
+    def read(self, n):
+        return -errno.EINVAL
+
+    def write(self, data):
+        return -errno.EINVAL
+
+    def write_waiting(self, task, data):
+        return -errno.EINVAL
+
+    def pread(self, n, off):
+        return -errno.ESPIPE
+
+    def pwrite(self, data, off):
+        return -errno.ESPIPE
+
+    def lseek(self, off, whence):
+        return -errno.ESPIPE
+
+    def map_pread(self, n, off):
+        return HostFile.pread(self, n, off)
+
+
+def sys_memfd_secret(p, flags, *_):
+    """memfd_secret: flags may only be O_CLOEXEC; the file is mapped MAP_SHARED or not at all
+    (sys_mmap refuses the rest with EINVAL)."""
+    flags &= 0xFFFFFFFF
+    if flags & ~O_CLOEXEC:
+        return -errno.EINVAL
+    try:
+        fd = os.memfd_create("secretmem", MFD_CLOEXEC)
+    except OSError as e:
+        return -(e.errno or errno.EIO)
+    f = SecretMemFile(fd, "/secretmem (deleted)", os.O_RDWR)
+    f.anonymous = True
+    return p.files.install(f, bool(flags & O_CLOEXEC))
+
+
 def sys_name_to_handle_at(p, dirfd, ptr, handle_ptr, mnt_ptr, flags, *_):
     """The host's file handle for the file (read with the host's name_to_handle_at)."""
     import ctypes
@@ -1566,6 +1608,9 @@ TABLE = [
     Syscall(NR.preadv2, sys_preadv2, ("fd", "iovec", "int", "int", "int", "hex")),
     Syscall(NR.pwritev2, sys_pwritev2, ("fd", "iovec", "int", "int", "int", "hex")),
     Syscall(NR.getdents, sys_getdents, ("fd", "hex", "size")),
+    Syscall(NR.memfd_secret, sys_memfd_secret, ("hex",), ret="fd", status="partial",
+            note="pages come from a host memfd: not removed from the host's direct map, and no "
+                 "RLIMIT_MEMLOCK accounting"),
     Syscall(NR.memfd_create, sys_memfd_create, ("str", "hex"), "fd", status="partial",
             note="a MAP_SHARED mapping is a copy made at mmap time: stores through it do not "
                  "reach read(), nor writes the mapping"),

@@ -32,12 +32,20 @@ def sys_mmap(p, addr, length, prot, flags, fd, offset):
             # and a shared one without FMODE_WRITE may never become writable (VM_MAYWRITE)
             if not readable or shared and prot & 2 and not writable:
                 return -errno.EACCES
+        if getattr(f, "map_pread", None) is not None and not shared:
+            return -errno.EINVAL                           # secretmem_mmap: MAP_SHARED only
         maywrite = writable or not shared
         if f.host_fd() is None and not hasattr(f, "data"):
             return -errno.ENODEV
         f = _Mappable(f, p)
         return p.mm.mmap(addr, length, prot, flags, f, offset, maywrite=maywrite)
     return p.mm.mmap(addr, length, prot, flags, f, offset)
+
+
+_SHARED_FILE_NOTE = ("a MAP_SHARED mapping of a file holds the file's bytes as they were at mmap "
+                     "time: shared with the children that fork inherits it, but not written back "
+                     "to the file (msync, munmap, exit) and not coherent with read/write or with "
+                     "another mmap of the file (the page cache's write-back belongs to demand paging)")
 
 
 class _Mappable:
@@ -55,7 +63,7 @@ class _Mappable:
         return st
 
     def pread(self, n, off):
-        data = self.f.pread(n, off)
+        data = getattr(self.f, "map_pread", self.f.pread)(n, off)
         return b"" if isinstance(data, int) else data
 
 
@@ -572,14 +580,37 @@ def sys_remap_file_pages(p, start, size, prot, pgoff, flags, *_):
     return -errno.EINVAL
 
 
+MS_ASYNC, MS_INVALIDATE, MS_SYNC = 1, 2, 4
+
+
+def sys_msync(p, start, length, flags, *_):
+    """mm/msync.c's checks: the flags, a page-aligned start, the range's end; ENOMEM when part
+    of it is not mapped. (Shared file pages are not written back: see mmap's note.)"""
+    flags &= 0xFFFFFFFF
+    if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC) or start & 0xFFF or \
+            flags & MS_ASYNC and flags & MS_SYNC:
+        return -errno.EINVAL
+    end = start + ((length + 0xFFF) & ~0xFFF)
+    if end < start or end > 1 << 47:
+        return -errno.ENOMEM
+    pos = start
+    for v in p.mm.overlaps(start, end):
+        if v.start > pos:
+            return -errno.ENOMEM
+        pos = v.end
+    return 0 if pos >= end else -errno.ENOMEM
+
+
 TABLE = [
     Syscall(NR.brk, sys_brk, ("hex",), "hex"),
-    Syscall(NR.mmap, sys_mmap, ("hex", "size", "mmap_prot", "mmap_flags", "fd", "hex"), "hex"),
+    Syscall(NR.mmap, sys_mmap, ("hex", "size", "mmap_prot", "mmap_flags", "fd", "hex"), "hex",
+            status="partial", note=_SHARED_FILE_NOTE),
     Syscall(NR.munmap, sys_munmap, ("hex", "size")),
     Syscall(NR.mprotect, sys_mprotect, ("hex", "size", "mmap_prot")),
     Syscall(NR.mremap, sys_mremap, ("hex", "size", "size", "int", "hex"), "hex"),
     Syscall(NR.madvise, sys_madvise, ("hex", "size", "int")),
-    Syscall(NR.msync, sys_ok, ("hex", "size", "int")),
+    Syscall(NR.msync, sys_msync, ("hex", "size", "int"), status="partial",
+            note="the checks and ENOMEM for holes; nothing is written back (see mmap)"),
     Syscall(NR.mlock, sys_mlock, ("hex", "size")),
     Syscall(NR.munlock, sys_munlock, ("hex", "size")),
     Syscall(NR.mlock2, sys_mlock2, ("hex", "size", "hex")),

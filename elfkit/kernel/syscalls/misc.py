@@ -395,8 +395,6 @@ TABLE = [
     Syscall(NR.sched_setaffinity, sys_sched_setaffinity, ("int", "size", "hex")),
     Syscall(NR.sched_yield, sys_sched_yield),
     Syscall(NR.getcpu, sys_getcpu, ("hex", "hex", "hex")),
-    refuse("memfd_secret", errno.ENOSYS, "secret memory (secretmem) is not modelled: elfkit "
-           "answers as a kernel booted with secretmem.enable=0", ("hex",), status="partial"),
     Syscall(NR.syslog, sys_syslog, ("int", "hex", "int"),
             note="EPERM for every action: kernel.dmesg_restrict=1 (Debian's default)"),
     Syscall(NR.iopl, sys_iopl, ("int",)),
