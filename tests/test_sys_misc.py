@@ -54,7 +54,6 @@ int main(void) {
     uint32_t size = sizeof ids;
     R("lsm_list_modules", syscall(461, ids, &size, 0));
     printf("lsm0 %lu\n", (unsigned long)ids[0]);
-    R("memfd_secret", syscall(447, 0));
     return 0;
 }
 """
@@ -124,10 +123,6 @@ def test_adjtimex_reads_the_hosts_clock_state(results):
 def test_only_the_capability_lsm(results):
     assert results["lsm_list_modules"][0] == "1"
     assert results["lsm0"] == ["100"]                 # LSM_ID_CAPABILITY
-
-
-def test_memfd_secret_refused_with_a_reason(results):
-    assert results["memfd_secret"] == ["-1", "ENOSYS"]
 
 
 def test_syscall_table_has_no_gaps_in_this_family():

@@ -44,6 +44,8 @@ def do_exit(task: Task, status: ExitStatus):
     task.files.put()
     if task.vfork_parent is not None:
         _vfork_done(task)
+    if task.mm is not None:                    # (its high-water mark, for the parent's rusage)
+        task.maxrss = max(getattr(task, "maxrss", 0), task.mm.pages.resident())
     if task.mm is not None and task is not kernel.first:
         if kernel.current is task:
             kernel.cpu.switch_mm(kernel.cpu.boot_pages)
@@ -175,11 +177,31 @@ def do_wait(p: Task, idtype: int, ident: int, options: int):
     raise Sleep("do_wait", queues=(p.wait_chldexit,))
 
 
+def reaped_usage(c: Task) -> tuple[float, int, int]:
+    """(user seconds, max RSS bytes, minor faults) of a dead child and of the children it
+    reaped: what wait4 reports and the reaper's RUSAGE_CHILDREN gains (wait_task_zombie)."""
+    cu, crss, cflt = getattr(c, "children_usage", (0.0, 0, 0))
+    return c.cputime + cu, max(getattr(c, "maxrss", 0), crss), c.minflt + cflt
+
+
+def pack_rusage(utime: float, maxrss: int, minflt: int) -> bytes:
+    """struct rusage: all of the CPU time as user time, max RSS in KiB, the minor faults."""
+    us = int(utime * 1e6)
+    return struct.pack("<qqqq14q", us // 10**6, us % 10**6, 0, 0, maxrss // 1024, 0, 0, 0,
+                       minflt, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
 def _consume(c: Task, kind: str, options: int) -> int:
-    """The status word wait reports for it; reaps a zombie unless WNOWAIT."""
+    """The status word wait reports for it; reaps a zombie unless WNOWAIT (its usage then goes
+    to the reaper's children's usage)."""
     if kind == "exit":
         status = c.exit_status.wait_status
         if not options & WNOWAIT:
+            parent = c.parent
+            if parent is not None:
+                u, rss, flt = reaped_usage(c)
+                pu, prss, pflt = getattr(parent, "children_usage", (0.0, 0, 0))
+                parent.children_usage = (pu + u, max(prss, rss), pflt + flt)
             release_task(c)
         return status
     if kind == "stop":
@@ -213,11 +235,12 @@ def sys_wait4(p: Task, pid, status_ptr, options, rusage, *_):
         return 0
     child, kind = found
     cpid = child.pid
+    usage = pack_rusage(*reaped_usage(child)) if kind == "exit" else bytes(144)
     status = _consume(child, kind, options)
     if status_ptr and not p.mm.write(status_ptr, struct.pack("<i", status if status < 0x80000000
                                                            else status - (1 << 32))):
         return -errno.EFAULT
-    if rusage and not p.mm.write(rusage, bytes(144)):
+    if rusage and not p.mm.write(rusage, usage):
         return -errno.EFAULT
     return cpid
 

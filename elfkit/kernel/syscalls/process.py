@@ -512,10 +512,8 @@ def sys_getrusage(p, who, ru, *_):
         maxrss = max(getattr(p, "maxrss", 0), p.mm.pages.resident() if p.mm is not None else 0)
         p.maxrss = maxrss
         minflt = p.minflt
-    us = int(utime * 1e6)
-    raw = struct.pack("<qqqq14q", us // 10**6, us % 10**6, 0, 0, maxrss // 1024, 0, 0, 0,
-                      minflt, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    return 0 if p.mm.write(ru, raw) else -errno.EFAULT
+    from elfkit.kernel.exit import pack_rusage
+    return 0 if p.mm.write(ru, pack_rusage(utime, maxrss, minflt)) else -errno.EFAULT
 
 
 def sys_unshare(p, flags, *_):
@@ -945,8 +943,8 @@ TABLE = [
     Syscall(NR.get_robust_list, sys_get_robust_list, ("int", "hex", "hex")),
     Syscall(NR.personality, sys_personality, ("hex",), "hex"),
     Syscall(NR.getrusage, sys_getrusage, ("int", "hex"), status="partial",
-            note="system time is 0 and RUSAGE_CHILDREN is empty: reaped children's usage is not "
-                 "accumulated yet; only minflt, maxrss and the user time are counted"),
+            note="all CPU time is user time (elfkit does not split user and system time); "
+                 "block I/O, context switch and signal counts are 0"),
     Syscall(NR.unshare, sys_unshare, ("clone_flags",), status="partial",
             note="namespaces need CAP_SYS_ADMIN (EPERM); CLONE_NEWUSER is refused with EPERM as "
                  "on a kernel without unprivileged user namespaces; CLONE_SYSVSEM detaches nothing"),
