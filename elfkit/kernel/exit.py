@@ -83,20 +83,39 @@ def _vfork_done(task: Task):
         parent.kernel.wake(parent)
 
 
+def _find_new_reaper(task: Task) -> Task:
+    """find_new_reaper: the nearest living ancestor that made itself a child subreaper
+    (prctl PR_SET_CHILD_SUBREAPER), else init."""
+    t = task.parent
+    while t is not None and t is not task.kernel.init:
+        if t.child_subreaper and t.state not in (TASK_ZOMBIE, TASK_DEAD) and t.exit is None:
+            return t
+        t = t.parent
+    return task.kernel.init
+
+
 def _forget_orphans(task: Task):
-    """forget_original_parent: the children go to init, which reaps the dead ones at once. A
+    """forget_original_parent: the children go to the new reaper (a subreaper, else init, which
+    reaps the dead ones at once), each told with its parent-death signal if it asked for one. A
     process group this exit orphans that has stopped members gets SIGHUP and SIGCONT."""
+    from elfkit.kernel.signals import send_sig
     kernel = task.kernel
     init = kernel.init
     parent = task.parent
     if parent is not None:                            # exit: was this task the group's link out?
         kill_orphaned_pgrp(kernel, task, parent, ignored=task)
+    reaper = _find_new_reaper(task) if task.children else init
     for child in list(task.children):
-        child.parent = init
-        init.children.append(child)
+        child.parent = reaper
+        reaper.children.append(child)
         if child.state == TASK_ZOMBIE:
-            release_task(child)
+            if reaper is init:
+                release_task(child)
+            else:                                     # reparent_leader: the new parent is told
+                _exit_notify(child)
         else:                                         # reparent: was the exiting task its link?
+            if child.pdeath_signal:
+                send_sig(child, child.pdeath_signal)
             kill_orphaned_pgrp(kernel, child, task, ignored=None)
     task.children = []
 

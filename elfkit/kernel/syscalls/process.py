@@ -966,8 +966,8 @@ TABLE = [
     Syscall(NR.waitid, exit_mod.sys_waitid, ("int", "int", "hex", "wait_options", "hex")),
     Syscall(NR.prctl, sys_prctl, ("int", "hex", "hex", "hex", "hex"), status="partial",
             note="no PR_SET_MM (EPERM), PR_SET_VMA, PR_GET_AUXV, PR_SET_MDWE, speculation "
-                 "control, PR_SCHED_CORE or syscall user dispatch (EINVAL); PR_SET_TSC and "
-                 "PR_SET_PDEATHSIG/CHILD_SUBREAPER are recorded but do not act"),
+                 "control, PR_SCHED_CORE or syscall user dispatch (EINVAL); PR_SET_TSC is "
+                 "recorded but does not act (rdtsc is not trapped)"),
     Syscall(NR.fork, fork.sys_fork),
     Syscall(NR.vfork, fork.sys_vfork),
     Syscall(NR.clone, fork.sys_clone, ("clone_flags", "hex", "hex", "hex", "hex")),
