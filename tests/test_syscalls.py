@@ -71,15 +71,18 @@ def test_refusals_say_why_once(tmp_path):
     assert any("tuxcall does not exist on x86-64" in ln and ln.endswith("(-ENOSYS)") for ln in lines)
 
 
-def test_every_number_with_hostile_arguments_stays_in_control():
+@pytest.mark.parametrize("traced", [False, True], ids=["plain", "strace"])
+def test_every_number_with_hostile_arguments_stays_in_control(traced, tmp_path):
     """fixtures/build/sweep makes every system call number (but those that would end the sweep)
     with seven sets of hostile arguments -- unmapped, kernel, -1, pages of zeros and of 0xff,
     mixes -- each number in a child of its own. Every call must come back as the kernel's
     would, with a result or an errno: never an elfkit internal error (which kills the caller),
     never a traceback, and elfkit itself must survive all of it (kill(1, ...), prlimit on init,
-    ...). Only elfkit runs it: natively some of these calls would act on the host."""
-    p = run_elfkit("load-and-run", ROOT / "fixtures/build/sweep", env={**os.environ, **ENV},
-                   input=b"", timeout=600)                # (stdin at end of file: reads return)
+    ...). Only elfkit runs it: natively some of these calls would act on the host. Once more
+    with --strace, whose decoders read the same hostile arguments."""
+    options = ("--strace-output", tmp_path / "strace.txt") if traced else ()
+    p = run_elfkit("load-and-run", *options, ROOT / "fixtures/build/sweep",
+                   env={**os.environ, **ENV}, input=b"", timeout=600)   # (stdin at EOF: reads return)
     out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
     assert "internal error" not in err and "Traceback" not in err, err
     assert "unsupported system call" not in err, err

@@ -1351,6 +1351,8 @@ def _do_mutation(p, op, args):
                 return _renameat2(a, b, args[4] & 0xFFFFFFFF)
             os.rename(a, b)
         elif op == "truncate":
+            if args[1] >= 1 << 63:                # loff_t: a negative length
+                return -errno.EINVAL
             os.truncate(resolve(p, AT_FDCWD, args[0])[1], args[1])
         elif op == "symlinkat":
             target = read_path(p, args[0])
@@ -1437,6 +1439,8 @@ def sys_ftruncate(p, fd, length, *_):
     f = _file(p, fd)
     if f is None:
         return -errno.EBADF
+    if length >= 1 << 63:                        # loff_t: a negative length
+        return -errno.EINVAL
     host = f.host_fd()
     if host is None or not fd_may_write(p, f):
         return -errno.EROFS if host is not None else -errno.EINVAL
