@@ -112,3 +112,26 @@ def test_dev_stdout_is_stdout(tmp_path):
     native = subprocess.run(["/bin/sh", "-c", script], capture_output=True)
     r = sh(script)
     assert (r.stdout, r.stderr.replace(b"", b"")) == (native.stdout, native.stderr), r
+
+
+def test_devices_anyone_may_write_keep_their_modes_and_names(tmp_path):
+    """/dev/full (like /dev/null) takes anyone's bytes, so the guest may open it for writing --
+    but its mode, owner, times, xattrs and name are not the guest's: chmod, fchmod on a
+    descriptor of it, chown, touch, setfattr-like calls, unlink and rename are refused, and
+    the host's device is untouched. (Once, fchmod on an inherited /dev/null descriptor
+    changed the host's /dev/null to mode 000.)"""
+    before = os.stat("/dev/full")
+    script = ('exec 3>/dev/full; chmod 600 /dev/full; echo chmod=$?; '
+              'python3 -c "import os; os.fchmod(3, 0)"; echo fchmod=$?; '
+              'python3 -c "import os; os.utime(3, (0, 0))"; echo futime=$?; '
+              'python3 -c "import os; os.setxattr(\'/dev/full\', \'user.x\', b\'1\')"; echo xattr=$?; '
+              'touch -d @0 /dev/full; echo touch=$?; rm -f /dev/full; echo rm=$?; '
+              'mv /dev/full "$1/full"; echo mv=$?; echo data >&3; echo write=$?')
+    r = sh(script, tmp_path, writable=[tmp_path])
+    after = os.stat("/dev/full")
+    assert (after.st_mode, after.st_uid, after.st_mtime) == \
+        (before.st_mode, before.st_uid, before.st_mtime), r
+    out = r.stdout.decode()
+    for op in ("chmod", "fchmod", "futime", "xattr", "touch", "rm", "mv"):
+        assert f"{op}=0" not in out, (op, r)
+    assert "write=1" in out, r                    # ENOSPC: /dev/full's own answer to the bytes

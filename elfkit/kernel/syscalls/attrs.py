@@ -92,7 +92,7 @@ def _lookup(p, dirfd, ptr, follow, empty_ok=False) -> Target | int:
         return -e.errno
     except OSError as e:
         return -(e.errno or errno.EIO)
-    return Target(gp, host, None, follow, st, may_write(p, host, follow))
+    return Target(gp, host, None, follow, st, may_write(p, host, follow, data=False))
 
 
 def _proc_fd(p, gp) -> int | None:
@@ -119,7 +119,7 @@ def _by_fd(p, fd, raw_ok=False) -> Target | int:
         fd_host = None                                   # the host refuses fd calls on O_PATH
     # where the open file is now decides (a rename since the open may have moved the name);
     # guest pipes and memfds are the guest's own; the host's stdio duplicates are not
-    writable = fd_may_write(p, f)
+    writable = fd_may_write(p, f, data=False)     # (modes, owners, times: never devices')
     return Target(f.path, host, fd_host, True, st, writable)
 
 

@@ -74,18 +74,21 @@ def resolve(p, dirfd, ptr, follow=True, allow_empty=False, path=None):
         return -e.errno
 
 
-def may_write(p, host_path: str, follow: bool = True) -> bool:
+def may_write(p, host_path: str, follow: bool = True, data: bool = True) -> bool:
     """The write policy: may the guest change what host_path names? follow: the call acts on
     what a final symbolic link points to (open, truncate); else on the name itself (rename,
     unlink, lchown): then the name's directory is what must be writable, wherever the link
-    points."""
+    points. data: writing bytes (an open for writing), which /dev/null, /dev/tty, /dev/zero,
+    /dev/full and the guest's own pseudo-terminals take from anyone; anything else -- modes,
+    owners, times, xattrs, names -- only under --allow-write, devices included."""
     if follow:
         real = os.path.realpath(host_path)
     else:
         head, tail = os.path.split(os.path.normpath(host_path))
         real = os.path.join(os.path.realpath(head or "."), tail) if tail not in ("", ".", "..") \
             else os.path.realpath(host_path)
-    if real in ("/dev/null", "/dev/tty", "/dev/zero", "/dev/full") or devpts.may_open(p.kernel, real):
+    if data and (real in ("/dev/null", "/dev/tty", "/dev/zero", "/dev/full") or
+                 devpts.may_open(p.kernel, real)):
         return True
     return _under_writable(p, real)
 
@@ -94,10 +97,11 @@ def _under_writable(p, real: str) -> bool:
     return any(real == w or real.startswith(w.rstrip("/") + "/") for w in p.writable)
 
 
-def fd_may_write(p, f) -> bool:
+def fd_may_write(p, f, data: bool = True) -> bool:
     """The write policy for an open file: decided by where its inode is now (the host's
     /proc/self/fd link), never by the name it was opened by, which a rename may since have
-    given to another file. Guest-made files (pipes, sockets, memfds) are the guest's own."""
+    given to another file. Guest-made files (pipes, sockets, memfds) are the guest's own.
+    data: as for may_write (attribute changes pass False)."""
     host = f.host_fd()
     if host is None or getattr(f, "anonymous", False):
         return True
@@ -109,7 +113,7 @@ def fd_may_write(p, f) -> bool:
         real = real[:-len(" (deleted)")]
     if not real.startswith("/"):                 # pipe:[N], socket:[N], anon_inode:...
         return False
-    return may_write(p, real)
+    return may_write(p, real, data=data)
 
 
 # --- open / close ------------------------------------------------------------------------------
@@ -1322,7 +1326,8 @@ def _mutating(op):
                 rf = resolve(p, dirfd, ptr, follow=True)
                 if isinstance(rf, int):
                     return rf
-            if not may_write(p, r[1], follow=False) or follows and not may_write(p, rf[1]):
+            if not may_write(p, r[1], follow=False, data=False) or \
+                    follows and not may_write(p, rf[1], data=op == "truncate"):
                 p.warn_once(f"erofs:{r[0]}", f"refused to {op} {r[0]} (read-only; allow with "
                                               "--allow-write DIR)")
                 return -errno.EROFS

@@ -153,7 +153,7 @@ def unix_bind_path(p, sock: UnixSocket, path: bytes) -> int:
     if isinstance(r, int):
         return r
     gp, host = r
-    if not may_write(p, host, follow=False):        # bind makes the name; it follows no link
+    if not may_write(p, host, follow=False, data=False):   # bind makes a name; it follows no link
         if os.path.lexists(host):
             return -errno.EADDRINUSE
         p.warn_once(f"erofs:{gp}", f"refused to bind a socket at {gp} (read-only; allow with "
