@@ -126,6 +126,8 @@ class HostFile(OpenFile):
                 mode = os.fstat(self.fd).st_mode
                 kind = "fifo" if stat_mod.S_ISFIFO(mode) else "stream" if \
                     stat_mod.S_ISSOCK(mode) or stat_mod.S_ISCHR(mode) and os.isatty(self.fd) else "file"
+                if kind != "file" and fcntl.fcntl(self.fd, fcntl.F_GETFL) & O_ACCMODE == O_RDONLY:
+                    kind = "file"            # not open for writing: the plain write says EBADF
             except OSError:
                 kind = "file"
             self._write_kind = kind
