@@ -59,6 +59,9 @@ SCENARIOS = {
                                "print(p.exitcode)'"),
     # a terminal: script(1) runs its command on a pseudo-terminal
     "script": "script -q -c 'echo on a pty; tty >/dev/null && echo tty' /dev/null | tr -d '\\r'",
+    # execve's MAY_EXEC for uid 0 without capabilities: the owner's x bit, not any x bit
+    "exec-permission": ("for m in 0100 0010 0001 0700 0070; do cp /bin/true t$m; chmod $m t$m; "
+                        "./t$m 2>/dev/null; echo \"$m=$?\"; done"),
     # inotify: inotifywait sees a file created by another process
     "inotifywait": ("(sleep 0.3; touch new) & inotifywait -q -e create --format '%e %f' .; wait"),
 }
