@@ -20,6 +20,7 @@ from elfkit.kernel.fs.aio import EVENT, PollRequest, ioctx_alloc, lookup_ioctx
 from elfkit.kernel.fs.files import O_ACCMODE, O_NONBLOCK, O_PATH
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.syscalls.numbers import NR
+from elfkit.kernel.syscalls.files import s64
 from elfkit.kernel.wait import Sleep
 
 IOCB = struct.Struct("<QIiHhIQQqQII")     # struct iocb (64 bytes)
@@ -34,11 +35,6 @@ MAX_RW_COUNT = 0x7FFFF000
 UIO_MAXIOV = 1024
 TASK_SIZE_MAX = (1 << 47) - 4096
 POLLERR, POLLHUP = 0x8, 0x10
-
-
-def _s64(v: int) -> int:
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >> 63 else v
 
 
 def _access_ok(addr: int, size: int) -> bool:
@@ -73,7 +69,7 @@ def sys_io_destroy(p, ctx_id, *_):
 # --- io_submit ------------------------------------------------------------------------------------
 
 def sys_io_submit(p, ctx_id, nr, iocbpp, *_):
-    nr = _s64(nr)
+    nr = s64(nr)
     if nr < 0:
         return -errno.EINVAL
     ctx = lookup_ioctx(p, ctx_id)
@@ -353,7 +349,7 @@ def do_io_getevents(p, ctx_id, min_nr, nr, events, timeout_s):
     from elfkit.kernel.syscalls.poll import _deadline
     got = p.restart.get("got", 0)
     ctx = lookup_ioctx(p, ctx_id)
-    min_nr, nr = _s64(min_nr), _s64(nr)
+    min_nr, nr = s64(min_nr), s64(nr)
     if ctx is None or not 0 <= min_nr <= nr:
         p.restart = {}
         return got or -errno.EINVAL                  # (a destroyed context ends a wait: EINVAL)

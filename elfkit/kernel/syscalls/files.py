@@ -30,8 +30,15 @@ STAT = struct.Struct("<QQQIIIIQqqqqqqqqq24x")
 
 
 def s32(v: int) -> int:
+    """A register's low 32 bits as the C int the kernel reads there."""
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v & 0x80000000 else v
+
+
+def s64(v: int) -> int:
+    """A register as a signed long (loff_t, ssize_t, long)."""
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >> 63 else v
 
 
 # --- paths -------------------------------------------------------------------------------------
@@ -489,11 +496,11 @@ RWF_SUPPORTED = 0xFF                                # ... RWF_ATOMIC, RWF_DONTCA
 
 
 def sys_preadv2(p, fd, iov, cnt, off, _off_hi, flags):
-    return _rw2(p, fd, iov, cnt, _s64(off), flags & 0xFFFFFFFF, False)
+    return _rw2(p, fd, iov, cnt, s64(off), flags & 0xFFFFFFFF, False)
 
 
 def sys_pwritev2(p, fd, iov, cnt, off, _off_hi, flags):
-    return _rw2(p, fd, iov, cnt, _s64(off), flags & 0xFFFFFFFF, True)
+    return _rw2(p, fd, iov, cnt, s64(off), flags & 0xFFFFFFFF, True)
 
 
 def _rw2(p, fd, iov, cnt, off, flags, writing):
@@ -1487,7 +1494,7 @@ def sys_sync_file_range(p, fd, off, nbytes, flags, *_):
     f = _file(p, fd)
     if f is None:
         return -errno.EBADF
-    off, nbytes = _s64(off), _s64(nbytes)
+    off, nbytes = s64(off), s64(nbytes)
     if flags & 0xFFFFFFFF & ~7 or off < 0 or off + nbytes < 0 or nbytes < 0 and off + nbytes < off:
         return -errno.EINVAL
     st = f.stat()
@@ -1497,16 +1504,12 @@ def sys_sync_file_range(p, fd, off, nbytes, flags, *_):
     return 0
 
 
-def _s64(v):
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
 def sys_readahead(p, fd, off, count, *_):
     f = _file(p, fd)
     if f is None or (f.flags & O_ACCMODE) == 1 or f.flags & O_PATH:
         return -errno.EBADF
     st = f.stat()
-    if isinstance(st, int) or not stat_mod.S_ISREG(st.st_mode) or _s64(off) < 0:
+    if isinstance(st, int) or not stat_mod.S_ISREG(st.st_mode) or s64(off) < 0:
         return -errno.EINVAL
     return 0
 
@@ -1517,7 +1520,7 @@ def sys_fallocate(p, fd, mode, off, length, *_):
     f = _file(p, fd)
     if f is None or f.flags & O_PATH:
         return -errno.EBADF
-    off, length = _s64(off), _s64(length)
+    off, length = s64(off), s64(length)
     if off < 0 or length <= 0:
         return -errno.EINVAL
     host = f.host_fd()

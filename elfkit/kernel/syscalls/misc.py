@@ -12,7 +12,6 @@ import time
 
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.syscalls.numbers import NR
-from elfkit.kernel.syscalls.refused import refuse
 
 
 def sys_uname(p, buf, *_):

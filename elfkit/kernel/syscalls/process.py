@@ -13,6 +13,7 @@ from elfkit.kernel import fork
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.task import TASK_DEAD, ExitStatus, GuestExit
 from elfkit.kernel.syscalls.numbers import NR
+from elfkit.kernel.syscalls.files import s32
 
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
 ARCH_GET_CPUID, ARCH_SET_CPUID = 0x1011, 0x1012
@@ -80,11 +81,6 @@ def sys_getgroups(p, size, ptr, *_):
         return -errno.EINVAL
     raw = struct.pack(f"<{len(groups)}I", *groups)
     return len(groups) if p.mm.write(ptr, raw) else -errno.EFAULT
-
-
-def s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def _task(p, pid):

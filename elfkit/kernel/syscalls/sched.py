@@ -17,6 +17,7 @@ import struct
 from elfkit.kernel.cred import CAP_SYS_ADMIN, CAP_SYS_NICE, capable
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.syscalls.numbers import NR
+from elfkit.kernel.syscalls.files import s32
 from elfkit.kernel.task import TASK_DEAD
 
 PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
@@ -31,11 +32,6 @@ SCHED_ATTR_SIZE_VER0, SCHED_ATTR_SIZE = 48, 56
 RLIMIT_NICE, RLIMIT_RTPRIO = 13, 14
 RR_TIMESLICE_NS = 100_000_000
 PAGE_SIZE = 4096
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def _find(p, pid: int):
@@ -71,7 +67,7 @@ def _prio_targets(p, which: int, who: int):
 
 
 def sys_getpriority(p, which, who, *_):
-    which, who = _s32(which), _s32(who)
+    which, who = s32(which), s32(who)
     if not PRIO_PROCESS <= which <= PRIO_USER:
         return -errno.EINVAL
     targets = _prio_targets(p, which, who)
@@ -81,7 +77,7 @@ def sys_getpriority(p, which, who, *_):
 
 
 def sys_setpriority(p, which, who, niceval, *_):
-    which, who, nice = _s32(which), _s32(who), _s32(niceval)
+    which, who, nice = s32(which), s32(who), s32(niceval)
     if not PRIO_PROCESS <= which <= PRIO_USER:
         return -errno.EINVAL
     nice = min(max(nice, MIN_NICE), MAX_NICE)
@@ -174,7 +170,7 @@ def _read_param(p, param):
 
 
 def _do_setscheduler(p, pid, policy, param):
-    pid = _s32(pid)
+    pid = s32(pid)
     if not param or pid < 0:
         return -errno.EINVAL
     prio = _read_param(p, param)
@@ -191,7 +187,7 @@ def _do_setscheduler(p, pid, policy, param):
 
 
 def sys_sched_setscheduler(p, pid, policy, param, *_):
-    return _do_setscheduler(p, pid, _s32(policy), param)
+    return _do_setscheduler(p, pid, s32(policy), param)
 
 
 def sys_sched_setparam(p, pid, param, *_):
@@ -199,7 +195,7 @@ def sys_sched_setparam(p, pid, param, *_):
 
 
 def sys_sched_getscheduler(p, pid, *_):
-    pid = _s32(pid)
+    pid = s32(pid)
     if pid < 0:
         return -errno.EINVAL
     t = _find(p, pid)
@@ -209,7 +205,7 @@ def sys_sched_getscheduler(p, pid, *_):
 
 
 def sys_sched_getparam(p, pid, param, *_):
-    pid = _s32(pid)
+    pid = s32(pid)
     if not param or pid < 0:
         return -errno.EINVAL
     t = _find(p, pid)
@@ -220,14 +216,14 @@ def sys_sched_getparam(p, pid, param, *_):
 
 
 def sys_sched_get_priority_max(p, policy, *_):
-    policy = _s32(policy)
+    policy = s32(policy)
     if _rt(policy):
         return 99
     return 0 if _valid_policy(policy) else -errno.EINVAL
 
 
 def sys_sched_get_priority_min(p, policy, *_):
-    policy = _s32(policy)
+    policy = s32(policy)
     if _rt(policy):
         return 1
     return 0 if _valid_policy(policy) else -errno.EINVAL
@@ -236,7 +232,7 @@ def sys_sched_get_priority_min(p, policy, *_):
 def sys_sched_rr_get_interval(p, pid, interval, *_):
     """SCHED_RR's 100 ms; 0 for SCHED_FIFO, and for the fair classes too: their slice (at most
     3 ms) is less than one jiffy at Debian's HZ=250."""
-    pid = _s32(pid)
+    pid = s32(pid)
     if pid < 0:
         return -errno.EINVAL
     t = _find(p, pid)
@@ -278,14 +274,14 @@ def _copy_attr(p, uattr):
 
 
 def sys_sched_setattr(p, pid, uattr, flags, *_):
-    pid = _s32(pid)
+    pid = s32(pid)
     if not uattr or pid < 0 or flags & 0xFFFFFFFF:
         return -errno.EINVAL
     attr = _copy_attr(p, uattr)
     if isinstance(attr, int):
         return attr
     policy, aflags, nice, prio, runtime, dl = attr
-    if _s32(policy) < 0:
+    if s32(policy) < 0:
         return -errno.EINVAL
     if aflags & SCHED_FLAG_KEEP_POLICY:
         policy = SETPARAM_POLICY
@@ -299,7 +295,7 @@ def sys_sched_setattr(p, pid, uattr, flags, *_):
 
 
 def sys_sched_getattr(p, pid, uattr, usize, flags, *_):
-    pid, usize = _s32(pid), usize & 0xFFFFFFFF
+    pid, usize = s32(pid), usize & 0xFFFFFFFF
     if not uattr or pid < 0 or usize > PAGE_SIZE or usize < SCHED_ATTR_SIZE_VER0 or flags & 0xFFFFFFFF:
         return -errno.EINVAL
     t = _find(p, pid)
@@ -345,7 +341,7 @@ def _io_targets(p, which: int, who: int):
 
 
 def sys_ioprio_set(p, which, who, ioprio, *_):
-    which, who, ioprio = _s32(which), _s32(who), _s32(ioprio)
+    which, who, ioprio = s32(which), s32(who), s32(ioprio)
     err = _ioprio_check(p, ioprio)
     if err:
         return err
@@ -374,7 +370,7 @@ def _ioprio_rank(v: int):
 
 
 def sys_ioprio_get(p, which, who, *_):
-    which, who = _s32(which), _s32(who)
+    which, who = s32(which), s32(who)
     if which not in (IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER):
         return -errno.EINVAL
     values = [task_ioprio(t) for t in _io_targets(p, which, who)]

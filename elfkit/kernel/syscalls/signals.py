@@ -12,6 +12,7 @@ from elfkit.kernel.wait import Sleep
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.task import TASK_DEAD, TASK_ZOMBIE
 from elfkit.kernel.syscalls.numbers import NR
+from elfkit.kernel.syscalls.files import s32
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 UNBLOCKABLE = (1 << 8) | (1 << 18)          # SIGKILL, SIGSTOP
@@ -81,11 +82,6 @@ def sys_rt_sigreturn(p, *_):
     return 0
 
 
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
-
-
 def _alive(t) -> bool:
     return t is not None and t.state not in (TASK_DEAD,)
 
@@ -93,7 +89,7 @@ def _alive(t) -> bool:
 def sys_kill(p, pid, signum, *_):
     """kill_something_info: a process, the caller's group (0), a group (-pgid), or every guest
     process but init and the caller (-1). The guest reaches only its own pid namespace."""
-    pid = _s32(pid)
+    pid = s32(pid)
     signum &= 0xFFFFFFFF
     if not 0 <= signum <= 64:
         return -errno.EINVAL
@@ -116,7 +112,7 @@ def sys_kill(p, pid, signum, *_):
 
 
 def sys_tgkill(p, tgid, tid, signum, *_):
-    tgid, tid = _s32(tgid), _s32(tid)
+    tgid, tid = s32(tgid), s32(tid)
     if tgid <= 0 or tid <= 0 or not 0 <= signum <= 64:
         return -errno.EINVAL
     t = p.kernel.find_task(tid)
@@ -127,7 +123,7 @@ def sys_tgkill(p, tgid, tid, signum, *_):
 
 
 def sys_tkill(p, tid, signum, *_):
-    tid = _s32(tid)
+    tid = s32(tid)
     if tid <= 0 or not 0 <= signum <= 64:
         return -errno.EINVAL
     t = p.kernel.find_task(tid)
@@ -215,7 +211,7 @@ sys_rt_sigtimedwait.interrupted = _sigwait_done
 
 def _queueinfo(p, uinfo, signum):
     from elfkit.kernel.syscalls.anonfd import read_user_siginfo
-    return read_user_siginfo(p, uinfo, _s32(signum))
+    return read_user_siginfo(p, uinfo, s32(signum))
 
 
 def _impersonates(info) -> bool:
@@ -227,7 +223,7 @@ def sys_rt_sigqueueinfo(p, pid, signum, uinfo, *_):
     info = _queueinfo(p, uinfo, signum)
     if isinstance(info, int):
         return info
-    pid, signum = _s32(pid), _s32(signum)
+    pid, signum = s32(pid), s32(signum)
     if _impersonates(info) and pid != p.tgid:
         return -errno.EPERM
     t = p.kernel.find_task(pid) if pid > 0 else None
@@ -244,7 +240,7 @@ def sys_rt_tgsigqueueinfo(p, tgid, tid, signum, uinfo, *_):
     info = _queueinfo(p, uinfo, signum)
     if isinstance(info, int):
         return info
-    tgid, tid, signum = _s32(tgid), _s32(tid), _s32(signum)
+    tgid, tid, signum = s32(tgid), s32(tid), s32(signum)
     if tgid <= 0 or tid <= 0:
         return -errno.EINVAL
     if _impersonates(info) and tid != p.tid:
