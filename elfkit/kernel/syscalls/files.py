@@ -474,17 +474,25 @@ def sys_pwritev(p, fd, iov, cnt, off, *_):
     return _writev(p, fd, iov, cnt, off)
 
 
-def _writev(p, fd, iov, cnt, off):
-    got = _file_and_iovecs(p, fd, iov, cnt)
-    if isinstance(got, int):
-        return got
-    f, vecs = got
+def gather(p, vecs) -> list[bytes] | int:
+    """The bytes of each (base, length) of an iovec array, or -EFAULT if any is unreadable."""
     parts = []
     for base, n in vecs:
         piece = p.mm.read(base, n)
         if piece is None:
             return -errno.EFAULT
         parts.append(piece)
+    return parts
+
+
+def _writev(p, fd, iov, cnt, off):
+    got = _file_and_iovecs(p, fd, iov, cnt)
+    if isinstance(got, int):
+        return got
+    f, vecs = got
+    parts = gather(p, vecs)
+    if isinstance(parts, int):
+        return parts
     data = b"".join(parts)
     if off is not None:
         return _sigpipe(p, f, f.pwrite(data, off))
@@ -534,12 +542,9 @@ def _rw2(p, fd, iov, cnt, off, flags, writing):
         finally:
             f.flags = saved
     if writing:
-        parts = []
-        for base, n in vecs:
-            piece = p.mm.read(base, n)
-            if piece is None:
-                return -errno.EFAULT
-            parts.append(piece)
+        parts = gather(p, vecs)
+        if isinstance(parts, int):
+            return parts
         try:
             return os.pwritev(host, parts, off, flags)
         except OSError as e:
