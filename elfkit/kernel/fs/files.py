@@ -75,6 +75,28 @@ class OpenFile:
         return None
 
 
+def read_host(fd: int, n: int) -> bytes | int:
+    """read(2) on a host descriptor: the bytes, or -errno (EAGAIN when it would block)."""
+    try:
+        return os.read(fd, n)
+    except BlockingIOError:
+        return -errno.EAGAIN
+    except OSError as e:
+        return -(e.errno or errno.EIO)
+
+
+def read_waiting(fd: int, n: int, wchan: str, nonblock: bool = False) -> bytes | int:
+    """read(2) on a host descriptor that may have nothing yet: the calling task sleeps on it
+    (the scheduler's select watches it) instead of the host call holding every guest; with
+    nonblock, EAGAIN instead of sleeping."""
+    if not select.select([fd], [], [], 0)[0]:
+        if nonblock:
+            return -errno.EAGAIN
+        from elfkit.kernel.wait import Sleep
+        raise Sleep(wchan, read_fds=(fd,))
+    return read_host(fd, n)
+
+
 class HostFile(OpenFile):
     """A host file descriptor (a regular file, directory, pipe, tty or /dev node)."""
     pty = None                        # the guest's own pseudo-terminal pair it is an end of (devpts)
@@ -103,15 +125,8 @@ class HostFile(OpenFile):
                 self._may_block = False
         if self._may_block and not self.flags & O_NONBLOCK:
             # a pipe, tty or socket of the host: wait without stopping the other guests
-            from elfkit.kernel.wait import Sleep
-            if not select.select([self.fd], [], [], 0)[0]:
-                raise Sleep("host_read", read_fds=(self.fd,))
-        try:
-            return os.read(self.fd, n)
-        except BlockingIOError:
-            return -errno.EAGAIN
-        except OSError as e:
-            return -(e.errno or errno.EIO)
+            return read_waiting(self.fd, n, "host_read")
+        return read_host(self.fd, n)
 
     def write_waiting(self, task, data: bytes) -> int:
         """write(2) on a host pipe, socket or terminal without holding up the other guests: the

@@ -12,10 +12,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import select
 
-from elfkit.kernel.fs.files import O_NONBLOCK, O_RDONLY, OpenFile
-from elfkit.kernel.wait import Sleep
+from elfkit.kernel.fs.files import O_NONBLOCK, O_RDONLY, OpenFile, read_waiting
 
 IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 _libc = None
@@ -57,16 +55,7 @@ class InotifyFile(OpenFile):
         return _call(_lib().inotify_rm_watch(self.fd, wd))
 
     def read(self, n: int):
-        if not select.select([self.fd], [], [], 0)[0]:
-            if self.flags & O_NONBLOCK:
-                return -errno.EAGAIN
-            raise Sleep("inotify_read", read_fds=(self.fd,))
-        try:
-            return os.read(self.fd, n)
-        except BlockingIOError:
-            return -errno.EAGAIN
-        except OSError as e:
-            return -(e.errno or errno.EIO)
+        return read_waiting(self.fd, n, "inotify_read", nonblock=bool(self.flags & O_NONBLOCK))
 
     def lseek(self, off: int, whence: int) -> int:
         return 0                                 # noop_llseek
