@@ -14,6 +14,7 @@ import time
 from elfkit.kernel.ipc.util import s32
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.syscalls.numbers import NR
+from elfkit.kernel.syscalls.timekeeping import read_timespec
 
 
 def _ns(p):
@@ -85,13 +86,10 @@ def _abs_deadline(p, ptr):
     """prepare_timeout: an absolute CLOCK_REALTIME timespec as a monotonic deadline."""
     if not ptr:
         return None
-    raw = p.mm.read(ptr, 16)
-    if raw is None:
-        return -errno.EFAULT
-    sec, nsec = struct.unpack("<qq", raw)
-    if sec < 0 or not 0 <= nsec < 1_000_000_000:
-        return -errno.EINVAL
-    return time.monotonic() + (sec + nsec / 1e9 - time.time())
+    ts = read_timespec(p, ptr)                     # EFAULT, EINVAL as the kernel's checks
+    if isinstance(ts, int):
+        return ts
+    return time.monotonic() + (ts[0] + ts[1] / 1e9 - time.time())
 
 
 def sys_mq_open(p, name, oflag, mode, attr, *_):
