@@ -239,6 +239,18 @@ RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 1, 2, 4
 RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 8, 0x10, 0x20
 
 
+def copy_struct_from_user(p, ptr, ksize: int, usize: int) -> bytes | int:
+    """copy_struct_from_user: the `ksize` bytes the kernel knows of a user structure of `usize`
+    bytes -- a shorter (older) one zero-filled, a longer (newer) one only when all the kernel
+    does not know is zero (else -E2BIG); -EFAULT when it cannot be read."""
+    raw = p.mm.read(ptr, usize)
+    if raw is None:
+        return -errno.EFAULT
+    if any(raw[ksize:]):
+        return -errno.E2BIG
+    return raw[:ksize].ljust(ksize, b"\0")
+
+
 def sys_openat2(p, dirfd, ptr, how_ptr, size, *_):
     """openat2: struct open_how (copy_struct_from_user's size rules), strict flag and mode
     checks, and the RESOLVE_* restrictions applied while walking the path."""
@@ -246,12 +258,10 @@ def sys_openat2(p, dirfd, ptr, how_ptr, size, *_):
         return -errno.EINVAL
     if size > 4096:
         return -errno.E2BIG
-    raw = p.mm.read(how_ptr, size)
-    if raw is None:
-        return -errno.EFAULT
-    if any(raw[OPEN_HOW.size:]):
-        return -errno.E2BIG
-    flags, mode, res = OPEN_HOW.unpack(raw[:OPEN_HOW.size])
+    raw = copy_struct_from_user(p, how_ptr, OPEN_HOW.size, size)
+    if isinstance(raw, int):
+        return raw
+    flags, mode, res = OPEN_HOW.unpack(raw)
     if flags & ~0o37777777 or flags & 0o20000000 and not flags & O_DIRECTORY:
         return -errno.EINVAL                        # unknown flags; __O_TMPFILE without O_DIRECTORY
     if res & ~0x3F or res & RESOLVE_BENEATH and res & RESOLVE_IN_ROOT:

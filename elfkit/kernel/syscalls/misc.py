@@ -11,6 +11,7 @@ import struct
 import time
 
 from elfkit.kernel.syscalls import Syscall
+from elfkit.kernel.syscalls.files import copy_struct_from_user
 from elfkit.kernel.syscalls.numbers import NR
 
 
@@ -353,11 +354,9 @@ def _mnt_id_req(p, req):
         return -errno.E2BIG
     if size < MNT_ID_REQ_SIZE_VER0:
         return -errno.EINVAL
-    raw = p.mm.read(req, size)
-    if raw is None:
-        return -errno.EFAULT
-    if any(raw[32:]):
-        return -errno.E2BIG
+    raw = copy_struct_from_user(p, req, 32, size)     # (struct mnt_id_req, its latest size)
+    if isinstance(raw, int):
+        return raw
     _size, spare, mnt_id = struct.unpack_from("<IIQ", raw)
     if spare:
         return -errno.EINVAL

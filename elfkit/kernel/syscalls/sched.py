@@ -17,7 +17,7 @@ import struct
 from elfkit.kernel.cred import CAP_SYS_ADMIN, CAP_SYS_NICE, capable
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.syscalls.numbers import NR
-from elfkit.kernel.syscalls.files import s32
+from elfkit.kernel.syscalls.files import copy_struct_from_user, s32
 from elfkit.kernel.task import TASK_DEAD
 
 PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
@@ -258,11 +258,10 @@ def _copy_attr(p, uattr):
         return -errno.EFAULT
     size = struct.unpack("<I", raw)[0] or SCHED_ATTR_SIZE_VER0
     if SCHED_ATTR_SIZE_VER0 <= size <= PAGE_SIZE:
-        raw = p.mm.read(uattr, size)
-        if raw is None:
-            return -errno.EFAULT
-        if not any(raw[SCHED_ATTR_SIZE:]):
-            raw = raw[:SCHED_ATTR_SIZE].ljust(SCHED_ATTR_SIZE, b"\0")
+        raw = copy_struct_from_user(p, uattr, SCHED_ATTR_SIZE, size)
+        if raw == -errno.EFAULT:
+            return raw
+        if not isinstance(raw, int):                # (E2BIG: the size written back, below)
             _size, policy, flags, nice, prio, runtime, deadline, period, _umin, _umax = \
                 struct.unpack("<IIQiIQQQII", raw)
             if flags & SCHED_FLAG_UTIL_CLAMP and size < SCHED_ATTR_SIZE:
