@@ -18,7 +18,7 @@ import stat as stat_mod
 import struct
 
 from elfkit.kernel.fs.files import HostFile
-from elfkit.kernel.task import FsStruct, SignalState
+from elfkit.kernel.task import TASK_DEAD, ExitStatus, FsStruct, SignalState
 from elfkit.loader.auxv import X86_64_HWCAP, X86_64_HWCAP2
 from elfkit.loader.binfmt import ExecError, load_elf_binary
 from elfkit.loader.sysroot import PathError
@@ -141,6 +141,7 @@ def begin_new_exec(task, image, bprm: Bprm):
     """The point of no return: drop the old mm (release a vfork parent), unshare and close
     close-on-exec descriptors, reset handled signals, map the new image."""
     kernel = task.kernel
+    de_thread(task)
     old_mm = task.mm
     if task.vfork_parent is not None:
         from elfkit.kernel.exit import _vfork_done
@@ -176,6 +177,39 @@ def begin_new_exec(task, image, bprm: Bprm):
     task.linker = None
     if kernel.exec_linker is not None:
         task.exec_attach = image        # linked before it first runs (guest calls cannot nest here)
+
+
+def de_thread(task):
+    """fs/exec.c de_thread: the new program starts with one thread. Every other thread of the
+    process ends (as if SIGKILL'd: its robust futexes and CLONE_CHILD_CLEARTID word are seen
+    to), and a thread that is not the leader takes the leader's place -- its pid becomes the
+    process's, and it inherits the leader's parent and children."""
+    from elfkit.kernel.exit import do_exit
+    group = task.group
+    kernel = task.kernel
+    for t in [t for t in group.live_threads() if t is not task]:
+        do_exit(t, ExitStatus(signal=9, reason="killed by execve in another thread",
+                              thread=True))
+    old = group.leader
+    if old is task:
+        return
+    kernel.tasks.pop(task.pid, None)
+    task.pid = task.tid = old.pid
+    kernel.tasks[task.pid] = task
+    task.parent, task.exit_signal = old.parent, old.exit_signal
+    if old.parent is not None and old in old.parent.children:
+        old.parent.children[old.parent.children.index(old)] = task
+    task.children, old.children = old.children, []
+    for c in task.children:
+        c.parent = task
+    task.wait_chldexit = old.wait_chldexit
+    task.start_monotonic = old.start_monotonic
+    group.dead_cputime += old.cputime
+    group.leader = task
+    group.threads = [task]
+    old.state = TASK_DEAD
+    if kernel.first is old:
+        kernel.first = task
 
 
 def do_execve(task, path: str, argv: list[bytes], envp: list[bytes]) -> int:

@@ -25,10 +25,16 @@ SIG_IGN = 1
 
 
 def do_exit(task: Task, status: ExitStatus):
-    """The task ends with `status`: free what it holds, become a zombie, tell the parent."""
+    """The task ends with `status`: free what it holds; the last thread of a process makes it
+    a zombie and tells the parent. A thread that calls exit (status.thread) ends alone; any
+    other end -- exit_group, a fatal signal -- ends every thread of the process
+    (zap_other_threads), and is the process's status."""
     kernel = task.kernel
     if task.state in (TASK_ZOMBIE, TASK_DEAD):
         return
+    group = task.group
+    if not status.thread and group.group_exit is None and len(group.threads) > 1:
+        zap_other_threads(task, status)
     task.exit = status
     task.exit_status = status
     if task.blocked_call is not None:
@@ -36,34 +42,124 @@ def do_exit(task: Task, status: ExitStatus):
             if task in q.waiters:
                 q.waiters.remove(task)
         task.blocked_call = None
+    if task in kernel.runqueue:
+        kernel.runqueue.remove(task)
+    exit_robust_list(task)
     _mm_release(task)
-    if task.timers is not None:                # its itimers and POSIX timers end with it
-        from elfkit.kernel.time.posix_timers import exit_timers
-        exit_timers(task)
-    kernel.ipc.exit_task(task)                 # exit_sem: SEM_UNDO adjustments
     task.files.put()
     if task.vfork_parent is not None:
         _vfork_done(task)
     if task.mm is not None:                    # (its high-water mark, for the parent's rusage)
         task.maxrss = max(getattr(task, "maxrss", 0), task.mm.pages.resident())
-    if task.mm is not None and task is not kernel.first:
+    last = not [t for t in group.live_threads() if t is not task]
+    leader = group.leader
+    if task.mm is not None:
         if kernel.current is task:
             kernel.cpu.switch_mm(kernel.cpu.boot_pages)
-        task.mm.mmput()
-        task.mm = None
-    # (the first process's memory stays until elfkit ends, for --maps and the Python API)
+        if last and leader is kernel.first:
+            # the first process's memory stays until elfkit ends (--maps, the Python API)
+            if leader is not task:
+                leader.mm, task.mm = task.mm, None
+        else:
+            task.mm.mmput()
+            task.mm = None
     for cpu in kernel.machine.cpus:            # this CPU's current, or registers left on an idle one
         if cpu.current is task:
             cpu.current = None
-    kernel.record_exit(task, status)
     if kernel.strace is not None and status.limit is None:
         kernel.strace.finish(task, status)
-    _forget_orphans(task)
+    if task is not leader:
+        group.dead_cputime += task.cputime
+        group.dead_minflt += task.minflt
     task.state = TASK_ZOMBIE
-    kernel.poll_wait.wake_all()                # its pidfds are readable now
     if kernel.tracer is not None:
         kernel.tracer.exited(task, status)
-    _exit_notify(task)
+    if task is not leader:
+        _release_thread(task)                  # a thread has no exit signal: gone at once
+    if not last:
+        return                                 # (a leader waits, unreported, for its threads)
+    # the process ends with its last thread (release_task -> delay_group_leader)
+    process_status = group.group_exit or leader.exit_status or status
+    leader.exit_status = process_status
+    if leader.timers is not None:              # its itimers and POSIX timers end with it
+        from elfkit.kernel.time.posix_timers import exit_timers
+        exit_timers(leader)
+    kernel.ipc.exit_task(leader)               # exit_sem: SEM_UNDO adjustments
+    kernel.record_exit(leader, process_status)
+    _forget_orphans(leader)
+    kernel.poll_wait.wake_all()                # its pidfds are readable now
+    _exit_notify(leader)
+
+
+def zap_other_threads(task: Task, status: ExitStatus):
+    """exit_group, or a fatal signal: every other thread of the process is to end (SIGKILL'd,
+    as the kernel does), and `status` is the process's."""
+    from elfkit.kernel.signals import kill_thread
+    group = task.group
+    group.group_exit = status
+    for t in group.live_threads():
+        if t is not task:
+            kill_thread(t, status)
+
+
+def _release_thread(task: Task):
+    """A thread that ended is reaped at once (release_task for a non-leader)."""
+    kernel = task.kernel
+    task.state = TASK_DEAD
+    if task in task.group.threads and task is not task.group.leader:
+        task.group.threads.remove(task)
+    kernel.tasks.pop(task.pid, None)
+    if kernel.tracer is not None:
+        kernel.tracer.reaped(task)
+
+
+FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
+ROBUST_LIST_LIMIT = 2048
+
+
+def exit_robust_list(task: Task):
+    """kernel/futex/core.c exit_robust_list: each robust mutex the dying thread still holds
+    (its futex word's owner is this tid) gets FUTEX_OWNER_DIED, and one waiter is woken, so
+    the next locker sees EOWNERDEAD. The list is the thread's (set_robust_list): a head
+    {next, futex_offset, list_op_pending}, entries linked through user memory."""
+    head, _length = task.robust_list
+    task.robust_list = (0, 0)
+    if not head or task.mm is None:
+        return
+    raw = task.mm.read(head, 24)
+    if raw is None:
+        return
+    entry, offset, pending = struct.unpack("<QqQ", raw)
+    seen = 0
+    while entry != head and entry and seen < ROBUST_LIST_LIMIT:
+        nxt = task.mm.read(entry, 8)
+        if entry != pending:
+            _handle_futex_death(task, entry + offset)
+        if nxt is None:
+            break
+        entry = struct.unpack("<Q", nxt)[0]
+        seen += 1
+    if pending:
+        _handle_futex_death(task, pending + offset, pending_op=True)
+
+
+def _handle_futex_death(task: Task, uaddr: int, pending_op: bool = False):
+    from elfkit.kernel.futex import futex_wake
+    uaddr &= 0xFFFFFFFFFFFFFFFF
+    if uaddr & 3:
+        return
+    raw = task.mm.read(uaddr, 4)
+    if raw is None:
+        return
+    word = struct.unpack("<I", raw)[0]
+    if pending_op and not word:
+        futex_wake(task, uaddr, 1)              # died between unlock and wake: wake one
+        return
+    if word & FUTEX_TID_MASK != task.pid:
+        return
+    task.mm.write(uaddr, struct.pack("<I", (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED))
+    if word & FUTEX_WAITERS:
+        futex_wake(task, uaddr, 1)
 
 
 def _mm_release(task: Task):
@@ -181,19 +277,21 @@ def _selected(waiter: Task, child: Task, idtype: int, ident: int) -> bool:
 def do_wait(p: Task, idtype: int, ident: int, options: int):
     """The child whose state change wait reports, as (child, kind) -- kind is "exit", "stop"
     or "cont" -- or None (WNOHANG, nothing yet), or -errno. Sleeps otherwise."""
-    children = [c for c in p.children if _selected(p, c, idtype, ident)]
+    leader = p.group.leader                     # any thread waits for the process's children
+    children = [c for c in leader.children if _selected(p, c, idtype, ident)]
     if not children:
         return -errno.ECHILD
     for c in children:
-        if c.state == TASK_ZOMBIE and options & WEXITED:
+        if c.state == TASK_ZOMBIE and options & WEXITED and not c.group.live_threads():
             return c, "exit"
-        if c.state == TASK_STOPPED and options & WSTOPPED and not c.stop_reported:
+        if (c.state == TASK_STOPPED or c.group.stop_signal) and options & WSTOPPED and \
+                not c.stop_reported:
             return c, "stop"
         if options & WCONTINUED and not c.cont_reported:
             return c, "cont"
     if options & WNOHANG:
         return None
-    raise Sleep("do_wait", queues=(p.wait_chldexit,))
+    raise Sleep("do_wait", queues=(leader.wait_chldexit,))
 
 
 def reaped_usage(c: Task) -> tuple[float, int, int]:

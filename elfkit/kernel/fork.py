@@ -1,11 +1,14 @@
-"""kernel/fork.c: kernel_clone and copy_process -- fork, vfork and clone (without threads).
+"""kernel/fork.c: kernel_clone and copy_process -- fork, vfork, clone and threads.
 
 copy_process reads as the man page's list of clone flags, one after another:
 the new task gets a copy of each part of its parent (copy_files, copy_fs,
 copy_sighand, copy_mm with copy-on-write) unless the flag for that part says
-to share it. Threads (CLONE_THREAD) are the next issue's: refused for now with
-EAGAIN, which is what glibc's pthread_create turns into "can't start new
-thread" (and what the fork of a process at RLIMIT_NPROC gets).
+to share it. A thread (CLONE_THREAD, as glibc's pthread_create asks with
+CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_SYSVSEM|CLONE_SETTLS|
+CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID) is a task like any other -- its own
+tid, registers, stack and FS base -- that joins its creator's thread group
+(task.ThreadGroup): the same tgid, parent, signal state shared with it, and no
+exit signal to anyone; its children are the process's.
 """
 from __future__ import annotations
 
@@ -87,10 +90,8 @@ def _check_flags(parent: Task, flags: int) -> int:
         return -errno.EINVAL
     if flags & CLONE_FS and flags & CLONE_NEWNS:
         return -errno.EINVAL
-    if flags & CLONE_THREAD:
-        parent.warn_once("clone-thread", "threads (clone with CLONE_THREAD) are not emulated yet: "
-                                         "returning -EAGAIN")
-        return -errno.EAGAIN
+    if flags & CLONE_THREAD and parent.group.group_exit is not None:
+        return -errno.EAGAIN                     # the process is exiting (or exec'ing)
     if flags & CLONE_NEWS:
         return -errno.EPERM                      # no namespaces for an unprivileged guest
     return 0
@@ -99,7 +100,13 @@ def _check_flags(parent: Task, flags: int) -> int:
 def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
                  syscall_rip: int, eflags: int) -> Task | int:
     kernel = parent.kernel
-    real_parent = parent.parent if flags & CLONE_PARENT and parent.parent is not None else parent
+    leader = parent.group.leader
+    # The process's children are the leader's, whichever thread forked them (a thread's parent
+    # is its process's parent: CLONE_THREAD implies CLONE_PARENT).
+    if flags & (CLONE_PARENT | CLONE_THREAD):
+        real_parent = leader.parent if leader.parent is not None else leader
+    else:
+        real_parent = leader
     # CLONE_FILES: the same table; otherwise a copy holding the same open file descriptions.
     files = parent.files if flags & CLONE_FILES else parent.files.dup_table()
     if flags & CLONE_FILES:
@@ -113,15 +120,19 @@ def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
     signals = SignalState(actions=actions, blocked=parent.signals.blocked, altstack=altstack)
     rng = random.Random(parent.rng.getrandbits(64)) if parent.seed is not None else parent.rng
     child = kernel.new_task(real_parent, fs=fs, files=files, creds=parent.creds, signals=signals,
-                            rng=rng, seed=parent.seed)
-    child.pgid, child.sid = parent.pgid, parent.sid
-    child.rlimits = dict(parent.rlimits)
+                            rng=rng, seed=parent.seed, thread=bool(flags & CLONE_THREAD))
+    if flags & CLONE_THREAD:
+        _join_group(parent, child)
+    else:
+        child.pgid, child.sid = parent.pgid, parent.sid
+        child.rlimits = dict(parent.rlimits)
+        child.group.oom_score_adj = parent.group.oom_score_adj
     child.image, child.argv, child.envp, child.comm = parent.image, parent.argv, parent.envp, parent.comm
-    child.exit_signal = flags & CSIGNAL
+    child.exit_signal = -1 if flags & CLONE_THREAD else flags & CSIGNAL
     child.rseq_area = None if flags & CLONE_VM else parent.rseq_area
     child.rseq_sig, child.rseq_cpu = parent.rseq_sig, -1
     child.robust_list = (0, 0)
-    child.sigframes = dict(parent.sigframes)
+    child.sigframes = {} if flags & CLONE_THREAD else dict(parent.sigframes)
     _copy_sched_and_flags(parent, child)
     # copy_mm: CLONE_VM shares the address space; otherwise dup_mmap, copy-on-write.
     if flags & CLONE_VM:
@@ -143,9 +154,29 @@ def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
     child.initial_regs = regs
     if flags & CLONE_SETTLS:
         child.initial_regs["fs_base"] = tls
-    if parent.linker is not None and hasattr(parent.linker, "fork"):
+    if flags & CLONE_THREAD:
+        child.linker = parent.linker               # (one process: one link map)
+    elif parent.linker is not None and hasattr(parent.linker, "fork"):
         child.linker = parent.linker.fork(child)
     return child
+
+
+def _join_group(parent: Task, child: Task):
+    """CLONE_THREAD: the child is one more thread of the caller's process. Signals sent to the
+    process while it had one thread waited on that thread; from now on any thread that does not
+    block them may take them, so they move to the shared queue."""
+    group = parent.group
+    child.group = group
+    child.tgid = group.leader.pid
+    child.wait_chldexit = group.leader.wait_chldexit
+    group.threads.append(child)
+    if len(group.threads) == 2:
+        leader = group.leader
+        for s in [s for s in leader.signals.pending
+                  if not any(i.private for i in leader.siginfo.get(s, ()))]:
+            leader.signals.pending.remove(s)
+            group.pending.append(s)
+            group.siginfo[s] = leader.siginfo.pop(s, [])
 
 
 def _copy_sched_and_flags(parent: Task, child: Task):

@@ -132,3 +132,128 @@ def futex_requeue(task, uaddr1: int, uaddr2: int, nr_wake: int, nr_requeue: int,
         if not queue.waiters:
             del task.kernel.futexes[key1]
     return woken + moved
+
+
+# --- FUTEX_WAKE_OP ----------------------------------------------------------------------------
+
+FUTEX_OP_SET, FUTEX_OP_ADD, FUTEX_OP_OR, FUTEX_OP_ANDN, FUTEX_OP_XOR = 0, 1, 2, 3, 4
+FUTEX_OP_OPARG_SHIFT = 8
+
+
+def _sign12(v: int) -> int:
+    return v - 0x1000 if v & 0x800 else v
+
+
+def futex_wake_op(task, uaddr1: int, uaddr2: int, nr_wake: int, nr_wake2: int,
+                  encoded: int) -> int:
+    """FUTEX_WAKE_OP: change *uaddr2 by the encoded operation (atomically: nothing else runs in
+    the kernel meanwhile), wake nr_wake waiters of uaddr1, and if the old value of *uaddr2
+    passes the encoded comparison, nr_wake2 waiters of uaddr2 too (futex_atomic_op_inuser)."""
+    if uaddr1 & 3 or uaddr2 & 3:
+        return -errno.EINVAL
+    op, cmp = encoded >> 28 & 0xF, encoded >> 24 & 0xF
+    oparg, cmparg = _sign12(encoded >> 12 & 0xFFF), _sign12(encoded & 0xFFF)
+    if op & FUTEX_OP_OPARG_SHIFT:
+        oparg = 1 << (oparg & 31)                # (the kernel warns once about a shift > 31)
+        op &= ~FUTEX_OP_OPARG_SHIFT
+    raw = task.mm.read(uaddr2, 4)
+    if raw is None:
+        return -errno.EFAULT
+    old = struct.unpack("<i", raw)[0]
+    ops = {FUTEX_OP_SET: lambda a: oparg, FUTEX_OP_ADD: lambda a: a + oparg,
+           FUTEX_OP_OR: lambda a: a | oparg, FUTEX_OP_ANDN: lambda a: a & ~oparg,
+           FUTEX_OP_XOR: lambda a: a ^ oparg}
+    cmps = {0: old == cmparg, 1: old != cmparg, 2: old < cmparg, 3: old <= cmparg,
+            4: old > cmparg, 5: old >= cmparg}
+    if op not in ops or cmp not in cmps:
+        return -errno.ENOSYS
+    if not task.mm.write(uaddr2, struct.pack("<I", ops[op](old) & 0xFFFFFFFF)):
+        return -errno.EFAULT
+    woken = futex_wake(task, uaddr1, nr_wake)
+    if woken < 0:
+        return woken
+    if cmps[cmp]:
+        woken += futex_wake(task, uaddr2, nr_wake2)
+    return woken
+
+
+# --- priority-inheritance futexes (kernel/futex/pi.c) --------------------------------------------
+
+FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
+
+
+def _pi_queue(task, uaddr: int):
+    return task.kernel.futexes.setdefault(("pi",) + futex_key(task, uaddr), WaitQueue())
+
+
+def futex_lock_pi(task, uaddr: int, deadline: float | None, trylock: bool = False) -> int:
+    """FUTEX_LOCK_PI(2) / FUTEX_TRYLOCK_PI: the word holds the owner's tid. A free word (tid 0,
+    perhaps with FUTEX_OWNER_DIED) becomes ours; otherwise FUTEX_WAITERS is set and the caller
+    sleeps until the owner's FUTEX_UNLOCK_PI hands the lock over (the kernel writes the new
+    owner's tid for it). Waiters are served in order: elfkit's scheduler has no priorities to
+    boost, so inheritance changes nothing here. EDEADLK for our own lock, ESRCH for an owner
+    that does not exist."""
+    if uaddr & 3:
+        return -errno.EINVAL
+    state = task.restart
+    if state.get("pi_owned"):
+        task.restart = {}
+        return 0
+    raw = task.mm.read(uaddr, 4)
+    if raw is None:
+        task.restart = {}
+        return -errno.EFAULT
+    word = struct.unpack("<I", raw)[0]
+    owner_tid = word & FUTEX_TID_MASK
+    queue = _pi_queue(task, uaddr)
+    if owner_tid == task.pid:
+        task.restart = {}
+        return -errno.EDEADLK
+    owner = task.kernel.find_task(owner_tid) if owner_tid else None
+    if owner_tid == 0 or (owner is None or owner.state in ("Z", "X")) and word & FUTEX_OWNER_DIED:
+        others = [t for t in queue.waiters if t is not task]
+        new = (word & FUTEX_OWNER_DIED) | task.pid | (FUTEX_WAITERS if others else 0)
+        if not task.mm.write(uaddr, struct.pack("<I", new)):
+            return -errno.EFAULT
+        task.restart = {}
+        return 0
+    if trylock:
+        return -errno.EAGAIN
+    if owner is None or owner.state == "X":
+        task.restart = {}
+        return -errno.ESRCH
+    if "pi" not in state:
+        state["pi"], state["deadline"] = True, deadline
+    deadline = state["deadline"]
+    if deadline is not None and time.monotonic() >= deadline:
+        task.restart = {}
+        return -errno.ETIMEDOUT
+    if not word & FUTEX_WAITERS and not task.mm.write(uaddr, struct.pack("<I", word | FUTEX_WAITERS)):
+        return -errno.EFAULT
+    raise Sleep("futex_lock_pi", queues=(queue,), deadline=deadline, interruptible=False)
+
+
+def futex_unlock_pi(task, uaddr: int) -> int:
+    """FUTEX_UNLOCK_PI: the owner lets go; the first waiter becomes the owner (its tid written,
+    with FUTEX_WAITERS), or the word becomes 0. EPERM when the caller does not own it."""
+    if uaddr & 3:
+        return -errno.EINVAL
+    raw = task.mm.read(uaddr, 4)
+    if raw is None:
+        return -errno.EFAULT
+    word = struct.unpack("<I", raw)[0]
+    if word & FUTEX_TID_MASK != task.pid:
+        return -errno.EPERM
+    key = ("pi",) + futex_key(task, uaddr)
+    queue = task.kernel.futexes.get(key)
+    waiters = [t for t in queue.waiters if t.exit is None] if queue is not None else []
+    if not waiters:
+        return 0 if task.mm.write(uaddr, b"\0\0\0\0") else -errno.EFAULT
+    heir = waiters[0]
+    if not task.mm.write(uaddr, struct.pack("<I", FUTEX_WAITERS | heir.pid)):
+        return -errno.EFAULT
+    heir.restart["pi_owned"] = True
+    task.kernel.wake(heir)
+    if not queue.waiters:
+        del task.kernel.futexes[key]
+    return 0

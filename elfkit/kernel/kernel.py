@@ -143,11 +143,14 @@ class Kernel:
                 self.last_pid = pid
                 return pid
 
-    def new_task(self, parent: Task, **parts) -> Task:
+    def new_task(self, parent: Task, thread: bool = False, **parts) -> Task:
+        """A new task with the next pid; a process is on its parent's list of children, a
+        thread (thread=True) only in its group's list of threads."""
         t = Task(self, self.alloc_pid(), parent=parent, **parts)
         t.wait_chldexit = WaitQueue()
         self.tasks[t.pid] = t
-        parent.children.append(t)
+        if not thread:
+            parent.children.append(t)
         return t
 
     def find_task(self, pid: int) -> Task | None:
@@ -155,7 +158,12 @@ class Kernel:
         return t if t is not None and t.state != TASK_DEAD else None
 
     def guests(self):
+        """Every guest task: each process's threads."""
         return [t for t in self.tasks.values() if t is not self.init]
+
+    def processes(self):
+        """Every guest process (its leader): what kill(-1) and a process group reach."""
+        return [t for t in self.tasks.values() if t is not self.init and t.group.leader is t]
 
     def live_tasks(self) -> bool:
         init = self.init

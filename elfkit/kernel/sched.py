@@ -231,7 +231,7 @@ def _run_task(kernel, cpu, task, limits, deadline, executed) -> int:
         kernel.exec_linker.attach(task, image)
     if task.rseq_area is not None:
         rseq_resume(task, cpu)
-    if task.exit is None and task.signals.pending:
+    if task.exit is None and (task.signals.pending or task.group.pending):
         deliver_pending(task)
     if task.exit is not None:
         do_exit(task, task.exit)

@@ -95,13 +95,13 @@ class SigInfo:
         return head + tail + bytes(96)
 
 
-def _queue_info(target, sig: int, info: SigInfo):
+def _queue_info(queue: dict, sig: int, info: SigInfo):
     """A real-time signal queues every instance with its own siginfo; a standard one is
-    pending once, with the first sender's."""
+    pending once, with the first sender's. `queue`: a task's or its thread group's."""
     if sig >= 32:
-        target.siginfo.setdefault(sig, []).append(info)
+        queue.setdefault(sig, []).append(info)
     else:
-        target.siginfo[sig] = [info]
+        queue[sig] = [info]
 
 
 def take_info(task, sig: int, private: bool = False) -> SigInfo:
@@ -119,11 +119,42 @@ def take_info(task, sig: int, private: bool = False) -> SigInfo:
     return info
 
 
+def take_shared(task, mask: int):
+    """Signals sent to the process (the group's shared queue) among `mask` become this
+    thread's to take: the thread that dequeues a process-directed signal is the one that
+    handles it. Each moves with its siginfo, still marked as sent to the process."""
+    group = task.group
+    if not group.pending:
+        return
+    for s in [s for s in group.pending if mask & _bit(s)]:
+        group.pending.remove(s)
+        infos = group.siginfo.pop(s, [])
+        if s in task.signals.pending:               # (a standard signal pending in both: one)
+            if s >= 32:
+                task.siginfo.setdefault(s, []).extend(infos)
+            continue
+        task.signals.pending.append(s)
+        if infos:
+            task.siginfo.setdefault(s, []).extend(infos)
+
+
+def pending_mask(task) -> int:
+    """The signals pending for the thread: its own and its process's (sigpending)."""
+    bits = 0
+    for s in task.signals.pending:
+        bits |= _bit(s)
+    for s in task.group.pending:
+        bits |= _bit(s)
+    return bits
+
+
 def dequeue_signal(task, mask: int) -> tuple[int, SigInfo] | None:
     """dequeue_signal: the pending signal among `mask` to take now -- those sent to the
     thread before those sent to the process, and in each standard signals first, lowest first
     (next_signal) -- removed with its siginfo; None if none is pending."""
     pending = task.signals.pending
+    if not any(mask & _bit(s) for s in pending):
+        take_shared(task, mask)
     wanted = [s for s in pending if mask & _bit(s)]
     if not wanted:
         return None
@@ -140,52 +171,93 @@ def dequeue_signal(task, mask: int) -> tuple[int, SigInfo] | None:
 def send_sig(target, sig: int, sender=None, code: int = SI_USER, status: int = 0,
              info: SigInfo | None = None) -> bool:
     """Queue `sig` for `target` (send_signal / complete_signal). False if the target is gone.
-    `info`: the siginfo when it is not the sender's (a timer's, sigqueue's)."""
-    if target.state in (TASK_ZOMBIE, TASK_DEAD) or target is target.kernel.init:
-        return target is target.kernel.init
+    `info`: the siginfo when it is not the sender's (a timer's, sigqueue's). A signal sent to
+    the thread (tgkill: SI_TKILL, or info.private) waits on that thread; one sent to the
+    process waits on the process (the group's shared queue) and wakes one thread that does not
+    block it -- the target itself if it can take it."""
+    group = target.group
+    if target is target.kernel.init:
+        return True
+    if target.state in (TASK_ZOMBIE, TASK_DEAD):
+        live = group.live_threads()
+        if not live or group.leader is not target:
+            return False
+        target = live[0]                         # a leader that ended while its threads go on
     if sig == 0:
         return True
-    pending = target.signals.pending
     if sig == SIGKILL:
         _kill_now(target, ExitStatus(signal=SIGKILL, reason="killed by SIGKILL"))
         return True
+    threads = group.live_threads()
     if sig in STOP_BY_DEFAULT:
-        if SIGCONT in pending:
-            pending.remove(SIGCONT)
+        for t in threads:
+            if SIGCONT in t.signals.pending:
+                t.signals.pending.remove(SIGCONT)
+        if SIGCONT in group.pending:
+            group.pending.remove(SIGCONT)
     if sig == SIGCONT:
-        pending[:] = [s for s in pending if s not in STOP_BY_DEFAULT]
-        if target.state == TASK_STOPPED:
+        for t in threads:
+            t.signals.pending[:] = [s for s in t.signals.pending if s not in STOP_BY_DEFAULT]
+        group.pending[:] = [s for s in group.pending if s not in STOP_BY_DEFAULT]
+        if target.state == TASK_STOPPED or any(t.state == TASK_STOPPED for t in threads):
             continue_task(target)
     if _ignored(target, sig):
         return True
+    private = code == SI_TKILL or info is not None and info.private
+    shared = not private and len(threads) > 1
+    pending = group.pending if shared else target.signals.pending
     if sig < 32 and sig in pending:
         return True                            # standard signals do not queue twice
     pending.append(sig)
     if info is None:
-        info = SigInfo(code, sender.pid if sender is not None else 0,
+        info = SigInfo(code, sender.tgid if sender is not None else 0,
                        sender.creds.uid if sender is not None else 0, status,
                        private=code == SI_TKILL)
-    _queue_info(target, sig, info)
-    if not target.signals.blocked & _bit(sig):
-        signal_wake_up(target)
+    _queue_info(group.siginfo if shared else target.siginfo, sig, info)
+    taker = _wants_signal(target, threads, sig) if shared else \
+        (None if target.signals.blocked & _bit(sig) else target)
+    if taker is not None:
+        signal_wake_up(taker)
     else:
         target.kernel.poll_wait.wake_all()     # signalfd readers and pollers (signalfd_notify)
-    if target.on_cpu is not None and target.on_cpu is not target.kernel.cpu:
-        target.on_cpu.stop()                   # running on another CPU: it takes it on the way
+    if taker is not None and taker.on_cpu is not None and taker.on_cpu is not target.kernel.cpu:
+        taker.on_cpu.stop()                    # running on another CPU: it takes it on the way
     return True
 
 
+def _wants_signal(target, threads, sig: int):
+    """complete_signal: the thread to take a signal sent to the process -- the one it was sent
+    to if it does not block it, else any other that does not (one already running first, as
+    it will see it soonest); None when every thread blocks it."""
+    bit = _bit(sig)
+    if not target.signals.blocked & bit:
+        return target
+    ok = [t for t in threads if not t.signals.blocked & bit]
+    running = [t for t in ok if t.state == TASK_RUNNING]
+    return (running or ok or [None])[0]
+
+
 def _kill_now(target, status: ExitStatus):
-    """SIGKILL, or a fatal signal to a task that is not running: it dies on its next turn."""
-    target.exit = status
-    if target.state == TASK_STOPPED:
-        target.state = TASK_SLEEPING
-    if target.state == TASK_SLEEPING:
-        target.kernel.wake(target)
-    else:
-        target.kernel.enqueue(target)
-    if target.on_cpu is not None:              # running, here or on another CPU
-        target.on_cpu.stop()
+    """SIGKILL, or a fatal signal: every thread of the process dies on its next turn."""
+    group = target.group
+    if group.group_exit is None:
+        group.group_exit = status
+    for t in group.live_threads() or [target]:
+        kill_thread(t, status)
+
+
+def kill_thread(t, status: ExitStatus):
+    """One thread is to end: woken if it sleeps or is stopped, stopped if it runs."""
+    if t.exit is None:
+        t.exit = status
+    if t.state == TASK_STOPPED:
+        t.state = TASK_SLEEPING
+    if t.state == TASK_SLEEPING:
+        t.kernel.wake(t)
+    elif t.on_cpu is None:
+        t.kernel.enqueue(t)
+    if t.on_cpu is not None:                   # running, here or on another CPU
+        t.on_cpu.stop()
 
 
 def signal_wake_up(target):
@@ -199,8 +271,8 @@ def signal_wake_up(target):
 def kill_pgrp(kernel, pgid: int, sig: int, sender) -> bool:
     """Every task of the group; False when the group is empty."""
     found = False
-    for t in list(kernel.guests()):
-        if t.pgid == pgid and t.state not in (TASK_ZOMBIE, TASK_DEAD):
+    for t in list(kernel.processes()):
+        if t.pgid == pgid and t.group.live_threads():
             found = True
             send_sig(t, sig, sender)
     return found
@@ -214,10 +286,11 @@ def send_sigchld(child, code: int, status: int | None = None):
     st = child.exit_status
     if status is None:
         status = (st.code if st.code is not None else st.signal) if st else 0
-    send_sig(parent, child.exit_signal or SIGCHLD, child, code=code, status=status)
-    if parent.siginfo.get(child.exit_signal or SIGCHLD):
-        parent.siginfo[child.exit_signal or SIGCHLD][-1] = SigInfo(code, child.pid,
-                                                                   child.creds.uid, status)
+    sig = child.exit_signal or SIGCHLD
+    send_sig(parent, sig, child, code=code, status=status)
+    for queue in (parent.siginfo, parent.group.siginfo):
+        if queue.get(sig):
+            queue[sig][-1] = SigInfo(code, child.pid, child.creds.uid, status)
 
 
 # --- acting on a signal, in the task that takes it -----------------------------------------------
@@ -353,6 +426,8 @@ def fault_signal(proc, err):
 def deliverable_signals(task) -> list[int]:
     """The pending signals that are not blocked, lowest first, after dropping those that are
     now ignored (a signal queued while blocked and ignored once unblocked goes away)."""
+    if task.group.pending:
+        take_shared(task, ~task.signals.blocked)
     pending = task.signals.pending
     if not pending:
         return []
@@ -368,6 +443,8 @@ def deliver_pending(proc) -> bool:
     blocked; True if a handler frame was pushed."""
     pushed = False
     still = []
+    if proc.group.pending:
+        take_shared(proc, ~proc.signals.blocked)
     pending = sorted(proc.signals.pending)        # lowest-numbered first, as dequeue_signal
     proc.signals.pending[:] = []
     for s in pending:
@@ -388,40 +465,52 @@ CLD_STOPPED, CLD_CONTINUED = 5, 6
 
 
 def stop_task(task, sig: int):
-    """A stop signal's default action: the task stops; its parent's wait can see it."""
-    task.state = TASK_STOPPED
-    task.stop_signal = sig
-    task.stop_reported = False
-    task.cont_reported = True
-    if task.kernel.tracer is not None:
-        task.kernel.tracer.state(task)
-    if task is task.kernel.first:
+    """A stop signal's default action (do_signal_stop): every thread of the process stops;
+    its parent's wait can see the process stopped."""
+    group = task.group
+    leader = group.leader
+    group.stop_signal = sig
+    for t in group.live_threads() or [task]:
+        t.state = TASK_STOPPED
+        if t.kernel.tracer is not None:
+            t.kernel.tracer.state(t)
+        if t is not task and t.on_cpu is not None:
+            t.on_cpu.stop()
+    leader.stop_signal = sig
+    leader.stop_reported = False
+    leader.cont_reported = True
+    if leader is task.kernel.first:
         task.kernel.first_stop = sig         # elfkit stops too, as the guest's job would
-    parent = task.parent
+    parent = leader.parent
     if parent is not None and parent is not task.kernel.init:
         action = _action(parent, SIGCHLD)
         if not action[1] & SA_NOCLDSTOP:
-            send_sigchld(task, CLD_STOPPED, sig)
+            send_sigchld(leader, CLD_STOPPED, sig)
         parent.wait_chldexit.wake_all()
 
 
 def continue_task(task):
-    """SIGCONT: a stopped task runs again (and its parent may hear of it)."""
-    if task.state != TASK_STOPPED:
+    """SIGCONT: a stopped process runs again, every thread (and its parent may hear of it)."""
+    group = task.group
+    threads = [t for t in group.live_threads() if t.state == TASK_STOPPED]
+    if not threads:
         return
-    task.state = TASK_RUNNING
-    task.cont_reported = False
-    task.stop_reported = True
-    if task.blocked_call is not None:
-        task.state = "S"
-        task.kernel.wake(task)
-    else:
-        task.kernel.enqueue(task)
-    if task.kernel.tracer is not None:
-        task.kernel.tracer.state(task)
-    parent = task.parent
+    group.stop_signal = 0
+    for t in threads:
+        t.state = TASK_RUNNING
+        if t.blocked_call is not None:
+            t.state = "S"
+            t.kernel.wake(t)
+        else:
+            t.kernel.enqueue(t)
+        if t.kernel.tracer is not None:
+            t.kernel.tracer.state(t)
+    leader = group.leader
+    leader.cont_reported = False
+    leader.stop_reported = True
+    parent = leader.parent
     if parent is not None and parent is not task.kernel.init:
         action = _action(parent, SIGCHLD)
         if not action[1] & SA_NOCLDSTOP:
-            send_sigchld(task, CLD_CONTINUED, 18)
+            send_sigchld(leader, CLD_CONTINUED, 18)
         parent.wait_chldexit.wake_all()

@@ -57,6 +57,7 @@ class ExitStatus:
     reason: str = ""                 # one line for the user when killed or stopped by elfkit
     limit: str | None = None         # "timeout" / "max-insns" / "internal" / "link": elfkit stopped it
     core: bool = False               # the kernel would have dumped core (WCOREDUMP)
+    thread: bool = False             # exit(2) of one thread, not of its process (exit_group)
 
     @property
     def shell_status(self) -> int:
@@ -91,6 +92,40 @@ class SignalState:
     real_blocked: int = 0                        # rt_sigtimedwait: the mask while it waits
 
 
+class ThreadGroup:
+    """signal_struct: what the threads of one process share. The thread list and its leader
+    (whose pid is the process's, tgid), the signals sent to the process rather than to one
+    thread (`pending`, `siginfo`: shared_pending), the group exit (exit_group, a fatal
+    signal), and the process-wide settings kept here rather than per thread: process group
+    and session, resource limits, itimers and POSIX timers, being a child subreaper, the usage
+    of reaped children and the CPU time of threads that already ended."""
+
+    def __init__(self, leader: "Task"):
+        self.leader = leader
+        self.threads: list[Task] = [leader]
+        self.pending: list[int] = []
+        self.siginfo: dict[int, list] = {}
+        self.group_exit: ExitStatus | None = None   # SIGNAL_GROUP_EXIT: every thread is to end
+        self.stop_signal = 0                         # a group stop in progress (do_signal_stop)
+        self.pgid = 0
+        self.sid = 0
+        self.rlimits: dict[int, tuple[int, int]] = {}
+        self.timers = None
+        self.child_subreaper = False
+        self.children_usage = (0.0, 0, 0)
+        self.dead_cputime = 0.0                      # CPU time of threads that ended
+        self.dead_minflt = 0
+        self.oom_score_adj = 0
+
+    def live_threads(self) -> list["Task"]:
+        return [t for t in self.threads if t.state not in (TASK_ZOMBIE, TASK_DEAD)]
+
+
+def _group_attr(name: str, doc: str):
+    return property(lambda self: getattr(self.group, name),
+                    lambda self, value: setattr(self.group, name, value), doc=doc)
+
+
 @dataclass
 class FsStruct:
     """fs_struct: working directory and umask (shared with CLONE_FS)."""
@@ -99,7 +134,16 @@ class FsStruct:
 
 
 class Task:
-    """One guest process (its single thread: threads are the next issue's)."""
+    """One guest thread of execution: a process's only thread, or one of its threads (clone
+    with CLONE_THREAD). `pid` is its own id (the tid); `tgid` is its process's (the leader's
+    pid); what the threads of a process share is in `group` (ThreadGroup)."""
+
+    pgid = _group_attr("pgid", "process group (shared by the threads)")
+    sid = _group_attr("sid", "session")
+    rlimits = _group_attr("rlimits", "resource limits (signal_struct->rlim)")
+    timers = _group_attr("timers", "itimers and POSIX timers (kernel.time)")
+    child_subreaper = _group_attr("child_subreaper", "PR_SET_CHILD_SUBREAPER")
+    children_usage = _group_attr("children_usage", "rusage of reaped children")
 
     def __init__(self, kernel, pid: int, *, parent: "Task | None", fs: FsStruct, files, creds,
                  signals: SignalState, rng, seed):
@@ -112,6 +156,7 @@ class Task:
         self.writable = kernel.writable
         self.strace = kernel.strace
         self.pid = self.tid = self.tgid = pid
+        self.group = ThreadGroup(self)
         self.parent = parent
         self.children: list[Task] = []
         self.pgid = parent.pgid if parent is not None else pid
@@ -171,7 +216,6 @@ class Task:
         self.seccomp = parent.seccomp if parent is not None else None   # elfkit.kernel.seccomp
         self.mempolicy = parent.mempolicy if parent is not None else None  # set_mempolicy's
         self.pdeath_signal = 0
-        self.child_subreaper = False
         self.timer_slack_ns = self.default_timer_slack_ns = 50000
         self.thp_disable = False
         self.tsc_mode = 1                         # PR_TSC_ENABLE
@@ -179,7 +223,7 @@ class Task:
         self.dumpable = 1                         # SUID_DUMP_USER (an mm flag: exec resets it)
         self.minflt = 0                           # page faults the kernel fixed (getrusage)
         self.siginfo: dict[int, list] = {}        # sig -> a SigInfo per queued instance (signals.py)
-        self.timers = None                       # its itimers and POSIX timers (kernel.time)
+        self.robust_done = False                 # its robust futex list was walked (exit)
 
     # --- what handlers read -------------------------------------------------------------------
     @property
@@ -203,7 +247,16 @@ class Task:
 
     @property
     def ppid(self) -> int:
-        return self.parent.pid if self.parent is not None else 0
+        """getppid: the process's parent (the leader's, for every thread)."""
+        parent = self.group.leader.parent
+        return parent.tgid if parent is not None else 0
+
+    @property
+    def leader(self) -> "Task":
+        return self.group.leader
+
+    def is_leader(self) -> bool:
+        return self.group.leader is self
 
     @property
     def cpu(self):

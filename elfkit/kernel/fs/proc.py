@@ -28,7 +28,9 @@ def _target(p, guest_path: str):
     if len(parts) < 3 or parts[1] != "proc":
         return None
     who = parts[2]
-    if who in ("self", "thread-self"):
+    if who == "self":
+        task = p.group.leader                    # the process (its thread-self is the thread)
+    elif who == "thread-self":
         task = p
     elif who.isdigit():
         task = p.kernel.find_task(int(who))
@@ -38,9 +40,10 @@ def _target(p, guest_path: str):
         return None
     rest = parts[3:]
     if len(rest) >= 2 and rest[0] == "task":
-        if rest[1] != str(task.tid):
+        thread = p.kernel.find_task(int(rest[1])) if rest[1].isdigit() else None
+        if thread is None or thread.group is not task.group:
             return -errno.ENOENT
-        rest = rest[2:]
+        task, rest = thread, rest[2:]
     return task, "/".join(rest)
 
 
@@ -84,9 +87,16 @@ def _sig_sets(t) -> tuple[int, int, int]:
         elif a[0] > 1:
             cgt |= 1 << (sig - 1)
     pnd = 0
-    for s in t.signals.pending:
+    for s in t.group.pending:
         pnd |= 1 << (s - 1)
     return pnd, ign, cgt
+
+
+def _own_pending(t) -> int:
+    bits = 0
+    for s in t.signals.pending:
+        bits |= 1 << (s - 1)
+    return bits
 
 
 def _vm(t) -> tuple[int, int, int, int, int]:
@@ -119,7 +129,8 @@ def _stat_line(t) -> str:
     code = (img.program.start, img.program.end) if img is not None and t.mm is not None else (0, 0)
     exit_code = t.exit_status.wait_status if t.exit_status is not None else 0
     fields = [t.pid, f"({comm})", state, t.ppid, t.pgid, t.sid, 0, -1, 0x400000 | (0x200000 if
-              t.mm is None else 0), 0, 0, 0, 0, 0, 0, 0, 0, *_priority(t), 1, 0, start, size, rss // 4096,
+              t.mm is None else 0), 0, 0, 0, 0, 0, 0, 0, 0, *_priority(t),
+              max(1, len(t.group.live_threads())), 0, start, size, rss // 4096,
               18446744073709551615, code[0], code[1], startstack, 0, 0, pnd & 0xFFFFFFFF,
               t.signals.blocked & 0xFFFFFFFF, ign & 0xFFFFFFFF, cgt & 0xFFFFFFFF, 0, 0, 0,
               t.exit_signal, t.last_cpu.index if t.last_cpu is not None else 0,
@@ -174,8 +185,9 @@ def _status(t) -> str:
                   f"VmData:\t{kb(data)}", f"VmStk:\t{kb(stk)}", f"VmExe:\t{kb(exe)}",
                   f"VmLib:\t{kb(0)}", f"VmPTE:\t{kb(len(t.mm.pages._tables) * 4096)}",
                   f"VmSwap:\t{kb(0)}"]
-    lines += ["CoreDumping:\t0", "Threads:\t1", "SigQ:\t0/63432",
-              f"SigPnd:\t{0:016x}", f"ShdPnd:\t{pnd:016x}", f"SigBlk:\t{t.signals.blocked:016x}",
+    lines += ["CoreDumping:\t0", f"Threads:\t{max(1, len(t.group.live_threads()))}",
+              "SigQ:\t0/63432", f"SigPnd:\t{_own_pending(t):016x}", f"ShdPnd:\t{pnd:016x}",
+              f"SigBlk:\t{t.signals.blocked:016x}",
               f"SigIgn:\t{ign:016x}", f"SigCgt:\t{cgt:016x}", f"CapInh:\t{c.cap_inheritable:016x}",
               f"CapPrm:\t{c.cap_permitted:016x}", f"CapEff:\t{c.cap_effective:016x}",
               f"CapBnd:\t{c.cap_bset:016x}", f"CapAmb:\t{c.cap_ambient:016x}",
@@ -236,7 +248,8 @@ def _proc_root_entries(p):
         host = [e for e in os.listdir("/proc") if not e.isdigit()]
     except OSError:
         pass
-    pids = sorted(t.pid for t in p.kernel.tasks.values() if t.state != TASK_DEAD)
+    pids = sorted(t.pid for t in p.kernel.tasks.values()
+                  if t.state != TASK_DEAD and t.group.leader is t)   # (threads are in task/)
     return [(4, "."), (4, "..")] + [(4, str(pid)) for pid in pids] + \
         [(10 if e in ("self", "thread-self", "mounts", "net") else 8, e) for e in sorted(host)]
 
@@ -248,11 +261,17 @@ def _dir_entries(t, item):
     if item == "fd":
         return [(4, "."), (4, "..")] + [(10, str(fd)) for fd in sorted(t.files.fds)]
     if item == "task":
-        return [(4, "."), (4, "..")] + [(4, str(t.tid))]
+        tids = [x.tid for x in t.group.live_threads()] or [t.tid]
+        return [(4, "."), (4, "..")] + [(4, str(tid)) for tid in sorted(tids)]
     return None
 
 
 def open_file(p, guest_path: str, flags: int = 0):
+    if guest_path.endswith(("cpuinfo", "online", "possible", "present")):
+        from elfkit.kernel.fs import cpuinfo
+        f = cpuinfo.open_file(p, os.path.normpath(guest_path))
+        if f is not None:
+            return f
     if guest_path in ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg"):
         # the guest's own SysV IPC objects (elfkit.kernel.ipc), never the host's
         ns = getattr(p.kernel.ipc, guest_path.rsplit("/", 1)[1])

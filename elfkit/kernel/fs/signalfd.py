@@ -89,7 +89,8 @@ class SignalFd(AnonFile):
         task = self.kernel.current
         if task is None:
             return 0
-        return POLLIN if any(self.mask >> (s - 1) & 1 for s in task.signals.pending) else 0
+        from elfkit.kernel.signals import pending_mask
+        return POLLIN if pending_mask(task) & self.mask else 0
 
     def poll_seq(self, events: int) -> int:
         return self.kernel.poll_wait.seq         # (every queued blocked signal wakes it)

@@ -146,7 +146,7 @@ class SemNamespace:
     def _perform(self, p, sma: SemSet, sops):
         """perform_atomic_semop: 0 (done), -ERANGE, or ("block", index)."""
         vals = [s.val for s in sma.sems]
-        adj = self.undo.get(p, {}).get(sma.perm.id)
+        adj = self.undo.get(p.group.leader, {}).get(sma.perm.id)
         for i, (num, op, flg) in enumerate(sops):
             result = vals[num] + op
             if op == 0 and result or result < 0:
@@ -164,7 +164,7 @@ class SemNamespace:
             sem.val = vals[num]
             sem.pid = p.tgid
             if flg & SEM_UNDO and op:
-                adjs = self.undo.setdefault(p, {}).setdefault(sma.perm.id, [0] * len(sma.sems))
+                adjs = self.undo.setdefault(p.group.leader, {}).setdefault(sma.perm.id, [0] * len(sma.sems))
                 adjs[num] -= op
         sma.sems[sops[0][0]].otime = now
         if any(op for _, op, _ in sops):

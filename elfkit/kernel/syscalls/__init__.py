@@ -100,7 +100,7 @@ def make_dispatcher(kernel, cpu):
                 write_result(result, v[7] + 2, v[8])
                 if proc.exit is not None or proc is not cpu.current or proc.state != "R":
                     cpu.stop()
-                elif proc.signals.pending and deliverable_signals(proc):
+                elif (proc.signals.pending or proc.group.pending) and deliverable_signals(proc):
                     # %rip written in the hook would be moved on by Unicorn after it: set it, act on
                     # the signals, and go on from restart_at (past the syscall, or a handler frame).
                     cpu.set_reg("rip", v[7] + 2)         # a handler frame must return past the syscall

@@ -22,12 +22,12 @@ def sys_exit_group(p, code, *_):
 
 
 def sys_exit(p, code, *_):
-    # one thread: the thread's exit is the process's exit
-    raise GuestExit(ExitStatus(code=code & 0xFF))
+    """exit(2) ends the calling thread only; the last thread's end is its process's."""
+    raise GuestExit(ExitStatus(code=code & 0xFF, thread=True))
 
 
 def sys_getpid(p, *_):
-    return p.pid
+    return p.tgid
 
 
 def sys_gettid(p, *_):
@@ -446,7 +446,10 @@ def sys_setrlimit(p, resource, ptr, *_):
 
 
 def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
-    """FUTEX_WAIT/WAKE (and their _BITSET forms, the bitset taken as all ones): elfkit.kernel.futex."""
+    """futex(2): WAIT/WAKE and their _BITSET forms, REQUEUE, CMP_REQUEUE, WAKE_OP and the PI
+    lock operations (LOCK_PI, LOCK_PI2, TRYLOCK_PI, UNLOCK_PI): elfkit.kernel.futex.
+    FUTEX_WAIT_REQUEUE_PI/CMP_REQUEUE_PI are -ENOSYS (glibc's condition variables have not used
+    them since 2.25)."""
     import time
 
     from elfkit.kernel import futex
@@ -478,7 +481,21 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
             else:                                       # absolute, CLOCK_MONOTONIC
                 deadline = seconds
         return futex.futex_wait(p, uaddr, val, deadline, bitset)
-    p.warn_once(f"futex:{cmd}", f"futex operation {cmd} is not emulated yet: -ENOSYS")
+    if cmd == 5:                                        # FUTEX_WAKE_OP
+        return futex.futex_wake_op(p, uaddr, uaddr2, s32(val), s32(timeout), val3 & 0xFFFFFFFF)
+    if cmd in (6, 8, 13):                               # FUTEX_LOCK_PI, TRYLOCK_PI, LOCK_PI2
+        deadline = p.restart.get("deadline")
+        if timeout and cmd != 8 and "pi" not in p.restart:
+            ts = read_timespec(p, timeout)
+            if isinstance(ts, int):
+                return ts
+            seconds = ts[0] + ts[1] / 1e9           # absolute: LOCK_PI on CLOCK_REALTIME,
+            realtime = cmd == 6 or op & futex.FUTEX_CLOCK_REALTIME   # LOCK_PI2 as asked
+            deadline = time.monotonic() + seconds - time.time() if realtime else seconds
+        return futex.futex_lock_pi(p, uaddr, deadline, trylock=cmd == 8)
+    if cmd == 7:                                        # FUTEX_UNLOCK_PI
+        return futex.futex_unlock_pi(p, uaddr)
+    p.warn_once(f"futex:{cmd}", f"futex operation {cmd} is not emulated: -ENOSYS")
     return -errno.ENOSYS
 
 
@@ -504,10 +521,12 @@ def sys_getrusage(p, who, ru, *_):
     if who == RUSAGE_CHILDREN:
         utime, maxrss, minflt = getattr(p, "children_usage", (0.0, 0, 0))
     else:
-        utime = task_cputime(p)
+        # RUSAGE_SELF: the whole process (the threads that ended too); RUSAGE_THREAD: the caller
+        utime = task_cputime(p if who == RUSAGE_THREAD else p.group)
         maxrss = max(getattr(p, "maxrss", 0), p.mm.pages.resident() if p.mm is not None else 0)
         p.maxrss = maxrss
-        minflt = p.minflt
+        minflt = p.minflt if who == RUSAGE_THREAD else \
+            p.group.dead_minflt + sum(t.minflt for t in p.group.threads)
     from elfkit.kernel.exit import pack_rusage
     return 0 if p.mm.write(ru, pack_rusage(utime, maxrss, minflt)) else -errno.EFAULT
 

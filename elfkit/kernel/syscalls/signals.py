@@ -98,10 +98,10 @@ def sys_kill(p, pid, signum, *_):
         t = kernel.find_task(pid)
         if t is None:
             return -errno.ESRCH
-        sig.send_sig(t, signum, p)
+        sig.send_sig(t.group.leader, signum, p)          # (a tid names its process too)
         return 0
     if pid == -1:
-        targets = [t for t in kernel.guests() if t is not p and t.state not in (TASK_ZOMBIE, TASK_DEAD)]
+        targets = [t for t in kernel.processes() if t.group is not p.group and t.group.live_threads()]
         for t in targets:
             sig.send_sig(t, signum, p)
         return 0 if targets else -errno.ESRCH
@@ -155,10 +155,7 @@ def sys_rt_sigsuspend(p, mask_ptr, size, *_):
 def sys_rt_sigpending(p, set_ptr, size, *_):
     if size > 8:
         return -errno.EINVAL
-    bits = 0
-    for s in p.signals.pending:
-        bits |= 1 << (s - 1)
-    bits &= p.signals.blocked
+    bits = sig.pending_mask(p) & p.signals.blocked
     return 0 if p.mm.write(set_ptr, struct.pack("<Q", bits)[:size]) else -errno.EFAULT
 
 
@@ -232,7 +229,7 @@ def sys_rt_sigqueueinfo(p, pid, signum, uinfo, *_):
     if not 0 <= signum <= 64:
         return -errno.EINVAL
     if signum:
-        sig.send_sig(t, signum, p, info=info)
+        sig.send_sig(t.group.leader, signum, p, info=info)
     return 0
 
 

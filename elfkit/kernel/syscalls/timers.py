@@ -118,7 +118,7 @@ def sys_timer_create(p, clock, sevp, id_ptr, *_):
     timer_id = state.next_id
     state.next_id = timer_id + 1 if timer_id < 0x7FFFFFFF else 0
     if event is None:                            # SIGEV_SIGNAL, SIGALRM, the id as its value
-        value, signo, notify, target = timer_id, 14, SIGEV_SIGNAL, p
+        value, signo, notify, target = timer_id, 14, SIGEV_SIGNAL, p.group.leader
     else:
         value, signo, notify, tid = event
         target = _good_sigevent(p, signo, notify, tid)
@@ -133,8 +133,9 @@ def sys_timer_create(p, clock, sevp, id_ptr, *_):
 
 
 def _good_sigevent(p, signo: int, notify: int, tid: int):
-    """good_sigevent: the task the timer's signal goes to, or None (EINVAL)."""
-    target = p
+    """good_sigevent: the task the timer's signal goes to (the process, through its leader,
+    unless SIGEV_THREAD_ID names a thread of it), or None (EINVAL)."""
+    target = p.group.leader
     if notify == SIGEV_SIGNAL | SIGEV_THREAD_ID:
         t = p.kernel.find_task(tid)
         if t is None or t.tgid != p.tgid or t.state in ("Z", "X"):

@@ -75,15 +75,18 @@ class PosixTimer:
         if not self.queued:
             return
         self.queued = False
-        queue = self.target.siginfo.get(self.signo) or []
-        for i, info in enumerate(queue):
-            if info.timer is self:
-                del queue[i]
-                if self.signo in self.target.signals.pending:
-                    self.target.signals.pending.remove(self.signo)
-                if not queue:
-                    self.target.siginfo.pop(self.signo, None)
-                break
+        # (pending on the thread, or on its process when that has several threads)
+        for owner, pending in ((self.target.siginfo, self.target.signals.pending),
+                               (self.target.group.siginfo, self.target.group.pending)):
+            queue = owner.get(self.signo) or []
+            for i, info in enumerate(queue):
+                if info.timer is self:
+                    del queue[i]
+                    if self.signo in pending:
+                        pending.remove(self.signo)
+                    if not queue:
+                        owner.pop(self.signo, None)
+                    return
 
     # --- timer_settime / timer_gettime ---------------------------------------------------------
     def get(self) -> tuple[float, float]:
