@@ -120,7 +120,7 @@ def sys_times(p, buf, *_):
     """The guest's own CPU time (all of it user time) and its reaped children's, in ticks of
     USER_HZ (100); the result is the host's clock in ticks, as the kernel's jiffies count."""
     from elfkit.kernel.time.clocks import task_cputime
-    own, children = task_cputime(p), getattr(p, "children_usage", (0.0, 0, 0))[0]
+    own, children = task_cputime(p.group), p.children_usage[0]
     ticks = [int(own * 100), 0, int(children * 100), 0]
     if buf and not p.mm.write(buf, struct.pack("<4q", *ticks)):
         return -errno.EFAULT

@@ -23,24 +23,43 @@ WALL = {CLOCK_REALTIME: time.CLOCK_REALTIME, CLOCK_MONOTONIC: time.CLOCK_MONOTON
         CLOCK_BOOTTIME_ALARM: getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)}
 
 
-def task_cputime(task) -> float:
-    """Seconds `task` has run on a CPU, up to now."""
+def _thread_cputime(task) -> float:
     since = task.run_since
     return task.cputime + (time.monotonic() - since if since is not None else 0.0)
 
 
+def task_cputime(who) -> float:
+    """Seconds run on a CPU, up to now, by a thread (a Task) or by every thread a process
+    (a ThreadGroup) has had: thread_group_cputime, the ended threads' time included."""
+    threads = getattr(who, "threads", None)
+    if threads is None:
+        return _thread_cputime(who)
+    return who.dead_cputime + sum(_thread_cputime(t) for t in threads if t.state != "X")
+
+
+CPUCLOCK_PERTHREAD = 4
+
+
 def cpu_clock_task(p, clock: int):
-    """The task a CPU-time clock id measures (the caller's for PROCESS/THREAD_CPUTIME_ID, a
-    process's for clock_getcpuclockid's negative ids), or None for an invalid id."""
-    if clock in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID):
+    """What a CPU-time clock id measures: the calling thread (CLOCK_THREAD_CPUTIME_ID, or
+    pthread_getcpuclockid's id of a thread of the caller's process) or a process, as its
+    ThreadGroup (CLOCK_PROCESS_CPUTIME_ID, clock_getcpuclockid's id of a process); None for
+    an invalid id (another process's thread, a pid that is not a process)."""
+    if clock == CLOCK_PROCESS_CPUTIME_ID:
+        return p.group
+    if clock == CLOCK_THREAD_CPUTIME_ID:
         return p
     if clock >= 0 or clock & 3 == 3:
         return None
     pid = ~(clock >> 3)
-    if pid == 0:
-        return p
-    t = p.kernel.find_task(pid)
-    return t if t is not None and t.state not in ("Z", "X") else None
+    t = p if pid == 0 else p.kernel.find_task(pid)
+    if t is None:
+        return None
+    if clock & CPUCLOCK_PERTHREAD:
+        return t if t.group is p.group and t.state not in ("Z", "X") else None
+    if t.group.leader is not t or not t.group.live_threads():
+        return None
+    return t.group
 
 
 def now(p, clock: int) -> float | None:

@@ -21,7 +21,7 @@ class Itimer:
         self.task = task
         self.which = which
         clock = CLOCK_MONOTONIC if which == ITIMER_REAL else CLOCK_PROCESS_CPUTIME_ID
-        self.timer = ClockTimer(task.kernel, clock, self._expired, cpu_task=task)
+        self.timer = ClockTimer(task.kernel, clock, self._expired, cpu_task=task.group)
         self.interval = 0.0
         self.last: float | None = None             # ITIMER_REAL's last expiry, for the re-arm
 
