@@ -6,7 +6,10 @@ ps: natively the comparison runs in a new pid namespace (`unshare --pid --fork
 /proc does for its guests. The namespace's init differs (natively the shell is
 pid 1; in elfkit, init is elfkit itself and the shell is its child), so init's
 line is left out on both sides and each process is compared by its command
-name, its state letters and its parent's command name.
+name, its state letters and its parent's command name. elfkit lists its kernel
+threads too (kthreadd, pid 2, and its children), as a root-namespace ps does;
+a new namespace hides the host's, so they are left out of that comparison and
+compared on their own with the host's kthreadd line.
 
 Ctrl-C: the terminal sends SIGINT to the whole foreground process group. Both
 runs start in a new session, the test waits until the guest says it is ready,
@@ -30,8 +33,9 @@ def _ps_rows(text: str, init: str) -> list[tuple[str, str, str]]:
     rows = [line.split() for line in text.strip().splitlines()[1:]]
     by_pid = {r[0]: r for r in rows}
     out = []
+    kthreads = {pid for pid, ppid, _stat, comm in rows if ppid == "0" and pid != "1"}
     for pid, ppid, stat, comm in rows:
-        if comm == init or pid == "1":
+        if comm == init or pid == "1" or pid in kthreads or ppid in kthreads:
             continue
         parent = by_pid.get(ppid, [None, None, None, "?"])[3]
         if parent == init or ppid == "1":
@@ -53,6 +57,21 @@ def test_ps_in_a_guest_shell_lists_the_guests_processes():
     native_rows = _ps_rows(nat.stdout.decode(), "<no name>")
     emu_rows = _ps_rows(emu.stdout.decode(), "elfkit")
     assert emu_rows == native_rows, f"native:\n{nat.stdout.decode()}\nelfkit:\n{emu.stdout.decode()}"
+
+
+def test_ps_shows_kthreadd_as_the_host_kernel_does():
+    """pid 2 is kthreadd, a kernel thread: parent 0, sleeping, no command line (so `ps`
+    shows its name in brackets) -- as on the host; and the OOM killer's oom_reaper is its
+    child."""
+    cmd = ["ps", "-o", "pid,ppid,stat,comm,args", "-p", "2"]
+    nat = subprocess.run(cmd, capture_output=True, env=ENV, timeout=60)
+    assert nat.returncode == 0 and b"kthreadd" in nat.stdout, nat
+    emu = subprocess.run(ELFKIT + ["/bin/ps", "-o", "pid,ppid,stat,comm,args", "-p", "2,3"],
+                         capture_output=True, env=ENV, cwd=ROOT, timeout=120)
+    assert emu.returncode == 0, emu.stderr
+    lines = emu.stdout.decode().splitlines()
+    assert lines[:2] == nat.stdout.decode().splitlines()
+    assert lines[2].split() == ["3", "2", "S", "oom_reaper", "[oom_reaper]"]
 
 
 def _interrupt(argv) -> tuple[bytes, int]:

@@ -4,9 +4,10 @@ every process it starts, to the end.
 Exit status: the first guest process's own. When it is killed by signal N,
 elfkit ends itself by the same signal (core dumps of elfkit off), so the shell
 that started elfkit sees what it would see natively; a one-line message on
-stderr says why. 124 when --timeout or --max-insns stopped it; 126 when FILE
-cannot be executed (not x86-64 ELF, damaged); 127 when FILE does not exist; 2
-for a usage error.
+stderr says why. 124 when --timeout or --max-insns stopped it; 125 when the
+machine ran out of memory (--memory-limit) with no process the OOM killer could
+kill (where Linux would panic); 126 when FILE cannot be executed (not x86-64
+ELF, damaged); 127 when FILE does not exist; 2 for a usage error.
 """
 from __future__ import annotations
 
@@ -17,7 +18,24 @@ import click
 
 from elfkit.errors import ElfkitError
 
-EXIT_LIMIT, EXIT_NOEXEC, EXIT_NOENT = 124, 126, 127
+EXIT_LIMIT, EXIT_OOM, EXIT_NOEXEC, EXIT_NOENT = 124, 125, 126, 127
+
+
+class MemorySize(click.ParamType):
+    """A size in bytes, or with a K, M, G or T suffix (powers of 1024): 256M, 2G, 1024K."""
+    name = "SIZE"
+    UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        unit = text[-1:] if text[-1:] in self.UNITS else ""
+        number = text[:len(text) - len(unit)]
+        if not number.isdigit() or int(number) * self.UNITS[unit] < 1 << 20:
+            self.fail(f"{value!r} is not a size of at least 1M (bytes, or 256M, 2G, 1024K)",
+                      param, ctx)
+        return int(number) * self.UNITS[unit]
 
 
 def exec_environment() -> list[bytes]:
@@ -74,6 +92,10 @@ GUEST_OPTIONS = [
     click.option("--cpus", type=click.IntRange(min=1, max=64), default=None,
                  help="Emulated CPUs: guest processes run in parallel on up to N host threads. "
                       "Default: the host CPUs elfkit may use (nproc)."),
+    click.option("--memory-limit", type=MemorySize(), default=None,
+                 help="The guest machine's physical memory (256M, 2G, 1024K or bytes): frames are "
+                      "given on first touch, and past it the OOM killer ends a process. "
+                      "Default: the host's MemTotal (used only as guests touch it)."),
 ]
 
 
@@ -89,7 +111,7 @@ def guest_options(f, file_required: bool = True):
 
 
 def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable, linker, resolver,
-                cpus=None, strace=None, tracer=None, allow_net=False):
+                cpus=None, strace=None, tracer=None, allow_net=False, memory_limit=None):
     """The first guest Task for FILE, or a one-line error and the shell's exit status (126/127)."""
     from elfkit.kernel.exec import spawn
     from elfkit.kernel.smp import host_cpus
@@ -102,7 +124,7 @@ def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable,
         return spawn(file, argv, envp, root=root, seed=seed, writable=list(writable), strace=strace,
                      warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True),
                      linker=exec_linker(linker, resolver), tracer=tracer, host_signals=True,
-                     cpus=cpus or host_cpus(), allow_net=allow_net)
+                     cpus=cpus or host_cpus(), allow_net=allow_net, memory_limit=memory_limit)
     except ExecError as e:
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         raise SystemExit(EXIT_NOENT if e.errno_name == "ENOENT" else EXIT_NOEXEC) from None
@@ -112,6 +134,10 @@ def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable,
     except LinkError as e:
         click.echo(f"elfkit: error: {file}: {e}", err=True)
         raise SystemExit(EXIT_NOENT) from None
+    except MemoryError:
+        limit = f"--memory-limit {memory_limit >> 20}M" if memory_limit else "the host's memory"
+        click.echo(f"elfkit: {file}: out of memory starting the program ({limit})", err=True)
+        raise SystemExit(EXIT_OOM) from None
 
 
 def exit_like_the_guest(file, status):
@@ -122,6 +148,9 @@ def exit_like_the_guest(file, status):
     if status.limit == "link":
         click.echo(f"elfkit: error: {file}: {status.reason}", err=True)
         raise SystemExit(EXIT_NOENT)
+    if status.limit == "oom":
+        click.echo(f"elfkit: {file}: {status.reason}", err=True)
+        raise SystemExit(EXIT_OOM)
     if status.limit in ("timeout", "max-insns"):
         click.echo(f"elfkit: {file}: {status.reason}", err=True)
         raise SystemExit(EXIT_LIMIT)

@@ -131,7 +131,7 @@ class Cpu:
         self.uc.ctl_set_cpu_model(CPU_MODEL)
         self._translated = False
         if phys is None:
-            phys = PhysMem(self.uc)
+            phys = PhysMem(self.uc, getattr(machine, "memory_limit", None))
             phys.on_code_freed = self.invalidate_phys if machine is None else machine.invalidate_phys
         else:
             phys.attach(self.uc)
@@ -149,6 +149,8 @@ class Cpu:
         self._clean_context = self._context_bytes()
         self._old_exception_at: list[int] | None = None
         self._calibrate_exception_field()
+        self._fault_ctx = self.uc.context_save()       # reused by fault_access (no allocation)
+        self._error_code_at: int | None = None
         self._h = self.uc._uch
         self._uc_address = self._h.value               # the uc_struct, for its private fields
         lib = uc_impl.uclib
@@ -158,6 +160,7 @@ class Cpu:
         self.set_exact_stops(False)
         self._emu_counter = self._find_emu_counter()
         self._grow_tlb(TLB_ENTRIES)
+        self._calibrate_error_code()     # (after the settings above: its probes then run as written)
         self.pages.on_change = boot_on_change
         self._syscall_args = RegBatch(SYSCALL_ARG_REGS)
         self._syscall_ret = RegBatch(SYSCALL_RET_REGS)
@@ -408,6 +411,49 @@ class Cpu:
         self.uc.context_restore(ctx)
         self._flush_tlb()
 
+    def _calibrate_error_code(self):
+        """Find env->error_code, the #PF error code Unicorn does not hand to the hook: fault
+        on purpose three ways (a write to a read-only page: 3; a read of a page not present:
+        0; a write to one: 2) and keep the one word of the CPU context that said so each time."""
+        seen = []
+        for code, prot in ((b"\xc6\x04\x25\x00\x30\x00\x00\x00", 1),     # mov byte [0x3000], 0
+                           (b"\x8a\x04\x25\x00\x50\x00\x00", 0),         # mov al, [0x5000]
+                           (b"\xc6\x04\x25\x00\x50\x00\x00\x00", 0)):   # mov byte [0x5000], 0
+            if prot:
+                self.pages.map(0x3000, 0x1000, prot)
+            self._probe(code)
+            seen.append(self._context_bytes())
+            if prot:
+                self.pages.unmap(0x3000, 0x1000)
+            self._flush_tlb()              # (else the next probe may run this one's stale block)
+        want = (3, 0, 2)
+        found = [off for off in range(0, min(len(r) for r in seen) - 3, 4)
+                 if all(int.from_bytes(r[off:off + 4], "little") == w for r, w in zip(seen, want))]
+        self._error_code_at = found[0] if len(found) == 1 else None
+
+    def fault_access(self) -> str:
+        """In the interrupt hook of a page fault: what the access was ("read", "write",
+        "execute"; "access" when the error code could not be found), read from the error
+        code, and the fault no longer "in flight" (see clear_exception_in_flight) -- one
+        context copy out and, only when needed, one back."""
+        ctx = self._fault_ctx
+        self.uc.context_update(ctx)
+        base = ctx.context.value
+        access = "access"
+        if self._error_code_at is not None:
+            code = ctypes.c_int32.from_address(base + self._error_code_at).value
+            access = "execute" if code & 16 else "write" if code & 2 else "read"
+        if self._old_exception_at is not None:
+            dirty = False
+            for off in self._old_exception_at:
+                word = ctypes.c_int32.from_address(base + off)
+                if word.value != -1:
+                    word.value = -1
+                    dirty = True
+            if dirty:
+                self.uc.context_restore(ctx)
+        return access
+
     def set_exact_stops(self, exact: bool):
         """exact=True: a stop requested from a code hook (Unicorn's instruction counter for
         --max-insns) takes effect right after that instruction. exact=False (the default):
@@ -520,10 +566,15 @@ class Cpu:
                 if self.on_fault is not None:
                     vm_ok = False
                     try:
-                        vm_ok = self.on_fault("access", address, True)
+                        vm_ok = self.on_fault(self.fault_access(), address, True)
                     except Exception:             # noqa: BLE001 - reported as a fault below
                         pass
-                    if vm_ok:                     # the kernel fixed it up (stack growth): retry
+                    if vm_ok:
+                        # Fixed (a page faulted in, a copy made, the stack grown): returning
+                        # from the hook makes Unicorn run the faulting instruction again, its
+                        # %rip restored to it -- no stop, no trip through the scheduler.
+                        return
+                    if vm_ok is None:             # the task was killed for memory: it ends
                         self.retry = True
                         self.uc.emu_stop()
                         return

@@ -296,7 +296,8 @@ def _execveat(p, dirfd, path_ptr, argv_ptr, envp_ptr, flags):
 
 def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", seed: int | None = None,
           writable=None, strace=None, warn=None, cwd: str | None = None, linker=None,
-          tracer=None, host_signals: bool = False, cpus: int = 1, allow_net: bool = False):
+          tracer=None, host_signals: bool = False, cpus: int = 1, allow_net: bool = False,
+          memory_limit: int | None = None):
     """The first guest process, ready to run `path` as execve(path, argv, envp) would start it,
     in a new Kernel. `linker`: None (the program's PT_INTERP does the dynamic linking), or an
     object with `replaces_interpreter` and `attach(task, image)` that links every exec'ed
@@ -305,7 +306,7 @@ def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", s
     exec_linker = linker
     kernel = Kernel(root=root, seed=seed, writable=writable, strace=strace, warn=warn,
                     tracer=tracer, exec_linker=exec_linker, host_signals=host_signals, cpus=cpus,
-                    allow_net=allow_net)
+                    allow_net=allow_net, memory_limit=memory_limit)
     if cwd is None:
         cwd = os.getcwd() if kernel.sysroot.identity else "/"
     task = kernel.new_task(kernel.init, fs=FsStruct(cwd), files=kernel.init.files.__class__(),

@@ -3,10 +3,16 @@
 Guest processes live in a pid namespace of their own. Its init (pid 1) is
 elfkit itself: a task with no memory that never runs guest code, reaps the
 orphans it inherits as Linux's init does, and is immune to the guests'
-signals. The program elfkit was asked to run is the first guest process and
-gets an ordinary pid (FIRST_PID), so nothing init-specific changes what
-`kill -9 $$` does to it. elfkit's run ends when no guest process is left; its
-exit status is the first guest's.
+signals. The kernel threads come next (kthreadd is pid 2, elfkit.kernel.kthread):
+tasks with no memory that never run guest code. The program elfkit was asked
+to run is the first guest process and gets an ordinary pid (FIRST_PID, after
+the kernel threads'), so nothing init-specific changes what `kill -9 $$` does
+to it. elfkit's run ends when no guest process is left; its exit status is the
+first guest's. Guests are the tasks from FIRST_PID on (pids below it are never
+given again).
+
+The machine's memory is --memory-limit (default: the host's), filled on
+demand; when it runs out, the OOM killer (elfkit.kernel.mm.oom_kill) runs.
 
 What the kernel is told from outside (by the command line): the sysroot and
 write policy, --seed, the strace writer, the process tracer, and `exec_linker`,
@@ -36,15 +42,15 @@ from elfkit.loader.binfmt import Credentials
 from elfkit.loader.sysroot import Sysroot
 
 INIT_PID = 1
-FIRST_PID = 2            # the first guest process; kernel threads (next issue) will come later
+FIRST_PID = 4            # the first guest process: after init (1) and the kernel threads (2, 3)
 PID_MAX = 4194304
 
 
 class Kernel:
     def __init__(self, *, root: str = "/", seed: int | None = None, writable=None, strace=None,
                  warn=None, tracer=None, exec_linker=None, host_signals: bool = True,
-                 cpus: int = 1, allow_net: bool = False):
-        self.machine = Machine(cpus)
+                 cpus: int = 1, allow_net: bool = False, memory_limit: int | None = None):
+        self.machine = Machine(cpus, memory_limit)
         self.bkl = self.machine.bkl
         self.idle_cond = threading.Condition(self.bkl)
         self.running = False                     # schedule() has started
@@ -83,6 +89,11 @@ class Kernel:
         self.init.comm, self.init.state, self.init.wchan = "elfkit", TASK_SLEEPING, "do_wait"
         self.tasks[INIT_PID] = self.init
         self.init.wait_chldexit = WaitQueue()
+        from elfkit.kernel.kthread import start_kthreads
+        from elfkit.kernel.mm.oom_kill import out_of_memory
+        kthreads = start_kthreads(self, FIRST_PID)
+        self.kthreadd, self.oom_reaper = kthreads["kthreadd"], kthreads["oom_reaper"]
+        self.machine.phys.on_oom = lambda size: out_of_memory(self, size)
         self.last_pid = FIRST_PID - 1
         wakeup = install_host_signals(self) if host_signals else os.pipe()[0]
         self.kick_r, self.kick_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -97,7 +108,7 @@ class Kernel:
         cpu.hook_faults()
         cpu.on_fault = lambda access, addr, unmapped: \
             cpu.current is not None and cpu.current.mm is not None and \
-            cpu.current.mm.handle_mm_fault(addr)
+            cpu.current.mm.handle_mm_fault(addr, access)
 
     # --- the CPUs ------------------------------------------------------------------------------
     @property
@@ -159,19 +170,18 @@ class Kernel:
 
     def guests(self):
         """Every guest task: each process's threads."""
-        return [t for t in self.tasks.values() if t is not self.init]
+        return [t for t in self.tasks.values() if t.pid >= FIRST_PID]
 
     def processes(self):
         """Every guest process (its leader): what kill(-1) and a process group reach."""
-        return [t for t in self.tasks.values() if t is not self.init and t.group.leader is t]
+        return [t for t in self.tasks.values() if t.pid >= FIRST_PID and t.group.leader is t]
 
     def live_tasks(self) -> bool:
-        init = self.init
-        return any(t.state not in (TASK_ZOMBIE, TASK_DEAD) and t is not init
+        return any(t.state not in (TASK_ZOMBIE, TASK_DEAD) and t.pid >= FIRST_PID
                    for t in self.tasks.values())
 
     def sleepers(self):
-        return [t for t in self.tasks.values() if t.state == TASK_SLEEPING and t is not self.init]
+        return [t for t in self.tasks.values() if t.state == TASK_SLEEPING and t.pid >= FIRST_PID]
 
     # --- the run queue -------------------------------------------------------------------------
     def enqueue(self, task: Task, preempted: bool = False):

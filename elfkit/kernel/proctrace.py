@@ -65,6 +65,11 @@ class ProcTracer:
             node["exit"] = {"signal": ev["signal"], "core": ev["core"]}
         self._emit(ev)
 
+    def kmsg(self, task, lines: list[str]):
+        """Lines the kernel logs while `task` works (the OOM killer's report in the task that
+        invoked it; the reaping in the oom_reaper kernel thread)."""
+        self._emit({"pid": task.pid, "event": "kernel", "lines": list(lines)})
+
     def reaped(self, task):
         parent = task.parent
         self._emit({"pid": task.pid, "event": "reaped", "by": parent.pid if parent else 0})
@@ -118,6 +123,8 @@ def format_event(ev: dict) -> str:
         return f"{pid} killed by {ev['signal']}" + (" (core dumped)" if ev["core"] else "")
     if kind == "reaped":
         return f"{pid} reaped by {ev['by']}"
+    if kind == "kernel":
+        return f"\n{PREFIX}".join(f"{pid} kernel: {line}" for line in ev["lines"])
     return f"{pid} {kind}"
 
 

@@ -176,8 +176,8 @@ def send_sig(target, sig: int, sender=None, code: int = SI_USER, status: int = 0
     process waits on the process (the group's shared queue) and wakes one thread that does not
     block it -- the target itself if it can take it."""
     group = target.group
-    if target is target.kernel.init:
-        return True
+    if target is target.kernel.init or getattr(target, "kthread", False):
+        return True                            # init and kernel threads ignore every signal
     if target.state in (TASK_ZOMBIE, TASK_DEAD):
         live = group.live_threads()
         if not live or group.leader is not target:

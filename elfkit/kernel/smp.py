@@ -52,9 +52,10 @@ def host_cpus() -> int:
 class Machine:
     """The CPUs (the boot CPU at once, the others when a second task first wants to run)."""
 
-    def __init__(self, max_cpus: int = 1):
+    def __init__(self, max_cpus: int = 1, memory_limit: int | None = None):
         self.bkl = threading.RLock()
         self.max_cpus = max(1, max_cpus)
+        self.memory_limit = memory_limit     # bytes of physical memory (None: the host's)
         self._local = threading.local()
         self.cpus: list[Cpu] = []
         boot = Cpu(self, index=0)

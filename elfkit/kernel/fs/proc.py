@@ -2,9 +2,11 @@
 
 /proc/self, /proc/thread-self and /proc/<pid> for every process of the guest's
 pid namespace (fs/proc/base.c, array.c: stat, status, statm, cmdline, comm,
-environ, auxv, maps, exe, cwd, fd/), and the /proc directory itself, which
-lists the guest's pids instead of the host's. Every other /proc path is the
-host's, read-only.
+environ, auxv, maps, exe, cwd, fd/, oom_score, oom_score_adj -- writable), the
+kernel threads among them (no command line: ps shows them as [name]), the
+/proc directory itself, which lists the guest's pids instead of the host's,
+and /proc/meminfo, which describes the guest machine's memory (--memory-limit).
+Every other /proc path is the host's, read-only.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import struct
 from elfkit.kernel.fs.files import HostFile, MemoryFile, OpenFile
 from elfkit.kernel.task import STATE_NAMES, TASK_DEAD, TASK_ZOMBIE
 
-_ITEMS = ("maps", "cmdline", "environ", "auxv", "comm", "stat", "status", "statm")
+_ITEMS = ("maps", "cmdline", "environ", "auxv", "comm", "stat", "status", "statm", "oom_score",
+          "oom_score_adj")
 _LINKS = ("exe", "cwd", "root")
 _DIRS = ("fd", "task")
 HZ = 100
@@ -100,7 +103,8 @@ def _own_pending(t) -> int:
 
 
 def _vm(t) -> tuple[int, int, int, int, int]:
-    """(VmSize, VmRSS, VmData, VmStk, VmExe) in bytes."""
+    """(VmSize, VmRSS, VmData, VmStk, VmExe) in bytes; VmRSS counts the pages that have frames
+    (touched, demand paging), not what is mapped."""
     mm = t.mm
     if mm is None:
         return 0, 0, 0, 0, 0
@@ -169,6 +173,7 @@ def _status(t) -> str:
     size, rss, data, stk, exe = _vm(t)
     pnd, ign, cgt = _sig_sets(t)
     kb = lambda n: f"{n // 1024:8d} kB"      # noqa: E731
+    anon, file, shmem = t.mm.rss_counters() if t.mm is not None else (0, 0, 0)
     c = t.creds
     lines = [f"Name:\t{t.comm}", f"Umask:\t{t.umask:04o}",
              f"State:\t{STATE_NAMES.get(t.state, t.state)}", f"Tgid:\t{t.tgid}", "Ngid:\t0",
@@ -180,10 +185,11 @@ def _status(t) -> str:
              f"NStgid:\t{t.tgid}", f"NSpid:\t{t.pid}", f"NSpgid:\t{t.pgid}", f"NSsid:\t{t.sid}"]
     if t.mm is not None:
         lines += [f"VmPeak:\t{kb(size)}", f"VmSize:\t{kb(size)}", f"VmLck:\t{kb(_locked(t.mm))}",
-                  f"VmPin:\t{kb(0)}", f"VmHWM:\t{kb(rss)}", f"VmRSS:\t{kb(rss)}",
-                  f"RssAnon:\t{kb(rss)}", f"RssFile:\t{kb(0)}", f"RssShmem:\t{kb(0)}",
+                  f"VmPin:\t{kb(0)}", f"VmHWM:\t{kb(max(rss, t.mm.hiwater_rss))}",
+                  f"VmRSS:\t{kb(rss)}", f"RssAnon:\t{kb(anon)}", f"RssFile:\t{kb(file)}",
+                  f"RssShmem:\t{kb(shmem)}",
                   f"VmData:\t{kb(data)}", f"VmStk:\t{kb(stk)}", f"VmExe:\t{kb(exe)}",
-                  f"VmLib:\t{kb(0)}", f"VmPTE:\t{kb(len(t.mm.pages._tables) * 4096)}",
+                  f"VmLib:\t{kb(0)}", f"VmPTE:\t{kb(t.mm.pages.page_tables_bytes())}",
                   f"VmSwap:\t{kb(0)}"]
     lines += ["CoreDumping:\t0", f"Threads:\t{max(1, len(t.group.live_threads()))}",
               "SigQ:\t0/63432", f"SigPnd:\t{_own_pending(t):016x}", f"ShdPnd:\t{pnd:016x}",
@@ -217,7 +223,52 @@ def _contents(t, item: str) -> bytes | None:
         return f"{size // 4096} {rss // 4096} 0 {exe // 4096} 0 {(data + stk) // 4096} 0\n".encode()
     if item == "status":
         return _status(t).encode()
+    if item == "oom_score":
+        from elfkit.kernel.mm.oom_kill import proc_oom_score
+        return f"{proc_oom_score(t)}\n".encode()
+    if item == "oom_score_adj":
+        return f"{getattr(t.group, 'oom_score_adj', 0)}\n".encode()
     return None
+
+
+def meminfo(kernel) -> bytes:
+    """/proc/meminfo of the guest machine: its memory is --memory-limit, and what is not in
+    a frame now is free (the page cache counts as Cached, and as available)."""
+    frames = kernel.machine.phys.frames
+    total, used = frames.total, frames.in_use
+    cached = kernel.page_cache.size
+    free = total - used
+    kb = lambda n: f"{max(0, n) // 1024:8d} kB"    # noqa: E731
+    rows = [("MemTotal", kb(total)), ("MemFree", kb(free)), ("MemAvailable", kb(free + cached)),
+            ("Buffers", kb(0)), ("Cached", kb(cached)), ("SwapCached", kb(0)),
+            ("Active", kb(used - cached)), ("Inactive", kb(cached)), ("SwapTotal", kb(0)),
+            ("SwapFree", kb(0)), ("Dirty", kb(0)), ("Writeback", kb(0)),
+            ("AnonPages", kb(used - cached)), ("Mapped", kb(cached)), ("Shmem", kb(0)),
+            ("CommitLimit", kb(total)), ("Committed_AS", kb(used)),
+            ("HugePages_Total", "       0"), ("HugePages_Free", "       0"),
+            ("Hugepagesize", kb(2 << 20))]
+    return "".join(f"{(name + ':').ljust(16)}{value}\n" for name, value in rows).encode()
+
+
+class OomScoreAdjFile(MemoryFile):
+    """/proc/PID/oom_score_adj opened for writing: each write sets the value (fs/proc/base.c
+    oom_score_adj_write), with the kernel's checks (oom_kill.set_oom_score_adj)."""
+
+    def __init__(self, path: str, writer, task, flags: int):
+        super().__init__(path, lambda: _contents(task, "oom_score_adj"), 0o100644)
+        self.writer, self.task, self.flags = writer, task, flags
+
+    def write(self, data):
+        from elfkit.kernel.mm.oom_kill import set_oom_score_adj
+        if self.flags & 3 == 0:
+            return -errno.EBADF
+        err = set_oom_score_adj(self.writer, self.task, bytes(data))
+        return err if err < 0 else len(data)
+
+    def read(self, n):
+        if self.flags & 3 == 1:
+            return -errno.EBADF
+        return super().read(n)
 
 
 class ProcDir(OpenFile):
@@ -278,6 +329,8 @@ def open_file(p, guest_path: str, flags: int = 0):
         return MemoryFile(guest_path, lambda: ns.proc_text().encode())
     if _is_proc_root(guest_path):
         return ProcDir("/proc", lambda: _proc_root_entries(p))
+    if os.path.normpath(guest_path) == "/proc/meminfo":
+        return MemoryFile(guest_path, lambda: meminfo(p.kernel))
     found = _target(p, guest_path)
     if found is None or isinstance(found, int):
         return found
@@ -314,6 +367,10 @@ def open_file(p, guest_path: str, flags: int = 0):
         return HostFile(fd, name, flags & ~os.O_CLOEXEC, host)
     if item not in _ITEMS:
         return -errno.ENOENT
+    if item == "oom_score_adj" and flags & 3:
+        if t.creds.euid != p.creds.euid and p.creds.euid != 0:
+            return -errno.EACCES                  # (the file is 0644, owned by the task's euid)
+        return OomScoreAdjFile(guest_path, p, t, flags)
     return MemoryFile(guest_path, lambda: _contents(t, item))
 
 
@@ -363,5 +420,6 @@ def stat(p, guest_path: str, follow: bool):
     if item == "" or item in _DIRS:
         return os.stat_result((0o40555, t.pid, 0x16, 9, c.uid, c.gid, 0, 0, 0, 0))
     if item in _ITEMS:
-        return os.stat_result((0o100444, 0, 0x16, 1, c.uid, c.gid, 0, 0, 0, 0))
+        mode = 0o100644 if item == "oom_score_adj" else 0o100444
+        return os.stat_result((mode, 0, 0x16, 1, c.uid, c.gid, 0, 0, 0, 0))
     return -errno.ENOENT

@@ -24,6 +24,18 @@ write faults, and `PageTables.do_wp_page` gives the writer its own copy
 holder, just makes the page writable again (wp_page_reuse). The page tables
 use frames no virtual address maps, so the guest can neither see nor change
 them.
+
+Frames are had on demand (mm/memory.c: handle_mm_fault): an anonymous area is
+only a range of addresses until a page of it is touched. A page with no frame
+is a hole in the backings; the CPU's page fault or elfkit's own access to it
+(`on_hole`, set by the mm that knows its areas) fills it: a write with fresh
+zeroed frames (`map_anon`, do_anonymous_page), a read by the CPU with the one
+shared zero page, mapped read-only, which the first write then copies as
+copy-on-write copies. elfkit's own reads of a hole see the zero page without
+mapping anything. The pool is as large as the machine's memory
+(--memory-limit) and committed by the host only as frames are used; when none
+is left, `PhysMem.on_oom` (the OOM killer) is asked to free some before an
+allocation fails with OutOfMemory.
 """
 from __future__ import annotations
 
@@ -38,9 +50,9 @@ PTE_P, PTE_W, PTE_U = 1, 2, 4
 PTE_NX = 1 << 63
 TABLE_FLAGS = PTE_P | PTE_W | PTE_U
 PROT_WRITE, PROT_EXEC = 2, 4
-POOL_BASE = 0x1_0000_0000               # the physical pool: 4 GiB .. 4 GiB + POOL_SIZE
-POOL_SIZE = 8 << 30                     # reserved, not committed: pages cost host memory when used
+POOL_BASE = 0x1_0000_0000               # the physical pool: 4 GiB .. 4 GiB + the machine's memory
 COW_BATCH = 1       # pages copied per write fault: one, as do_wp_page (neighbours stay shared)
+COSTLY_PAGES = 8    # PAGE_ALLOC_COSTLY_ORDER 3: larger runs may fail rather than kill
 
 
 @dataclass(slots=True)
@@ -73,6 +85,22 @@ def pte_flags(prot: int) -> int:
     return flags
 
 
+class OutOfMemory(MemoryError):
+    """No frame is left and the OOM killer could free none (or chose the allocating task)."""
+
+
+def host_memory() -> int:
+    """The host's MemTotal (/proc/meminfo): the default size of the machine's memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 8 << 30
+
+
 class FrameAllocator:
     """Runs of physical frames from the pool: first fit over the freed runs, else fresh ones."""
 
@@ -92,7 +120,7 @@ class FrameAllocator:
                 self._zero(start, size)               # reused frames must read as zero
                 return start
         if self.next + size > self.end:
-            raise MemoryError("the emulated physical memory is exhausted")
+            raise OutOfMemory("the emulated physical memory is exhausted")
         start = self.next
         self.next += size
         return start
@@ -113,6 +141,10 @@ class FrameAllocator:
     def in_use(self) -> int:
         return self.next - POOL_BASE - sum(n for _s, n in self.free)
 
+    @property
+    def total(self) -> int:
+        return self.end - POOL_BASE
+
 
 # Where the pool goes in elfkit's own address space: far below the libraries. Linux places
 # mappings top-down, so a pool mapped among them pushes everything mapped later (QEMU's
@@ -129,11 +161,13 @@ _LIBC.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
 
 def _reserve_pool(size: int) -> int:
-    """An anonymous, lazily committed host mapping for the pool, at POOL_HOST_HINT if free."""
+    """An anonymous, lazily committed host mapping for the pool, at POOL_HOST_HINT if free:
+    MAP_NORESERVE, so a pool as large as the host's memory costs nothing until frames are
+    used, and elfkit's own RSS grows with the pages guests touch."""
     addr = _LIBC.mmap(POOL_HOST_HINT, size, PROT_READ_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
                       MAP_NORESERVE, -1, 0)
     if addr in (None, ctypes.c_void_p(-1).value):
-        raise MemoryError(f"cannot reserve {size >> 30} GiB for the emulated physical memory: "
+        raise MemoryError(f"cannot reserve {size >> 20} MiB for the emulated physical memory: "
                           f"{os.strerror(ctypes.get_errno())}")
     return addr
 
@@ -146,19 +180,25 @@ class PhysMem:
     of it, without a call into Unicorn, and frames handed back are returned to
     the host (MADV_DONTNEED) so they read as zero when they are used again."""
 
-    def __init__(self, uc):
+    def __init__(self, uc, size: int | None = None):
         self.uc = uc
-        self._address = _reserve_pool(POOL_SIZE)
-        self.view = memoryview((ctypes.c_char * POOL_SIZE).from_address(self._address)).cast("B")
-        uc.mem_map_ptr(POOL_BASE, POOL_SIZE, 7, self._address)    # once, before anything runs
-        self.frames = FrameAllocator(POOL_BASE, POOL_SIZE, self.zero)
+        self.size = size = max(1 << 20, (size or host_memory()) + PAGE - 1 & ~(PAGE - 1))
+        self._address = _reserve_pool(size)
+        self.view = memoryview((ctypes.c_char * size).from_address(self._address)).cast("B")
+        uc.mem_map_ptr(POOL_BASE, size, 7, self._address)    # once, before anything runs
+        self.frames = FrameAllocator(POOL_BASE, size, self.zero)
         self.refs: dict[int, int] = {}       # frame -> holders, for frames held more than once
         self.on_code_freed = None            # callable(paddr, size): drop its translated blocks
+        self.on_oom = None                   # callable(size) -> bool: memory was freed, try again
         self.trap_frame: int | None = None   # the int3 frame every address space maps (Cpu.add_trap)
+        # ZERO_PAGE: what a read of untouched anonymous memory maps; never freed (one holder
+        # more than its mappings), so every mapping of it is copy-on-write
+        self.zero_page = self.frames.alloc(PAGE)
+        self.refs[self.zero_page] = 2
 
     def attach(self, uc):
         """Another CPU of the same machine (an SMP machine): the same pool is its RAM too."""
-        uc.mem_map_ptr(POOL_BASE, POOL_SIZE, 7, self._address)
+        uc.mem_map_ptr(POOL_BASE, self.size, 7, self._address)
 
     def zero(self, paddr: int, size: int):
         off = paddr - POOL_BASE
@@ -167,8 +207,18 @@ class PhysMem:
         else:
             self.view[off:off + size] = bytes(size)
 
-    def alloc(self, size: int) -> int:
-        return self.frames.alloc(size)
+    def alloc(self, size: int, oom: bool = True) -> int:
+        """Zeroed frames for `size` bytes (alloc_pages). When none are left, the OOM killer
+        (`on_oom`: reclaim, then a kill) frees some and the allocation is tried again;
+        OutOfMemory when it cannot (oom=False: at once, for an allocation that has a smaller
+        fallback). As __alloc_pages_may_oom, a run of more than COSTLY_PAGES pages is
+        reclaimed for but never kills: the OOM killer does not help a costly allocation."""
+        while True:
+            try:
+                return self.frames.alloc(size)
+            except OutOfMemory:
+                if not oom or self.on_oom is None or not self.on_oom(size):
+                    raise
 
     def count(self, paddr: int) -> int:
         return self.refs.get(paddr, 1)
@@ -200,9 +250,11 @@ class PhysMem:
             self._free(run_start, paddr + size - run_start, code)
 
     def _free(self, paddr: int, size: int, code: bool):
+        # back to the allocator first: dropping the blocks may need a page-table page (the
+        # scratch mapping of Cpu.invalidate_phys), and with memory exhausted only these are free
+        self.frames.release(paddr, size)
         if code and self.on_code_freed is not None:
             self.on_code_freed(paddr, size)
-        self.frames.release(paddr, size)
 
     def any_shared(self, paddr: int, size: int) -> bool:
         refs = self.refs
@@ -223,7 +275,7 @@ class PhysMem:
 
     def is_physical(self, addr: int) -> bool:
         """True for an address in the physical pool elfkit hands to Unicorn."""
-        return POOL_BASE <= addr < POOL_BASE + POOL_SIZE
+        return POOL_BASE <= addr < POOL_BASE + self.size
 
 
 class PageTables:
@@ -237,6 +289,7 @@ class PageTables:
         self.pml4 = phys.alloc(PAGE)
         self.traps: dict[int, object] = {}   # trap address -> handler (see Cpu.add_trap)
         self.on_change = None                # callable(): permissions were taken away (flush TLB)
+        self.on_hole = None                  # callable(vaddr, write) -> bool: fill a page elfkit touches
         self.released = False                # its frames and tables went back (CR3 must leave it)
 
     # --- the tables ------------------------------------------------------------------------
@@ -328,6 +381,44 @@ class PageTables:
         """Fresh zeroed frames for [vaddr, vaddr+size)."""
         paddr = self.phys.alloc(size)
         self.map_frames(vaddr, size, paddr, prot, shared, get=False)
+
+    # --- demand paging (mm/memory.c) -----------------------------------------------------------
+    def holes(self, lo: int, hi: int):
+        """The runs of [lo, hi) that no backing holds: pages with no frame yet."""
+        pos = lo
+        for b in self._overlapping(lo, hi):
+            if b.vaddr > pos:
+                yield pos, b.vaddr
+            pos = max(pos, b.vend)
+        if pos < hi:
+            yield pos, hi
+
+    def map_anon(self, vaddr: int, size: int, prot: int, code: bool = False, oom: bool = True):
+        """do_anonymous_page: fresh zeroed frames for a hole [vaddr, vaddr+size). A run that
+        continues the one before it in both address spaces (the next pages of a buffer touched
+        in order, on the next frames) joins it: one backing, however many faults made it."""
+        paddr = self.phys.alloc(size, oom=oom)
+        i = bisect.bisect_left(self._starts, vaddr)
+        prev = self.backings[i - 1] if i > 0 else None
+        if prev is not None and prev.vend == vaddr and prev.paddr + prev.size == paddr and \
+                prev.prot == prot and not prev.shared and prev.code == code and \
+                prev.paddr != self.phys.zero_page:
+            prev.size += size
+        else:
+            self._insert(Backing(vaddr, size, paddr, prot, False, code))
+        self.set_ptes(vaddr, size, pte_flags(prot), lambda va: paddr + (va - vaddr))
+
+    def map_zero_page(self, vaddr: int, prot: int):
+        """A read of untouched anonymous memory: the shared zero page, read-only (the first
+        write copies it, as do_wp_page copies any shared page)."""
+        zero = self.phys.zero_page
+        self.phys.get(zero, PAGE)
+        self._insert(Backing(vaddr, PAGE, zero, prot, False, False))
+        self.set_ptes(vaddr, PAGE, pte_flags(prot) & ~PTE_W, lambda va: zero)
+
+    def page_tables_bytes(self) -> int:
+        """mm_pgtables_bytes: the page-table pages below the PML4."""
+        return len(self._tables) * PAGE
 
     def map_frames(self, vaddr: int, size: int, paddr: int, prot: int, shared: bool = False,
                    get: bool = True, code: bool = False):
@@ -472,14 +563,23 @@ class PageTables:
                 yield start, paddr + (hi - lo) - start
 
     def pieces(self, vaddr: int, size: int, write: bool = False):
-        """(paddr, length) runs that back [vaddr, vaddr+size); KeyError at a hole. write=True:
-        a private page whose frame is shared is copied first, as a store by the CPU would."""
+        """(paddr, length) runs that back [vaddr, vaddr+size); KeyError at a hole no area
+        covers. A page of an area that has no frame yet is faulted in for a write (on_hole),
+        and reads as the zero page. write=True: a private page whose frame is shared is copied
+        first, as a store by the CPU would."""
         end = vaddr + size
         va = vaddr
         while va < end:
             b = self.find(va)
             if b is None:
-                raise KeyError(va)
+                if self.on_hole is None or not self.on_hole(va, write):
+                    raise KeyError(va)
+                if write:
+                    continue                            # filled: look the page up again
+                n = min(end, (va | (PAGE - 1)) + 1) - va
+                yield self.phys.zero_page + (va & (PAGE - 1)), n
+                va += n
+                continue
             n = min(end, b.vend) - va
             if write and not b.shared and self.phys.any_shared(b.paddr + (va - b.vaddr), n):
                 page = va & ~(PAGE - 1)
@@ -516,5 +616,6 @@ class PageTables:
             pos += n
 
     def resident(self) -> int:
-        """Bytes mapped (VmRSS: every mapped page is resident until demand paging exists)."""
-        return sum(b.size for b in self.backings)
+        """Bytes of frames mapped (VmRSS): pages touched, not the zero page."""
+        zero = self.phys.zero_page
+        return sum(b.size for b in self.backings if b.paddr != zero)

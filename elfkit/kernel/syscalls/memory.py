@@ -85,7 +85,10 @@ def sys_madvise(p, addr, length, advice, *_):
     if advice == 4:                         # MADV_DONTNEED: private anonymous pages read back as zero
         end = addr + ((length + 0xFFF) & ~0xFFF)
         for v in p.mm.overlaps(addr, end):
-            if not v.inode and v.prot & 2:
+            if not v.inode and not v.shared:
+                lo, hi = max(v.start, addr), min(v.end, end)
+                p.mm.pages.unmap(lo, hi - lo)      # zap_page_range: the frames go; a touch refills
+            elif not v.inode and v.prot & 2:
                 lo, hi = max(v.start, addr), min(v.end, end)
                 p.cpu.write(lo, bytes(hi - lo))
     return 0
@@ -96,10 +99,16 @@ def sys_ok(p, *_):
 
 
 def sys_mincore(p, addr, length, vec, *_):
+    """A page is in core when it has a frame (touched, or a file page of the page cache)."""
+    if addr & 0xFFF:
+        return -errno.EINVAL
     n = (length + 0xFFF) // 0x1000
     if not p.mm.is_mapped(addr, addr + n * 0x1000):
         return -errno.ENOMEM
-    return 0 if p.mm.write(vec, b"\x01" * n) else -errno.EFAULT
+    resident = bytearray(b"\x01") * n
+    for lo, hi in p.mm.pages.holes(addr, addr + n * 0x1000):
+        resident[(lo - addr) >> 12:(hi - addr) >> 12] = bytes((hi - lo) >> 12)
+    return 0 if p.mm.write(vec, bytes(resident)) else -errno.EFAULT
 
 
 # --- memory locks (mm/mlock.c) -------------------------------------------------------------------
@@ -135,6 +144,8 @@ def _lock_range(p, start, end, flags) -> int:
     if not p.mm.is_mapped(start, end):
         return -errno.ENOMEM
     p.mm.set_attr(start, end, locked=flags)
+    if flags & VM_LOCKED and not flags & VM_LOCKONFAULT:
+        p.mm.populate(start, end)               # mlock makes the pages resident (mm_populate)
     return 0
 
 
@@ -178,6 +189,8 @@ def sys_mlockall(p, flags, *_):
     mm.def_locked = lock if flags & MCL_FUTURE else 0
     if flags & MCL_CURRENT:
         _set_all(mm, lock)
+        if not flags & MCL_ONFAULT:
+            mm.populate(0, 1 << 47)
     return 0
 
 
