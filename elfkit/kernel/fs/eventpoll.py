@@ -126,7 +126,7 @@ class EpollFile(AnonFile):
                 continue                          # a disarmed one-shot entry
             ev, host = file_events(f)
             if host is not None:
-                watch.append(host)
+                watch.append((host, events))      # (EPOLLIN/EPOLLOUT are POLLIN/POLLOUT)
             ev &= events & ~PRIVATE_BITS
             if not ev or len(out) >= limit:
                 continue

@@ -52,10 +52,16 @@ def _deadline(p, timeout_s: float | None) -> float | None:
 
 
 def _wait(p, deadline, host_fds, wchan):
+    """Sleep until a change in the guest's files (poll_wait), the deadline, or one of the host
+    descriptors `host_fds` -- (fd, events) pairs -- becoming ready the way it is asked: for
+    reading, or for writing (a full host pipe polled for POLLOUT)."""
     if deadline is not None and time.monotonic() >= deadline:
         p.restart = {}
         return 0
-    raise Sleep(wchan, queues=(p.kernel.poll_wait,), deadline=deadline, read_fds=host_fds)
+    reads = tuple(fd for fd, events in host_fds if events & (IN_SET | POLLPRI))
+    writes = tuple(fd for fd, events in host_fds if events & (POLLOUT | POLLWRNORM))
+    raise Sleep(wchan, queues=(p.kernel.poll_wait,), deadline=deadline, read_fds=reads,
+                write_fds=writes)
 
 
 def do_poll(p, fds_ptr, nfds, timeout_s: float | None, wchan="do_poll"):
@@ -71,7 +77,7 @@ def do_poll(p, fds_ptr, nfds, timeout_s: float | None, wchan="do_poll"):
             ev, host = file_events(files.get(fd))
             rev = ev & ((events & 0xFFFF) | POLLERR | POLLHUP | POLLNVAL)
             if host is not None:
-                watch.append(host)
+                watch.append((host, events))
             if rev:
                 ready += 1
         out[8 * i + 6:8 * i + 8] = (rev & 0xFFFF).to_bytes(2, "little")
@@ -165,7 +171,8 @@ def do_select(p, nfds, rptr, wptr, xptr, timeout_s):
             return -errno.EBADF
         ev, host = file_events(f)
         if host is not None:
-            watch.append(host)
+            watch.append((host, (POLLIN if (sets[0] | sets[2]) & bit else 0) |
+                          (POLLOUT if sets[1] & bit else 0)))
         for i, mask in enumerate((IN_SET, OUT_SET, POLLPRI)):
             if sets[i] & bit and ev & mask:
                 result[i] |= bit
