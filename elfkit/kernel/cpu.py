@@ -99,6 +99,20 @@ class RegBatch:
         self.words = struct.Struct(f"<{width * n // 8}Q")
 
 
+def _instance_words(raw: bytes) -> list[tuple[int, bytes]]:
+    """The 8-byte words of a fresh CPU's saved context that hold host pointers (its guest
+    registers are all zero or small then). Unicorn 2.1's saved x86 context ends with a word
+    that differs between two Unicorn instances and stays the same within one (a host address
+    of the instance's own), and uc_context_restore copies it back with the registers; a
+    context saved on one CPU and restored on another must not carry the first one's."""
+    words = []
+    for offset in range(0, len(raw) - 7, 8):
+        value = int.from_bytes(raw[offset:offset + 8], "little")
+        if 0x10000000000 <= value < 0x800000000000:
+            words.append((offset, raw[offset:offset + 8]))
+    return words
+
+
 class CpuError(Exception):
     """Unicorn stopped with an error: .kind is 'invalid-insn', 'fault', 'timeout' or 'other'."""
 
@@ -147,6 +161,7 @@ class Cpu:
         self._clean_context = None
         self._enable_paging()
         self._clean_context = self._context_bytes()
+        self._own_words = _instance_words(self._clean_context)
         self._old_exception_at: list[int] | None = None
         self._calibrate_exception_field()
         self._fault_ctx = self.uc.context_save()       # reused by fault_access (no allocation)
@@ -253,7 +268,13 @@ class Cpu:
         return into
 
     def set_context(self, ctx):
-        """Load a task's registers; CR3 is switch_mm's, so it is put back as it is now."""
+        """Load a task's registers; CR3 is switch_mm's, so it is put back as it is now. A
+        context saved on another CPU (a task that moved, a thread of a process that did, the
+        kernel's fresh context) carries that Unicorn instance's own host pointers in its
+        CPUX86State; they are replaced by this instance's first (see _own_words)."""
+        address = ctypes.cast(ctx.context, ctypes.c_void_p).value
+        for offset, word in self._own_words:
+            ctypes.memmove(address + offset, word, 8)
         self.uc.context_restore(ctx)
         self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)
 
