@@ -79,7 +79,9 @@ def do_exit(task: Task, status: ExitStatus):
     if not last:
         return                                 # (a leader waits, unreported, for its threads)
     # the process ends with its last thread (release_task -> delay_group_leader)
-    process_status = group.group_exit or leader.exit_status or status
+    # the status is the group exit's, else the last thread's: a leader that called pthread_exit
+    # first does not decide it (as Linux 6.x reports it)
+    process_status = group.group_exit or status
     leader.exit_status = process_status
     if leader.timers is not None:              # its itimers and POSIX timers end with it
         from elfkit.kernel.time.posix_timers import exit_timers
@@ -131,20 +133,21 @@ def exit_robust_list(task: Task):
         return
     entry, offset, pending = struct.unpack("<QqQ", raw)
     seen = 0
-    while entry != head and entry and seen < ROBUST_LIST_LIMIT:
-        nxt = task.mm.read(entry, 8)
+    # (bit 0 of each link says the futex is a PI one: fetch_robust_entry)
+    while entry & ~1 != head and entry & ~1 and seen < ROBUST_LIST_LIMIT:
+        nxt = task.mm.read(entry & ~1, 8)
         if entry != pending:
-            _handle_futex_death(task, entry + offset)
+            _handle_futex_death(task, (entry & ~1) + offset, pi=bool(entry & 1))
         if nxt is None:
             break
         entry = struct.unpack("<Q", nxt)[0]
         seen += 1
-    if pending:
-        _handle_futex_death(task, pending + offset, pending_op=True)
+    if pending & ~1:
+        _handle_futex_death(task, (pending & ~1) + offset, pending_op=True, pi=bool(pending & 1))
 
 
-def _handle_futex_death(task: Task, uaddr: int, pending_op: bool = False):
-    from elfkit.kernel.futex import futex_wake
+def _handle_futex_death(task: Task, uaddr: int, pending_op: bool = False, pi: bool = False):
+    from elfkit.kernel.futex import futex_wake, pi_owner_died
     uaddr &= 0xFFFFFFFFFFFFFFFF
     if uaddr & 3:
         return
@@ -152,13 +155,15 @@ def _handle_futex_death(task: Task, uaddr: int, pending_op: bool = False):
     if raw is None:
         return
     word = struct.unpack("<I", raw)[0]
-    if pending_op and not word:
+    if pending_op and not pi and not word:
         futex_wake(task, uaddr, 1)              # died between unlock and wake: wake one
         return
     if word & FUTEX_TID_MASK != task.pid:
         return
     task.mm.write(uaddr, struct.pack("<I", (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED))
-    if word & FUTEX_WAITERS:
+    if pi:
+        pi_owner_died(task, uaddr)              # exit_pi_state_list: a waiter takes it over
+    elif word & FUTEX_WAITERS:
         futex_wake(task, uaddr, 1)
 
 
@@ -298,7 +303,9 @@ def reaped_usage(c: Task) -> tuple[float, int, int]:
     """(user seconds, max RSS bytes, minor faults) of a dead child and of the children it
     reaped: what wait4 reports and the reaper's RUSAGE_CHILDREN gains (wait_task_zombie)."""
     cu, crss, cflt = getattr(c, "children_usage", (0.0, 0, 0))
-    return c.cputime + cu, max(getattr(c, "maxrss", 0), crss), c.minflt + cflt
+    group = c.group                           # (every thread the child had)
+    return c.cputime + group.dead_cputime + cu, max(getattr(c, "maxrss", 0), crss), \
+        c.minflt + group.dead_minflt + cflt
 
 
 def pack_rusage(utime: float, maxrss: int, minflt: int) -> bytes:

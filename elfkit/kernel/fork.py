@@ -127,6 +127,8 @@ def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
         child.pgid, child.sid = parent.pgid, parent.sid
         child.rlimits = dict(parent.rlimits)
         child.group.oom_score_adj = parent.group.oom_score_adj
+        child.group.oom_score_adj_min = parent.group.oom_score_adj_min
+    child.cpus_allowed = parent.cpus_allowed       # the calling thread's mask, thread or fork
     child.image, child.argv, child.envp, child.comm = parent.image, parent.argv, parent.envp, parent.comm
     child.exit_signal = -1 if flags & CLONE_THREAD else flags & CSIGNAL
     child.rseq_area = None if flags & CLONE_VM else parent.rseq_area
@@ -229,6 +231,8 @@ def sys_clone3(p, args_ptr, size, *_):
         set_tid_size, _cgroup = struct.unpack("<11Q", raw)
     if exit_signal & ~CSIGNAL or flags & CSIGNAL or set_tid or set_tid_size:
         return -errno.EINVAL
+    if exit_signal and flags & (CLONE_THREAD | CLONE_PARENT):
+        return -errno.EINVAL                     # clone3_args_valid: no exit signal for those
     rip, eflags = _syscall_site(p)
     top = stack + stack_size if stack else 0
     return kernel_clone(p, flags | exit_signal, top, parent_tid, child_tid, tls, rip, eflags)

@@ -19,16 +19,30 @@ FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 0, 1, 9, 10
 FUTEX_CLOCK_REALTIME = 256
 
 
-def futex_key(task, uaddr: int):
-    vma = task.mm.find(uaddr)
-    if vma is not None and vma.shared:
-        b = task.mm.pages.find(uaddr)
+def futex_key(task, uaddr: int, shared: bool = True):
+    """get_futex_key: FUTEX_PRIVATE_FLAG -> (mm, address). Without it, a word in a MAP_SHARED
+    area is known by its frame (processes meet on it at any address); any other by (mm,
+    address) again, but marked as a shared-style key (FUT_OFF_MMSHARED), so a wake without the
+    flag does not wake a waiter that used it. None (EFAULT) for an address no area maps."""
+    if uaddr + 4 > 1 << 47:
+        return None                              # access_ok: not a user address (the vsyscall page)
+    if not shared:
+        return ("private", id(task.mm), uaddr)
+    mm = task.mm
+    vma = mm.find(uaddr)
+    if vma is None:
+        return None
+    if vma.shared:
+        b = mm.pages.find(uaddr)
+        if b is None and mm.handle_mm_fault(uaddr, "read"):
+            b = mm.pages.find(uaddr)
         if b is not None:
             return ("shared", b.paddr + (uaddr - b.vaddr))
-    return ("private", id(task.mm), uaddr)
+    return ("mmshared", id(mm), uaddr)
 
 
-def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int = 0xFFFFFFFF):
+def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int = 0xFFFFFFFF,
+               shared: bool = True):
     """0 when woken, -EAGAIN when the word is not `val`, -ETIMEDOUT; Sleep while waiting.
     `bitset`: only a wake whose bitset meets it wakes this waiter."""
     if uaddr & 3:
@@ -45,7 +59,10 @@ def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int =
             return -errno.EFAULT
         if struct.unpack("<I", raw)[0] != val & 0xFFFFFFFF:
             return -errno.EAGAIN
-        key = state["futex"] = futex_key(task, uaddr)
+        key = futex_key(task, uaddr, shared)
+        if key is None:
+            return -errno.EFAULT
+        state["futex"] = key
         state["deadline"] = deadline
     deadline = state["deadline"]
     if deadline is not None and time.monotonic() >= deadline:
@@ -56,18 +73,22 @@ def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int =
 
 
 def futex_wait_multiple(task, words, deadline: float | None):
+    """(words: (uaddr, val) or (uaddr, val, shared))"""
     """futex_waitv: wait on several (uaddr, val) words at once; the index of the one woken,
     -EAGAIN when a word is not its value (checked once, at the start), -ETIMEDOUT."""
     state = task.restart
     keys = state.get("futexv")
     if keys is None:
-        for uaddr, val in words:
+        for uaddr, val, *_ in words:
             raw = task.mm.read(uaddr, 4)
             if raw is None:
                 return -errno.EFAULT
             if struct.unpack("<I", raw)[0] != val & 0xFFFFFFFF:
                 return -errno.EAGAIN
-        keys = state["futexv"] = [futex_key(task, uaddr) for uaddr, _ in words]
+        keys = [futex_key(task, w[0], w[2] if len(w) > 2 else True) for w in words]
+        if None in keys:
+            return -errno.EFAULT
+        state["futexv"] = keys
         state["deadline"] = deadline
     woken = state.get("futex_woken_key")
     if woken is not None:
@@ -81,11 +102,13 @@ def futex_wait_multiple(task, words, deadline: float | None):
     raise Sleep("futex_wait_multiple", queues=queues, deadline=deadline)
 
 
-def futex_wake(task, uaddr: int, count: int, bitset: int = 0xFFFFFFFF) -> int:
+def futex_wake(task, uaddr: int, count: int, bitset: int = 0xFFFFFFFF, shared: bool = True) -> int:
     """Wake up to `count` waiters on the futex whose bitset meets `bitset`; how many were woken."""
     if uaddr & 3:
         return -errno.EINVAL
-    key = futex_key(task, uaddr)
+    key = futex_key(task, uaddr, shared)
+    if key is None:
+        return -errno.EFAULT
     queue = task.kernel.futexes.get(key)
     woken = 0
     if queue is not None:
@@ -104,7 +127,7 @@ def futex_wake(task, uaddr: int, count: int, bitset: int = 0xFFFFFFFF) -> int:
 
 
 def futex_requeue(task, uaddr1: int, uaddr2: int, nr_wake: int, nr_requeue: int,
-                  cmpval: int | None) -> int:
+                  cmpval: int | None, shared: bool = True) -> int:
     """FUTEX_CMP_REQUEUE: wake nr_wake waiters of uaddr1 and move up to nr_requeue others to
     wait on uaddr2; how many were woken and moved. -EAGAIN if *uaddr1 is not cmpval."""
     if uaddr1 & 3 or uaddr2 & 3:
@@ -115,8 +138,10 @@ def futex_requeue(task, uaddr1: int, uaddr2: int, nr_wake: int, nr_requeue: int,
             return -errno.EFAULT
         if struct.unpack("<I", raw)[0] != cmpval & 0xFFFFFFFF:
             return -errno.EAGAIN
-    woken = futex_wake(task, uaddr1, nr_wake)
-    key1, key2 = futex_key(task, uaddr1), futex_key(task, uaddr2)
+    key1, key2 = futex_key(task, uaddr1, shared), futex_key(task, uaddr2, shared)
+    if key1 is None or key2 is None:
+        return -errno.EFAULT
+    woken = futex_wake(task, uaddr1, nr_wake, shared=shared)
     queue = task.kernel.futexes.get(key1)
     moved = 0
     if queue is not None and key1 != key2:
@@ -145,7 +170,7 @@ def _sign12(v: int) -> int:
 
 
 def futex_wake_op(task, uaddr1: int, uaddr2: int, nr_wake: int, nr_wake2: int,
-                  encoded: int) -> int:
+                  encoded: int, shared: bool = True) -> int:
     """FUTEX_WAKE_OP: change *uaddr2 by the encoded operation (atomically: nothing else runs in
     the kernel meanwhile), wake nr_wake waiters of uaddr1, and if the old value of *uaddr2
     passes the encoded comparison, nr_wake2 waiters of uaddr2 too (futex_atomic_op_inuser)."""
@@ -165,15 +190,17 @@ def futex_wake_op(task, uaddr1: int, uaddr2: int, nr_wake: int, nr_wake2: int,
            FUTEX_OP_XOR: lambda a: a ^ oparg}
     cmps = {0: old == cmparg, 1: old != cmparg, 2: old < cmparg, 3: old <= cmparg,
             4: old > cmparg, 5: old >= cmparg}
-    if op not in ops or cmp not in cmps:
+    if op not in ops:
         return -errno.ENOSYS
     if not task.mm.write(uaddr2, struct.pack("<I", ops[op](old) & 0xFFFFFFFF)):
         return -errno.EFAULT
-    woken = futex_wake(task, uaddr1, nr_wake)
+    if cmp not in cmps:
+        return -errno.ENOSYS                     # (the operation is done: the kernel's order)
+    woken = futex_wake(task, uaddr1, nr_wake, shared=shared)
     if woken < 0:
         return woken
     if cmps[cmp]:
-        woken += futex_wake(task, uaddr2, nr_wake2)
+        woken += futex_wake(task, uaddr2, nr_wake2, shared=shared)
     return woken
 
 
@@ -182,11 +209,13 @@ def futex_wake_op(task, uaddr1: int, uaddr2: int, nr_wake: int, nr_wake2: int,
 FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
 
 
-def _pi_queue(task, uaddr: int):
-    return task.kernel.futexes.setdefault(("pi",) + futex_key(task, uaddr), WaitQueue())
+def _pi_key(task, uaddr: int, shared: bool):
+    key = futex_key(task, uaddr, shared)
+    return None if key is None else ("pi",) + key
 
 
-def futex_lock_pi(task, uaddr: int, deadline: float | None, trylock: bool = False) -> int:
+def futex_lock_pi(task, uaddr: int, deadline: float | None, trylock: bool = False,
+                  shared: bool = True) -> int:
     """FUTEX_LOCK_PI(2) / FUTEX_TRYLOCK_PI: the word holds the owner's tid. A free word (tid 0,
     perhaps with FUTEX_OWNER_DIED) becomes ours; otherwise FUTEX_WAITERS is set and the caller
     sleeps until the owner's FUTEX_UNLOCK_PI hands the lock over (the kernel writes the new
@@ -205,7 +234,11 @@ def futex_lock_pi(task, uaddr: int, deadline: float | None, trylock: bool = Fals
         return -errno.EFAULT
     word = struct.unpack("<I", raw)[0]
     owner_tid = word & FUTEX_TID_MASK
-    queue = _pi_queue(task, uaddr)
+    key = _pi_key(task, uaddr, shared)
+    if key is None:
+        task.restart = {}
+        return -errno.EFAULT
+    queue = task.kernel.futexes.setdefault(key, WaitQueue())
     if owner_tid == task.pid:
         task.restart = {}
         return -errno.EDEADLK
@@ -217,7 +250,9 @@ def futex_lock_pi(task, uaddr: int, deadline: float | None, trylock: bool = Fals
             return -errno.EFAULT
         task.restart = {}
         return 0
-    if trylock:
+    if trylock:                                  # (futex_lock_pi_atomic sets the bit first)
+        if not word & FUTEX_WAITERS:
+            task.mm.write(uaddr, struct.pack("<I", word | FUTEX_WAITERS))
         return -errno.EAGAIN
     if owner is None or owner.state == "X":
         task.restart = {}
@@ -233,7 +268,7 @@ def futex_lock_pi(task, uaddr: int, deadline: float | None, trylock: bool = Fals
     raise Sleep("futex_lock_pi", queues=(queue,), deadline=deadline, interruptible=False)
 
 
-def futex_unlock_pi(task, uaddr: int) -> int:
+def futex_unlock_pi(task, uaddr: int, shared: bool = True) -> int:
     """FUTEX_UNLOCK_PI: the owner lets go; the first waiter becomes the owner (its tid written,
     with FUTEX_WAITERS), or the word becomes 0. EPERM when the caller does not own it."""
     if uaddr & 3:
@@ -244,8 +279,8 @@ def futex_unlock_pi(task, uaddr: int) -> int:
     word = struct.unpack("<I", raw)[0]
     if word & FUTEX_TID_MASK != task.pid:
         return -errno.EPERM
-    key = ("pi",) + futex_key(task, uaddr)
-    queue = task.kernel.futexes.get(key)
+    key = _pi_key(task, uaddr, shared)
+    queue = task.kernel.futexes.get(key) if key is not None else None
     waiters = [t for t in queue.waiters if t.exit is None] if queue is not None else []
     if not waiters:
         return 0 if task.mm.write(uaddr, b"\0\0\0\0") else -errno.EFAULT
@@ -257,3 +292,14 @@ def futex_unlock_pi(task, uaddr: int) -> int:
     if not queue.waiters:
         del task.kernel.futexes[key]
     return 0
+
+
+def pi_owner_died(task, uaddr: int):
+    """The owner of a PI futex died (its robust list said so): the first waiter is woken to
+    take the lock over, FUTEX_OWNER_DIED set in the word (exit_pi_state_list)."""
+    for shared in (True, False):
+        key = _pi_key(task, uaddr, shared)
+        queue = task.kernel.futexes.get(key) if key is not None else None
+        if queue is not None and queue.waiters:
+            task.kernel.wake(queue.waiters[0])
+            return

@@ -116,6 +116,7 @@ class ThreadGroup:
         self.dead_cputime = 0.0                      # CPU time of threads that ended
         self.dead_minflt = 0
         self.oom_score_adj = 0
+        self.oom_score_adj_min = 0                   # what oom_score_adj may be lowered to
 
     def live_threads(self) -> list["Task"]:
         return [t for t in self.threads if t.state not in (TASK_ZOMBIE, TASK_DEAD)]

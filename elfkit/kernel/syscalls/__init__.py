@@ -217,6 +217,9 @@ def _interrupted(kernel, task, entry, call, signals) -> bool:
         return task.exit is not None
     name = entry.name if entry else ""
     restart = all(_action(task, s)[1] & SA_RESTART for s in handled) and name not in ERESTART_NEVER
+    restarts = getattr(entry.handler, "restarts", None) if entry else None
+    if restart and restarts is not None:
+        restart = restarts(task, *args)           # the call's own rule (futex: not when timed)
     done = task.restart.get("done")
     if done:                                          # a pipe write that got some bytes out
         cpu.syscall_return(done, rip + 2, eflags)

@@ -12,6 +12,7 @@ from elfkit.kernel import exit as exit_mod
 from elfkit.kernel import fork
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.task import TASK_DEAD, ExitStatus, GuestExit
+from elfkit.kernel.wait import Sleep
 from elfkit.kernel.syscalls.numbers import NR
 from elfkit.kernel.syscalls.files import s32
 
@@ -455,18 +456,21 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
     from elfkit.kernel import futex
     from elfkit.kernel.syscalls.timekeeping import read_timespec
     cmd = op & 0x7F
+    shared = not op & 128                               # FUTEX_PRIVATE_FLAG
+    if op & futex.FUTEX_CLOCK_REALTIME and cmd not in (futex.FUTEX_WAIT_BITSET, 11, 13):
+        return -errno.ENOSYS                            # only WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
     bitset = val3 & 0xFFFFFFFF if cmd in (futex.FUTEX_WAKE_BITSET, futex.FUTEX_WAIT_BITSET) \
         else 0xFFFFFFFF
     if not bitset:
         return -errno.EINVAL
     if cmd in (futex.FUTEX_WAKE, futex.FUTEX_WAKE_BITSET):
-        return futex.futex_wake(p, uaddr, val & 0x7FFFFFFF, bitset)
+        return futex.futex_wake(p, uaddr, val & 0x7FFFFFFF, bitset, shared)
     if cmd in (3, 4):                                   # FUTEX_REQUEUE, FUTEX_CMP_REQUEUE
         nr_wake, nr_requeue = s32(val), s32(timeout)
         if nr_wake < 0 or nr_requeue < 0:
             return -errno.EINVAL
         return futex.futex_requeue(p, uaddr, uaddr2, nr_wake, nr_requeue,
-                                   val3 if cmd == 4 else None)
+                                   val3 if cmd == 4 else None, shared)
     if cmd in (futex.FUTEX_WAIT, futex.FUTEX_WAIT_BITSET):
         deadline = None
         if timeout and "futex" not in p.restart:
@@ -480,9 +484,15 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
                 deadline = time.monotonic() + seconds - time.time()
             else:                                       # absolute, CLOCK_MONOTONIC
                 deadline = seconds
-        return futex.futex_wait(p, uaddr, val, deadline, bitset)
+        try:
+            return futex.futex_wait(p, uaddr, val, deadline, bitset, shared)
+        except Sleep:
+            if timeout:
+                p.restart["futex_timed"] = True         # (EINTR, never a restart: see below)
+            raise
     if cmd == 5:                                        # FUTEX_WAKE_OP
-        return futex.futex_wake_op(p, uaddr, uaddr2, s32(val), s32(timeout), val3 & 0xFFFFFFFF)
+        return futex.futex_wake_op(p, uaddr, uaddr2, s32(val), s32(timeout), val3 & 0xFFFFFFFF,
+                                   shared)
     if cmd in (6, 8, 13):                               # FUTEX_LOCK_PI, TRYLOCK_PI, LOCK_PI2
         deadline = p.restart.get("deadline")
         if timeout and cmd != 8 and "pi" not in p.restart:
@@ -492,11 +502,20 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
             seconds = ts[0] + ts[1] / 1e9           # absolute: LOCK_PI on CLOCK_REALTIME,
             realtime = cmd == 6 or op & futex.FUTEX_CLOCK_REALTIME   # LOCK_PI2 as asked
             deadline = time.monotonic() + seconds - time.time() if realtime else seconds
-        return futex.futex_lock_pi(p, uaddr, deadline, trylock=cmd == 8)
+        return futex.futex_lock_pi(p, uaddr, deadline, trylock=cmd == 8, shared=shared)
     if cmd == 7:                                        # FUTEX_UNLOCK_PI
-        return futex.futex_unlock_pi(p, uaddr)
+        return futex.futex_unlock_pi(p, uaddr, shared)
     p.warn_once(f"futex:{cmd}", f"futex operation {cmd} is not emulated: -ENOSYS")
     return -errno.ENOSYS
+
+
+def _futex_restarts(p, *_) -> bool:
+    """A wait with a timeout that a handler interrupts returns EINTR even under SA_RESTART (the
+    kernel's -ERESTART_RESTARTBLOCK); one without a timeout restarts (-ERESTARTSYS)."""
+    return not p.restart.get("futex_timed")
+
+
+sys_futex.restarts = _futex_restarts
 
 
 def sys_personality(p, persona, *_):
@@ -697,7 +716,7 @@ def sys_futex_wake(p, uaddr, mask, nr, flags, *_):
     if uaddr & 3:
         return -errno.EINVAL
     nr = s32(nr)
-    return 0 if nr <= 0 else futex.futex_wake(p, uaddr, nr, mask)
+    return 0 if nr <= 0 else futex.futex_wake(p, uaddr, nr, mask, not flags & FUTEX2_PRIVATE)
 
 
 def sys_futex_wait(p, uaddr, val, mask, flags, timeout, clockid):
@@ -710,7 +729,7 @@ def sys_futex_wait(p, uaddr, val, mask, flags, timeout, clockid):
         deadline = _futex2_deadline(p, timeout, clockid)
         if isinstance(deadline, int):
             return deadline
-    return futex.futex_wait(p, uaddr, val, deadline, mask)
+    return futex.futex_wait(p, uaddr, val, deadline, mask, not flags & FUTEX2_PRIVATE)
 
 
 def _parse_waitv(p, ptr, n):
@@ -737,7 +756,10 @@ def sys_futex_requeue(p, waiters, flags, nr_wake, nr_requeue, *_):
     nr_wake, nr_requeue = s32(nr_wake), s32(nr_requeue)
     if nr_wake < 0 or nr_requeue < 0:
         return -errno.EINVAL
-    return futex.futex_requeue(p, w[0][0], w[1][0], nr_wake, nr_requeue, w[0][1])
+    if w[0][2] != w[1][2]:
+        return -errno.EINVAL                     # sys_futex_requeue: the same flags on both
+    return futex.futex_requeue(p, w[0][0], w[1][0], nr_wake, nr_requeue, w[0][1],
+                               not w[0][2] & FUTEX2_PRIVATE)
 
 
 def sys_futex_waitv(p, waiters, count, flags, timeout, clockid, *_):
@@ -756,7 +778,8 @@ def sys_futex_waitv(p, waiters, count, flags, timeout, clockid, *_):
     for uaddr, _val, _flags in w:
         if uaddr & 3:
             return -errno.EINVAL
-    return futex.futex_wait_multiple(p, [(u, v) for u, v, _f in w], deadline)
+    return futex.futex_wait_multiple(p, [(u, v, not f & FUTEX2_PRIVATE) for u, v, f in w],
+                                     deadline)
 
 
 # prctl options (include/uapi/linux/prctl.h)
@@ -970,7 +993,11 @@ TABLE = [
     Syscall(NR.prlimit64, sys_prlimit64, ("int", "rlimit", "hex", "hex")),
     Syscall(NR.getrlimit, sys_getrlimit, ("rlimit", "hex")),
     Syscall(NR.setrlimit, sys_setrlimit, ("rlimit", "hex")),
-    Syscall(NR.futex, sys_futex, ("hex", "futex_op", "int", "hex", "hex", "int")),
+    Syscall(NR.futex, sys_futex, ("hex", "futex_op", "int", "hex", "hex", "int"),
+            status="partial",
+            note="FUTEX_WAIT_REQUEUE_PI and FUTEX_CMP_REQUEUE_PI return ENOSYS (glibc's condition "
+                 "variables have not used them since 2.25); PI futexes hand the lock over in "
+                 "FIFO order (no priority boosting: elfkit's scheduler has no priorities)"),
     Syscall(NR.futex_wake, sys_futex_wake, ("hex", "hex", "int", "hex"), status="partial",
             note="FUTEX2_NUMA's node word is not read"),
     Syscall(NR.futex_wait, sys_futex_wait, ("hex", "int", "hex", "hex", "hex", "int"),
