@@ -15,8 +15,10 @@ What a CPU holds of its own, and how the others keep it right:
 - **Registers.** `cpu.current` is the task whose registers are in that
   Unicorn (Linux's per-CPU `current`); a task picked by another CPU has its
   registers moved there (`Kernel.switch_to`). An address space runs on at most
-  one CPU at a time (processes do not share an mm yet), so no two CPUs write
-  the same page tables or the same private frames at once.
+  one CPU at a time -- the threads of one process take turns on whichever CPU
+  has their mm (`Kernel.pick_next`) -- so no two CPUs write the same page
+  tables or the same private frames at once, and no CPU's TLB or translated
+  code goes stale under another that shares its address space.
 - **The TLB.** Page tables that lose permissions or frames flush the TLB of
   every CPU that has them loaded: this CPU's at once, another's before it runs
   guest code again (`tlb_changed`); an address space that was freed is left
