@@ -201,6 +201,15 @@ class Kernel:
             return
         cpus = self.machine.cpus
         allowed = task.cpus_allowed
+        mm = task.mm
+        if mm is not None and mm.on_cpu is not None and allowed >> mm.on_cpu.index & 1:
+            # a thread of a process running on a CPU: only that CPU may take it (one mm on one
+            # CPU at a time), so waking or bringing up another is no use; that CPU ends its
+            # current thread's slice so that the two take turns
+            c = mm.on_cpu
+            if c.running and c.slice_end is None:
+                c.slice_end = time.monotonic() + SLICE_S
+            return
         if any(c.idle and allowed >> c.index & 1 for c in cpus):
             if self.in_host_wait and allowed & 1:
                 self.kick()
