@@ -23,16 +23,20 @@ def sys_uname(p, buf, *_):
 
 
 def sys_sysinfo(p, buf, *_):
-    try:
-        with open("/proc/meminfo") as f:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.split()[1:]}
-    except OSError:
-        info = {}
+    """The guest machine's memory (--memory-limit, the frames in use: what its /proc/meminfo
+    says), the host's uptime and load, and the number of tasks."""
+    from elfkit.kernel.fs.proc import meminfo
+    info = {}
+    for line in meminfo(p.kernel).decode().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].isdigit():
+            info[parts[0].rstrip(":")] = int(parts[1]) * 1024
     uptime = int(time.clock_gettime(getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)))
     loads = [int(x * 65536) for x in os.getloadavg()]
+    procs = min(len(p.kernel.tasks), 0xFFFF)
     raw = struct.pack("<q3Q6QH6xQQI", uptime, *loads, info.get("MemTotal", 0),
                       info.get("MemFree", 0), info.get("Shmem", 0), info.get("Buffers", 0),
-                      info.get("SwapTotal", 0), info.get("SwapFree", 0), 1, 0, 0, 1)
+                      info.get("SwapTotal", 0), info.get("SwapFree", 0), procs, 0, 0, 1)
     return 0 if p.mm.write(buf, raw.ljust(112, b"\0")) else -errno.EFAULT
 
 
