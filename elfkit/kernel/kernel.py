@@ -30,6 +30,7 @@ from collections import deque
 
 from elfkit.kernel.ipc import IpcNamespace
 from elfkit.kernel.mm.filemap import PageCache
+from elfkit.kernel.mm.mmap import VM_FAULT_SIGBUS
 from elfkit.kernel.fs.files import FdTable
 from elfkit.kernel.sched import SLICE_S, Ticker, install_host_signals, schedule
 from elfkit.kernel.smp import Machine
@@ -106,9 +107,28 @@ class Kernel:
         from elfkit.kernel.syscalls import make_dispatcher
         cpu.hook_syscall(make_dispatcher(self, cpu))
         cpu.hook_faults()
-        cpu.on_fault = lambda access, addr, unmapped: \
-            cpu.current is not None and cpu.current.mm is not None and \
-            cpu.current.mm.handle_mm_fault(addr, access)
+        cpu.on_fault = lambda access, addr, unmapped: self.page_fault(cpu.current, access, addr)
+
+    @staticmethod
+    def page_fault(task, access: str, addr: int):
+        """The CPU's #PF for the task on it: handle_mm_fault, and for VM_FAULT_SIGBUS (a file
+        page past the end of the file) force_sig_fault(SIGBUS, BUS_ADRERR, addr) -- queued for
+        the task (unblocked, its action reset if ignored, as a fault signal is), which takes
+        it with the faulting instruction as the frame's %rip: None stops the CPU there."""
+        if task is None or task.mm is None:
+            return False
+        result = task.mm.handle_mm_fault(addr, access)
+        if result != VM_FAULT_SIGBUS:
+            return result
+        import struct
+        from elfkit.kernel.signals import SIG_DFL, SIG_IGN, SigInfo, send_sig
+        sigbus, bus_adrerr = 7, 2
+        if task.signals.actions.get(sigbus, (SIG_DFL,))[0] == SIG_IGN:
+            task.signals.actions[sigbus] = (SIG_DFL, 0, 0, 0)
+        task.signals.blocked &= ~(1 << (sigbus - 1))
+        raw = struct.pack("<iiiiQ", sigbus, 0, bus_adrerr, 0, addr) + bytes(104)
+        send_sig(task, sigbus, info=SigInfo(bus_adrerr, raw=raw, private=True))
+        return None
 
     # --- the CPUs ------------------------------------------------------------------------------
     @property

@@ -98,8 +98,16 @@ def read_waiting(fd: int, n: int, wchan: str, nonblock: bool = False) -> bytes |
 
 
 class HostFile(OpenFile):
-    """A host file descriptor (a regular file, directory, pipe, tty or /dev node)."""
+    """A host file descriptor (a regular file, directory, pipe, tty or /dev node).
+
+    A regular file's pages may be in the page cache, mapped by the guest (mm/filemap.py):
+    `page_cache` is set for it (at open, at mmap), and its reads and writes keep the mappings
+    coherent -- what shared mappings wrote reaches the host file before the host reads or
+    writes it (`before_io`), and what the guest wrote is read into the cached pages after
+    (`after_write`). `inode_key` is the file's (st_dev, st_ino), found once."""
     pty = None                        # the guest's own pseudo-terminal pair it is an end of (devpts)
+    page_cache = None                 # the kernel's PageCache, for a regular file
+    inode_key = None
 
     def __init__(self, fd: int, path: str, flags: int, host_path: str | None = None):
         self.fd = fd
@@ -126,6 +134,8 @@ class HostFile(OpenFile):
         if self._may_block and not self.flags & O_NONBLOCK:
             # a pipe, tty or socket of the host: wait without stopping the other guests
             return read_waiting(self.fd, n, "host_read")
+        if self.page_cache is not None:
+            self.page_cache.before_io(self)
         return read_host(self.fd, n)
 
     def write_waiting(self, task, data: bytes) -> int:
@@ -176,26 +186,44 @@ class HostFile(OpenFile):
         return max(PIPE_BUF, size - held - 2 * PIPE_BUF)
 
     def write(self, data):
+        cache = self.page_cache
+        if cache is not None:
+            cache.before_io(self)
         try:
-            return os.write(self.fd, data)
+            n = os.write(self.fd, data)
         except BlockingIOError:
             return -errno.EAGAIN
         except BrokenPipeError:
             return -errno.EPIPE               # (the write system call raises SIGPIPE)
         except OSError as e:
             return -(e.errno or errno.EIO)
+        if cache is not None and n > 0 and cache.lookup(self) is not None:
+            try:
+                cache.after_write(self, os.lseek(self.fd, 0, os.SEEK_CUR) - n, n)
+            except OSError:
+                cache.after_write(self)
+        return n
 
     def pread(self, n, off):
+        if self.page_cache is not None:
+            self.page_cache.before_io(self)
         try:
             return os.pread(self.fd, n, off)
         except OSError as e:
             return -(e.errno or errno.EIO)
 
     def pwrite(self, data, off):
+        cache = self.page_cache
+        if cache is not None:
+            cache.before_io(self)
         try:
-            return os.pwrite(self.fd, data, off)
+            n = os.pwrite(self.fd, data, off)
         except OSError as e:
             return -(e.errno or errno.EIO)
+        if cache is not None and n > 0:
+            # (O_APPEND: Linux's pwrite appends, wherever `off` says)
+            cache.after_write(self, None if self.flags & O_APPEND else off, n)
+        return n
 
     def lseek(self, off, whence):
         try:

@@ -14,15 +14,26 @@ an area is made without frames, and the page fault of the first access
 FAULT_AROUND pages that have none yet (growing to FAULT_AROUND_MAX while the
 faults come in order: not one fault per page), a read's page as the shared
 zero page. MAP_POPULATE and
-mlock fill a range at once (`populate`). Shared memory (MAP_SHARED anonymous,
-SysV shm) and file mappings keep their frames from the start.
+mlock fill a range at once (`populate`).
+
+File mappings and shared memory are paged in the same way, from the page cache
+(elfkit.kernel.mm.filemap): an area over a file, or a MAP_SHARED|MAP_ANONYMOUS
+area (an anonymous shmem file), names its `AddressSpace` (Vma.mapping); a
+fault there (`do_fault`: do_read_fault, do_shared_fault, do_cow_fault) maps
+the file's pages of its FAULT_AROUND window from the cache -- writable into a
+shared area, read-only into a private one, whose first write copies the page
+-- and a page wholly past the end of the file is a SIGBUS (VM_FAULT_SIGBUS).
+What a shared area wrote (the PTEs' dirty bits) goes back to the file before
+its pages leave the area (munmap, mprotect, mremap, exit) and when msync or a
+read or write of the file asks (`dirty_file_pages`). SysV shm keeps its
+segment's own frames from the start.
 """
 from __future__ import annotations
 
 import bisect
 import errno
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from elfkit.loader.layout import MMAP_MIN_ADDR, PAGE_SIZE, STACK_RLIMIT, STACK_TOP, page_align
 
@@ -44,6 +55,7 @@ VM_LOCKED, VM_LOCKONFAULT = 1, 2
 FAULT_AROUND = 16
 FAULT_AROUND_MAX = 128
 POPULATE_CHUNK = 512        # pages per allocation when a range is filled up front
+VM_FAULT_SIGBUS = "SIGBUS"  # handle_mm_fault: a file page past the end of the file (BUS_ADRERR)
 
 
 @dataclass(slots=True)
@@ -61,6 +73,8 @@ class Vma:
     sealed: bool = False        # VM_SEALED (mseal): no munmap, mprotect, mremap or MAP_FIXED over it
     policy: tuple | None = None  # mbind's (mode with flags, nodes, home node), else the task's
     maywrite: bool = True       # VM_MAYWRITE: not for a shared mapping of a read-only descriptor
+    mapping: object = field(default=None, repr=False, compare=False)   # vm_file->f_mapping:
+    #                             the file's (or shmem's) filemap.AddressSpace; None: anonymous
 
     @property
     def size(self) -> int:
@@ -80,7 +94,7 @@ class Vma:
         if self.name != nxt.name or self.dev != nxt.dev or self.inode != nxt.inode:
             return False
         if self.locked != nxt.locked or self.sealed != nxt.sealed or self.policy != nxt.policy or \
-                self.maywrite != nxt.maywrite:
+                self.maywrite != nxt.maywrite or self.mapping is not nxt.mapping:
             return False                  # vm_flags and vm_policy differ: separate areas
         if self.name.startswith("/SYSV"):
             return False                # shm areas never merge (shm_vm_ops has a close)
@@ -155,6 +169,11 @@ class Mm:
             key = self.cache.key(identity, vma.offset, vma.size, data)
             paddr = self.cache.frames(key, vma.size, data)
             self.pages.map_frames(vma.start, vma.size, paddr, vma.prot)
+        elif vma.mapping is not None:
+            vma.mapping.attach(self)            # its pages come from the cache at each fault
+            if vma.prot & PROT_EXEC:
+                vma.mapping.code = True
+            anonymous = bool(data)
         elif vma.shared:
             self.pages.map(vma.start, vma.size, vma.prot, shared=True)
             if data:
@@ -174,6 +193,7 @@ class Mm:
         """munmap's core: split areas at the edges and drop what lies inside."""
         self.note_rss()
         kept = []
+        spaces = set()
         for v in self.vmas:
             if v.end <= start or v.start >= end:
                 kept.append(v)
@@ -183,8 +203,15 @@ class Mm:
             if v.end > end:
                 kept.append(self._slice(v, end, v.end))
             lo, hi = max(v.start, start), min(v.end, end)
+            if v.mapping is not None:
+                spaces.add(v.mapping)
+                if v.shared:
+                    self.sync_area(v, lo, hi)   # (the dirty bits go with the PTEs)
             self.pages.unmap(lo, hi - lo)
         self.vmas = sorted(kept, key=lambda v: v.start)
+        for space in spaces:
+            if not any(v.mapping is space for v in self.vmas):
+                space.detach(self)
 
     @staticmethod
     def _slice(v: Vma, start: int, end: int) -> Vma:
@@ -215,10 +242,12 @@ class Mm:
 
     # --- the system calls ------------------------------------------------------------------
     def mmap(self, addr: int, length: int, prot: int, flags: int, file=None, offset: int = 0,
-             maywrite: bool = True) -> int:
+             maywrite: bool = True, mapping=None) -> int:
         """mmap(2); `file` is an object with pread(size, offset) and stat(); returns addr or -errno.
         maywrite: False for a shared mapping of a descriptor not open for writing (mprotect may
-        not add PROT_WRITE to it)."""
+        not add PROT_WRITE to it). mapping: the file's page-cache AddressSpace -- its pages
+        come in at each fault; without one the file's bytes are read now (a file elfkit makes
+        up, the linker's own mappings)."""
         if length == 0 or offset & (PAGE_SIZE - 1):
             return -errno.EINVAL
         length = page_align(length)
@@ -253,12 +282,16 @@ class Mm:
             # shared anonymous memory is a deleted shmem file, as the kernel shows it
             self._shmem_inode += 1
             vma.name, vma.dev, vma.inode = "/dev/zero (deleted)", (0, 1), self._shmem_inode
+            if self.cache is not None and mapping is None:
+                mapping = self.cache.shmem(length)
         data = b""
         if file is not None and not flags & MAP_ANONYMOUS:
             st = file.stat()
             vma.name, vma.offset = file.path, offset
             vma.dev, vma.inode = (os.major(st.st_dev), os.minor(st.st_dev)), st.st_ino
-            data = file.pread(length, offset)
+            if mapping is None:
+                data = file.pread(length, offset)
+        vma.mapping = mapping
         try:
             self.map_area(vma, data)
         except MemoryError as e:
@@ -266,7 +299,7 @@ class Mm:
                 raise                           # (OomKill: this task was chosen: it ends)
             self.unmap_range(addr, addr + length)
             return -errno.ENOMEM                # frames mapped up front (shared, file) not had
-        if flags & MAP_POPULATE and not vma.shared:
+        if flags & MAP_POPULATE and (not vma.shared or vma.mapping is not None):
             self.populate(addr, addr + length)
         return addr
 
@@ -313,6 +346,8 @@ class Mm:
             if v.end <= addr or v.start >= end:
                 out.append(v)
                 continue
+            if v.shared and v.mapping is not None:
+                self.sync_area(v, max(v.start, addr), min(v.end, end))   # (PTEs are rewritten)
             if v.start < addr:
                 out.append(self._slice(v, v.start, addr))
             mid = self._slice(v, max(v.start, addr), min(v.end, end))
@@ -375,10 +410,11 @@ class Mm:
         for lo, hi, b in frames:                        # one more holder each, then the old
             self.pages.map_frames(target + (lo - old), hi - lo, b.paddr + (lo - b.vaddr),
                                   b.prot, b.shared, get=True, code=b.code)
+        bisect.insort(self.vmas, moved, key=_vma_start)     # (it keeps its file mapped)
         self.unmap_range(old, old + old_size)           # place lets go of them
-        if new_size > keep and moved.shared:            # (a private tail is filled on touch)
+        if new_size > keep and moved.shared and moved.mapping is None:
             self.pages.map(target + keep, new_size - keep, moved.prot, shared=True)
-        bisect.insort(self.vmas, moved, key=_vma_start)
+        # (a private tail, or one over a file or shmem, is filled on touch)
         self._merge_around(moved.start, moved.end)
         return target
 
@@ -435,9 +471,10 @@ class Mm:
     def handle_mm_fault(self, addr: int, access: str = "access") -> bool | None:
         """A page fault: True when the kernel fixed it (the instruction is made again) -- a
         page of an area touched for the first time, a write to a copy-on-write or zero page,
-        an access just below the stack; False: the task gets SIGSEGV; None: no memory could
-        be had and the OOM killer ended this task (or the machine), so it must not go on.
-        access: "read", "write", "execute", or "access" when the CPU did not say."""
+        an access just below the stack, a file page read in; False: the task gets SIGSEGV;
+        VM_FAULT_SIGBUS: a file page past the end of the file (the task gets SIGBUS); None: no
+        memory could be had and the OOM killer ended this task (or the machine), so it must
+        not go on. access: "read", "write", "execute", or "access" when the CPU did not say."""
         vma = self.find(addr)
         if vma is None:
             if not self.grow_stack(addr):
@@ -448,6 +485,8 @@ class Mm:
         try:
             if self.pages.find(addr) is not None:        # present: write-protected
                 return bool(vma.prot & PROT_WRITE) and self.pages.do_wp_page(addr)
+            if vma.mapping is not None:
+                return self.do_fault(vma, addr, addr + 1, write=access in ("write", "access"))
             if vma.shared:
                 return False
             self.do_anonymous_page(vma, addr, write=access in ("write", "access"))
@@ -479,11 +518,62 @@ class Mm:
                 if h_lo <= page < h_hi:                  # the page itself: the OOM killer's
                     self.pages.map_anon(page, PAGE_SIZE, vma.prot, code)
 
+    def do_fault(self, vma: Vma, lo: int, hi: int, write: bool, window: bool = True):
+        """do_fault for [lo, hi) of an area over a file or shmem: the pages come from the page
+        cache (read from the file if they are not there yet) with the rest of the first one's
+        FAULT_AROUND window that has no frame (do_fault_around, not past the end of the file)
+        and are mapped -- writable into a shared area (do_shared_fault: a store is seen by
+        every mapping of the file), read-only into a private one (do_read_fault), whose
+        write copies the page at once (do_cow_fault). True, or VM_FAULT_SIGBUS when the
+        first page lies wholly past the end of the file."""
+        space = vma.mapping
+        page = lo & ~(PAGE_SIZE - 1)
+        size = space.file_size()
+        delta = vma.offset - vma.start                  # file offset = address + delta
+        if page + delta >= size:
+            return VM_FAULT_SIGBUS
+        if window:
+            span = FAULT_AROUND * PAGE_SIZE
+            lo, hi = max(vma.start, page & ~(span - 1)), max(hi, (page & ~(span - 1)) + span)
+        else:
+            lo, hi = page, page_align(hi)
+        hi = min(vma.end, hi, page_align(size) - delta)
+        if vma.shared and vma.prot & PROT_WRITE:
+            space.may_dirty = True
+        try:
+            self._map_file_pages(vma, lo, hi, oom=False)
+        except MemoryError:
+            # what cannot be had at once for the window is left for later faults; the page
+            # itself is the OOM killer's (a window is a costly allocation: it never kills)
+            self._map_file_pages(vma, page, min(page + PAGE_SIZE, hi), oom=True)
+        if write and not vma.shared and vma.prot & PROT_WRITE:
+            self.pages.do_wp_page(page)         # do_cow_fault: the private copy now
+        return True
+
+    def _map_file_pages(self, vma: Vma, lo: int, hi: int, oom: bool):
+        """Map the page cache's pages of `vma.mapping` into the holes of [lo, hi)."""
+        space, delta = vma.mapping, vma.offset - vma.start
+        code = bool(vma.prot & PROT_EXEC)
+        for h_lo, h_hi in list(self.pages.holes(lo, hi)):
+            n = (h_hi - h_lo) // PAGE_SIZE
+            frames = space.get_pages((h_lo + delta) // PAGE_SIZE, n, oom=oom)
+            i = 0
+            while i < n:                        # each run of consecutive frames: one backing
+                j = i + 1
+                while j < n and frames[j] == frames[j - 1] + PAGE_SIZE:
+                    j += 1
+                self.pages.map_frames(h_lo + i * PAGE_SIZE, (j - i) * PAGE_SIZE, frames[i],
+                                      vma.prot, shared=vma.shared, code=code)
+                i = j
+
     def fill_hole(self, addr: int, write: bool) -> bool:
         """PageTables.on_hole: elfkit itself touches a page with no frame (copy_to_user, the
         exec stack, a signal frame): a page of a private area is faulted in for a write and
-        reads as zeros; anywhere else it is a hole (False)."""
+        reads as zeros, a file or shmem page is read in from the cache; anywhere else (or past
+        the end of the file) it is a hole (False)."""
         vma = self.find(addr)
+        if vma is not None and vma.mapping is not None:
+            return self.do_fault(vma, addr, addr + 1, write=False) is True
         if vma is None or vma.shared:
             return False
         if write:
@@ -494,9 +584,16 @@ class Mm:
         """mm_populate (MAP_POPULATE, mlock): frames for every page of [start, end) in the
         private areas there, in runs of up to POPULATE_CHUNK pages."""
         for v in self.overlaps(start, end):
-            if v.shared or not v.prot & 7:
+            if not v.prot & 7:
                 continue
             lo, hi = max(v.start, start), min(v.end, end)
+            if v.mapping is not None:               # a file's pages, as far as the file goes
+                for pos in range(lo, hi, POPULATE_CHUNK * PAGE_SIZE):
+                    self.do_fault(v, pos, min(hi, pos + POPULATE_CHUNK * PAGE_SIZE), write=False,
+                                  window=False)
+                continue
+            if v.shared:
+                continue
             code = bool(v.prot & PROT_EXEC)
             for h_lo, h_hi in list(self.pages.holes(lo, hi)):
                 pos = h_lo
@@ -508,6 +605,43 @@ class Mm:
                         n = PAGE_SIZE                   # page by page, the OOM killer's way
                         self.pages.map_anon(pos, n, v.prot, code)
                     pos += n
+
+    # --- shared file pages: write-back and truncation (mm/msync.c, mm/truncate.c) --------------
+    def dirty_file_pages(self, space, lo: int = 0, hi: int | None = None) -> set[int]:
+        """The page indexes of file range [lo, hi) that this mm's shared areas over `space`
+        wrote since the last write-back (their PTE dirty bits, cleared as they are taken --
+        unless a CPU runs this mm's guest code right now: its TLB may hold a writable entry
+        whose stores would not set the bit again, so those pages stay dirty and are written
+        again next time)."""
+        busy = any(c.running and c.pages is self.pages and c is not self.machine.cpu
+                   for c in self.machine.cpus)
+        out = set()
+        for v in self.vmas:
+            if v.mapping is not space or not v.shared:
+                continue
+            delta = v.offset - v.start
+            a = max(v.start, lo - delta)
+            b = v.end if hi is None else min(v.end, hi - delta)
+            if a < b:
+                out.update((va + delta) // PAGE_SIZE for va in
+                           self.pages.dirty_pages(a & ~(PAGE_SIZE - 1), page_align(b), not busy))
+        if out and not busy and self.pages.on_change is not None:
+            self.pages.on_change()
+        return out
+
+    def sync_area(self, vma: Vma, lo: int, hi: int) -> int:
+        """msync's write-back for [lo, hi) of a shared area: 0 or -errno."""
+        delta = vma.offset - vma.start
+        return vma.mapping.writeback(lo + delta, hi + delta)
+
+    def zap_file_pages(self, space, from_off: int):
+        """unmap_mapping_range: this mm's pages of `space` at file offsets from_off on leave
+        its areas (a private copy too, as truncate does)."""
+        for v in self.vmas:
+            if v.mapping is space:
+                lo = max(v.start, from_off - (v.offset - v.start))
+                if lo < v.end:
+                    self.pages.unmap(lo, v.end - lo)
 
     # --- what is resident (/proc/PID/status, the OOM killer's badness) ------------------------
     def note_rss(self):
@@ -525,7 +659,8 @@ class Mm:
         pages, zero = self.pages, self.pages.phys.zero_page
         cache = self.cache
         for v in self.vmas:
-            shm = v.shared and (v.name.startswith("/SYSV") or v.name == "/dev/zero (deleted)")
+            shm = v.shared and (v.name.startswith(("/SYSV", "/memfd:", "/dev/shm/")) or
+                                v.name == "/dev/zero (deleted)")
             for b in pages._overlapping(v.start, v.end):
                 if b.paddr == zero:
                     continue
@@ -564,6 +699,8 @@ class Mm:
         child.brk, child.stack_limit, child._shmem_inode = self.brk, self.stack_limit, self._shmem_inode
         child.membarrier_state = self.membarrier_state      # dup_mm copies the whole mm_struct
         child.hiwater_rss = self.pages.resident()
+        for space in {v.mapping for v in child.vmas if v.mapping is not None}:
+            space.attach(child)                 # (its i_mmap: the child's areas map it too)
         # dup_mmap: a child does not inherit memory locks (VM_LOCKED is cleared, def_flags too)
         if any(v.locked for v in child.vmas):
             child.vmas = [replace(v, locked=0) for v in child.vmas]
@@ -578,8 +715,14 @@ class Mm:
             for ctx in self.ioctx_table:        # exit_aio: the contexts die with the mm
                 if ctx is not None:
                     ctx.kill()
+            spaces = {v.mapping for v in self.vmas if v.mapping is not None}
+            for v in self.vmas:
+                if v.shared and v.mapping is not None:
+                    self.sync_area(v, v.start, v.end)       # what was written reaches the file
             self.pages.release()
             self.vmas = []
+            for space in spaces:
+                space.detach(self)
 
     # --- /proc/self/maps -------------------------------------------------------------------
     def maps_text(self) -> str:

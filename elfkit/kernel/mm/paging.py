@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 PAGE = 0x1000
 PTE_P, PTE_W, PTE_U = 1, 2, 4
+PTE_D = 0x40                    # dirty: the CPU sets it at the first store through the entry
 PTE_NX = 1 << 63
 TABLE_FLAGS = PTE_P | PTE_W | PTE_U
 PROT_WRITE, PROT_EXEC = 2, 4
@@ -574,7 +575,7 @@ class PageTables:
             if b is None:
                 if self.on_hole is None or not self.on_hole(va, write):
                     raise KeyError(va)
-                if write:
+                if write or self.find(va) is not None:
                     continue                            # filled: look the page up again
                 n = min(end, (va | (PAGE - 1)) + 1) - va
                 yield self.phys.zero_page + (va & (PAGE - 1)), n
@@ -614,6 +615,33 @@ class PageTables:
         for pa, n in self.pieces(vaddr, len(data), write=True):
             self.phys.write(pa, data[pos:pos + n])
             pos += n
+
+    def dirty_pages(self, lo: int, hi: int, clear: bool) -> list[int]:
+        """The pages of [lo, hi) held by shared backings whose PTE has the dirty bit (a store
+        went through it since it was mapped or last cleared); clear: clear those bits (the
+        caller flushes the TLB, or a store through a stale entry would not set them again)."""
+        out = []
+        phys = self.phys
+        for b in self._overlapping(lo, hi):
+            if not b.shared:
+                continue
+            va, end = max(b.vaddr, lo), min(b.vend, hi)
+            while va < end:
+                run_end = min(end, (va | ((1 << 21) - 1)) + 1)
+                table = self._table_for(va, create=False)
+                if table is not None:
+                    n = (run_end - va) // PAGE
+                    at = table + 8 * ((va >> 12) & 511)
+                    words = list(struct.unpack(f"<{n}Q", phys.read(at, 8 * n)))
+                    hit = [i for i, w in enumerate(words) if w & PTE_D]
+                    if hit:
+                        out.extend(va + i * PAGE for i in hit)
+                        if clear:
+                            for i in hit:
+                                words[i] &= ~PTE_D
+                            phys.write(at, struct.pack(f"<{n}Q", *words))
+                va = run_end
+        return out
 
     def resident(self) -> int:
         """Bytes of frames mapped (VmRSS): pages touched, not the zero page."""

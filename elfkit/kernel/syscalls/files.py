@@ -163,6 +163,8 @@ def do_open(p, dirfd, ptr, flags, mode, path=None):
                 return special
             return p.files.install(special, bool(flags & O_CLOEXEC))
     f = HostFile(fd, gp, flags, host)
+    if stat_mod.S_ISREG(st.st_mode):
+        f.page_cache = p.kernel.page_cache          # (its mappings stay coherent: mm/filemap.py)
     if stat_mod.S_ISCHR(st.st_mode):               # by whatever name: a terminal must be its own
         real = os.path.realpath(host)
         if devpts.foreign_terminal(p.kernel, real, fd):
@@ -551,14 +553,18 @@ def _rw2(p, fd, iov, cnt, off, flags, writing):
             return (_writev if writing else _readv)(p, fd, iov, cnt, None if off == -1 else off)
         finally:
             f.flags = saved
+    p.kernel.page_cache.before_io(f)
     if writing:
         parts = gather(p, vecs)
         if isinstance(parts, int):
             return parts
         try:
-            return os.pwritev(host, parts, off, flags)
+            n = os.pwritev(host, parts, off, flags)
         except OSError as e:
             return _sigpipe(p, f, -(e.errno or errno.EIO))
+        if n > 0:
+            p.kernel.page_cache.after_write(f)
+        return n
     bufs = [bytearray(min(n, MAX_IO)) for _, n in vecs]
     try:
         got = os.preadv(host, bufs, off, flags)
@@ -850,6 +856,7 @@ def sys_memfd_create(p, name_ptr, flags, *_):
     except OSError as e:
         return -(e.errno or errno.EIO)
     f = HostFile(fd, "/memfd:" + os.fsdecode(raw) + " (deleted)", os.O_RDWR)
+    f.page_cache = p.kernel.page_cache
     f.anonymous = True
     return p.files.install(f, bool(flags & MFD_CLOEXEC))
 
@@ -1381,6 +1388,7 @@ def _do_mutation(p, op, args):
             if args[1] >= 1 << 63:                # loff_t: a negative length
                 return -errno.EINVAL
             os.truncate(resolve(p, AT_FDCWD, args[0])[1], args[1])
+            p.kernel.page_cache.truncated(host_path=resolve(p, AT_FDCWD, args[0])[1])
         elif op == "symlinkat":
             target = read_path(p, args[0])
             os.symlink(target, resolve(p, args[1], args[2], False)[1])
@@ -1475,6 +1483,7 @@ def sys_ftruncate(p, fd, length, *_):
         os.ftruncate(host, length)
     except OSError as e:
         return -(e.errno or errno.EIO)
+    p.kernel.page_cache.truncated(f)
     return 0
 
 
@@ -1494,6 +1503,8 @@ def _sync_target(p, fd):
 def sys_fsync(p, fd, *_):
     """Accepted: the guest's writes are already the host's; elfkit does not flush the host's disk."""
     f = _sync_target(p, fd)
+    if not isinstance(f, int):
+        p.kernel.page_cache.before_io(f)        # what shared mappings wrote reaches the file
     return f if isinstance(f, int) else 0
 
 
@@ -1545,9 +1556,12 @@ def sys_fallocate(p, fd, mode, off, length, *_):
             return -errno.ESPIPE
         return -errno.ENODEV
     libc = ctypes.CDLL(None, use_errno=True)
+    p.kernel.page_cache.before_io(f)
     if libc.fallocate(ctypes.c_int(host), ctypes.c_int(s32(mode)), ctypes.c_int64(off),
                       ctypes.c_int64(length)) != 0:
         return -(ctypes.get_errno() or errno.EIO)
+    p.kernel.page_cache.after_write(f)          # (holes punched, ranges zeroed or collapsed)
+    p.kernel.page_cache.truncated(f)
     return 0
 
 

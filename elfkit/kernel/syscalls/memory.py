@@ -5,6 +5,7 @@ process_madvise/process_mrelease and remap_file_pages."""
 from __future__ import annotations
 
 import errno
+import os
 import stat as stat_mod
 import struct
 
@@ -37,15 +38,33 @@ def sys_mmap(p, addr, length, prot, flags, fd, offset):
         maywrite = writable or not shared
         if f.host_fd() is None and not hasattr(f, "data"):
             return -errno.ENODEV
+        mapping = _address_space(p, f, shared and writable)
         f = _Mappable(f, p)
-        return p.mm.mmap(addr, length, prot, flags, f, offset, maywrite=maywrite)
+        return p.mm.mmap(addr, length, prot, flags, f, offset, maywrite=maywrite, mapping=mapping)
     return p.mm.mmap(addr, length, prot, flags, f, offset)
 
 
-_SHARED_FILE_NOTE = ("a MAP_SHARED mapping of a file holds the file's bytes as they were at mmap "
-                     "time: shared with the children that fork inherits it, but not written back "
-                     "to the file (msync, munmap, exit) and not coherent with read/write or with "
-                     "another mmap of the file (the page cache's write-back belongs to demand paging)")
+def _address_space(p, f, write: bool):
+    """The page cache's address space of a regular host file (a memfd is one), made or found
+    by its inode; None for what elfkit makes up or a device, whose bytes are copied at mmap.
+    The open file learns the page cache, so its reads and writes stay coherent with it."""
+    host = f.host_fd()
+    if host is None or getattr(p.kernel, "page_cache", None) is None:
+        return None
+    st = f.stat()
+    if isinstance(st, int) or not stat_mod.S_ISREG(st.st_mode):
+        return None
+    if hasattr(f, "page_cache"):
+        f.page_cache = p.kernel.page_cache
+    return p.kernel.page_cache.space_for(host, st, write)
+
+
+_SHARED_FILE_NOTE = ("file mappings are paged in from the page cache at each fault (one set of "
+                     "frames per file page, shared by every mapping in every process); what a "
+                     "MAP_SHARED mapping writes reaches the file at msync, munmap, exit and before "
+                     "a read or write of the file, and read/write/truncate are seen by the mappings "
+                     "at once. A change made to the file by a host process while it is mapped is "
+                     "seen only by pages not yet in memory")
 
 
 class _Mappable:
@@ -82,15 +101,19 @@ def sys_mremap(p, old, old_size, new_size, flags, new_addr, *_):
 def sys_madvise(p, addr, length, advice, *_):
     if addr & 0xFFF:
         return -errno.EINVAL
-    if advice == 4:                         # MADV_DONTNEED: private anonymous pages read back as zero
+    if advice == 4:                         # MADV_DONTNEED: zap_page_range
         end = addr + ((length + 0xFFF) & ~0xFFF)
         for v in p.mm.overlaps(addr, end):
-            if not v.inode and not v.shared:
-                lo, hi = max(v.start, addr), min(v.end, end)
-                p.mm.pages.unmap(lo, hi - lo)      # zap_page_range: the frames go; a touch refills
-            elif not v.inode and v.prot & 2:
-                lo, hi = max(v.start, addr), min(v.end, end)
-                p.cpu.write(lo, bytes(hi - lo))
+            lo, hi = max(v.start, addr), min(v.end, end)
+            if v.mapping is not None:
+                # a file's (or shmem's) pages: the next touch maps the page cache's again --
+                # what a shared area wrote is kept there (written back first), a private
+                # area's copies go and it sees the file again
+                if v.shared:
+                    p.mm.sync_area(v, lo, hi)
+                p.mm.pages.unmap(lo, hi - lo)
+            elif not v.inode and not v.shared:
+                p.mm.pages.unmap(lo, hi - lo)      # private anonymous: a touch refills with zeros
     return 0
 
 
@@ -597,21 +620,42 @@ MS_ASYNC, MS_INVALIDATE, MS_SYNC = 1, 2, 4
 
 
 def sys_msync(p, start, length, flags, *_):
-    """mm/msync.c's checks: the flags, a page-aligned start, the range's end; ENOMEM when part
-    of it is not mapped. (Shared file pages are not written back: see mmap's note.)"""
+    """mm/msync.c: the flags (EINVAL for unknown ones or MS_ASYNC with MS_SYNC) and a
+    page-aligned start are checked first; then the areas of the range in order: a hole is
+    ENOMEM at the end (at once for MS_ASYNC alone), MS_INVALIDATE over locked pages EBUSY, and
+    each shared file area's written pages go to the file -- for MS_ASYNC too (the kernel only
+    marks them dirty then; here the host file is where they must be for the next read), and
+    MS_SYNC then asks the host for fdatasync (vfs_fsync_range)."""
     flags &= 0xFFFFFFFF
     if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC) or start & 0xFFF or \
             flags & MS_ASYNC and flags & MS_SYNC:
         return -errno.EINVAL
     end = start + ((length + 0xFFF) & ~0xFFF)
-    if end < start or end > 1 << 47:
+    if end < start:
         return -errno.ENOMEM
-    pos = start
+    if end == start:
+        return 0
+    unmapped = 0
     for v in p.mm.overlaps(start, end):
-        if v.start > pos:
-            return -errno.ENOMEM
-        pos = v.end
-    return 0 if pos >= end else -errno.ENOMEM
+        if start < v.start:
+            if flags == MS_ASYNC:
+                return -errno.ENOMEM
+            start, unmapped = v.start, -errno.ENOMEM
+        if flags & MS_INVALIDATE and v.locked:
+            return -errno.EBUSY
+        if v.shared and v.mapping is not None:
+            err = p.mm.sync_area(v, start, min(v.end, end))
+            if not err and flags & MS_SYNC and v.mapping.fd is not None:
+                try:
+                    os.fdatasync(v.mapping.fd)
+                except OSError as e:
+                    err = -(e.errno or errno.EIO)
+            if err:
+                return err
+        start = v.end
+        if start >= end:
+            return unmapped
+    return -errno.ENOMEM
 
 
 TABLE = [
@@ -620,10 +664,16 @@ TABLE = [
             status="partial", note=_SHARED_FILE_NOTE),
     Syscall(NR.munmap, sys_munmap, ("hex", "size")),
     Syscall(NR.mprotect, sys_mprotect, ("hex", "size", "mmap_prot")),
-    Syscall(NR.mremap, sys_mremap, ("hex", "size", "size", "int", "hex"), "hex"),
-    Syscall(NR.madvise, sys_madvise, ("hex", "size", "int")),
+    Syscall(NR.mremap, sys_mremap, ("hex", "size", "size", "int", "hex"), "hex",
+            note="a moved or grown MAP_SHARED area keeps its file or shmem pages, shared as before"),
+    Syscall(NR.madvise, sys_madvise, ("hex", "size", "int"), status="partial",
+            note="MADV_DONTNEED drops pages (private anonymous ones read as zeros again, file "
+                 "and shared ones from the page cache, a private copy gives way to the file); "
+                 "the other advice is accepted and changes nothing"),
     Syscall(NR.msync, sys_msync, ("hex", "size", "int"), status="partial",
-            note="the checks and ENOMEM for holes; nothing is written back (see mmap)"),
+            note="what shared areas wrote is written to the host file for MS_ASYNC and MS_SYNC "
+                 "alike (the kernel only marks it dirty for MS_ASYNC); MS_SYNC fdatasyncs the "
+                 "host file; MS_INVALIDATE is EBUSY over locked pages and does nothing more"),
     Syscall(NR.mlock, sys_mlock, ("hex", "size")),
     Syscall(NR.munlock, sys_munlock, ("hex", "size")),
     Syscall(NR.mlock2, sys_mlock2, ("hex", "size", "hex")),

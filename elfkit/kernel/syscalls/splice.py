@@ -130,6 +130,18 @@ def _host(fn, *args):
         return -(e.errno or errno.EIO)
 
 
+def _host_copy(p, fin, fout, fn, *args):
+    """_host for a copy the host makes between two host files: the mappings of either stay
+    coherent with it (mm/filemap.py: written back before, the output's pages read again after)."""
+    cache = p.kernel.page_cache
+    cache.before_io(fin)
+    cache.before_io(fout)
+    n = _host(fn, *args)
+    if n > 0:
+        cache.after_write(fout)
+    return n
+
+
 def _read_off(p, ptr):
     if not ptr:
         return None
@@ -208,8 +220,8 @@ def sys_splice(p, fd_in, off_in, fd_out, off_out, length, flags):
         ready = _host_ready(fin, fout, nonblock)
         if ready is not None:
             return ready
-        n = _host(os.splice, fin.host_fd(), fout.host_fd(), _host_room(fout, length), pos_in,
-                  pos_out, flags | SPLICE_F_NONBLOCK)
+        n = _host_copy(p, fin, fout, os.splice, fin.host_fd(), fout.host_fd(),
+                       _host_room(fout, length), pos_in, pos_out, flags | SPLICE_F_NONBLOCK)
         if n == -errno.EAGAIN and not nonblock:
             _host_sleep(fin, fout)
     elif ipipe is not None and opipe is not None:
@@ -372,7 +384,8 @@ def sys_sendfile(p, out_fd, in_fd, offset_ptr, count, *_):
         ready = _host_ready(fin, fout, nonblock)
         if ready is not None:
             return ready
-        n = _host(os.sendfile, fout.host_fd(), fin.host_fd(), pos, _host_room(fout, count))
+        n = _host_copy(p, fin, fout, os.sendfile, fout.host_fd(), fin.host_fd(), pos,
+                       _host_room(fout, count))
         if n == -errno.EAGAIN and not nonblock:
             _host_sleep(fin, fout)
     else:
@@ -416,7 +429,8 @@ def sys_copy_file_range(p, fd_in, off_in, fd_out, off_out, length, flags):
         if any(not isinstance(st, int) and stat_mod.S_ISDIR(st.st_mode) for st in (st_in, st_out)):
             return -errno.EISDIR
         return -errno.EINVAL                      # a guest pipe or a made-up file: not regular
-    n = _host(os.copy_file_range, fin.host_fd(), fout.host_fd(), min(length, MAX_IO), pos_in, pos_out)
+    n = _host_copy(p, fin, fout, os.copy_file_range, fin.host_fd(), fout.host_fd(),
+                   min(length, MAX_IO), pos_in, pos_out)
     if n > 0:
         if pos_in is not None and not _write_off(p, off_in, pos_in + n):
             return -errno.EFAULT
