@@ -37,6 +37,7 @@ SYSCALL_ARG_REGS = [X86.UC_X86_REG_RAX, X86.UC_X86_REG_RDI, X86.UC_X86_REG_RSI,
                     X86.UC_X86_REG_R9, X86.UC_X86_REG_RIP, X86.UC_X86_REG_EFLAGS]
 SYSCALL_RET_REGS = [X86.UC_X86_REG_RAX, X86.UC_X86_REG_RCX, X86.UC_X86_REG_R11]
 
+X86_RIP = X86.UC_X86_REG_RIP
 REG = {n[len("UC_X86_REG_"):].lower(): getattr(X86, n) for n in dir(X86) if n.startswith("UC_X86_REG_")}
 # What save_context keeps, and the SSE/x87 state a signal frame saves.
 CONTEXT_REGS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11",
@@ -277,6 +278,14 @@ class Cpu:
             ctypes.memmove(address + offset, word, 8)
         self.uc.context_restore(ctx)
         self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)
+
+    def restore_in_hook(self, ctx):
+        """set_context for a thread of the same address space, from inside a hook: no CR3
+        write (a register write there makes Unicorn leave its translation loop)."""
+        address = ctypes.cast(ctx.context, ctypes.c_void_p).value
+        for offset, word in self._own_words:
+            ctypes.memmove(address + offset, word, 8)
+        self.uc.context_restore(ctx)
 
     # --- memory (guest virtual addresses) ---------------------------------------------------
     def map(self, addr: int, size: int, prot: int):

@@ -25,10 +25,10 @@ import signal
 import threading
 import time
 
-from elfkit.kernel.cpu import CpuError
+from elfkit.kernel.cpu import X86_RIP, CpuError
 from elfkit.kernel.exit import do_exit
 from elfkit.kernel.rseq import rseq_resume
-from elfkit.kernel.signals import deliver_pending, fault_signal
+from elfkit.kernel.signals import deliver_pending, deliverable_signals, fault_signal
 from elfkit.kernel.task import TASK_RUNNING, ExitStatus
 
 SLICE_S = 0.02                  # a time slice when another task wants the CPU
@@ -213,6 +213,10 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
     finally:
         task.on_cpu = None
         task.last_cpu = cpu
+        other = cpu.current
+        if other is not None and other is not task:
+            other.on_cpu = None
+            other.last_cpu = cpu
         if mm is not None and mm.on_cpu is cpu:
             mm.on_cpu = None
 
@@ -258,7 +262,11 @@ def _run_task(kernel, cpu, task, limits, deadline, executed) -> int:
         cpu.guest_s += ran_s
         cpu.running = False
         lock.acquire()
-        task.cputime += ran_s                      # (CPU-time clocks and itimers)
+        cur = cpu.current
+        if cur is not None and cur is not task:
+            task = cur
+        if task.run_since is not None:
+            task.cputime += time.monotonic() - task.run_since
         task.run_since = None
     ran = (cpu.insns_run() or 0) if limits.max_insns else 0
     settle_rip(task)
@@ -275,6 +283,56 @@ def _run_task(kernel, cpu, task, limits, deadline, executed) -> int:
     elif task.state == TASK_RUNNING and task.blocked_call is None:
         kernel.enqueue(task, preempted=True)       # preempted, or stopped by a handler: go on later
     return ran
+
+
+def switch_thread(kernel, cpu, prev, resume: int) -> bool:
+    """The running thread `prev` has just gone to sleep in a system call that returns to
+    `resume`. When another thread of the same process is ready -- woken in a system call of
+    its own, with no signal to take -- switch to it here in the syscall hook and let the CPU go
+    on: the same address space, so only the registers change, and no stopping and restarting of
+    the emulator through the scheduler's loop (a futex hand-over between two threads). False
+    when no thread qualifies: the caller stops the CPU as usual.
+
+    How it must be done in Unicorn (docs/ARCHITECTURE.md): registers change only by restoring
+    a context (no register write through uc_reg_write, which makes Unicorn leave its translation
+    loop and lose the change); Unicorn adds the syscall's 2 bytes to %rip after the hook, so the
+    restored %rip is 2 short of where the thread returns; prev's context, saved in the hook,
+    gets its return address written in, as a context saved after a stop has it."""
+    state = kernel.schedule_state
+    if kernel.strace is not None or kernel.tracer is not None or state is None or \
+            state.limits.max_insns or kernel.first_stop is not None:
+        return False
+    mm = prev.mm
+    for t in kernel.runqueue:
+        if t.mm is mm and t.state == TASK_RUNNING and t.on_cpu is None and t.exit is None and \
+                t.blocked_call is not None and t.ctx is not None and t.exec_attach is None and \
+                t.restart_at is None and t.cpus_allowed >> cpu.index & 1 and \
+                not deliverable_signals(t):
+            break
+    else:
+        return False
+    if any(c.current is t for c in kernel.machine.cpus if c is not cpu):
+        return False                             # its registers are still on another CPU
+    kernel.runqueue.remove(t)
+    now = time.monotonic()
+    if prev.run_since is not None:
+        prev.cputime += now - prev.run_since
+        prev.run_since = None
+    prev.ctx = cpu.context(into=prev.ctx_buffer)
+    prev.ctx.reg_write(X86_RIP, resume)
+    prev.ctx_buffer = prev.ctx
+    prev.on_cpu, prev.last_cpu = None, cpu
+    t.ctx.reg_write(X86_RIP, t.blocked_call[2])     # its syscall: Unicorn adds the 2 bytes
+    cpu.restore_in_hook(t.ctx)
+    t.ctx = None
+    cpu.current, t.on_cpu, t.run_since = t, cpu, now
+    done = kernel.finish_blocked_call(t)             # its result in %rax (rcx, r11 as sysret)
+    if t.rseq_area is not None and t.rseq_cpu != cpu.index:
+        rseq_resume(t, cpu)
+    if not done or t.exit is not None or t.restart_at is not None or t.state != TASK_RUNNING or \
+            t.signals.pending or t.group.pending:
+        cpu.stop()                               # the scheduler's loop sees to the rest
+    return True
 
 
 def settle_rip(task):

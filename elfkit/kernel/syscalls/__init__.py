@@ -54,6 +54,7 @@ def make_dispatcher(kernel, cpu):
     when it is woken (retry_call). The call runs under the big kernel lock (kernel.smp),
     and work other CPUs left for this one is done before the guest goes on."""
     from elfkit.kernel.wait import Sleep
+    from elfkit.kernel.sched import switch_thread
     from elfkit.kernel.signals import deliver_pending, deliverable_signals
     from elfkit.kernel.task import GuestExit
     table = getattr(kernel, "syscall_table", None) or build_table()
@@ -82,7 +83,8 @@ def make_dispatcher(kernel, cpu):
                         result = _traced_call(proc, table, nr, v)
                 except Sleep as s:
                     kernel.sleep(proc, (nr, (v[1], v[2], v[3], v[4], v[5], v[6]), v[7], v[8], s))
-                    cpu.stop()
+                    if proc.state != "S" or not switch_thread(kernel, cpu, proc, v[7] + 2):
+                        cpu.stop()
                     return
                 except GuestExit as e:
                     proc.exit = e.status

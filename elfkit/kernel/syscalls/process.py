@@ -10,6 +10,7 @@ import struct
 from elfkit.kernel import exec as exec_mod
 from elfkit.kernel import exit as exit_mod
 from elfkit.kernel import fork
+from elfkit.kernel import futex
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.task import TASK_DEAD, ExitStatus, GuestExit
 from elfkit.kernel.wait import Sleep
@@ -451,10 +452,6 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
     lock operations (LOCK_PI, LOCK_PI2, TRYLOCK_PI, UNLOCK_PI): elfkit.kernel.futex.
     FUTEX_WAIT_REQUEUE_PI/CMP_REQUEUE_PI are -ENOSYS (glibc's condition variables have not used
     them since 2.25)."""
-    import time
-
-    from elfkit.kernel import futex
-    from elfkit.kernel.syscalls.timekeeping import read_timespec
     cmd = op & 0x7F
     shared = not op & 128                               # FUTEX_PRIVATE_FLAG
     if op & futex.FUTEX_CLOCK_REALTIME and cmd not in (futex.FUTEX_WAIT_BITSET, 11, 13):
@@ -474,6 +471,9 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
     if cmd in (futex.FUTEX_WAIT, futex.FUTEX_WAIT_BITSET):
         deadline = None
         if timeout and "futex" not in p.restart:
+            import time
+
+            from elfkit.kernel.syscalls.timekeeping import read_timespec
             ts = read_timespec(p, timeout)
             if isinstance(ts, int):
                 return ts
@@ -496,6 +496,9 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
     if cmd in (6, 8, 13):                               # FUTEX_LOCK_PI, TRYLOCK_PI, LOCK_PI2
         deadline = p.restart.get("deadline")
         if timeout and cmd != 8 and "pi" not in p.restart:
+            import time
+
+            from elfkit.kernel.syscalls.timekeeping import read_timespec
             ts = read_timespec(p, timeout)
             if isinstance(ts, int):
                 return ts
