@@ -45,6 +45,9 @@ def do_exit(task: Task, status: ExitStatus):
     if task in kernel.runqueue:
         kernel.runqueue.remove(task)
     exit_robust_list(task)
+    if task.mm is not None and task.kernel.futexes:
+        from elfkit.kernel.futex import exit_pi_state_list
+        exit_pi_state_list(task)
     _mm_release(task)
     task.files.put()
     if task.vfork_parent is not None:
@@ -381,7 +384,7 @@ def sys_waitid(p: Task, idtype, ident, infop, options, rusage, *_):
         f = pidfd_task(p, ident)
         if isinstance(f, int):
             return f
-        if f.task.parent is not p:
+        if f.task.parent is not p.group.leader:
             return -errno.ECHILD
         if f.flags & 0o4000:                      # PIDFD_NONBLOCK: EAGAIN rather than a wait
             if f.task.state not in (TASK_ZOMBIE, TASK_DEAD) and not options & WNOHANG:

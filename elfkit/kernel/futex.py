@@ -303,3 +303,26 @@ def pi_owner_died(task, uaddr: int):
         if queue is not None and queue.waiters:
             task.kernel.wake(queue.waiters[0])
             return
+
+
+def exit_pi_state_list(task):
+    """kernel/futex/pi.c exit_pi_state_list: PI futexes the dying thread still owns (their
+    word holds its tid) pass to their first waiter -- its tid written with FUTEX_OWNER_DIED,
+    FUTEX_WAITERS if others wait -- which returns from FUTEX_LOCK_PI owning it. (A robust
+    list already marked those it listed: their word no longer holds the tid.)"""
+    kernel = task.kernel
+    for key, queue in list(kernel.futexes.items()):
+        if key[0] != "pi" or not queue.waiters:
+            continue
+        waiters = [t for t in queue.waiters if t.exit is None and t.blocked_call is not None]
+        if not waiters:
+            continue
+        heir = waiters[0]
+        uaddr = heir.blocked_call[1][0]
+        raw = heir.mm.read(uaddr, 4) if heir.mm is not None else None
+        if raw is None or struct.unpack("<I", raw)[0] & FUTEX_TID_MASK != task.pid:
+            continue
+        new = heir.pid | FUTEX_OWNER_DIED | (FUTEX_WAITERS if len(waiters) > 1 else 0)
+        if heir.mm.write(uaddr, struct.pack("<I", new)):
+            heir.restart["pi_owned"] = True
+            kernel.wake(heir)

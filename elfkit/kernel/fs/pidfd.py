@@ -13,23 +13,43 @@ POLLIN, POLLHUP = 0x1, 0x10
 
 
 class PidFd(AnonFile):
+    """A process's pidfd names its thread group, whichever thread leads it (execve in another
+    thread makes that one the leader); a PIDFD_THREAD pidfd names one thread."""
     name = "[pidfd]"
 
-    def __init__(self, task, nonblock: int):
+    def __init__(self, task, nonblock: int, thread: bool = False):
         super().__init__(nonblock)
-        self.task = task
+        self._task = task
+        self.group = None if thread else task.group
         self.pid = task.pid
+
+    @property
+    def task(self):
+        return self._task if self.group is None else self.group.leader
+
+    def _state(self) -> str:
+        """X once reaped, Z once every thread has ended (thread_group_exited), else R."""
+        t = self.task
+        if t.state == "X":
+            return "X"
+        if self.group is not None:
+            return "R" if self.group.live_threads() else "Z"
+        return "Z" if t.state == "Z" else "R"
 
     @property
     def alive(self) -> bool:
         """Not yet reaped (a zombie still counts: it can be signalled and waited for)."""
-        return self.task.state != "X"
+        return self._state() != "X"
+
+    @property
+    def exited(self) -> bool:
+        return self._state() != "R"
 
     def poll_events(self) -> int:
-        state = self.task.state
+        state = self._state()
         if state == "X":
             return POLLIN | POLLHUP
         return POLLIN if state == "Z" else 0
 
     def poll_seq(self, events: int) -> int:
-        return {"Z": 1, "X": 2}.get(self.task.state, 0)
+        return {"Z": 1, "X": 2}.get(self._state(), 0)

@@ -140,7 +140,10 @@ def sys_pidfd_open(p, pid, flags, *_):
     t = p.kernel.find_task(pid)
     if t is None:
         return -errno.ESRCH
-    return p.files.install(PidFd(t, flags & PIDFD_NONBLOCK), True)     # always close-on-exec
+    if t.group.leader is not t and not flags & PIDFD_THREAD:
+        return -errno.EINVAL                     # a thread's pidfd only with PIDFD_THREAD
+    return p.files.install(PidFd(t, flags & PIDFD_NONBLOCK, thread=t.group.leader is not t),
+                           True)                 # always close-on-exec
 
 
 def pidfd_task(p, fd):
@@ -158,7 +161,7 @@ def sys_pidfd_send_signal(p, pidfd, signum, info_ptr, flags, *_):
         return -errno.EINVAL
     if s32(pidfd) in (PIDFD_SELF_THREAD, PIDFD_SELF_THREAD_GROUP):
         from elfkit.kernel.fs.pidfd import PidFd
-        f = PidFd(p, 0)
+        f = PidFd(p, 0, thread=s32(pidfd) == PIDFD_SELF_THREAD)
     else:
         f = pidfd_task(p, pidfd)
     if isinstance(f, int):
@@ -181,8 +184,8 @@ def sys_pidfd_send_signal(p, pidfd, signum, info_ptr, flags, *_):
     if scope == PIDFD_SIGNAL_PROCESS_GROUP:
         sig.kill_pgrp(p.kernel, f.task.pgid, signum, p)
         return 0
-    if f.task.state != "Z" and signum:
-        sig.send_sig(f.task, signum, p, info=info)
+    if not f.exited and signum:
+        sig.send_sig(f.task, signum, p, info=info)   # (a leader that ended: a live thread takes it)
     return 0
 
 

@@ -86,10 +86,11 @@ def sys_getgroups(p, size, ptr, *_):
 
 
 def _task(p, pid):
-    """pid 0 is the caller; otherwise a live task of the guest's pid namespace."""
+    """pid 0 is the caller's process (its leader); otherwise a live task of the guest's pid
+    namespace."""
     pid = pid - (1 << 32) if pid & 0x80000000 else pid & 0xFFFFFFFF
     if pid == 0:
-        return p
+        return p.group.leader
     t = p.kernel.find_task(pid) if pid > 0 else None
     return t
 
@@ -114,9 +115,12 @@ def sys_setpgid(p, pid, pgid, *_):
     if pgid < 0:
         return -errno.EINVAL
     t = _task(p, pid)
-    if t is None or t is not p and t.parent is not p:
+    me = p.group.leader                          # (any thread acts for its process)
+    if t is None or t is not me and t.parent is not me:
         return -errno.ESRCH
-    if t is not p and t.did_exec:
+    if t.group.leader is not t:
+        return -errno.EINVAL                     # a thread that is not a leader
+    if t is not me and t.did_exec:
         return -errno.EACCES                     # a child that already exec'ed
     if t.sid != p.sid:
         return -errno.EPERM
@@ -132,10 +136,12 @@ def sys_setpgid(p, pid, pgid, *_):
 
 
 def sys_setsid(p, *_):
-    if p.pgid == p.pid or any(o.pgid == p.pid for o in p.kernel.guests() if o.state != TASK_DEAD):
+    me = p.group.leader                          # the process's pid, from any of its threads
+    if me.pgid == me.pid or any(o.pgid == me.pid for o in p.kernel.processes()
+                                if o.state != TASK_DEAD):
         return -errno.EPERM                      # already a group leader
-    p.sid = p.pgid = p.pid
-    return p.sid
+    me.sid = me.pgid = me.pid
+    return me.sid
 
 
 NO_CHANGE = 0xFFFFFFFF
