@@ -73,9 +73,9 @@ def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int =
 
 
 def futex_wait_multiple(task, words, deadline: float | None):
-    """(words: (uaddr, val) or (uaddr, val, shared))"""
-    """futex_waitv: wait on several (uaddr, val) words at once; the index of the one woken,
-    -EAGAIN when a word is not its value (checked once, at the start), -ETIMEDOUT."""
+    """futex_waitv: wait on several words at once -- each (uaddr, val) or (uaddr, val, shared);
+    the index of the one woken, -EAGAIN when a word is not its value (checked once, at the
+    start), -ETIMEDOUT."""
     state = task.restart
     keys = state.get("futexv")
     if keys is None:
@@ -238,13 +238,13 @@ def futex_lock_pi(task, uaddr: int, deadline: float | None, trylock: bool = Fals
     if key is None:
         task.restart = {}
         return -errno.EFAULT
-    queue = task.kernel.futexes.setdefault(key, WaitQueue())
+    queue = task.kernel.futexes.get(key)          # (made only when someone must wait)
     if owner_tid == task.pid:
         task.restart = {}
         return -errno.EDEADLK
     owner = task.kernel.find_task(owner_tid) if owner_tid else None
     if owner_tid == 0 or (owner is None or owner.state in ("Z", "X")) and word & FUTEX_OWNER_DIED:
-        others = [t for t in queue.waiters if t is not task]
+        others = [t for t in queue.waiters if t is not task] if queue is not None else []
         new = (word & FUTEX_OWNER_DIED) | task.pid | (FUTEX_WAITERS if others else 0)
         if not task.mm.write(uaddr, struct.pack("<I", new)):
             return -errno.EFAULT
@@ -265,6 +265,8 @@ def futex_lock_pi(task, uaddr: int, deadline: float | None, trylock: bool = Fals
         return -errno.ETIMEDOUT
     if not word & FUTEX_WAITERS and not task.mm.write(uaddr, struct.pack("<I", word | FUTEX_WAITERS)):
         return -errno.EFAULT
+    if queue is None:
+        queue = task.kernel.futexes[key] = WaitQueue()
     raise Sleep("futex_lock_pi", queues=(queue,), deadline=deadline, interruptible=False)
 
 
