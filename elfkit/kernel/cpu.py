@@ -273,10 +273,7 @@ class Cpu:
         context saved on another CPU (a task that moved, a thread of a process that did, the
         kernel's fresh context) carries that Unicorn instance's own host pointers in its
         CPUX86State; they are replaced by this instance's first (see _own_words)."""
-        address = ctypes.cast(ctx.context, ctypes.c_void_p).value
-        for offset, word in self._own_words:
-            ctypes.memmove(address + offset, word, 8)
-        self.uc.context_restore(ctx)
+        self.restore_in_hook(ctx)
         self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)
 
     def restore_in_hook(self, ctx):
