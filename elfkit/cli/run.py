@@ -134,9 +134,12 @@ def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable,
     except LinkError as e:
         click.echo(f"elfkit: error: {file}: {e}", err=True)
         raise SystemExit(EXIT_NOENT) from None
-    except MemoryError:
+    except MemoryError as e:
         limit = f"--memory-limit {memory_limit >> 20}M" if memory_limit else "the host's memory"
-        click.echo(f"elfkit: {file}: out of memory starting the program ({limit})", err=True)
+        if str(e).startswith("cannot reserve"):     # the host refused the pool itself
+            click.echo(f"elfkit: {file}: {e} ({limit})", err=True)
+        else:
+            click.echo(f"elfkit: {file}: out of memory starting the program ({limit})", err=True)
         raise SystemExit(EXIT_OOM) from None
 
 
