@@ -45,6 +45,7 @@ CONTEXT_REGS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r
 CONTEXT_IDS = tuple(REG[n] for n in CONTEXT_REGS)
 FP_IDS = tuple(REG[f"xmm{i}"] for i in range(16)) + (REG["mxcsr"], REG["fpcw"], REG["fpsw"])
 
+_U64 = struct.Struct("<Q")
 _SYSCALL_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 _CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
@@ -187,6 +188,9 @@ class Cpu:
         fn = type(lib.uc_reg_read_batch)
         self._read_batch = fn(("uc_reg_read_batch", lib))
         self._write_batch = fn(("uc_reg_write_batch", lib))
+        self._save_context = fn(("uc_context_save", lib))
+        self._restore_context = fn(("uc_context_restore", lib))
+        self._context_at = self._context_register_offsets()
         self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)   # no block of the probes above
         self._translated = False      # True once guest code may have been translated
         self._keep = []               # ctypes callbacks must outlive the hooks
@@ -279,10 +283,61 @@ class Cpu:
     def restore_in_hook(self, ctx):
         """set_context for a thread of the same address space, from inside a hook: no CR3
         write (a register write there makes Unicorn leave its translation loop)."""
-        address = ctypes.cast(ctx.context, ctypes.c_void_p).value
+        raw = self._context_view(ctx)
         for offset, word in self._own_words:
-            ctypes.memmove(address + offset, word, 8)
-        self.uc.context_restore(ctx)
+            raw[offset:offset + 8] = word
+        self._restore_context(self._h, ctx.context)
+
+    def save_in_hook(self, into):
+        """context(into=...), one ctypes call (a thread switch in the syscall hook)."""
+        self._save_context(self._h, into.context)
+        return into
+
+    def context_set(self, ctx, rip: int, rax: int | None = None, rcx: int = 0, r11: int = 0):
+        """Write %rip -- and with rax, a system call's return: %rax, %rcx, %r11 -- into a saved
+        context, in place: the words found by _context_register_offsets, else through Unicorn."""
+        at = self._context_at
+        if at is None:
+            ctx.reg_write(X86_RIP, rip)
+            if rax is not None:
+                for reg, value in ((X86.UC_X86_REG_RAX, rax), (X86.UC_X86_REG_RCX, rcx),
+                                   (X86.UC_X86_REG_R11, r11)):
+                    ctx.reg_write(reg, value & 0xFFFFFFFFFFFFFFFF)
+            return
+        raw = self._context_view(ctx)
+        _U64.pack_into(raw, at[0], rip)
+        if rax is not None:
+            _U64.pack_into(raw, at[1], rax & 0xFFFFFFFFFFFFFFFF)
+            _U64.pack_into(raw, at[2], rcx)
+            _U64.pack_into(raw, at[3], r11)
+
+    @staticmethod
+    def _context_view(ctx):
+        """The bytes of a saved context as a writable ctypes array (made once per context)."""
+        raw = ctx.__dict__.get("_elfkit_raw")
+        if raw is None:
+            address = ctypes.cast(ctx.context, ctypes.c_void_p).value
+            raw = ctx._elfkit_raw = (ctypes.c_char * ctx.size).from_address(address)
+        return raw
+
+    def _context_register_offsets(self) -> tuple[int, int, int, int] | None:
+        """Where a saved context keeps %rip, %rax, %rcx and %r11 (CPUX86State's eip and regs[]):
+        four marks written through Unicorn, then looked for in the bytes. None when any is not
+        found exactly once (context_set then writes through Unicorn)."""
+        ctx = self.uc.context_save()
+        marks = [0x5EC0_1D00_0000_00A1 + (i << 12) for i in range(4)]
+        for reg, mark in zip((X86_RIP, X86.UC_X86_REG_RAX, X86.UC_X86_REG_RCX,
+                              X86.UC_X86_REG_R11), marks):
+            ctx.reg_write(reg, mark)
+        raw = ctypes.string_at(ctx.context, ctx.size)
+        found = []
+        for mark in marks:
+            word = mark.to_bytes(8, "little")
+            at = raw.find(word)
+            if at < 0 or at % 8 or raw.count(word) != 1:
+                return None
+            found.append(at)
+        return tuple(found)
 
     # --- memory (guest virtual addresses) ---------------------------------------------------
     def map(self, addr: int, size: int, prot: int):

@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 
-from elfkit.kernel.cpu import X86_RIP, CpuError
+from elfkit.kernel.cpu import CpuError
 from elfkit.kernel.exit import do_exit
 from elfkit.kernel.rseq import rseq_resume
 from elfkit.kernel.signals import deliver_pending, deliverable_signals, fault_signal
@@ -33,6 +33,8 @@ from elfkit.kernel.task import TASK_RUNNING, ExitStatus
 
 SLICE_S = 0.02                  # a time slice when another task wants the CPU
 TICK_S = 0.005                  # how often the ticker looks
+NR_FUTEX = 202
+FUTEX_WAITS = (0, 9)            # FUTEX_WAIT, FUTEX_WAIT_BITSET (switch_thread's quick return)
 
 
 class HostSignal(Exception):
@@ -303,30 +305,42 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
             state.limits.max_insns or kernel.first_stop is not None:
         return False
     mm = prev.mm
+    mask = 1 << cpu.index
     for t in kernel.runqueue:
-        if t.mm is mm and t.state == TASK_RUNNING and t.on_cpu is None and t.exit is None and \
-                t.blocked_call is not None and t.ctx is not None and t.exec_attach is None and \
-                t.restart_at is None and t.cpus_allowed >> cpu.index & 1 and \
-                not deliverable_signals(t):
+        if t.mm is mm and t.on_cpu is None and t.ctx is not None and t.state == TASK_RUNNING and \
+                t.exit is None and t.blocked_call is not None and t.exec_attach is None and \
+                t.restart_at is None and t.cpus_allowed & mask and \
+                not ((t.signals.pending or t.group.pending) and deliverable_signals(t)):
             break
     else:
         return False
-    if any(c.current is t for c in kernel.machine.cpus if c is not cpu):
+    if len(kernel.machine.cpus) > 1 and any(c.current is t for c in kernel.machine.cpus):
         return False                             # its registers are still on another CPU
     kernel.runqueue.remove(t)
     now = time.monotonic()
     if prev.run_since is not None:
         prev.cputime += now - prev.run_since
         prev.run_since = None
-    prev.ctx = cpu.context(into=prev.ctx_buffer)
-    prev.ctx.reg_write(X86_RIP, resume)
-    prev.ctx_buffer = prev.ctx
+    prev.ctx = prev.ctx_buffer = cpu.save_in_hook(prev.ctx_buffer) if prev.ctx_buffer is not None \
+        else cpu.context()
+    cpu.context_set(prev.ctx, resume)
     prev.on_cpu, prev.last_cpu = None, cpu
-    t.ctx.reg_write(X86_RIP, t.blocked_call[2])     # its syscall: Unicorn adds the 2 bytes
-    cpu.restore_in_hook(t.ctx)
-    t.ctx = None
+    call = t.blocked_call
+    ctx, t.ctx = t.ctx, None
     cpu.current, t.on_cpu, t.run_since = t, cpu, now
-    done = kernel.finish_blocked_call(t)             # its result in %rax (rcx, r11 as sysret)
+    if call[0] == NR_FUTEX and t.restart.get("futex_woken") and call[1][1] & 0x7F in FUTEX_WAITS \
+            and t.strace is None:
+        # the common hand-over: a FUTEX_WAIT that was woken returns 0 (what retry_call would
+        # find by making it again), written into its context before the context is loaded
+        t.blocked_call = None
+        t.restart = {}
+        cpu.context_set(ctx, call[2], 0, call[2] + 2, call[3])  # Unicorn adds the 2 bytes
+        cpu.restore_in_hook(ctx)
+        done = True
+    else:
+        cpu.context_set(ctx, call[2])            # its syscall: Unicorn adds the 2 bytes
+        cpu.restore_in_hook(ctx)
+        done = kernel.finish_blocked_call(t)     # its result in %rax (rcx, r11 as sysret)
     if t.rseq_area is not None and t.rseq_cpu != cpu.index:
         rseq_resume(t, cpu)
     if not done or t.exit is not None or t.restart_at is not None or t.state != TASK_RUNNING or \
