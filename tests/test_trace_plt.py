@@ -6,8 +6,8 @@ __libc_start_main just before main -- after the program's constructors and after
 _dl_audit_preinit is bound -- while trace-plt watches from the ELF entry point. So the
 bindings trace-plt reports must be exactly those glibc prints after that line, plus bindings
 glibc prints before it (made between the entry point and main); anything else fails.
-Lines for linux-vdso.so.1 are glibc looking up vDSO functions (time, gettimeofday), not PLT
-bindings; they are left out (elfkit's vDSO exports no functions, so there is none to find).
+Lines for linux-vdso.so.1 are glibc looking up vDSO functions (dl_vdso_vsym); trace-plt
+reports them too, and test_vdso_bindings_are_glibc_s compares them exactly, in order.
 """
 import json
 import os
@@ -31,7 +31,7 @@ def ld_debug_bindings(argv):
             seen_transfer = True
             continue
         m = BINDING.search(line)
-        if m and "linux-vdso" not in m.group(1):
+        if m:
             frm, to, sym, ver = m.groups()
             (after if seen_transfer else before).add(
                 (os.path.basename(frm), os.path.basename(to), sym, ver))
@@ -72,14 +72,43 @@ def test_bindings_are_the_ones_glibc_reports(name):
     assert extra <= before, f"not bindings glibc made: {sorted(extra - before)[:5]}"
 
 
+def ld_debug_vdso(argv):
+    """glibc's vDSO look-ups, in order: [(symbol, version)]."""
+    r = subprocess.run(argv, capture_output=True, env={**ENV, "LD_DEBUG": "bindings"}, timeout=120)
+    return [(m.group(3), m.group(4)) for line in r.stderr.decode(errors="replace").splitlines()
+            if (m := BINDING.search(line)) and m.group(1) == m.group(2) == "linux-vdso.so.1"]
+
+
+VDSO_PROGRAMS = {
+    "python3": lambda: ["/usr/bin/python3", "-S", "-c", "import time; print(int(time.time()) > 0)"],
+    "date": lambda: ["/bin/date"],
+    "vdsowalk": lambda: [str(fixture_path("vdsowalk"))],
+}
+
+
+@pytest.mark.parametrize("name", sorted(VDSO_PROGRAMS))
+def test_vdso_bindings_are_glibc_s(name):
+    """Every function glibc takes from the vDSO, natively (LD_DEBUG=bindings) and under
+    trace-plt, in the same order: the vDSO exports what the kernel's does."""
+    argv = VDSO_PROGRAMS[name]()
+    native = ld_debug_vdso(argv)
+    assert native, "glibc looked nothing up in the vDSO"
+    doc = trace(argv)
+    mine = [(b["symbol"], b["version"]) for b in doc["bindings"]
+            if b["object"] == b["target_object"] == "linux-vdso.so.1"]
+    assert mine == native
+
+
 LINKER_PROGRAMS = ["calls-lazy", "calls-ibt", "ifunc-lazy", "deps", "tls-gd", "weak", "ver-old"]
 
 
 @pytest.mark.parametrize("name", LINKER_PROGRAMS)
 def test_same_bindings_in_the_same_order_under_both_linkers(name):
     prog = str(FIXTURES / "linker" / name)
+    # (glibc's ld.so also looks up its own vDSO pointers, setup_vdso_pointers: not the program's)
     key = [(b["object"], b["target_object"], b["symbol"], b["version"])
-           for b in trace([prog], "--linker=system")["bindings"]]
+           for b in trace([prog], "--linker=system")["bindings"]
+           if b["object"] != "linux-vdso.so.1"]
     mine = [(b["object"], b["target_object"], b["symbol"], b["version"])
             for b in trace([prog], "--linker=elfkit")["bindings"]]
     assert key, "no lazy binding under glibc's ld.so"

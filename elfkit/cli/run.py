@@ -143,6 +143,25 @@ def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable,
         raise SystemExit(EXIT_OOM) from None
 
 
+def write_vdso(file, proc, out):
+    """--dump-vdso: the [vdso] area as the guest sees it (what the kernel's own is, dumped from
+    /proc/PID/mem, compares with). OUT must not be the program itself."""
+    try:
+        if os.path.exists(out) and os.path.samefile(out, file):
+            click.echo(f"elfkit: error: {out}: --dump-vdso would overwrite the program", err=True)
+            raise SystemExit(2)
+    except OSError:
+        pass
+    area = next(v for v in proc.mm.vmas if v.name == "[vdso]")
+    data = proc.mm.read(area.start, area.end - area.start)
+    try:
+        with open(out, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        click.echo(f"elfkit: error: {out}: {e.strerror}", err=True)
+        raise SystemExit(2) from None
+
+
 def exit_like_the_guest(file, status):
     """elfkit's exit status: the guest's, with one line on stderr when it did not just exit."""
     if status.limit == "internal":
@@ -193,6 +212,8 @@ def die_by_signal(sig: int):
 @click.option("--strace-output", type=click.Path(dir_okay=False), help="Write the --strace lines here.")
 @click.option("--show-stack", is_flag=True, help="Print the initial stack, labelled, before running.")
 @click.option("--maps", is_flag=True, help="Print the memory areas at exit, as /proc/PID/maps.")
+@click.option("--dump-vdso", type=click.Path(dir_okay=False), metavar="OUT",
+              help="Write the [vdso] area the program starts with, read from guest memory, to OUT.")
 @click.option("--trace-procs", is_flag=True,
               help="One line per process event (fork, exec, state, exit) and the process tree.")
 @click.option("--trace-procs-output", type=click.Path(dir_okay=False),
@@ -204,7 +225,7 @@ def die_by_signal(sig: int):
 @click.option("--json", "as_json", is_flag=True, help="With --syscalls: the table as JSON.")
 @click.pass_context
 @lambda f: guest_options(f, file_required=False)
-def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, trace_procs,
+def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_vdso, trace_procs,
                  trace_procs_output, trace_procs_format, timeout, max_insns, syscall_table, as_json,
                  **guest):
     """Run FILE with ARGS in the emulator; its stdin, stdout and stderr are yours."""
@@ -227,6 +248,8 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, trace
         procs_stream = open(trace_procs_output, "w") if trace_procs_output else sys.stderr
         procs = ProcTracer(procs_stream, as_json=trace_procs_format == "json")
     proc = spawn_guest(file, args, strace=tracer, tracer=procs, **guest)
+    if dump_vdso:
+        write_vdso(file, proc, dump_vdso)
     if show_stack:
         from elfkit.render.stack import format_stack
         click.echo(format_stack(proc.image.stack), err=True, nl=False)

@@ -49,6 +49,8 @@ _U64 = struct.Struct("<Q")
 _SYSCALL_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 _CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
+_READ_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
+                            ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
 
 # Trap addresses: one page in the kernel half of the address space that no guest area covers
 # (it is not in /proc/self/maps). Executing at a trap address calls a Python handler instead.
@@ -706,6 +708,29 @@ class Cpu:
         PLT section), as code outside it stays on the fast path."""
         owner = self.pages
         self._on_every_cpu(lambda cpu: cpu._code_hook(begin, end, owner, handler))
+
+    def add_read_watch(self, begin: int, end: int, handler) -> bool:
+        """handler(address, size) when guest code reads memory in [begin, end], virtual
+        addresses within one page that is present now, in the address space current now only.
+        Unicorn matches memory hooks by physical address: the hook is set on the page's frame
+        (False if it has none). A memory hook takes loads off Unicorn's fast path while it
+        exists: for tracing tools."""
+        owner = self.pages
+        b = owner.find(begin)
+        if b is None or begin >> 12 != end >> 12:
+            return False
+        delta = b.paddr + (begin - b.vaddr) - begin       # physical - virtual, in this page
+
+        def op(cpu):
+            locked = cpu._in_kernel(handler)
+
+            def on_read(_uc, _type, paddr, size, _value, _data):
+                if cpu.pages is owner:
+                    locked(paddr - delta, size)
+                return True
+            cpu._add_hook(UC.UC_HOOK_MEM_READ, _READ_CB(on_read), begin + delta, end + delta)
+        self._on_every_cpu(op)
+        return True
 
     def _on_every_cpu(self, op):
         if self.machine is None:

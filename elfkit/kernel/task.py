@@ -295,6 +295,10 @@ class Task:
             elif m.data and not m.prot & 2:
                 identity = ("kernel", m.name)           # the vDSO and vsyscall pages
             self.mm.map_area(vma, m.data, identity)
+            if m.name == "[vdso]":
+                from elfkit.loader.vdso import vdso_text_range
+                lo, hi = vdso_text_range(m.data)
+                self.mm.vdso_text = (m.start + lo, m.start + hi)
         stack = image.stack
         self.mm.pages.write(stack.base, stack.data)
         self.cpu.set_context(self.kernel.fresh_context)

@@ -32,7 +32,7 @@ class SlotInfo:
     plt_section: str | None
     stub: int | None            # run-time address of the stub a caller calls
     lazy_stub: int | None       # run-time address of the .plt entry (where an unbound slot points)
-    slot: int                   # run-time address of the GOT slot
+    slot: int | None            # run-time address of the GOT slot (None: a vDSO lookup)
     reloc_section: str | None
     reloc_index: int
     reloc_type: str
@@ -91,6 +91,44 @@ class PltTracer:
         if linker is not None and linker.lazy is not None:
             linker.lazy.on_bind = self._on_elfkit_binding
         cpu.add_breakpoint(self.proc.image.program_entry, self._at_entry)
+        self._watch_vdso()
+
+    def _watch_vdso(self):
+        """glibc looks functions up in the vDSO (dl_vdso_vsym: ld.so's setup_vdso_pointers, libc's
+        IFUNC resolvers for time and gettimeofday), and LD_DEBUG=bindings reports each as a
+        binding from linux-vdso.so.1 to itself. In ld.so's check_match, a candidate whose hash
+        matched has its name compared: a read of the st_name field of that .dynsym entry, by
+        ld.so's code. A read watch on the vDSO's .dynsym sees each such look-up."""
+        from elfkit.elf.file import ElfFile
+        from elfkit.elf.symbols import read_dynsym
+        from elfkit.elf.versions import read_versions
+        from elfkit.loader.vdso import SONAME, vdso_section
+        interp = self.proc.image.interpreter
+        area = next((v for v in self.proc.mm.vmas if v.name == "[vdso]"), None)
+        if area is None or interp is None:
+            return
+        image = self.proc.mm.read(area.start, area.end - area.start)
+        try:
+            elf = ElfFile.from_bytes(image, "[vdso]")
+            symbols = read_dynsym(elf).symbols
+            versions = read_versions(elf)
+            lo, hi = vdso_section(image, ".dynsym")
+        except Exception:                      # noqa: BLE001 - not elfkit's vDSO: no watch
+            return
+        base, cpu = area.start, self.proc.cpu
+        ld_lo, ld_hi = interp.start, interp.end
+
+        def on_read(address, _size):
+            index, field = divmod(address - base - lo, 24)
+            if field or not 0 < index < len(symbols) or not ld_lo <= cpu.pc() < ld_hi:
+                return
+            sym = symbols[index]
+            version, _hidden = versions.symbol_version(index, True)
+            info = SlotInfo(SONAME, base, None, None, None, None, None, index, "vDSO lookup",
+                            sym.name, version)
+            self.result.bindings.append(BindingEvent(len(self.result.bindings), info, 0,
+                                                     base + sym.value, SONAME, sym.value, 0))
+        cpu.add_read_watch(base + lo + 24, base + hi - 1, on_read)
 
     def _at_entry(self):
         if self._objects:
@@ -213,7 +251,18 @@ class PltTracer:
             (e.after,) = Q.unpack(cpu.read(e.slot.slot, 8))
             e.target_object, e.target_offset = self._where(e.after)
             e.ifunc_resolver = self._ifunc_resolver(e.slot.symbol, e.target_object)
+            if e.target_object is None:
+                # an IFUNC whose resolver chose code outside every object (libc's time and
+                # gettimeofday return the vDSO's): bound to the object defining the IFUNC
+                e.target_object, e.ifunc_resolver = self._ifunc_definer(e.slot.symbol)
         self._pending = []
+
+    def _ifunc_definer(self, symbol):
+        """(object, resolver address) of the first object defining `symbol` as an IFUNC."""
+        for name, base, lo, hi, elf, dso in self._objects:
+            if symbol is not None and self._ifunc_resolver(symbol, name) is not None:
+                return name, self._ifunc_resolver(symbol, name)
+        return None, None
 
     def _ifunc_resolver(self, symbol, target_object):
         """For a symbol the target object defines as STT_GNU_IFUNC: its resolver's address

@@ -17,12 +17,17 @@ def _sym(slot):
 
 def binding_line(e) -> str:
     s = e.slot
+    if s.slot is None:                 # glibc's dl_vdso_vsym: a look-up, no PLT slot
+        return (f"[{e.order + 1}] {s.object}: vDSO look-up of {_sym(s)} => "
+                f"{_loc(e.target_object, e.target_offset or 0)} ({e.after:#x})")
     stub = f"{s.symbol or '*ABS*'}@plt at {s.stub:#x}" if s.stub is not None else "(no stub)"
     after = f"{e.after:#x}" if e.after is not None else "?"
     ifunc = f" via IFUNC resolver {e.ifunc_resolver:#x}" if e.ifunc_resolver else ""
+    target = _loc(e.target_object, e.target_offset or 0) if e.target_offset is not None \
+        else f"{e.target_object or '?'} (code at {after}, outside every object)"
     return (f"[{e.order + 1}] {s.object}: {stub} called from {e.caller - 5:#x}; "
             f"GOT {s.slot:#x} {e.before:#x} -> {after}; {s.reloc_section}[{s.reloc_index}] "
-            f"{s.reloc_type}; {_sym(s)} => {_loc(e.target_object, e.target_offset or 0)}{ifunc}")
+            f"{s.reloc_type}; {_sym(s)} => {target}{ifunc}")
 
 
 def write_text(result, out, slot_names=None):

@@ -131,6 +131,8 @@ class Mm:
         self.fault_next = 0                 # the page after the last fault-around window
         self.fault_window = FAULT_AROUND    # pages the next fault there maps
         self.hiwater_rss = 0                # VmHWM: the most bytes ever resident
+        self.vdso_text = (0, 0)             # the vDSO's functions (mm->context.vdso): their
+        #                                     system calls are the vDSO's, not the program's
         self.pages.on_hole = self.fill_hole
 
     # --- lookup ----------------------------------------------------------------------------
@@ -698,6 +700,7 @@ class Mm:
         child.vmas = [replace(v) for v in self.vmas]
         child.brk, child.stack_limit, child._shmem_inode = self.brk, self.stack_limit, self._shmem_inode
         child.membarrier_state = self.membarrier_state      # dup_mm copies the whole mm_struct
+        child.vdso_text = self.vdso_text
         child.hiwater_rss = self.pages.resident()
         for space in {v.mapping for v in child.vmas if v.mapping is not None}:
             space.attach(child)                 # (its i_mmap: the child's areas map it too)

@@ -75,9 +75,10 @@ def make_dispatcher(kernel, cpu):
                 nr = v[0]
                 h = handlers.get(nr)
                 try:
-                    if proc.seccomp is not None and (result := _seccomp(proc, nr, v)) is not None:
+                    if proc.seccomp is not None and not _from_vdso(proc, v[7]) and \
+                            (result := _seccomp(proc, nr, v)) is not None:
                         pass                             # the filter answered: the call is skipped
-                    elif h is not None and strace is None:
+                    elif h is not None and (strace is None or _from_vdso(proc, v[7])):
                         result = h(proc, v[1], v[2], v[3], v[4], v[5], v[6])
                     else:
                         result = _traced_call(proc, table, nr, v)
@@ -114,6 +115,14 @@ def make_dispatcher(kernel, cpu):
                     cpu.apply_pending()
 
     return dispatch
+
+
+def _from_vdso(proc, rip) -> bool:
+    """A system call made by the vDSO's own functions (elfkit.loader.vdso): the kernel's answer
+    to a clock_gettime() that never leaves user space natively, so neither --strace nor a
+    seccomp filter sees it, as they do not see the kernel's vDSO at work."""
+    lo, hi = proc.mm.vdso_text
+    return lo <= rip < hi
 
 
 def _traced_call(proc, table, nr, v):
