@@ -1,6 +1,6 @@
 # elfkit: two commands do all set-up on a fresh machine (see README.md).
-#   make demo   venv + elfkit + fixtures, then a short demonstration
-#   make test   the same set-up, then the whole test suite
+#   make demo   venv + elfkit + the two fixtures it runs, then a short demonstration
+#   make test   Debian packages (.ci/packages), venv + every fixture, then the whole test suite
 #   make bench  benchmarks side by side with their peers, rewrites BENCH.md
 
 PYTHON ?= python3
@@ -9,7 +9,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all venv fixtures demo test bench clean syscalls-doc
+.PHONY: all venv fixtures demo test bench clean syscalls-doc packages demo-packages demo-fixtures
+# one step at a time at this level (apt-get, the venv, the fixtures); fixtures/ builds with -j
+.NOTPARALLEL:
 
 all: venv fixtures
 
@@ -26,7 +28,21 @@ venv: $(STAMP)
 fixtures:
 	$(MAKE) -C fixtures -j$(JOBS)
 
-demo: venv fixtures
+# The Debian packages (one list, .ci/packages; .ci/run uses it too): what is missing is installed
+# as root or with sudo that asks for no password, else make stops with the apt-get line to run.
+packages:
+	@sh .ci/packages test
+
+demo-packages:
+	@sh .ci/packages demo
+
+# `make demo` builds only what it runs: gcc and libc6-dev, no musl-gcc, gcc-multilib or gdb
+DEMO_FIXTURES := build/hello-pie build/nolibc
+
+demo-fixtures:
+	$(MAKE) -C fixtures -j$(JOBS) $(DEMO_FIXTURES)
+
+demo: demo-packages venv demo-fixtures
 	@echo '$$ elfkit load-and-run --show-stack --clear-env --env LANG=C fixtures/build/hello-pie a b'
 	@$(VENV)/bin/elfkit load-and-run --show-stack --clear-env --env LANG=C fixtures/build/hello-pie a b
 	@echo
@@ -45,7 +61,7 @@ demo: venv fixtures
 	@echo '$$ elfkit disasm fixtures/build/hello-pie main'
 	@$(VENV)/bin/elfkit disasm fixtures/build/hello-pie main
 
-test: venv fixtures
+test: packages venv fixtures
 	$(PY) -m pytest -n $(JOBS) -q tests
 
 syscalls-doc: venv

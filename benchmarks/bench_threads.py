@@ -156,11 +156,12 @@ def main() -> None:
     """Measure through run.py (the table as `make bench` writes it), then keep every other
     section of BENCH.md as it was: `run.py NAME` alone rewrites the file with NAME's only."""
     import run
+    from harness import repo_relative
     bench = TOP / "BENCH.md"
     old = bench.read_text() if bench.exists() else ""
     run.main(["run.py", "bench_threads"])
     if old:
-        bench.write_text(splice(old, bench.read_text(), "threads"))
+        bench.write_text(repo_relative(splice(old, bench.read_text(), "threads")))
         print("kept the other sections of BENCH.md")
 
 

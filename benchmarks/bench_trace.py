@@ -29,7 +29,9 @@ def many_calls_program() -> str:
     OUT.mkdir(parents=True, exist_ok=True)
     src, exe = OUT / "pltloop.c", OUT / "pltloop"
     src.write_text(SOURCE)
-    subprocess.run(["gcc", "-O1", "-fno-builtin", "-Wl,-z,lazy", "-o", str(exe), str(src)], check=True)
+    # compiled in OUT by relative names, so no path of this machine goes into the program
+    subprocess.run(["gcc", "-O1", "-fno-builtin", "-Wl,-z,lazy", "-o", exe.name, src.name],
+                   cwd=OUT, check=True)
     return str(exe)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -92,10 +93,28 @@ def machine() -> str:
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# The repository's absolute path as it may appear in text (also through a symbolic link): not
+# preceded by a path character, and either followed by `/REST` or not by a name character
+# (so /work/main2 is not /work/main).
+_TOPS = sorted({TOP, os.path.realpath(TOP)}, key=len, reverse=True)
+_TOP_RE = re.compile(r"(?<![\w.+~/-])(?:" + "|".join(re.escape(t) for t in _TOPS) +
+                     r")(?:(?P<rest>/[^\s'\"`|;:,()\[\]<>]*)|(?![\w.+-]))")
+
+
+def repo_relative(text: str) -> str:
+    """`text` with every path inside the repository written relative to the repository's top
+    (the top itself as `.`), wherever it occurs: a whole command argument, `--opt=PATH`, a path
+    inside a `sh -c` script, an error message in a note. Paths outside the repository
+    (/usr/bin/python3, /usr/lib/...) stay as they are. Everything `make bench` writes goes
+    through this: BENCH.md must carry no path of this machine."""
+    def rel(m: re.Match) -> str:
+        rest = (m.group("rest") or "").lstrip("/")
+        return rest or "."
+    return _TOP_RE.sub(rel, text)
+
 
 def cmdline(cmd) -> str:
     """The command as a reader would type it from the repository's top (the venv's elfkit shown
     as `elfkit`, paths inside the repository relative to it: no path of this machine)."""
-    shown = ["elfkit" if c.endswith("/bin/elfkit") else
-             os.path.relpath(c, TOP) if c.startswith(TOP + os.sep) else c for c in cmd]
+    shown = ["elfkit" if c.endswith("/bin/elfkit") else repo_relative(c) for c in map(str, cmd)]
     return " ".join(shlex.quote(c) for c in shown)
