@@ -46,6 +46,8 @@ CONTEXT_IDS = tuple(REG[n] for n in CONTEXT_REGS)
 FP_IDS = tuple(REG[f"xmm{i}"] for i in range(16)) + (REG["mxcsr"], REG["fpcw"], REG["fpsw"])
 
 _U64 = struct.Struct("<Q")
+# The registers Cpu.context_set writes straight into a saved context's bytes.
+CONTEXT_WORDS = ("rip", "rax", "rcx", "r11", "rsp", "fs_base")
 _SYSCALL_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 _CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
@@ -295,23 +297,22 @@ class Cpu:
         self._save_context(self._h, into.context)
         return into
 
-    def context_set(self, ctx, rip: int, rax: int | None = None, rcx: int = 0, r11: int = 0):
-        """Write %rip -- and with rax, a system call's return: %rax, %rcx, %r11 -- into a saved
-        context, in place: the words found by _context_register_offsets, else through Unicorn."""
+    def context_set(self, ctx, rip: int, rax: int | None = None, rcx: int = 0, r11: int = 0,
+                    **more: int):
+        """Write %rip -- with rax, a system call's return: %rax, %rcx, %r11; and any of `more`
+        (CONTEXT_WORDS: rsp, fs_base) -- into a saved context, in place: the words found by
+        _context_register_offsets, else through Unicorn."""
+        values = {"rip": rip, **more}
+        if rax is not None:
+            values.update(rax=rax, rcx=rcx, r11=r11)
         at = self._context_at
         if at is None:
-            ctx.reg_write(X86_RIP, rip)
-            if rax is not None:
-                for reg, value in ((X86.UC_X86_REG_RAX, rax), (X86.UC_X86_REG_RCX, rcx),
-                                   (X86.UC_X86_REG_R11, r11)):
-                    ctx.reg_write(reg, value & 0xFFFFFFFFFFFFFFFF)
+            for name, value in values.items():
+                ctx.reg_write(REG[name], value & 0xFFFFFFFFFFFFFFFF)
             return
         raw = self._context_view(ctx)
-        _U64.pack_into(raw, at[0], rip)
-        if rax is not None:
-            _U64.pack_into(raw, at[1], rax & 0xFFFFFFFFFFFFFFFF)
-            _U64.pack_into(raw, at[2], rcx)
-            _U64.pack_into(raw, at[3], r11)
+        for name, value in values.items():
+            _U64.pack_into(raw, at[name], value & 0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
     def _context_view(ctx):
@@ -322,24 +323,23 @@ class Cpu:
             raw = ctx._elfkit_raw = (ctypes.c_char * ctx.size).from_address(address)
         return raw
 
-    def _context_register_offsets(self) -> tuple[int, int, int, int] | None:
-        """Where a saved context keeps %rip, %rax, %rcx and %r11 (CPUX86State's eip and regs[]):
-        four marks written through Unicorn, then looked for in the bytes. None when any is not
-        found exactly once (context_set then writes through Unicorn)."""
+    def _context_register_offsets(self) -> dict[str, int] | None:
+        """Where a saved context keeps the CONTEXT_WORDS registers (CPUX86State's eip, regs[],
+        segs[R_FS].base): marks written through Unicorn, then looked for in the bytes. None when
+        any is not found exactly once (context_set then writes through Unicorn)."""
         ctx = self.uc.context_save()
-        marks = [0x5EC0_1D00_0000_00A1 + (i << 12) for i in range(4)]
-        for reg, mark in zip((X86_RIP, X86.UC_X86_REG_RAX, X86.UC_X86_REG_RCX,
-                              X86.UC_X86_REG_R11), marks):
-            ctx.reg_write(reg, mark)
+        marks = {name: 0x5EC0_1D00_0000_00A1 + (i << 12) for i, name in enumerate(CONTEXT_WORDS)}
+        for name, mark in marks.items():
+            ctx.reg_write(REG[name], mark)
         raw = ctypes.string_at(ctx.context, ctx.size)
-        found = []
-        for mark in marks:
+        found = {}
+        for name, mark in marks.items():
             word = mark.to_bytes(8, "little")
             at = raw.find(word)
             if at < 0 or at % 8 or raw.count(word) != 1:
                 return None
-            found.append(at)
-        return tuple(found)
+            found[name] = at
+        return found
 
     # --- memory (guest virtual addresses) ---------------------------------------------------
     def map(self, addr: int, size: int, prot: int):

@@ -308,8 +308,8 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
     mask = 1 << cpu.index
     for t in kernel.runqueue:
         if t.mm is mm and t.on_cpu is None and t.ctx is not None and t.state == TASK_RUNNING and \
-                t.exit is None and t.blocked_call is not None and t.exec_attach is None and \
-                t.restart_at is None and t.cpus_allowed & mask and \
+                t.exit is None and (t.blocked_call is not None or _fresh_thread(t)) and \
+                t.exec_attach is None and t.restart_at is None and t.cpus_allowed & mask and \
                 not ((t.signals.pending or t.group.pending) and deliverable_signals(t)):
             break
     else:
@@ -328,8 +328,16 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
     call = t.blocked_call
     ctx, t.ctx = t.ctx, None
     cpu.current, t.on_cpu, t.run_since = t, cpu, now
-    if call[0] == NR_FUTEX and t.restart.get("futex_woken") and call[1][1] & 0x7F in FUTEX_WAITS \
-            and t.strace is None:
+    if call is None:
+        # a thread clone made, never run: it returns 0 from the clone (copy_thread's registers,
+        # its own stack and TLS), from the syscall's address since Unicorn adds the 2 bytes
+        regs, t.initial_regs = t.initial_regs, None
+        more = {k: v for k, v in regs.items() if k in ("rsp", "fs_base")}
+        cpu.context_set(ctx, regs["rip"] - 2, regs["rax"], regs["rcx"], regs["r11"], **more)
+        cpu.restore_in_hook(ctx)
+        done = True
+    elif call[0] == NR_FUTEX and t.restart.get("futex_woken") and \
+            call[1][1] & 0x7F in FUTEX_WAITS and t.strace is None:
         # the common hand-over: a FUTEX_WAIT that was woken returns 0 (what retry_call would
         # find by making it again), written into its context before the context is loaded
         t.blocked_call = None
@@ -347,6 +355,14 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
             t.signals.pending or t.group.pending:
         cpu.stop()                               # the scheduler's loop sees to the rest
     return True
+
+
+def _fresh_thread(t) -> bool:
+    """A thread made by clone that has not run yet, whose first registers switch_thread can
+    write into its context (copy_thread's: the return, its stack and TLS)."""
+    regs = t.initial_regs
+    return regs is not None and t.last_cpu is None and t.rseq_area is None and \
+        regs.keys() <= {"rax", "rip", "rcx", "r11", "rsp", "fs_base"}
 
 
 def settle_rip(task):
