@@ -117,12 +117,16 @@ def _plt0_jump(path):
 
 
 def _readelf_reloc_offsets(path, only_plt=False):
+    """Relocated offsets; only_plt: the PLT's slots, which are what .rela.plt holds except the
+    TLS descriptors ld also puts there (R_X86_64_TLSDESC, -mtls-dialect=gnu2)."""
     text = subprocess.run(["readelf", "-W", "-r", str(path)], capture_output=True, text=True).stdout
     out, inside = set(), False
     for line in text.splitlines():
         if line.startswith("Relocation section"):
             inside = not only_plt or ".rela.plt" in line or ".rel.plt" in line
         elif inside and re.match(r"^[0-9a-f]{8,16} ", line):
+            if only_plt and ("_TLSDESC " in line or "_TLS_DESC " in line):
+                continue
             out.add(int(line.split()[0], 16))
     return out
 

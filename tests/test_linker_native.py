@@ -8,7 +8,10 @@
    value points into (the two linkers place libraries at different addresses: ld.so itself
    occupies the top of the mmap area under --linker=system). Normalisation: GOT[1] and GOT[2]
    of .got.plt are skipped -- by design they hold each linker's own object handle and resolver
-   address (glibc: its link_map and _dl_runtime_resolve; elfkit: an id and its trap).
+   address (glibc: its link_map and _dl_runtime_resolve; elfkit: an id and its trap) -- and so
+   is the first word of each TLS descriptor (R_X86_64_TLSDESC), the linker's own descriptor
+   function (glibc: _dl_tlsdesc_return in ld.so; elfkit: its code page); the second word, the
+   argument, is compared (tests/test_linker_tlsdesc.py checks the functions).
 3. Slots never called still point into their PLT stub at exit.
 """
 import os
@@ -87,6 +90,7 @@ def describe(value, objects, extents):
 
 def got_snapshot(proc, linker):
     from elfkit.elf import ElfFile
+    from elfkit.elf.constants import R_X86_64
     objects = objects_of(proc, linker)
     extents, elves = {}, {}
     for name, base, path in objects:
@@ -98,12 +102,17 @@ def got_snapshot(proc, linker):
     for name, base, path in objects:
         if name.startswith("ld-linux"):
             continue                                  # only under the system linker
+        descriptor_functions = {off for t in elves[name].relocation_tables if t.kind == "RELA"
+                                for off, info, _ in t.entries
+                                if info & 0xFFFFFFFF == R_X86_64.TLSDESC}
         for sec in elves[name].sections:
             if sec.name not in (".got", ".got.plt"):
                 continue
             for i in range(sec.size // 8):
                 if sec.name == ".got.plt" and i in (1, 2):
                     continue                          # each linker's handle and resolver
+                if sec.addr + 8 * i in descriptor_functions:
+                    continue                          # each linker's TLSDESC function
                 (value,) = struct.unpack("<Q", proc.cpu.read(base + sec.addr + 8 * i, 8))
                 snap[(name, sec.name, i)] = describe(value, objects, extents)
     return snap

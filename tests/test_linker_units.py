@@ -225,6 +225,16 @@ def test_each_relocation_kind(setup):
     r._none(user, where, 0, 0)
 
 
+def test_initial_exec_against_dynamic_tls_is_refused_as_glibc_does(setup):
+    """R_X86_64_TPOFF64 needs a block in static TLS; a module without one (tls_offset 0)
+    cannot be reached that way: ld.so's "cannot allocate memory in static TLS block"."""
+    from elfkit.linker.dso import LinkError
+    cpu, r, user, definer = setup
+    definer.tls_offset = 0
+    with pytest.raises(LinkError, match="cannot allocate memory in static TLS block"):
+        r._tpoff(user, 0x10100, 2, 0)
+
+
 def test_relr_adds_the_base(setup):
     cpu, r, user, _ = setup
     cpu.write(0x10010, struct.pack("<Q", 0x20))

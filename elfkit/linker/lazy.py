@@ -6,7 +6,9 @@ entry. The first call through a slot runs PLTn (push the relocation index,
 jump to PLT0), PLT0 pushes GOT[1] and jumps through GOT[2] -- here, to
 elfkit's trap. The resolver then:
   1. reads the object id at [%rsp] and the relocation index at [%rsp+8];
-  2. finds that JUMP_SLOT relocation in the object's DT_JMPREL table;
+  2. finds that JUMP_SLOT relocation in the object's DT_JMPREL table (the table also
+     holds the R_X86_64_TLSDESC of -mtls-dialect=gnu2 code, after the JUMP_SLOTs: those
+     were applied at start-up, see tlsdesc.py; a PLT asking for one is an error);
   3. looks its symbol up in the object's scope (an IFUNC's resolver chooses);
   4. writes the address into the GOT slot;
   5. pops the two words and continues at the target, so the target returns
@@ -17,7 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from elfkit.elf.constants import DT
+from elfkit.elf.constants import DT, R_X86_64, reloc_type_name
 from elfkit.linker.dso import LinkError
 
 Q = struct.Struct("<Q")
@@ -76,6 +78,9 @@ class LazyResolver:
                 raise LinkError(f"{dso.path}: PLT asked for relocation {index}, DT_JMPREL has "
                                 f"{0 if table is None else len(table.entries)}")
             offset, info, addend = table.entries[index]
+            if info & 0xFFFFFFFF != R_X86_64.JUMP_SLOT:
+                raise LinkError(f"{dso.path}: PLT asked for relocation {index}, which is "
+                                f"{reloc_type_name(info & 0xFFFFFFFF, 62)}, not a JUMP_SLOT")
             sym = info >> 32
             slot = dso.base + offset
             (before,) = Q.unpack(cpu.read(slot, 8))

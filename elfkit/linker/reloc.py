@@ -2,7 +2,9 @@
 
 As in musl's do_relocs, the x86-64 types are mapped to a few generic kinds
 in one table, and each kind is one small function. JUMP_SLOT relocations
-are left for the lazy resolver unless binding now (BIND_NOW, LD_BIND_NOW).
+are left for the lazy resolver unless binding now (BIND_NOW, LD_BIND_NOW);
+TLSDESC ones are applied at once even in .rela.plt, as glibc >= 2.34 does
+(tlsdesc.py).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import struct
 from elfkit.elf.constants import R_X86_64, STT, STV, reloc_type_name
 from elfkit.linker.dso import LinkError
 from elfkit.linker.lookup import lookup, requested_version
+from elfkit.linker.tls import NO_TLS_OFFSET
 
 # generic kind -> the x86-64 types that are that kind
 KINDS = {
@@ -25,6 +28,7 @@ KINDS = {
     "TPOFF": (R_X86_64.TPOFF64,),
     "DTPMOD": (R_X86_64.DTPMOD64,),
     "DTPOFF": (R_X86_64.DTPOFF64,),
+    "TLSDESC": (R_X86_64.TLSDESC,),
 }
 KIND_OF = {int(t): kind for kind, types in KINDS.items() for t in types}
 Q = struct.Struct("<Q")
@@ -94,6 +98,9 @@ class Relocator:
 
     def _tpoff(self, dso, where, sym, addend):
         d = self._defining(dso, sym)
+        if d.dso.tls_offset == NO_TLS_OFFSET:
+            raise LinkError(f"{dso.path}: cannot allocate memory in static TLS block "
+                            f"(R_X86_64_TPOFF64 against {d.dso.path}, which has dynamic TLS)")
         self.write(where, Q.pack((d.symbol.value + addend - d.dso.tls_offset) & 0xFFFFFFFFFFFFFFFF))
 
     def _dtpmod(self, dso, where, sym, addend):
@@ -103,6 +110,14 @@ class Relocator:
     def _dtpoff(self, dso, where, sym, addend):
         value = (self._defining(dso, sym).symbol.value if sym else 0) + addend
         self.write(where, Q.pack(value & 0xFFFFFFFFFFFFFFFF))
+
+    def _tlsdesc(self, dso, where, sym, addend):
+        d = self._defining(dso, sym, weak_undefined_ok=True)
+        if d is None:
+            self.write(where, self.linker.tlsdesc.undefined_weak(self.linker.proc, addend))
+        else:
+            self.write(where, self.linker.tlsdesc.descriptor(self.linker.proc, d.dso,
+                                                             d.symbol.value + addend))
 
     def _relr(self, dso, table):
         cpu = self.linker.proc.cpu
@@ -120,8 +135,9 @@ class Relocator:
             return Definition(dso, s, None)
         return lookup(s.name, self.linker.scope_for(dso, s), requested_version(dso, sym_index), skip)
 
-    def _defining(self, dso, sym_index):
-        """The definition of symbol sym_index of dso (the symbol itself if it is local)."""
+    def _defining(self, dso, sym_index, weak_undefined_ok=False):
+        """The definition of symbol sym_index of dso (the symbol itself if it is local); None
+        for an undefined weak reference if weak_undefined_ok."""
         from elfkit.linker.lookup import Definition
         if sym_index == 0:
             return Definition(dso, dso.symbols[0], None)
@@ -129,6 +145,8 @@ class Relocator:
         if s.bind == 0 and s.shndx:                  # STB_LOCAL: binds to itself
             return Definition(dso, s, None)
         d = self._resolve(dso, sym_index)
+        if d is None and weak_undefined_ok and s.bind == 2:          # STB_WEAK
+            return None
         if d is None:
             raise LinkError(f"{dso.path}: undefined symbol: {s.name}")
         return d

@@ -6,6 +6,7 @@ The order of the work, as glibc does it:
   3. static TLS offsets are assigned and the TLS area + TCB set up (tls.py);
   4. objects are relocated in reverse load order, the program last (reloc.py); lazy
      JUMP_SLOTs are pointed at their PLT stubs and GOT[1]/GOT[2] installed (lazy.py);
+     TLS descriptors get their functions (tlsdesc.py);
      PT_GNU_RELRO is made read-only after each object's relocation;
   5. the program's DT_PREINIT_ARRAY, then DT_INIT and DT_INIT_ARRAY of every dependency,
      dependencies before their users (the program's own are libc's job, as with glibc);
@@ -24,6 +25,7 @@ from elfkit.linker.lazy import LazyResolver
 from elfkit.linker.namespace import Namespace
 from elfkit.linker.search import Searcher
 from elfkit.linker.tls import assign_offsets, setup_static_tls, tls_get_addr
+from elfkit.linker.tlsdesc import TlsDescriptors, dynamic_slow_path
 
 GLIBC_PRIVATE = ("libc.so.6",)
 Q = struct.Struct("<Q")
@@ -155,21 +157,37 @@ class Linker(Namespace):
         image = self.proc.image
         return self.proc.cpu.read(image.stack.random, 16)
 
-    # --- the rtld's own symbols (__tls_get_addr) --------------------------------------------
+    # --- the rtld's own symbols (__tls_get_addr) and TLS descriptor functions --------------
     def _define_rtld_symbols(self):
         self.tls_get_addr_trap = self.proc.cpu.add_trap(0x20, self.on_tls_get_addr)
         self.rtld_symbols = {"__tls_get_addr": self.tls_get_addr_trap}
+        self.tlsdesc = TlsDescriptors(self.proc.cpu.add_trap(0x50, self.on_tlsdesc_dynamic))
+
+    def _dsos_by_module(self) -> dict:
+        return {d.tls_module: d for d in self.dsos if d.tls_module}
 
     def on_tls_get_addr(self):
-        """The trap __tls_get_addr points at: the address of a TLS variable of this process."""
+        """The trap __tls_get_addr points at: the address of a TLS variable of the calling
+        thread."""
         cpu = self.proc.cpu
         rdi = cpu.reg("rdi")
-        by_module = {d.tls_module: d for d in self.dsos if d.tls_module}
-        cpu.set_reg("rax", tls_get_addr(self.proc, by_module, self.tp, rdi))
+        try:
+            cpu.set_reg("rax", tls_get_addr(self.proc, self._dsos_by_module(), rdi))
+        except LinkError as e:
+            self.fail(str(e))
+            return
         rsp = cpu.reg("rsp")
         (ret,) = Q.unpack(cpu.read(rsp, 8))
         cpu.set_reg("rsp", rsp + 8)
         cpu.set_reg("rip", ret)
+
+    def on_tlsdesc_dynamic(self):
+        """The trap _dl_tlsdesc_dynamic's slow path jumps to (a thread's first access to a
+        module in dynamic TLS)."""
+        try:
+            dynamic_slow_path(self.proc, self._dsos_by_module())
+        except LinkError as e:
+            self.fail(str(e))
 
     def _protect_relro(self, dso):
         seg = dso.relro()

@@ -1,4 +1,4 @@
-"""elf/dl-tls.c for x86-64 (TLS variant II): static TLS blocks below the thread pointer.
+"""elf/dl-tls.c for x86-64 (TLS variant II): static TLS blocks below the thread pointer, the DTV.
 
     ... | module n block | ... | module 1 block | TCB (struct pthread head) ...
                                                ^ %fs base (tp): tp[0] = tp, tp[1] = dtv,
@@ -6,16 +6,26 @@
 
 Module k's block starts at tp - tls_offset(k); offsets are assigned in load
 order, each rounded up to the module's alignment, as _dl_determine_tlsoffset
-does. __tls_get_addr(&{module, offset}) returns tp - tls_offset(module) + offset.
+does. Every module loaded at start-up gets one, as with glibc; a module
+without one (tls_offset NO_TLS_OFFSET) has dynamic TLS: a block per thread,
+allocated on the thread's first access and found through its DTV
+(dtv[-1] = the slots, dtv[0] = generation, dtv[k] = {block of module k,
+to_free}; unallocated: TLS_DTV_UNALLOCATED). __tls_get_addr(&{module, offset})
+returns the current thread's block + offset (block_address).
 """
 from __future__ import annotations
 
 import struct
 
 from elfkit.kernel.mm import MAP_ANONYMOUS, MAP_PRIVATE
+from elfkit.linker.dso import LinkError
 
 TCB_SIZE = 0x700                 # glibc's struct pthread is about this size; the guest may use it
 PAGE = 0x1000
+NO_TLS_OFFSET = 0                # l_tls_offset of a module with no block in static TLS
+TLS_DTV_UNALLOCATED = 0xFFFFFFFFFFFFFFFF      # glibc's ((void *) -1l) in a DTV slot
+DTV_SLOTS = PAGE // 16 - 2       # the DTV page: dtv[-1], dtv[0], then one slot per module
+Q = struct.Struct("<Q")
 
 
 def assign_offsets(dsos) -> int:
@@ -58,22 +68,61 @@ def setup_static_tls(proc, dsos, static_size: int, random_bytes: bytes) -> int:
     cpu.write(tp, struct.pack("<QQ", tp, 0))         # tcb->tcb = tp, dtv (filled below)
     cpu.write(tp + 0x10, struct.pack("<Q", tp))      # tcb->self
     cpu.write(tp + 0x28, guard + pointer_guard)
-    # dtv[-1] = its length, dtv[0] = generation, dtv[k] = module k's block
+    # dtv[-1] = its slots, dtv[0] = generation, dtv[k] = module k's block (or unallocated)
     area_dtv = proc.mm.mmap(0, PAGE, 3, MAP_PRIVATE | MAP_ANONYMOUS)
-    modules = [d for d in dsos if d.tls_module]
     dtv = area_dtv + 16
-    cpu.write(area_dtv, struct.pack("<QQQQ", len(modules), 0, 0, 0))
-    for d in modules:
-        cpu.write(dtv + 16 * d.tls_module, struct.pack("<QQ", tp - d.tls_offset, 0))
+    slots = [(TLS_DTV_UNALLOCATED, 0)] * DTV_SLOTS
+    for d in dsos:
+        if 0 < d.tls_module <= DTV_SLOTS and d.tls_offset != NO_TLS_OFFSET:
+            slots[d.tls_module - 1] = (tp - d.tls_offset, 0)
+    cpu.write(area_dtv, struct.pack("<QQQQ", DTV_SLOTS, 0, 0, 0)
+              + b"".join(struct.pack("<QQ", *slot) for slot in slots))
     cpu.write(tp + 8, struct.pack("<Q", dtv))
     cpu.set_fs_base(tp)
     return tp
 
 
-def tls_get_addr(proc, dsos_by_module: dict, tp: int, ti_addr: int) -> int:
+def block_address(proc, dso) -> int:
+    """The calling thread's block of `dso`'s module (__tls_get_addr's tls_get_addr_tail): a
+    static block lies at the module's offset below the thread's own pointer; a dynamic one is
+    found through the thread's DTV and allocated and initialised on its first use."""
+    cpu = proc.cpu
+    tp = cpu.fs_base()
+    if dso.tls_offset != NO_TLS_OFFSET:
+        return tp - dso.tls_offset
+    (dtv,) = Q.unpack(cpu.read(tp + 8, 8))
+    (slots,) = Q.unpack(cpu.read(dtv - 16, 8))
+    if not 0 < dso.tls_module <= slots:
+        raise LinkError(f"{dso.path}: TLS module {dso.tls_module} has no slot in the DTV at "
+                        f"{dtv:#x} of the thread at {tp:#x} ({slots} slots)")
+    slot = dtv + 16 * dso.tls_module
+    (block,) = Q.unpack(cpu.read(slot, 8))
+    if block == TLS_DTV_UNALLOCATED:
+        block = _allocate_block(proc, dso)
+        cpu.write(slot, struct.pack("<QQ", block, block))     # {pointer, to_free}
+    return block
+
+
+def _allocate_block(proc, dso) -> int:
+    """allocate_and_init: a block aligned to the module's p_align, its .tdata image copied,
+    the rest (.tbss) zero -- fresh anonymous memory is."""
+    seg = dso.tls_segment()
+    align = max(seg.align, 1)
+    area = proc.mm.mmap(0, _round_up(seg.memsz + align, PAGE), 3, MAP_PRIVATE | MAP_ANONYMOUS)
+    if area < 0:
+        raise LinkError(f"{dso.path}: cannot allocate {seg.memsz} bytes of dynamic TLS "
+                        f"(errno {-area})")
+    block = _round_up(area, align)
+    if seg.filesz:
+        proc.cpu.write(block, proc.cpu.read(dso.base + seg.vaddr, seg.filesz))
+    return block
+
+
+def tls_get_addr(proc, dsos_by_module: dict, ti_addr: int) -> int:
+    """__tls_get_addr(&{module, offset}) for the calling thread; 0 for an unknown module."""
     raw = proc.cpu.read(ti_addr, 16)
     module, offset = struct.unpack("<QQ", raw)
     dso = dsos_by_module.get(module)
     if dso is None:
         return 0
-    return tp - dso.tls_offset + offset
+    return (block_address(proc, dso) + offset) & 0xFFFFFFFFFFFFFFFF
