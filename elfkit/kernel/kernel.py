@@ -81,7 +81,8 @@ class Kernel:
         self.tty_pgrp: int | None = None         # the guests' foreground group (TIOCSPGRP)
         self.ptys: dict = {}                     # pseudo-terminals the guests made (fs/devpts)
         self.ipc = IpcNamespace(self)            # SysV IPC, POSIX mqueues, keyrings (elfkit.kernel.ipc)
-        self.in_host_wait = False
+        self.in_host_wait = False               # the boot CPU is in select() (host signals)
+        self.host_wait_set = False              # ... or about to be, on a set made before
         self.boot_time = time.monotonic()
         self._stat_cache: dict[str, os.stat_result] = {}
         creds = Credentials(os.getuid(), os.geteuid(), os.getgid(), os.getegid())
@@ -231,7 +232,7 @@ class Kernel:
                 c.slice_end = time.monotonic() + SLICE_S
             return
         if any(c.idle and allowed >> c.index & 1 for c in cpus):
-            if self.in_host_wait and allowed & 1:
+            if self.host_wait_set and allowed & 1:
                 self.kick()
             self.idle_cond.notify_all()
             return
@@ -320,6 +321,8 @@ class Kernel:
         task.wchan = s.wchan
         for q in s.queues:
             q.waiters.append(task)
+        if self.host_wait_set and (s.read_fds or s.write_fds or s.deadline is not None):
+            self.kick()                          # the boot CPU's select() must watch these too
         if self.tracer is not None:
             self.tracer.state(task)
         if s.interruptible and deliverable_signals(task):

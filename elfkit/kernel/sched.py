@@ -406,7 +406,11 @@ def wait_on_host(kernel, deadline: float | None, block: bool = True):
     lock = kernel.bkl
     cpu = kernel.machine.cpus[0]
     cpu.idle = block
-    lock.release()                       # the other CPUs go on meanwhile (Kernel.enqueue kicks)
+    # From here until the lock is taken again, a task another CPU wakes (Kernel.enqueue) or puts
+    # to sleep on a host descriptor or a deadline (Kernel.sleep) is not in the set collected
+    # above: that CPU writes the kick pipe, so select() returns and the set is made again.
+    kernel.host_wait_set = block
+    lock.release()                       # the other CPUs go on meanwhile
     failed = None
     try:
         try:
@@ -425,6 +429,7 @@ def wait_on_host(kernel, deadline: float | None, block: bool = True):
         failed = e
     lock.acquire()
     cpu.idle = False
+    kernel.host_wait_set = False
     if failed is not None:
         raise failed
     if kick in r:
