@@ -18,15 +18,29 @@ def fixture_path(name: str) -> Path:
     return path
 
 
+# Files of other machines (issue 18): build/cross/<machine>/ (fixtures/src/cross/) and the
+# unpacked Debian packages of other architectures, build/debs/<arch>/ (`make -C fixtures
+# cross-debs`). Tests of other machines find them with cross_fixtures(); the x86 tests that
+# walk every fixture do not.
+OTHER_MACHINES = ("cross", "debs")
+
+
 def all_fixtures() -> list[Path]:
-    """Every ELF file the fixture Makefile built (sorted, deterministic)."""
+    """Every x86 ELF file the fixture Makefile built (sorted, deterministic)."""
     out = []
     for p in sorted(FIXTURES.rglob("*")):
-        if p.is_file():
+        if p.is_file() and p.relative_to(FIXTURES).parts[0] not in OTHER_MACHINES:
             with open(p, "rb") as f:
                 if f.read(4) == b"\x7fELF":
                     out.append(p)
     return out
+
+
+def cross_fixtures(machine: str | None = None) -> list[Path]:
+    """The other machines' fixtures, build/cross/<machine>/* (all machines when None)."""
+    base = FIXTURES / "cross"
+    dirs = [base / machine] if machine else sorted(d for d in base.glob("*") if d.is_dir())
+    return [p for d in dirs if d.is_dir() for p in sorted(d.iterdir()) if p.is_file()]
 
 
 def run_elfkit(*args, input=None, env=None, timeout=300) -> subprocess.CompletedProcess:
