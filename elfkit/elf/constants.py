@@ -70,7 +70,7 @@ MACHINE_NAMES = {
     0: "None", 2: "Sparc", 3: "Intel 80386", 8: "MIPS R3000", 20: "PowerPC", 21: "PowerPC64",
     22: "IBM S/390", 40: "ARM", 42: "Renesas / SuperH SH", 50: "Intel IA-64",
     62: "Advanced Micro Devices X86-64", 183: "AArch64", 243: "RISC-V", 247: "Linux BPF",
-    258: "LoongArch",
+    258: "LoongArch", 43: "Sparc v9", 18: "Sparc v8+",
 }
 
 

@@ -153,8 +153,11 @@ def _check_header(path: str, host_path: str, interpreter: bool = False) -> ElfFi
     h = elf.header
     what = "interpreter" if interpreter else "program"
     if not h.is_64 or h.machine != EM.X86_64:
-        raise ExecError(path, f"{what} is not an x86-64 ELF file (class "
-                              f"{'ELF64' if h.is_64 else 'ELF32'}, machine {h.machine}): "
+        # (the kernel: ENOEXEC, the shell's "cannot execute binary file"; say what it is for)
+        from elfkit.elf.constants import machine_name
+        order = "little-endian" if h.ei_data == 1 else "big-endian"
+        raise ExecError(path, f"{what} is for {machine_name(h.machine)} "
+                              f"({'ELF64' if h.is_64 else 'ELF32'}, {order}), not x86-64: "
                               "elfkit runs x86-64 programs only")
     if h.type not in (ET.EXEC, ET.DYN):
         raise ExecError(path, f"{what} is not executable (e_type {h.type}: only ET_EXEC and "
