@@ -62,6 +62,7 @@ demo: demo-packages venv demo-fixtures
 	@$(VENV)/bin/elfkit disasm fixtures/build/hello-pie main
 
 test: packages venv fixtures
+	@$(PY) -m elfkit.kernel.cpu --check-fast-paths   # a loud banner if Unicorn's fast paths are off
 	$(PY) -m pytest -n $(JOBS) -q tests
 
 syscalls-doc: venv

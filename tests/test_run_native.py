@@ -142,6 +142,8 @@ def _elf_kind(path: Path) -> str:
 FIXTURE_ARGS = {
     "cpubound": ["1"],
     "cpubound-static": ["1"],
+    "aluloop": ["1000000"],         # the tight-loop benchmarks (benchmarks/bench_loops.py)
+    "stackvm": ["1000000"],
     "syscalls": ["3000"],
     "faults": ["exit3"],            # each mode: tests/test_run_faults.py
     "faults-static": ["exit3"],

@@ -87,8 +87,9 @@ GUEST_OPTIONS = [
                       "the program (elfkit takes GOT[2] of every lazily bound object)."),
     click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
                  help="Stop the guest after SECONDS."),
-    click.option("--max-insns", type=click.IntRange(min=1), help="Stop the guest after N instructions "
-                 "(on one CPU: the count is one CPU's)."),
+    click.option("--max-insns", type=click.IntRange(min=1), metavar="N",
+                 help="Stop the guest after exactly N instructions, every process's, on one CPU "
+                      "(exit status 124; what counts: README.md)."),
     click.option("--cpus", type=click.IntRange(min=1, max=64), default=None,
                  help="Emulated CPUs: guest processes run in parallel on up to N host threads. "
                       "Default: the host CPUs elfkit may use (nproc)."),
@@ -99,8 +100,17 @@ GUEST_OPTIONS = [
 ]
 
 
+# How a command that runs a guest reads its command line: elfkit's options come before FILE
+# and everything after FILE is the guest's, untouched (as for env, nohup or qemu-user). Click
+# stops looking for options at the first argument that is not one (or after `--`), so an
+# unknown option before FILE is a usage error ("No such option", with click's suggestion), the
+# same as for every other command, and `-x` or `--help` after FILE go to the guest.
+GUEST_COMMAND_SETTINGS = {"allow_interspersed_args": False}
+
+
 def guest_options(f, file_required: bool = True):
-    """The options every command that runs a guest shares (load-and-run, trace-plt)."""
+    """The options every command that runs a guest shares (load-and-run, trace-plt); the
+    command itself takes context_settings=GUEST_COMMAND_SETTINGS."""
     options = GUEST_OPTIONS + [
         click.argument("file", type=click.Path(dir_okay=True), required=file_required),
         click.argument("args", nargs=-1, type=click.UNPROCESSED),
@@ -111,9 +121,10 @@ def guest_options(f, file_required: bool = True):
 
 
 def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable, linker, resolver,
-                cpus=None, strace=None, tracer=None, allow_net=False, memory_limit=None):
+                cpus=None, strace=None, tracer=None, allow_net=False, memory_limit=None, limits=None):
     """The first guest Task for FILE, or a one-line error and the shell's exit status (126/127)."""
     from elfkit.kernel.exec import spawn
+    from elfkit.kernel.sched import LimitUnavailable
     from elfkit.kernel.smp import host_cpus
     from elfkit.linker.attach import exec_linker
     from elfkit.linker.dso import LinkError
@@ -124,10 +135,14 @@ def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable,
         return spawn(file, argv, envp, root=root, seed=seed, writable=list(writable), strace=strace,
                      warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True),
                      linker=exec_linker(linker, resolver), tracer=tracer, host_signals=True,
-                     cpus=cpus or host_cpus(), allow_net=allow_net, memory_limit=memory_limit)
+                     cpus=cpus or host_cpus(), allow_net=allow_net, memory_limit=memory_limit,
+                     limits=limits)
     except ExecError as e:
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         raise SystemExit(EXIT_NOENT if e.errno_name == "ENOENT" else EXIT_NOEXEC) from None
+    except LimitUnavailable as e:
+        click.echo(f"elfkit: error: {e.one_line()}", err=True)
+        raise SystemExit(2) from None
     except ElfkitError as e:
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         raise SystemExit(EXIT_NOEXEC) from None
@@ -207,7 +222,7 @@ def die_by_signal(sig: int):
     raise SystemExit(128 + sig)           # a signal that does not end a process by default
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.command(context_settings=GUEST_COMMAND_SETTINGS)
 @click.option("--strace", is_flag=True, help="One strace-format line per system call on stderr.")
 @click.option("--strace-output", type=click.Path(dir_okay=False), help="Write the --strace lines here.")
 @click.option("--show-stack", is_flag=True, help="Print the initial stack, labelled, before running.")
@@ -247,13 +262,14 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_
         from elfkit.kernel.proctrace import ProcTracer
         procs_stream = open(trace_procs_output, "w") if trace_procs_output else sys.stderr
         procs = ProcTracer(procs_stream, as_json=trace_procs_format == "json")
-    proc = spawn_guest(file, args, strace=tracer, tracer=procs, **guest)
+    limits = RunLimits(timeout_s=timeout, max_insns=max_insns)
+    proc = spawn_guest(file, args, strace=tracer, tracer=procs, limits=limits, **guest)
     if dump_vdso:
         write_vdso(file, proc, dump_vdso)
     if show_stack:
         from elfkit.render.stack import format_stack
         click.echo(format_stack(proc.image.stack), err=True, nl=False)
-    status = proc.run(RunLimits(timeout_s=timeout, max_insns=max_insns))
+    status = proc.run(limits)
     if tracer is not None:
         tracer.finish(proc, status)
     if procs is not None:

@@ -8,11 +8,10 @@ import sys
 
 import click
 
-from elfkit.cli.run import exit_like_the_guest, guest_options, spawn_guest
+from elfkit.cli.run import GUEST_COMMAND_SETTINGS, exit_like_the_guest, guest_options, spawn_guest
 
 
-@click.command("trace-plt", context_settings={"ignore_unknown_options": True,
-                                             "allow_interspersed_args": False})
+@click.command("trace-plt", context_settings=GUEST_COMMAND_SETTINGS)
 @click.option("--calls", is_flag=True, help="Also count every call through each PLT slot.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (keys: docs/TRACE.md).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
@@ -22,10 +21,11 @@ def trace_plt(file, args, calls, as_json, output, timeout, max_insns, **guest):
     from elfkit.kernel.task import RunLimits
     from elfkit.linker.trace import PltTracer
     from elfkit.render.trace import write_json, write_text
-    proc = spawn_guest(file, args, **guest)
+    limits = RunLimits(timeout_s=timeout, max_insns=max_insns)
+    proc = spawn_guest(file, args, limits=limits, **guest)
     tracer = PltTracer(proc, count_calls=calls)
     tracer.attach()
-    status = proc.run(RunLimits(timeout_s=timeout, max_insns=max_insns))
+    status = proc.run(limits)
     result = tracer.finish()
     out = open(output, "w") if output else sys.stderr
     try:

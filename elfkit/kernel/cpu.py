@@ -11,12 +11,17 @@ Two settings of Unicorn's own make CPU-bound guest code about 1.6x faster
 (see Cpu.__init__): the per-access exit check is switched off and the soft TLB
 is grown before the guest starts. elfkit's traps are `int3` instructions on a
 page of its own, handled as CPU exceptions, so no handler depends on a code
-hook stopping the CPU in the middle of a translated block.
+hook stopping the CPU in the middle of a translated block. And the call to Unicorn's
+check_exit_request that heads every translated block is rewritten into QEMU's inline test once
+the block is translated (elfkit.kernel.exitcheck; Cpu._inline_exit_check): tight loops ~2x
+faster.
 """
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
+import time
 from dataclasses import dataclass
 
 import unicorn as uc_mod
@@ -24,6 +29,7 @@ from unicorn import unicorn_const as UC
 from unicorn import x86_const as X86
 from unicorn.unicorn_py3 import unicorn as uc_impl
 
+from elfkit.kernel.exitcheck import InlineExitCheck
 from elfkit.kernel.mm.paging import PTE_P, PTE_U, PageTables, PhysMem, pte_flags
 
 # A CPU model on which glibc's ld.so starts: it passes the x86-64 ISA level
@@ -63,6 +69,13 @@ PROBE_AT = 0x1000
 SCRATCH_PAGE = 0xFFFFFFFFFE000000
 # Entries the soft TLB is grown to before the guest runs: 16 MiB of working set.
 TLB_ENTRIES = 4096
+# A run that has translated blocks for this long is stopped (by the ticker) so that their
+# exit-check calls are rewritten (see Cpu._inline_exit_check); every run begins with that pass.
+PATCH_EVERY_S = 0.01
+# Exceptions of the fault class (Intel SDM vol. 3, 6.5): %rip stays on the instruction, which did
+# not complete (#DE, #BR, #UD, #NM, #TS, #NP, #SS, #GP, #PF, #MF, #AC, #XM). #BP (int3), #OF
+# (into) and `int N` are traps: the instruction completed.
+FAULT_VECTORS = frozenset((0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19))
 
 
 def _no_exit_request(lib) -> int | None:
@@ -180,8 +193,16 @@ class Cpu:
         self.exact_stops = True               # Unicorn's default
         self.set_exact_stops(False)
         self._emu_counter = self._find_emu_counter()
+        # uc_struct.emu_count (the N of emu_start(count=N)) is the word after the counter
+        self._emu_limit = None if self._emu_counter is None else \
+            ctypes.c_uint64.from_address(ctypes.addressof(self._emu_counter) + 8)
+        self._counting = False        # the run in progress has a count (see insns_run)
+        self._not_retired = 0         # what its count hook saw that the guest did not retire
         self._grow_tlb(TLB_ENTRIES)
         self._calibrate_error_code()     # (after the settings above: its probes then run as written)
+        self._exit_check = self._inline_exit_check()
+        self._patched_at = 0.0           # when the last pass of _exit_check ran (time.monotonic)
+        self._count_hook = True          # Unicorn's count hook is in (the probes' counts; run())
         self.pages.on_change = boot_on_change
         self._syscall_args = RegBatch(SYSCALL_ARG_REGS)
         self._syscall_ret = RegBatch(SYSCALL_RET_REGS)
@@ -515,6 +536,65 @@ class Cpu:
                  if all(int.from_bytes(r[off:off + 4], "little") == w for r, w in zip(seen, want))]
         self._error_code_at = found[0] if len(found) == 1 else None
 
+    def _inline_exit_check(self) -> InlineExitCheck | None:
+        """Every translated block begins with a call to Unicorn's check_exit_request, which
+        tight loops pay for on every pass: find what replacing it with QEMU's inline test
+        needs (elfkit.kernel.exitcheck), then prove it on a probe: a one-block loop chained
+        to itself, its block rewritten, must stop at its first instruction when uc_emu_stop
+        is called (by the count hook of emu_start(count=N): with exact stops off only the
+        rewritten test can see it). None (the calls stay) when anything differs, or when the
+        environment says ELFKIT_EXIT_CHECK=call (to measure, or to rule it out)."""
+        if os.environ.get("ELFKIT_EXIT_CHECK") == "call":
+            return None
+        lib, uc, rcx = self._lib, self.uc, X86.UC_X86_REG_RCX
+        try:
+            helper = ctypes.cast(lib.helper_check_exit_request_x86_64, ctypes.c_void_p).value
+            free_buffer = ctypes.cast(lib.free_code_gen_buffer_x86_64, ctypes.c_void_p).value
+        except AttributeError:
+            return None
+        touched = (X86.UC_X86_REG_RAX, rcx, X86.UC_X86_REG_EFLAGS, X86_RIP)
+        saved = [uc.reg_read(r) for r in touched]       # (put back: a fresh CPU's registers)
+        try:
+            return self._prove_exit_check(InlineExitCheck.find(
+                self._uc_address, helper, free_buffer,
+                lambda a, b: (uc.reg_write(X86.UC_X86_REG_RAX, a), uc.reg_write(rcx, b))))
+        finally:
+            for r, value in zip(touched, saved):
+                uc.reg_write(r, value)
+
+    def _prove_exit_check(self, check: InlineExitCheck | None) -> InlineExitCheck | None:
+        """`check` if the probe of _inline_exit_check stops as it must, else None."""
+        if check is None:
+            return None
+        uc, rcx = self.uc, X86.UC_X86_REG_RCX
+        # 1: dec rcx; jnz 1b; hlt. Both runs end by their count, never at `until` (Unicorn drops
+        # the blocks holding until - 1 after each run: the loop's would be translated again).
+        loop = b"\x48\xff\xc9\x75\xfb\xf4"
+        spins, left, at, until = 1 << 20, -1, -1, PROBE_AT + 0x800
+        self.pages.map(PROBE_AT, 0x1000, 5)
+        self.pages.write(PROBE_AT, loop)
+        uc.ctl_remove_cache(PROBE_AT, PROBE_AT + 0x1000)
+        try:
+            uc.reg_write(rcx, spins)
+            uc.emu_start(PROBE_AT, until, count=100)             # translate the loop's block
+            if check.patch_new():
+                uc.reg_write(rcx, spins)
+                uc.emu_start(PROBE_AT, until, count=1000)        # its test must see the stop
+                left, at = uc.reg_read(rcx), uc.reg_read(X86_RIP)
+        except uc_mod.UcError:
+            pass
+        self.pages.unmap(PROBE_AT, 0x1000)
+        self._flush_tlb()                   # (no TLB entry of the probe's page may stay)
+        uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)
+        check.reset()
+        return check if spins - 1000 < left < spins and at == PROBE_AT else None
+
+    def blocks_to_patch(self, now: float) -> bool:
+        """The run going on has translated blocks whose exit-check calls are still there, and
+        has run PATCH_EVERY_S since its last pass: the ticker stops it (run() rewrites them)."""
+        check = self._exit_check
+        return check is not None and now - self._patched_at >= PATCH_EVERY_S and check.pending()
+
     def fault_access(self) -> str:
         """In the interrupt hook of a page fault: what the access was ("read", "write",
         "execute"; "access" when the error code could not be found), read from the error
@@ -570,9 +650,34 @@ class Cpu:
         return ctypes.c_uint64.from_address(base + 8 * (found[0] - 1))
 
     def insns_run(self) -> int | None:
-        """Instructions run by the last run(count=N) (N + 1 when the count stopped it); None if
-        this Unicorn's counter could not be found."""
-        return self._emu_counter.value if self._emu_counter is not None else None
+        """Guest instructions the last run(count=N) retired: at most N, and exactly N when the
+        count stopped it (with exact stops). None if this Unicorn's counter could not be found.
+
+        Unicorn's count hook sees each instruction before it runs, and stops the CPU when it
+        sees instruction N + 1 (exact stops: before it runs). What it sees that the guest did
+        not retire is taken off (`_not_counted`, which also gives the run one more, so that N
+        still means N retired): elfkit's own int3 on the trap page, and an instruction that
+        faulted -- a load or store retried after a page fault is seen twice, and an
+        instruction that raises #GP, #DE or #UD, or whose fault becomes a signal, does not
+        complete. A fault on fetching an instruction comes before the hook sees it."""
+        if self._emu_counter is None:
+            return None
+        seen = self._emu_counter.value
+        stopped_by_count = self.exact_stops and self._counting and seen > self._emu_limit.value
+        return seen - self._not_retired - stopped_by_count
+
+    def _not_counted(self):
+        """The count hook saw an instruction the guest did not retire (see insns_run)."""
+        self._not_retired += 1
+        self._emu_limit.value += 1
+
+    def _fetch_fault(self, access: str, address: int) -> bool:
+        """A #PF on fetching an instruction (at %rip, or on the next page for one that
+        crosses it), when the error code could not be read."""
+        if access != "access":
+            return access == "execute"
+        rip = self.uc.reg_read(X86_RIP)
+        return address >> 12 in (rip >> 12, (rip + 15) >> 12)
 
     def _grow_tlb(self, entries: int):
         """QEMU sizes its soft TLB (256 entries at first) only when it is flushed, doubling it
@@ -638,6 +743,8 @@ class Cpu:
             if intno == 3 and self.pages.traps:       # int3 on the trap page: %rip is past it
                 trap = self.pages.traps.get(self.uc.reg_read(X86.UC_X86_REG_RIP) - 1)
                 if trap is not None:
+                    if self._counting:
+                        self._not_counted()       # elfkit's own instruction, not the guest's
                     try:
                         trap()
                     except Exception as e:        # noqa: BLE001 - a bug in elfkit, not the guest's
@@ -647,10 +754,13 @@ class Cpu:
             if intno in (14, 8):                  # page fault (8: one while one was "in flight")
                 intno = 14
                 address = self.uc.reg_read(X86.UC_X86_REG_CR2)
+                access = self.fault_access()
+                if self._counting and not self._fetch_fault(access, address):
+                    self._not_counted()           # the load or store runs again, or never
                 if self.on_fault is not None:
                     vm_ok = False
                     try:
-                        vm_ok = self.on_fault(self.fault_access(), address, True)
+                        vm_ok = self.on_fault(access, address, True)
                     except Exception:             # noqa: BLE001 - reported as a fault below
                         pass
                     if vm_ok:
@@ -663,6 +773,8 @@ class Cpu:
                         self.uc.emu_stop()
                         return
                 self.fault = Fault("access", address, True)
+            elif self._counting and intno in FAULT_VECTORS:
+                self._not_counted()               # #GP, #DE...: it did not complete
             self.interrupt = intno
             self.uc.emu_stop()
         self._add_hook(UC.UC_HOOK_INTR, _INTR_CB(self._in_kernel(on_intr_locked)), 1, 0)
@@ -739,6 +851,11 @@ class Cpu:
             self.machine.on_every_cpu(op, keep=True)
 
     def _code_hook(self, begin: int, end: int, owner, handler):
+        # Code hooks (trace-plt's breakpoints and PLT counting) and the inline exit check do not
+        # mix: with both, hooks added while the guest runs were seen to never fire (a PLT's
+        # blocks translated again after the hook was added). From the first code hook on, new
+        # blocks keep Unicorn's call; those already rewritten have no hook and stay as they are.
+        self._exit_check = None
         handler = self._in_kernel(handler)
 
         def on_code(_uc, address, _size, _data):
@@ -771,10 +888,21 @@ class Cpu:
         self.fault = None
         self.interrupt = None
         self.retry = False
+        self._counting = count > 0 and self._emu_limit is not None
+        self._not_retired = 0
+        check = self._exit_check
+        if check is not None:
+            check.patch_new()                     # blocks translated since: the inline test
+            if self._count_hook and count <= 0:
+                check.reset()                     # emu_start drops the count hook, and all blocks
+            self._patched_at = time.monotonic()
+        self._count_hook = count > 0
         try:
             self.uc.emu_start(begin, 0xFFFFFFFFFFFFFFFF, timeout=timeout_us, count=count)
         except uc_mod.UcError as e:
             if e.errno == UC.UC_ERR_INSN_INVALID:
+                if self._counting:
+                    self._not_retired += 1        # seen by the count hook, never run
                 raise CpuError("invalid-insn", str(e)) from None
             if self.fault is not None:
                 raise CpuError("fault", str(e)) from None
@@ -794,3 +922,82 @@ class Cpu:
 
     def flush_all_translations(self):
         self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)
+        if self._exit_check is not None:
+            self._exit_check.reset()
+
+
+# --- what elfkit learnt about this Unicorn ----------------------------------------------------
+# The private fields and layouts Cpu.__init__ finds in the installed Unicorn (each verified on
+# the release pyproject.toml pins), and what running without each costs.
+FAST_PATHS = (
+    ("per-access exit check off", "uc_struct.no_exit_request, read from check_exit_request's "
+     "machine code", lambda cpu: cpu._no_exit_request is not None,
+     "a helper call after every guest load and store: memory-heavy guest code ~1.3x slower"),
+    ("inline exit check", "check_exit_request's and free_code_gen_buffer's machine code, "
+     "TCGContext's code buffer, env", lambda cpu: cpu._exit_check is not None,
+     "a call to Unicorn's check_exit_request heads every translated block: tight loops ~2x "
+     "slower, CPU-bound code ~1.4x"),
+    ("instruction counter", "uc_struct.emu_counter / emu_count",
+     lambda cpu: cpu._emu_counter is not None, "--max-insns is refused"),
+    ("fault in flight cleared", "CPUX86State.old_exception",
+     lambda cpu: cpu._old_exception_at is not None,
+     "every run scans the whole CPU context (100 us instead of 3)"),
+    ("#PF error code", "CPUX86State.error_code", lambda cpu: cpu._error_code_at is not None,
+     "read faults are taken as writes: fresh frames instead of the shared zero page, "
+     "private copies of file pages that are only read"),
+    ("registers in saved contexts", "CPUX86State.eip and regs[]",
+     lambda cpu: cpu._context_at is not None,
+     "a task's %rip and a system call's return go through Unicorn at every task switch"),
+)
+
+
+def unicorn_version() -> str:
+    """The installed Unicorn release (its distribution's; the binding's own string can lag)."""
+    from importlib import metadata
+    try:
+        return metadata.version("unicorn")
+    except metadata.PackageNotFoundError:
+        return uc_mod.__version__
+
+
+def fast_paths(cpu: Cpu | None = None) -> list[tuple[str, str, bool, str]]:
+    """(name, what it reads, on, the cost when off) for each of FAST_PATHS, on `cpu` or a
+    fresh Cpu."""
+    cpu = cpu if cpu is not None else Cpu()
+    return [(name, field, bool(found(cpu)), cost) for name, field, found, cost in FAST_PATHS]
+
+
+def check_fast_paths(out=None, err=None) -> bool:
+    """One line when every fast path is on; else a WARNING banner on `err` naming each one
+    that is off and what that costs. True when all are on."""
+    import sys
+    out, err = out or sys.stdout, err or sys.stderr
+    version = unicorn_version()
+    rule = "#" * 78
+    try:
+        paths = fast_paths()
+    except Exception as e:                        # noqa: BLE001 - reported, not raised
+        print("\n".join([rule, f"WARNING: elfkit cannot start a CPU with Unicorn {version}:",
+                         f"  {type(e).__name__}: {e}",
+                         "Install the Unicorn release pyproject.toml pins.", rule]), file=err)
+        return False
+    off = [p for p in paths if not p[2]]
+    if not off:
+        print(f"elfkit: Unicorn {version}: every fast path is on "
+              f"({', '.join(p[0] for p in paths)})", file=out)
+        return True
+    lines = [rule, f"WARNING: elfkit's Unicorn fast paths are OFF with Unicorn {version}:"]
+    lines += [f"  - {name} ({field}) not found: {cost}" for name, field, _, cost in off]
+    lines += ["elfkit still runs guests correctly, but slower (the tests that time it may fail).",
+              "They were verified with the Unicorn release pyproject.toml pins: reinstall it",
+              "(`make clean test`, or `.venv/bin/pip install -e .`), or see docs/ARCHITECTURE.md,",
+              "'Unicorn, as far as we know it', to find the fields again.", rule]
+    print("\n".join(lines), file=err)
+    return False
+
+
+if __name__ == "__main__":
+    import sys
+    if sys.argv[1:] != ["--check-fast-paths"]:
+        sys.exit("usage: python -m elfkit.kernel.cpu --check-fast-paths")
+    check_fast_paths()              # exit status 0 either way: a warning, not a failure

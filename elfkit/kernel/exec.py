@@ -297,11 +297,13 @@ def _execveat(p, dirfd, path_ptr, argv_ptr, envp_ptr, flags):
 def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", seed: int | None = None,
           writable=None, strace=None, warn=None, cwd: str | None = None, linker=None,
           tracer=None, host_signals: bool = False, cpus: int = 1, allow_net: bool = False,
-          memory_limit: int | None = None):
+          memory_limit: int | None = None, limits=None):
     """The first guest process, ready to run `path` as execve(path, argv, envp) would start it,
     in a new Kernel. `linker`: None (the program's PT_INTERP does the dynamic linking), or an
     object with `replaces_interpreter` and `attach(task, image)` that links every exec'ed
-    program (elfkit.linker.attach makes them from --linker/--resolver)."""
+    program (elfkit.linker.attach makes them from --linker/--resolver). `limits`: the
+    RunLimits the task will run with, in force from here, as the linker runs the program's
+    initialisers and IFUNC resolvers now (Task.run with the same limits goes on counting)."""
     from elfkit.kernel.kernel import FIRST_PID, Kernel
     exec_linker = linker
     kernel = Kernel(root=root, seed=seed, writable=writable, strace=strace, warn=warn,
@@ -324,6 +326,9 @@ def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", s
     task.exec_image(image, bprm.argv, bprm.envp)
     if kernel.tracer is not None:
         kernel.tracer.started(task, path, argv)
+    if limits is not None:
+        from elfkit.kernel.sched import apply_limits
+        apply_limits(kernel, limits)
     if exec_linker is not None:
         exec_linker.attach(task, image)
     kernel.enqueue(task)

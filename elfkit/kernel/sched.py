@@ -25,6 +25,7 @@ import signal
 import threading
 import time
 
+from elfkit.errors import ElfkitError
 from elfkit.kernel.cpu import CpuError
 from elfkit.kernel.exit import do_exit
 from elfkit.kernel.rseq import rseq_resume
@@ -80,6 +81,8 @@ class Ticker(threading.Thread):
                 if cpu.running and (due or end is not None and now >= end):
                     cpu.slice_end = None
                     cpu.stop()                   # (a due timer fires in the CPU's loop)
+                elif cpu.running and cpu.blocks_to_patch(now):
+                    cpu.stop()                   # its new blocks get the inline exit check
             if due and not self.machine.cpus[0].running and self.kick is not None:
                 self.kick()
 
@@ -90,12 +93,45 @@ def expired(deadline: float | None) -> bool:
 
 
 class Schedule:
-    """What every CPU's loop shares: the limits and how far they have got."""
+    """What every CPU's loop shares: the limits and how far they have got. `executed`: the
+    guest instructions retired so far (counted only with --max-insns; see Cpu.insns_run),
+    in the scheduler's runs and in guest code elfkit calls itself (Task.call_guest)."""
 
     def __init__(self, limits):
         self.limits = limits
         self.deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
         self.executed = 0
+
+    def insns_left(self) -> int:
+        """The count for the next Cpu.run: what --max-insns leaves (0: no limit)."""
+        return max(self.limits.max_insns - self.executed, 0) if self.limits.max_insns else 0
+
+    def insns_spent(self) -> bool:
+        return bool(self.limits.max_insns) and self.executed >= self.limits.max_insns
+
+    def max_insns_status(self) -> ExitStatus:
+        return ExitStatus(signal=9, limit="max-insns",
+                          reason=f"stopped after {self.limits.max_insns} instructions")
+
+
+class LimitUnavailable(ElfkitError):
+    """A limit this Unicorn build cannot hold (the CLI: one line, exit status 2)."""
+
+
+def apply_limits(kernel, limits) -> Schedule:
+    """--timeout and --max-insns hold from now: before the first program's initialisers,
+    which elfkit's linker runs at spawn (exec.spawn calls this first), or from schedule().
+    --max-insns counts one CPU's instructions (the machine gets one) and stops exactly
+    (Cpu.set_exact_stops)."""
+    cpu = kernel.machine.cpus[0]
+    if limits.max_insns and cpu.insns_run() is None:
+        raise LimitUnavailable("--max-insns", "this Unicorn build hides its instruction counter "
+                               "(see `python -m elfkit.kernel.cpu --check-fast-paths`)")
+    cpu.set_exact_stops(bool(limits.max_insns))
+    if limits.max_insns:
+        kernel.machine.max_cpus = 1
+    kernel.schedule_state = Schedule(limits)
+    return kernel.schedule_state
 
 
 def schedule(kernel, limits) -> None:
@@ -104,10 +140,9 @@ def schedule(kernel, limits) -> None:
     to the machine's max_cpus (one with --max-insns, which counts one CPU's instructions)."""
     cpu = kernel.machine.cpus[0]
     kernel.machine.bind(cpu)
-    cpu.set_exact_stops(bool(limits.max_insns))
-    if limits.max_insns:
-        kernel.machine.max_cpus = 1
-    kernel.schedule_state = Schedule(limits)
+    state = getattr(kernel, "schedule_state", None)
+    if state is None or state.limits != limits:    # (not already applied at spawn)
+        apply_limits(kernel, limits)
     with kernel.bkl:
         kernel.running = True
         try:
@@ -161,9 +196,8 @@ def cpu_loop(kernel, cpu, primary: bool):
                 break
             if not kernel.live_tasks():
                 break
-        if limits.max_insns and state.executed >= limits.max_insns:
-            kernel.stop_everything(ExitStatus(signal=9, limit="max-insns",
-                                              reason=f"stopped after {limits.max_insns} instructions"))
+        if state.insns_spent():
+            kernel.stop_everything(state.max_insns_status())
             break
         if primary:
             kernel.forward_host_signals()
@@ -179,7 +213,8 @@ def cpu_loop(kernel, cpu, primary: bool):
             else:
                 idle(kernel, cpu, deadline)
             continue
-        state.executed += run_task(kernel, task, limits, deadline, state.executed)
+        ran = run_task(kernel, task, limits, deadline)   # (it may count guest calls itself)
+        state.executed += ran
 
 
 def idle(kernel, cpu, deadline):
@@ -202,7 +237,7 @@ def _earlier(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
 
 
-def run_task(kernel, task, limits, deadline, executed) -> int:
+def run_task(kernel, task, limits, deadline) -> int:
     """Switch to `task` on this thread's CPU and run it until it sleeps, exits, faults or is
     preempted."""
     cpu = kernel.cpu
@@ -211,7 +246,7 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
     if mm is not None:
         mm.on_cpu = cpu
     try:
-        return _run_task(kernel, cpu, task, limits, deadline, executed)
+        return _run_task(kernel, cpu, task, limits, deadline)
     finally:
         task.on_cpu = None
         task.last_cpu = cpu
@@ -223,7 +258,7 @@ def run_task(kernel, task, limits, deadline, executed) -> int:
             mm.on_cpu = None
 
 
-def _run_task(kernel, cpu, task, limits, deadline, executed) -> int:
+def _run_task(kernel, cpu, task, limits, deadline) -> int:
     kernel.switch_to(task)
     settle_rip(task)
     if task.exit is not None:                      # SIGKILL while it slept: no retry
@@ -244,10 +279,13 @@ def _run_task(kernel, cpu, task, limits, deadline, executed) -> int:
         return 0
     if task.state != TASK_RUNNING or task.blocked_call is not None:
         return 0                                   # stopped by a signal just delivered
+    if kernel.schedule_state.insns_spent():        # by the initialisers the linker ran
+        kernel.enqueue(task, preempted=True)
+        return 0
     settle_rip(task)
     pc = cpu.pc()
     left_s = deadline - time.monotonic() if deadline is not None else None
-    left_insns = limits.max_insns - executed if limits.max_insns else 0
+    left_insns = kernel.schedule_state.insns_left()
     cpu.slice_end = time.monotonic() + SLICE_S if kernel.others_waiting(task) else None
     error = None
     cpu.running = True

@@ -327,11 +327,21 @@ class Task:
             cpu.set_reg(reg, value)
         self._returned = False
         pc = function
+        state = getattr(self.kernel, "schedule_state", None)   # --max-insns counts this too
+        counted = state is not None and bool(state.limits.max_insns)
         while not self._returned and self.exit is None:
+            if counted and state.insns_spent():
+                self.exit = state.max_insns_status()
+                break
+            error = None
             try:
-                cpu.run(pc)
+                cpu.run(pc, count=state.insns_left() if counted else 0)
             except CpuError as e:
-                fault_signal(self, e)
+                error = e
+            if counted:
+                state.executed += cpu.insns_run() or 0
+            if error is not None:
+                fault_signal(self, error)
                 break
             if self.trap_failed() or self.exit is not None or self._returned:
                 break
@@ -339,7 +349,7 @@ class Task:
                 pc, self.restart_at = self.restart_at, None
             elif cpu.retry:
                 pc = cpu.pc()
-            else:
+            elif not (counted and state.insns_spent()):   # (else: stopped by the count)
                 fault_signal(self, None)
                 break
         result = cpu.reg("rax")
