@@ -24,31 +24,37 @@ def _int(ctx, param, value):
 @click.option("--count", type=click.IntRange(min=1), help="Stop after N instructions.")
 def disasm(file, symbol, section, start, count):
     """Disassemble SYMBOL (default: the code at the entry point) or --section / --start."""
-    from elfkit.render.disasm import code_sections, disassemble, find_symbol
+    from elfkit.render.disasm import (code_address, code_sections, disassemble, find_symbol,
+                                      symbol_code)
     elf = ElfFile.open(file)
     sections = code_sections(elf)
+    in_section = None            # the section's index, when it is known which one
     if section:
         sec = next((s for s in elf.sections if s.name == section), None)
         if sec is None:
             raise ElfkitError(file, f"no section named {section}")
         begin, end = sec.addr, sec.addr + sec.size
+        in_section = sec.index
     elif symbol:
         sym = find_symbol(elf, symbol)
         if sym is None:
             raise ElfkitError(file, f"no defined symbol named {symbol}")
-        begin, end = sym.value, sym.value + (sym.size or 64)
-        if not sym.size and count is None:
+        # the code it stands for: an ARM Thumb function without bit 0, a PowerPC64 ELFv1
+        # descriptor's entry point; in a relocatable object, inside the symbol's section
+        begin, size, in_section = symbol_code(elf, sym)
+        end = begin + (size or 64)
+        if not size and count is None:
             count = 20
     else:
-        begin = start if start is not None else elf.header.entry
+        begin = start if start is not None else code_address(elf, elf.header.entry)
         end = None
         if count is None and start is None:
             count = 30
-    code_offset, limit = _locate(elf, begin, end, sections)
+    code_offset, limit, in_section = _locate(elf, begin, end, sections, in_section)
     if code_offset is None:
         raise ElfkitError(file, f"address {begin:#x} is not in any code in the file")
     code = bytes(elf.data[code_offset:code_offset + limit])
-    for line in disassemble(elf, begin, code, count):
+    for line in disassemble(elf, begin, code, count, in_section):
         target = f"    <{line.target_name}>" if line.target_name else ""
         click.echo(f"{line.address:16x}:  {line.raw.hex(' '):<32} {line.mnemonic:<7} "
                    f"{line.operands}{target}")
@@ -58,15 +64,17 @@ def disasm(file, symbol, section, start, count):
         click.get_current_context().exit(2)
 
 
-def _locate(elf, begin, end, sections):
-    """(file offset, byte count) of [begin, end) inside a code section or PT_LOAD."""
+def _locate(elf, begin, end, sections, index=None):
+    """(file offset, byte count, section index) of [begin, end) inside a code section (the
+    one numbered `index` when given: a relocatable object has every section at 0) or a
+    PT_LOAD (section index None)."""
     for s in sections:
-        if s.addr <= begin < s.addr + s.size:
+        if s.addr <= begin < s.addr + s.size and (index is None or s.index == index):
             stop = s.addr + s.size if end is None else min(end, s.addr + s.size)
-            return s.offset + (begin - s.addr), stop - begin
+            return s.offset + (begin - s.addr), stop - begin, s.index
     off = elf.vaddr_to_offset(begin)
     if off is None:
-        return None, 0
+        return None, 0, None
     seg = next(g for g in elf.load_segments if g.vaddr <= begin < g.vaddr + g.filesz)
     stop = seg.vaddr + seg.filesz if end is None else min(end, seg.vaddr + seg.filesz)
-    return off, stop - begin
+    return off, stop - begin, None
