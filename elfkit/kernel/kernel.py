@@ -101,6 +101,9 @@ class Kernel:
         self.kick_r, self.kick_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.timers = TimerQueue()               # alarm, itimers, POSIX timers, timerfds
         self.ticker = Ticker(self.machine, wakeup, kick=self.kick, timers=self.timers)
+        from elfkit.kernel.time.vsyscall import VsyscallData
+        self.vsyscall = self.ticker.vsyscall = VsyscallData(self)   # the vDSO's clock data
+        self.ticker.bkl = self.bkl
         self.ticker.start()
         self._install_hooks(self.machine.cpus[0])
 

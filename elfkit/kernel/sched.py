@@ -54,6 +54,8 @@ class Ticker(threading.Thread):
         self.timers = timers                     # the guests' timers (kernel.time.hrtimer)
         self.signalled = False
         self.quit = False
+        self.vsyscall = None                     # the [vvar] clock data (kernel.time.vsyscall)
+        self.bkl = None
 
     def run(self):
         while not self.quit:
@@ -85,6 +87,14 @@ class Ticker(threading.Thread):
                     cpu.stop()                   # its new blocks get the inline exit check
             if due and not self.machine.cpus[0].running and self.kick is not None:
                 self.kick()
+            # the vDSO's clocks follow the host's every tick (the kernel's timekeeping tick):
+            # a guest that reads time() in a loop without system calls sees it move; a CPU in
+            # the kernel now does it itself before running guest code again
+            if self.vsyscall is not None and self.bkl.acquire(blocking=False):
+                try:
+                    self.vsyscall.update()
+                finally:
+                    self.bkl.release()
 
 
 def expired(deadline: float | None) -> bool:
@@ -283,6 +293,7 @@ def _run_task(kernel, cpu, task, limits, deadline) -> int:
         kernel.enqueue(task, preempted=True)
         return 0
     settle_rip(task)
+    kernel.vsyscall.update()                       # the vDSO's clock data, as of now
     pc = cpu.pc()
     left_s = deadline - time.monotonic() if deadline is not None else None
     left_insns = kernel.schedule_state.insns_left()

@@ -16,18 +16,23 @@ host kernel -- the kernel whose release elfkit's uname reports (getrandom, for
 one, came in 6.11) -- and kept in that order; when it cannot be read, the
 current kernel's list is used.
 
-Each function makes the system call the kernel's own falls back to
-(vclock_gettime.c, vgetcpu.c, vgetrandom.c): a time read costs one system call
-here, where the kernel's reads [vvar] and the TSC. elfkit's kernel treats calls
-made from the vDSO's text as the vDSO's own work: --strace and seccomp do not
-see them, as they do not see the kernel's (elfkit.kernel.syscalls.dispatch).
-__vdso_getrandom answers the opaque-state query as the kernel does and otherwise
-takes the kernel's fallback, the getrandom system call.
+Time reads do not leave the emulated CPU, as the kernel's do not: clock_gettime
+(REALTIME, MONOTONIC, BOOTTIME, TAI and the two COARSE clocks), gettimeofday and
+time read the clock data in [vvar] and the TSC (VCLOCK, machine code of elfkit's
+own with its source beside it; elfkit.kernel.time.vsyscall keeps the data). Any
+other clock, and every clock until the TSC's rate is known (the first 50 ms),
+makes the system call, as the kernel's vDSO does for a clock it cannot read.
+getcpu and clock_getres make the system call; __vdso_getrandom answers the
+opaque-state query as the kernel does and otherwise takes the kernel's fallback,
+the getrandom system call. elfkit's kernel treats calls made from the vDSO's
+text as the vDSO's own work: --strace and seccomp do not see them, as they do
+not see the kernel's (elfkit.kernel.syscalls._from_vdso).
 
 .rodata, .altinstructions and .altinstr_replacement are empty: the kernel's hold
 constants of its clock code and the alternatives patched at boot, which elfkit's
-functions do not need. The layout of the address space is the kernel's: [vvar],
-[vvar_vclock], then [vdso], just below the interpreter.
+functions do not need. The layout of the address space is the kernel's: [vvar]
+(one frame shared by every process, as the kernel's), [vvar_vclock], then
+[vdso], just below the interpreter.
 """
 from __future__ import annotations
 
@@ -145,6 +150,147 @@ def function_code(name: str) -> bytes:
     return _GETRANDOM if base == "getrandom" else _syscall_function(SYSCALL_OF[base])
 
 
+# clock_gettime, gettimeofday and time, reading [vvar] and the TSC as the kernel's do
+# (elfkit.kernel.time.vsyscall writes the data and documents its layout). Assembled from this
+# source with `as --64` (tests/test_vdso.py assembles it again and compares the bytes):
+VCLOCK_SOURCE = """
+    .intel_syntax noprefix
+    .globl clock_gettime, vread, gettimeofday, time
+clock_gettime:                      # (edi clock, rsi ts): r9 = base[] or coarse[] index
+    lea r8, [rip + vvar]
+    xor r9d, r9d
+    cmp edi, 0                      # CLOCK_REALTIME
+    je .Lhres
+    inc r9d
+    cmp edi, 1                      # CLOCK_MONOTONIC
+    je .Lhres
+    inc r9d
+    cmp edi, 7                      # CLOCK_BOOTTIME
+    je .Lhres
+    inc r9d
+    cmp edi, 11                     # CLOCK_TAI
+    je .Lhres
+    xor r9d, r9d
+    cmp edi, 5                      # CLOCK_REALTIME_COARSE
+    je .Lcoarse
+    inc r9d
+    cmp edi, 6                      # CLOCK_MONOTONIC_COARSE
+    je .Lcoarse
+.Lsys:                              # any other clock, or not calibrated: the system call
+    mov eax, 228
+    syscall
+    ret
+.Lhres:
+    call .Lread
+    jc .Lsys
+.Lsplit:
+    mov ecx, 1000000000
+    xor edx, edx
+    div rcx
+    mov [rsi], rax
+    mov [rsi + 8], rdx
+    xor eax, eax
+    ret
+.Lcoarse:
+    mov r10d, [r8]
+    test r10d, 1
+    jnz .Lcoarse
+    cmp dword ptr [r8 + 4], 0
+    je .Lsys
+    mov rax, [r8 + 56 + r9 * 8]
+    cmp r10d, [r8]
+    jne .Lcoarse
+    jmp .Lsplit
+vread:                              # rax = ns of base[r9] now; CF: make the system call
+.Lread:
+    mov r10d, [r8]
+    test r10d, 1
+    jnz .Lread
+    cmp dword ptr [r8 + 4], 0
+    je .Lnone
+    lfence
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    sub rax, [r8 + 8]
+    jae 1f
+    xor eax, eax
+1:  mul qword ptr [r8 + 16]
+    shrd rax, rdx, 32
+    add rax, [r8 + 24 + r9 * 8]
+    cmp r10d, [r8]
+    jne .Lread
+    clc
+    ret
+.Lnone:
+    stc
+    ret
+gettimeofday:                       # (rdi tv, rsi tz)
+    lea r8, [rip + vvar]
+    test rsi, rsi
+    jz 2f
+    mov qword ptr [rsi], 0
+2:  test rdi, rdi
+    jz 3f
+    xor r9d, r9d
+    mov r11, rdi
+    call .Lread
+    jc 4f
+    mov ecx, 1000000000
+    xor edx, edx
+    div rcx
+    mov [r11], rax
+    mov rax, rdx
+    mov ecx, 1000
+    xor edx, edx
+    div rcx
+    mov [r11 + 8], rax
+3:  xor eax, eax
+    ret
+4:  mov rdi, r11
+    mov eax, 96
+    syscall
+    ret
+time:                               # (rdi tloc): CLOCK_REALTIME_COARSE's seconds
+    lea r8, [rip + vvar]
+    cmp dword ptr [r8 + 4], 0
+    je 2f
+    mov rax, [r8 + 56]
+    xor edx, edx
+    mov ecx, 1000000000
+    div rcx
+    test rdi, rdi
+    jz 1f
+    mov [rdi], rax
+1:  ret
+2:  mov eax, 201
+    syscall
+    ret
+    .set vvar, 0
+"""
+VCLOCK = bytes.fromhex(
+    "4c8d05000000004531c983ff00743041ffc183ff01742841ffc183ff07742041ffc183ff0b74184531c983"
+    "ff05742b41ffc183ff067423b8e40000000f05c3e83500000072f1b900ca9a3b31d248f7f1488906488956"
+    "0831c0c3458b1041f7c20100000075f4418378040074ca4b8b44c838453b1075e3ebcd458b1041f7c20100"
+    "000075f4418378040074290faee80f3148c1e2204809d0492b4008730231c049f76010480facd0204b0344"
+    "c818453b1075c6f8c3f9c34c8d05000000004885f6740748c706000000004885ff742b4531c94989fbe89f"
+    "ffffff7221b900ca9a3b31d248f7f14989034889d0b9e803000031d248f7f14989430831c0c34c89dfb860"
+    "0000000f05c34c8d050000000041837804007417498b403831d2b900ca9a3b48f7f14885ff7403488907c3"
+    "b8c90000000f05c3")
+# (offset, size) of each function in VCLOCK (vread: the shared reader, no symbol), and where a
+# `lea r8, [rip + vvar]` wants its displacement
+VCLOCK_FUNCS = {"clock_gettime": (0x0, 0x79), "vread": (0x79, 0x3E), "gettimeofday": (0xB7, 0x51),
+                "time": (0x108, 0x2D)}
+VCLOCK_VVAR_FIXUPS = (0x3, 0xBA, 0x10B)
+
+
+@functools.lru_cache(maxsize=1)
+def vvar_data() -> bytes:
+    """The [vvar] page as exec maps it: the clock data's mode 0 (make the system call) until
+    elfkit.kernel.time.vsyscall publishes the clocks."""
+    return bytes(PAGE)
+
+
 # --- the kernel's list -------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
@@ -249,8 +395,13 @@ def vdso_image(release: str | None = None) -> bytes:
     exports.sort(key=lambda n: gnu_hash(n.encode()) % kv.gnu_buckets)
     nsyms = 1 + len(exports)
 
-    # .text: one function per implemented name, 16-byte aligned, aliases sharing it
+    # .text: the clock functions that read [vvar] (VCLOCK) first, then one function per other
+    # implemented name, 16-byte aligned, aliases sharing it
+    bases = {n.removeprefix("__vdso_") for n in exports if n != VERSION}
     text, func_at = bytearray(), {}
+    if bases & {"clock_gettime", "gettimeofday", "time"}:
+        text += VCLOCK
+        func_at.update(VCLOCK_FUNCS)
     for name in exports:
         base = name.removeprefix("__vdso_")
         if name != VERSION and base not in func_at:
@@ -308,6 +459,10 @@ def vdso_image(release: str | None = None) -> bytes:
     place(".altinstr_replacement", 0, 1)
     load_end = pos
     text_at = layout[".text"]
+    if "vread" in func_at:                  # lea r8, [rip + vvar]: [vvar] is below the image
+        vvar_at = -(VVAR_PAGES + VVAR_VCLOCK_PAGES) * PAGE
+        for fix in VCLOCK_VVAR_FIXUPS:
+            text[fix:fix + 4] = struct.pack("<i", vvar_at - (text_at + fix + 4))
 
     # .dynsym, .gnu.version
     text_index = SECTION_NAMES.index(".text") + 1
@@ -462,7 +617,7 @@ def vdso_areas(top: int, release: str | None = None):
     vdso_start = top - VDSO_PAGES * PAGE
     vclock = vdso_start - VVAR_VCLOCK_PAGES * PAGE
     vvar = vclock - VVAR_PAGES * PAGE
-    return [(vvar, vclock, 1, "[vvar]", b""), (vclock, vdso_start, 1, "[vvar_vclock]", b""),
+    return [(vvar, vclock, 1, "[vvar]", vvar_data()), (vclock, vdso_start, 1, "[vvar_vclock]", b""),
             (vdso_start, top, 5, "[vdso]", vdso_image(release))]
 
 

@@ -1,0 +1,120 @@
+"""kernel/time/vsyscall.c update_vsyscall: the clock data in [vvar] that the vDSO's time functions
+read without a system call.
+
+The vDSO's clock_gettime, gettimeofday and time (elfkit.loader.vdso) compute the time as the
+kernel's do: the TSC, read in the guest with `rdtsc` (Unicorn's is the host's own counter),
+turned into nanoseconds by a multiplier, added to the clock's value at a reference count, all
+under a sequence count that is odd while elfkit writes. The data lives in one frame that every
+process maps as its [vvar] (the page cache's ("kernel", "[vvar]") range), at VVAR_* offsets:
+
+    0  seq      u32   odd while being written
+    4  mode     u32   0: make the system call (not calibrated yet), 1: use the TSC
+    8  cycle    u64   the TSC at the reference point
+    16 mult     u64   nanoseconds per TSC tick, << 32
+    24 base[4]  u64   CLOCK_REALTIME, MONOTONIC, BOOTTIME, TAI in ns at `cycle`
+    56 coarse[2] u64  CLOCK_REALTIME_COARSE, MONOTONIC_COARSE in ns (the reference point)
+
+The multiplier is measured against the host's CLOCK_MONOTONIC over the whole run (from when
+this module was imported), so it gets better as the run goes on; until 50 ms have passed the
+mode is 0. Each update (before a CPU runs guest code, at most every UPDATE_S) takes the host's
+clocks again; CLOCK_MONOTONIC and BOOTTIME never go back (the new value is at least what the old
+data gives now), so the guest's readings are monotonic across updates too.
+"""
+from __future__ import annotations
+
+import ctypes
+import struct
+import time
+
+VVAR_SEQ, VVAR_MODE, VVAR_CYCLE, VVAR_MULT, VVAR_BASE, VVAR_COARSE = 0, 4, 8, 16, 24, 56
+VVAR_SIZE = 72
+# base[] order, and the host clock each follows (CLOCK_TAI is 11)
+CLOCKS = (time.CLOCK_REALTIME, time.CLOCK_MONOTONIC, time.CLOCK_BOOTTIME, 11)
+CALIBRATE_NS = 50_000_000           # the TSC's rate is trusted after this much host time
+UPDATE_S = 0.002
+
+_DATA = struct.Struct("<IIQQ4Q2Q")
+
+
+def _tsc_reader():
+    """The host's TSC, read by four bytes of machine code of elfkit's own (rdtsc; shl; or;
+    ret) on an executable page: Python has no other way to it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    mmap, mprotect = libc.mmap, libc.mprotect
+    mmap.restype = ctypes.c_void_p
+    mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                     ctypes.c_long]
+    mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    code = b"\x0f\x31\x48\xc1\xe2\x20\x48\x09\xd0\xc3"
+    page = mmap(None, 4096, 3, 0x22, -1, 0)             # PROT_READ|WRITE, PRIVATE|ANONYMOUS
+    if page in (None, ctypes.c_void_p(-1).value):
+        return None
+    ctypes.memmove(page, code, len(code))
+    if mprotect(page, 4096, 5) != 0:                    # PROT_READ|EXEC
+        return None
+    return ctypes.CFUNCTYPE(ctypes.c_uint64)(page)
+
+
+try:
+    read_tsc = _tsc_reader()
+except (OSError, AttributeError):
+    read_tsc = None
+
+
+def _sample() -> tuple[int, list[int]]:
+    """(TSC, [each of CLOCKS in ns]) at one moment: the TSC halfway through the readings."""
+    c0 = read_tsc()
+    ns = [time.clock_gettime_ns(c) for c in CLOCKS]
+    c1 = read_tsc()
+    return (c0 + c1) // 2, ns
+
+
+_FIRST = _sample() if read_tsc is not None else None
+
+
+class VsyscallData:
+    """The writer of one machine's [vvar] clock data."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.written: tuple | None = None        # (cycle, mult, base) last published
+        self.at = 0.0                             # time.monotonic() of the last update
+
+    def frame(self) -> int | None:
+        """The physical address of the [vvar] frame, while some process maps it."""
+        from elfkit.kernel.mm.filemap import PageCache
+        from elfkit.loader.vdso import VVAR_PAGES, PAGE, vvar_data
+        cache = self.kernel.page_cache
+        if cache is None:
+            return None
+        key = PageCache.key(("kernel", "[vvar]"), 0, VVAR_PAGES * PAGE, vvar_data())
+        return cache.ranges.get(key)
+
+    def update(self, force: bool = False):
+        """update_vsyscall: publish the clocks now (the caller holds the kernel lock)."""
+        now = time.monotonic()
+        if not force and now - self.at < UPDATE_S or read_tsc is None:
+            return
+        paddr = self.frame()
+        if paddr is None:
+            return
+        self.at = now
+        cycle, ns = _sample()
+        first_cycle, first_ns = _FIRST
+        span = ns[1] - first_ns[1]
+        if span < CALIBRATE_NS or cycle <= first_cycle:
+            return                                          # mode stays 0: system calls
+        mult = (span << 32) // (cycle - first_cycle)
+        base = list(ns)
+        if self.written is not None:
+            # what the data published last gives now: MONOTONIC and BOOTTIME not below it
+            old_cycle, old_mult, old_base = self.written
+            delta = ((cycle - old_cycle) * old_mult) >> 32 if cycle > old_cycle else 0
+            for i in (1, 2):
+                base[i] = max(base[i], old_base[i] + delta)
+        self.written = (cycle, mult, base)
+        phys = self.kernel.machine.phys
+        seq = struct.unpack("<I", phys.read(paddr, 4))[0]
+        phys.write(paddr, struct.pack("<I", (seq + 1) | 1))                 # odd: writing
+        phys.write(paddr + 4, _DATA.pack(0, 1, cycle, mult, *base, base[0], base[1])[4:])
+        phys.write(paddr, struct.pack("<I", (seq + 2) & ~1 & 0xFFFFFFFF))   # even: done
