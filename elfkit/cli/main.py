@@ -1,4 +1,4 @@
-"""`elfkit`: the click group, shared error handling and the documented exit codes.
+"""`elfkit`: the entry point, shared error handling and the documented exit codes.
 
 Exit codes (every command):
   0  success
@@ -6,26 +6,19 @@ Exit codes (every command):
   2  usage error, or input that cannot be read (missing, not ELF, damaged)
   3  internal error in elfkit (a bug: please report it; ELFKIT_DEBUG=1 shows the traceback)
 Commands that run a guest exit with the guest's status instead (128+N when killed by signal N).
+
+The click group is elfkit/cli/group.py (`cli` here too), imported when a command needs it: a
+plain `elfkit inspect` command line -- view flags and one FILE -- runs without importing click
+(elfkit/cli/inspect_run.py), whose import is a fifth of inspect's start-up.
 """
 from __future__ import annotations
 
 import os
 import sys
 
-import click
-
-from elfkit import __version__
 from elfkit.errors import ElfkitError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-
-
-class ElfkitClickError(click.ClickException):
-    """An ElfkitError at the CLI edge: one line on stderr, exit code 2."""
-    exit_code = EXIT_USAGE
-
-    def show(self, file=None):
-        click.echo(f"elfkit: error: {self.message}", err=True)
 
 
 # Each command's module is imported only when that command runs (or for --help): running a
@@ -39,43 +32,55 @@ COMMANDS = {
 }
 
 
-class Group(click.Group):
-    def list_commands(self, ctx):
-        return sorted(COMMANDS)
+def error_line(e: ElfkitError) -> str:
+    """What an ElfkitError a command raises prints (then exit code 2)."""
+    return f"elfkit: error: {e.one_line()}"
 
-    def get_command(self, ctx, name):
-        if name not in COMMANDS:
-            return None
-        import importlib
-        module, attr = COMMANDS[name]
-        return getattr(importlib.import_module(module), attr)
 
-    def invoke(self, ctx):
+def internal_error_line(e: Exception) -> str:
+    """What any other exception prints (then exit code 3)."""
+    return (f"elfkit: internal error: {type(e).__name__}: {e} "
+            "(set ELFKIT_DEBUG=1 for the traceback)")
+
+
+def quiet_broken_pipe():
+    """The reader went away (`| head`): stop quietly, as readelf does."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def __getattr__(name):
+    """`cli`, `Group`, `ElfkitClickError`: elfkit/cli/group.py's, imported on first use."""
+    if name in ("cli", "Group", "ElfkitClickError"):
+        from elfkit.cli import group
+        return getattr(group, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _leave(status: int):
+    """End an `inspect` run whose output is written: flushed, then without tearing down the
+    interpreter (freeing a large library's million objects one by one and the module
+    teardown take 10-30 ms after the work is done). Commands that run guests keep the orderly
+    exit (threads, atexit handlers)."""
+    for stream in (sys.stdout, sys.stderr):
         try:
-            return super().invoke(ctx)
-        except ElfkitError as e:
-            raise ElfkitClickError(e.one_line()) from None
-        except BrokenPipeError:
-            # The reader went away (`| head`): stop quietly, as readelf does.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            ctx.exit(EXIT_OK)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort,
-                KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as e:  # noqa: BLE001 - the one place a bug becomes a one-line report
-            if os.environ.get("ELFKIT_DEBUG"):
-                raise
-            click.echo(f"elfkit: internal error: {type(e).__name__}: {e} "
-                       "(set ELFKIT_DEBUG=1 for the traceback)", err=True)
-            ctx.exit(EXIT_INTERNAL)
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="elfkit")
-def cli():
-    """Show, run and check x86-64 Linux ELF programs the way the kernel and ld.so see them."""
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 def main():
-    cli(prog_name="elfkit")
+    inspecting = sys.argv[1:2] == ["inspect"]
+    if inspecting:
+        from elfkit.cli.inspect_run import from_argv
+        status = from_argv(sys.argv[2:])
+        if status is not None:
+            _leave(status)
+    from elfkit.cli.group import cli
+    try:
+        cli(prog_name="elfkit")
+    except SystemExit as e:
+        if inspecting and (e.code is None or isinstance(e.code, int)):
+            _leave(e.code or 0)
+        raise

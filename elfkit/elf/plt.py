@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from itertools import compress, count
 
-from elfkit.elf.constants import EM, SHT, reloc_type_name
+from elfkit.elf.constants import EM, SHN, SHT, reloc_type_name
 
 PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got", ".iplt", ".plt.bnd")
 
@@ -149,7 +150,7 @@ def _slots(elf, by_slot, by_push) -> list[GotSlot]:
     """A GotSlot per PLT relocation (JUMP_SLOT, IRELATIVE) and per GLOB_DAT behind a .plt.got stub."""
     out = []
     fmt, machine = elf.fmt, elf.header.machine
-    dynsym = elf.dynsym.symbols if elf.dynsym else []
+    dynsym = elf.dynsym
     got_names = [(s.addr, s.addr + s.size, s.name) for s in elf.sections if s.name in (".got", ".got.plt")]
     plt_got_slots = {slot for slot, st in by_slot.items() if st.section == ".plt.got"}
     jmprel = _jmprel_offset(elf)
@@ -160,8 +161,16 @@ def _slots(elf, by_slot, by_push) -> list[GotSlot]:
         is_plt_table = table.section in (".rela.plt", ".rel.plt") or (
             table.section is None and table.offset == jmprel)
         entsize = fmt.rela.size if table.kind == "RELA" else fmt.rel.size
-        for index, (offset, info, _addend) in enumerate(table.entries):
-            if not is_plt_table and offset not in plt_got_slots or offset in seen:
+        if not is_plt_table and not plt_got_slots:
+            continue
+        offsets, infos, _addends = table.columns
+        # outside the PLT's own table only the slots a .plt.got stub jumps through count:
+        # pick those rows out in C (a .rela.dyn has hundreds of thousands)
+        wanted = range(len(offsets)) if is_plt_table else \
+            compress(count(), map(plt_got_slots.__contains__, offsets))
+        for index in wanted:
+            offset, info = offsets[index], infos[index]
+            if offset in seen:
                 continue
             name = reloc_type_name(fmt.r_type(info), machine)
             if not (is_plt_table and name.endswith(("JUMP_SLOT", "IRELATIVE")) or
@@ -176,10 +185,9 @@ def _slots(elf, by_slot, by_push) -> list[GotSlot]:
 def _slot(elf, table, index, offset, info, name, entsize, dynsym, got_names, stub, by_push):
     symbol = version = None
     sym_index = elf.fmt.r_sym(info)
-    if sym_index and sym_index < len(dynsym):
-        s = dynsym[sym_index]
-        symbol = s.name
-        version, _ = elf.versions.symbol_version(sym_index, s.defined)
+    if sym_index and dynsym is not None and sym_index < len(dynsym):
+        symbol = dynsym.names[sym_index]
+        version, _ = elf.versions.symbol_version(sym_index, dynsym.shndxs[sym_index] != SHN.UNDEF)
     # PLTn pushes its relocation's index on x86-64, its byte offset in .rel.plt on i386.
     lazy = by_push.get(index if elf.is_64 else index * entsize)
     caller = stub or lazy

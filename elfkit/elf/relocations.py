@@ -1,11 +1,14 @@
 """Relocation tables: SHT_REL / SHT_RELA (Elf64_Rel[a]) and SHT_RELR (packed relative relocations).
 
-Entries stay as raw (r_offset, r_info, r_addend) tuples decoded in bulk; the
-symbol a relocation names is looked up in the table its section links to.
+Entries are decoded in bulk into three columns (r_offset, r_info, r_addend) --
+strided views of the file's own bytes -- and made into (offset, info, addend)
+tuples only when asked for; the symbol a relocation names is looked up in the
+table its section links to.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sys
+from array import array
 from typing import NamedTuple
 
 from elfkit.elf.constants import DT, SHT
@@ -18,17 +21,54 @@ class Relocation(NamedTuple):
     addend: int
 
 
-@dataclass(slots=True)
 class RelocationTable:
-    section: str | None          # None when found through the dynamic section
-    offset: int                  # file offset
-    kind: str                    # "REL", "RELA" or "RELR"
-    entries: list[tuple[int, int, int]] = field(default_factory=list)  # Relocation-shaped
-    symtab: object = None        # the SymbolTable named by sh_link (None for symbol-less)
-    dynamic: bool = False        # relocations resolved against .dynsym (versions apply)
-    relr_addresses: list[int] = field(default_factory=list)
-    size: int = 0                # bytes (as DT_*SZ or sh_size gives it)
-    section_index: int | None = None
+    """One REL, RELA or RELR table. REL/RELA entries are decoded in bulk into three columns
+    (`columns`: r_offset, r_info, r_addend); `entries`, the (offset, info, addend) tuples,
+    are made from them on first use."""
+
+    __slots__ = ("section", "offset", "kind", "_entries", "_columns", "symtab", "dynamic",
+                 "relr_addresses", "size", "section_index")
+
+    def __init__(self, section, offset, kind, entries=None, symtab=None, dynamic=False,
+                 relr_addresses=None, size=0, section_index=None, columns=None):
+        self.section: str | None = section      # None when found through the dynamic section
+        self.offset: int = offset               # file offset
+        self.kind: str = kind                   # "REL", "RELA" or "RELR"
+        self._entries = entries                 # Relocation-shaped tuples, or None: from columns
+        self._columns = columns                 # (offsets, infos, addends), or None: from entries
+        self.symtab = symtab                    # the SymbolTable named by sh_link (None for symbol-less)
+        self.dynamic: bool = dynamic            # relocations resolved against .dynsym (versions apply)
+        self.relr_addresses: list[int] = [] if relr_addresses is None else relr_addresses
+        self.size: int = size                   # bytes (as DT_*SZ or sh_size gives it)
+        self.section_index: int | None = section_index
+
+    def __repr__(self) -> str:
+        return (f"RelocationTable({self.section!r}, {self.offset:#x}, {self.kind!r}, "
+                f"{len(self)} entries)")
+
+    def __len__(self) -> int:
+        if self._columns is not None:
+            return len(self._columns[0])
+        return len(self._entries) if self._entries is not None else 0
+
+    @property
+    def entries(self) -> list[tuple[int, int, int]]:
+        if self._entries is None:
+            self._entries = list(zip(*self._columns)) if self._columns is not None else []
+        return self._entries
+
+    @entries.setter
+    def entries(self, value):
+        self._entries, self._columns = value, None
+
+    @property
+    def columns(self):
+        """(r_offset, r_info, r_addend) as three sequences of ints (r_addend 0 for REL)."""
+        if self._columns is None:
+            entries = self._entries or []
+            self._columns = (tuple(e[0] for e in entries), tuple(e[1] for e in entries),
+                             tuple(e[2] for e in entries))
+        return self._columns
 
 
 def read_relocation_tables(elf) -> list[RelocationTable]:
@@ -54,7 +94,7 @@ def _from_section(elf, sec) -> RelocationTable | None:
             table.symtab, table.dynamic = elf.dynsym, True
         elif link.type == SHT.SYMTAB:
             table.symtab = next((t for t in elf.symbol_tables if t.section_index == link.index), None)
-    table.entries = decode_rel(elf, sec.offset, sec.size, kind == "RELA")
+    table._columns = decode_rel_columns(elf, sec.offset, sec.size, kind == "RELA")
     return table
 
 
@@ -65,6 +105,39 @@ def decode_rel(elf, offset: int, size: int, rela: bool) -> list[tuple[int, int, 
     if rela:
         return list(fmt.iter_unpack(elf.data[offset:end]))
     return [(o, i, 0) for o, i in fmt.iter_unpack(elf.data[offset:end])]
+
+
+_ARRAY = {4: ("I", "i"), 8: ("Q", "q")}
+
+
+def decode_rel_columns(elf, offset: int, size: int, rela: bool):
+    """(r_offsets, r_infos, r_addends) of a REL/RELA table as sequences of ints, by strided
+    slices: views of the file's own bytes when its byte order is the machine's (no copy), else
+    byte-swapped arrays (r_addends all 0 for REL)."""
+    fmt = elf.fmt.rela if rela else elf.fmt.rel
+    end = offset + size - size % fmt.size
+    per = 3 if rela else 2
+    unsigned, signed = _ARRAY[elf.fmt.word]
+    if array(unsigned).itemsize != elf.fmt.word:     # no such platform; keep it correct anyway
+        rows = list(fmt.iter_unpack(elf.data[offset:end]))
+        return ([r[0] for r in rows], [r[1] for r in rows],
+                [r[2] for r in rows] if rela else [0] * len(rows))
+    n = (end - offset) // fmt.size
+    if (elf.fmt.endian == "<") == (sys.byteorder == "little"):
+        raw = memoryview(elf.data)[offset:end]
+        words = raw.cast(unsigned)
+        addends = raw.cast(signed)[2::3] if rela else array(signed, bytes(elf.fmt.word * n))
+        return words[0::per], words[1::per], addends
+    raw = bytes(elf.data[offset:end])
+    words = array(unsigned, raw)
+    words.byteswap()
+    if rela:
+        addends = array(signed, raw)
+        addends.byteswap()
+        addends = addends[2::3]
+    else:
+        addends = array(signed, bytes(elf.fmt.word * n))
+    return words[0::per], words[1::per], addends
 
 
 def decode_relr(elf, offset: int, size: int) -> list[int]:
@@ -112,6 +185,6 @@ def _from_dynamic(elf) -> list[RelocationTable]:
             if kind == "RELR":
                 table.relr_addresses = decode_relr(elf, offset, size)
             else:
-                table.entries = decode_rel(elf, offset, size, kind == "RELA")
+                table._columns = decode_rel_columns(elf, offset, size, kind == "RELA")
         tables.append(table)
     return tables

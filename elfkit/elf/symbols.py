@@ -1,8 +1,21 @@
-"""Symbol tables (.symtab, .dynsym: Elf64_Sym arrays), decoded in bulk with struct.iter_unpack."""
+"""Symbol tables (.symtab, .dynsym: Elf64_Sym arrays), decoded in bulk into columns.
+
+A table is held as columns -- `names` (a list of str) and sequences of
+st_value, st_size, st_info, st_other and st_shndx, strided views of the file's
+own bytes (byte-swapped arrays for the other byte order) -- with its names read
+out of the string table in one pass (`_bulk_names`), so a table of 100,000
+symbols costs a few C-level passes, not a Python object per symbol.
+`SymbolTable.symbols` makes the `Symbol` tuples the linker and the checks use,
+on first use.
+"""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+import sys
+from array import array
+from itertools import accumulate, compress, repeat
+from itertools import count as _count
+from operator import add, is_
 from typing import NamedTuple
 
 from elfkit.elf.constants import DT, SHN, SHT
@@ -34,11 +47,46 @@ class Symbol(NamedTuple):
         return self.shndx != SHN.UNDEF
 
 
-@dataclass(slots=True)
+def _kind(info: int, other: int, shndx: int) -> int:
+    return info | other << 8 | shndx << 16
+
+
 class SymbolTable:
-    section: str | None       # ".symtab" / ".dynsym", None when found through DT_SYMTAB
-    section_index: int | None
-    symbols: list[Symbol]
+    """One symbol table as columns, index i of each column being symbol i."""
+
+    __slots__ = ("section", "section_index", "names", "values", "sizes", "infos", "others",
+                 "shndxs", "kinds", "_symbols")
+
+    def __init__(self, section, section_index, names, values, sizes, infos, others, shndxs,
+                 kinds=None):
+        self.section: str | None = section          # ".symtab" / ".dynsym"; None through DT_SYMTAB
+        self.section_index: int | None = section_index
+        self.names: list[str] = names
+        self.values = values                        # st_value (a sequence of ints)
+        self.sizes = sizes                          # st_size
+        self.infos = infos                          # st_info (type | bind << 4)
+        self.others = others                        # st_other (visibility in the low 2 bits)
+        self.shndxs = shndxs                        # st_shndx, SHN_XINDEX resolved
+        # st_info | st_other << 8 | st_shndx << 16: one int per symbol, on which the bulk
+        # views key the text they make once per kind of symbol
+        self.kinds = kinds if kinds is not None else list(map(
+            _kind, infos, others, shndxs))
+        self._symbols = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return f"SymbolTable({self.section!r}, {self.section_index!r}, {len(self.names)} symbols)"
+
+    @property
+    def symbols(self) -> list[Symbol]:
+        """A Symbol per entry (made once, on first use: the bulk views read the columns)."""
+        if self._symbols is None:
+            self._symbols = list(map(tuple.__new__, repeat(Symbol), zip(
+                _count(), self.names, self.values, self.sizes, self.infos, self.others,
+                self.shndxs)))
+        return self._symbols
 
 
 def read_symbol_tables(elf) -> list[SymbolTable]:
@@ -67,7 +115,7 @@ def read_dynsym(elf) -> SymbolTable | None:
         count = max(0, (elf.size - offset) // entsize)
     strtab = (dyn.strtab_offset, dyn.strtab_offset + (dyn.strtab_size or 0)) \
         if dyn.strtab_offset is not None else None
-    return SymbolTable(None, None, _decode(elf, offset, count, strtab, None))
+    return _decode(elf, None, None, offset, count, strtab, None)
 
 
 def _read_section_table(elf, sec) -> SymbolTable:
@@ -86,7 +134,7 @@ def _read_section_table(elf, sec) -> SymbolTable:
     else:
         elf.warn(f"section {sec.name}: sh_link {sec.link} is not a section")
     shndx_table = _extended_indices(elf, sec.index)
-    return SymbolTable(sec.name, sec.index, _decode(elf, sec.offset, count, strtab, shndx_table))
+    return _decode(elf, sec.name, sec.index, sec.offset, count, strtab, shndx_table)
 
 
 def _extended_indices(elf, symtab_index):
@@ -98,35 +146,96 @@ def _extended_indices(elf, symtab_index):
     return None
 
 
-def _decode(elf, offset, count, strtab, shndx_table) -> list[Symbol]:
-    entsize = elf.fmt.sym.size
-    raw = elf.fmt.sym.iter_unpack(elf.data[offset:offset + count * entsize])
-    names = _NameReader(elf, strtab)
-    out = []
-    append = out.append
-    if elf.is_64:
-        for i, (name, info, other, shndx, value, size) in enumerate(raw):
-            if shndx == SHN.XINDEX and shndx_table is not None and i < len(shndx_table):
-                shndx = shndx_table[i]
-            append(Symbol(i, names(name), value, size, info, other, shndx))
-    else:
-        for i, (name, value, size, info, other, shndx) in enumerate(raw):
-            if shndx == SHN.XINDEX and shndx_table is not None and i < len(shndx_table):
-                shndx = shndx_table[i]
-            append(Symbol(i, names(name), value, size, info, other, shndx))
+# Where each field lies in one entry: (array type, item index, items per entry), for
+# Elf64_Sym (name info other shndx value size) and Elf32_Sym (name value size info other shndx).
+# "kind" is the 32-bit word st_info, st_other, st_shndx, read little-endian: SymbolTable.kinds.
+_LAYOUT64 = {"name": ("I", 0, 6), "info": ("B", 4, 24), "other": ("B", 5, 24),
+             "shndx": ("H", 3, 12), "value": ("Q", 1, 3), "size": ("Q", 2, 3), "kind": ("I", 1, 6)}
+_LAYOUT32 = {"name": ("I", 0, 4), "value": ("I", 1, 4), "size": ("I", 2, 4),
+             "info": ("B", 12, 16), "other": ("B", 13, 16), "shndx": ("H", 7, 8), "kind": ("I", 3, 4)}
+_ARRAYS_OK = array("H").itemsize == 2 and array("I").itemsize == 4 and array("Q").itemsize == 8
+
+
+def _columns(elf, offset: int, length: int) -> dict:
+    """Each field of the entries in the file's bytes [offset, offset+length) as a sequence of
+    ints, by strided slices: views of the file's own bytes when its byte order is the
+    machine's (no copy), else byte-swapped arrays."""
+    layout = _LAYOUT64 if elf.is_64 else _LAYOUT32
+    native = (elf.fmt.endian == "<") == (sys.byteorder == "little")
+    if not _ARRAYS_OK:                                   # not on any platform elfkit runs on
+        fields = ("name", "info", "other", "shndx", "value", "size") if elf.is_64 else \
+            ("name", "value", "size", "info", "other", "shndx")
+        rows = list(elf.fmt.sym.iter_unpack(elf.data[offset:offset + length]))
+        return {f: [r[k] for r in rows] for k, f in enumerate(fields)}
+    if native:
+        raw = memoryview(elf.data)[offset:offset + length]
+        views = {code: raw.cast(code) for code in "BHIQ"}
+        return {field: views[code][first::step] for field, (code, first, step) in layout.items()
+                if field != "kind" or elf.fmt.endian == "<"}
+    raw = bytes(elf.data[offset:offset + length])
+    whole, out = {}, {}
+    for field, (code, first, step) in layout.items():
+        if field == "kind" and elf.fmt.endian != "<":
+            continue                                     # packed otherwise: made from the others
+        a = whole.get(code)
+        if a is None:
+            a = whole[code] = array(code, raw)
+            if code != "B":
+                a.byteswap()
+        out[field] = a[first::step]
     return out
+
+
+def _decode(elf, section, section_index, offset, n, strtab, shndx_table) -> SymbolTable:
+    entsize = elf.fmt.sym.size
+    length = max(0, min(n * entsize, elf.size - offset))
+    cols = _columns(elf, offset, length - length % entsize)
+    shndxs, kinds = cols["shndx"], cols.get("kind")
+    xindex = int(SHN.XINDEX)
+    if shndx_table is not None and xindex in shndxs:
+        shndxs, kinds = array("I", shndxs), None
+        for i in compress(range(len(shndxs)), map(xindex.__eq__, shndxs)):
+            if i < len(shndx_table):
+                shndxs[i] = shndx_table[i]
+    names = _bulk_names(elf, strtab, cols["name"])
+    return SymbolTable(section, section_index, names, cols["value"], cols["size"], cols["info"],
+                       cols["other"], shndxs, kinds)
+
+
+def _bulk_names(elf, bounds, offsets) -> list[str]:
+    """The name at each string-table index of `offsets`: every string of the table is read once
+    (split at its NULs) and looked up by where it starts; an index into the middle of a string
+    (ld shares string tails) or past the table's end is read on its own, with `_NameReader`."""
+    if bounds is None:
+        table = b""
+    else:
+        start, end = bounds
+        table = bytes(elf.data[start:min(end, elf.size)])
+    if table.isascii():                  # offsets into the bytes are offsets into the text
+        parts = table.decode("ascii").split("\0")
+        lengths = map(len, parts)
+    else:
+        raw = table.split(b"\0")
+        parts = [p.decode("utf-8", "backslashreplace") for p in raw]
+        lengths = map(len, raw)
+    starts = accumulate(map(add, lengths, repeat(1)), initial=0)
+    by_start = dict(zip(starts, parts))
+    by_start.pop(len(table), None)       # the empty string after a final NUL: past the end
+    by_start[0] = ""                     # index 0 is the empty name, whatever byte is there
+    names = list(map(by_start.get, offsets))
+    if None in names:
+        reader = _NameReader(elf, table)
+        for i in compress(_count(), map(is_, names, repeat(None))):
+            names[i] = reader(offsets[i])
+    return names
 
 
 class _NameReader:
     """Reads names out of one string table, checking every index against the table's end."""
 
-    def __init__(self, elf, bounds):
+    def __init__(self, elf, table: bytes):
         self.elf = elf
-        if bounds is None:
-            self.table = b""
-        else:
-            start, end = bounds
-            self.table = bytes(elf.data[start:min(end, elf.size)])
+        self.table = table
         self.cache = {0: ""}
 
     def __call__(self, index: int) -> str:

@@ -63,7 +63,11 @@ class Versions:
         """(version name, hidden) for a dynamic symbol, as readelf picks its `@` or `@@` suffix."""
         if self.versym is None or symbol_index >= len(self.versym.entries):
             return None, False
-        raw = self.versym.entries[symbol_index]
+        return self.version_of(self.versym.entries[symbol_index], defined)
+
+    def version_of(self, raw: int, defined: bool):
+        """symbol_version for a symbol whose versym entry is `raw` (the bulk views ask once
+        per distinct entry)."""
         ndx = raw & ~VERSYM_HIDDEN
         if ndx < 2:                      # *local* / *global*
             return None, False

@@ -1,9 +1,13 @@
 """`elfkit inspect` as text: readelf -W's layout for the views readelf has, plus the PLT/GOT map.
 
-Bulk tables are written with one %-format per row; nothing here builds a
-table object per row, so text costs about what JSON costs.
+The bulk tables (symbols, relocations) are written a CHUNK of rows at a time,
+with one str.join or %-format over their columns (render/rows.py): nothing here
+runs Python code per row, so text costs about what JSON costs.
 """
 from __future__ import annotations
+
+from itertools import compress, count, repeat
+from operator import gt
 
 from elfkit.elf.constants import DF_1_NAMES, DF_NAMES, DF_P1_NAMES, DT, DT_STRING_TAGS, PT, SHN, \
     dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name
@@ -110,22 +114,48 @@ def write_sections(elf, out):
           f"{s.size:06x} {s.entsize:02x} {s.flags_name(m, elf.header.osabi):>3} {s.link:2d} {s.info:3d} {s.align:2d}\n")
 
 
+_LOW_FIRST = ["%3d: " % k for k in range(1000)]
+_LOW = ["%03d: " % k for k in range(1000)]
+
+
 def _write_symtab(elf, table, out, versions):
+    """`%6d: %016x %5d %-7s %-6s %-8s %3s %s` per symbol, all the rows of a CHUNK in one
+    str.join of the table's columns laid side by side (rows.interleave): the index as two
+    pieces (newline and thousands, the rest), st_value's hex digits from one bytes.hex()
+    call, st_size and the type/bind/visibility/ndx text made once per distinct value. Each
+    row starts with its newline, so the header's own comes last."""
     w = out.write
     title = table.section or "dynamic symbols (through DT_SYMTAB)"
-    w(f"\nSymbol table '{title}' contains {len(table.symbols)} entries:\n")
+    n = len(table)
+    w(f"\nSymbol table '{title}' contains {n} entries:\n")
     vw = 16 if elf.is_64 else 8
-    w(f"   Num:    {'Value':<{vw}}  Size Type    Bind   Vis      Ndx Name\n")
-    parts = []
-    fmt = f"%6d: %0{vw}x %5d %-7s %-6s %-8s %3s %s"
-    for (i, value, size, _t, tn, _b, bn, _v, vn, shndx, name, ver, _vi, hidden) in \
-            rows.symbol_rows(elf, table, versions):
-        if ver is not None:
-            name = f"{name}{'@' if hidden else '@@'}{ver}"
-        parts.append(fmt % (i, value, size, tn, bn, vn, _ndx(shndx), name))
-    if parts:
-        w("\n".join(parts))
+    w(f"   Num:    {'Value':<{vw}}  Size Type    Bind   Vis      Ndx Name")
+    if not n:
         w("\n")
+        return
+    kinds = rows.symbol_kind(elf)
+
+    def middle(kind):
+        k = kinds[kind]
+        return " %-7s %-6s %-8s %3s " % (k[1], k[3], k[5], _ndx(k[6]))
+    middle = rows.Memo(middle)
+    size_text = rows.Memo(" %5d".__mod__)
+    names = rows.symbol_names(elf, table)
+    if versions:
+        codes, found = rows.symbol_version_codes(elf, table)
+        suffix = [f"{'@' if hidden else '@@'}{ver}" if ver is not None else ""
+                  for ver, hidden, _raw in found]
+        suffixes = list(map(suffix.__getitem__, codes))
+    for start, stop in rows.chunks(n):
+        heads, lows = rows.index_columns(start, stop, lambda k: "\n%3d" % k if k else "\n   ",
+                                         _LOW_FIRST, _LOW)
+        columns = [heads, lows, rows.hex_column(table.values[start:stop], vw // 2),
+                   list(map(size_text.__getitem__, table.sizes[start:stop])),
+                   list(map(middle.__getitem__, table.kinds[start:stop])), names[start:stop]]
+        if versions:
+            columns.append(suffixes[start:stop])
+        w("".join(rows.interleave(*columns)))
+    w("\n")
 
 
 def write_symbols(elf, out):
@@ -187,49 +217,58 @@ def write_relocations(elf, out):
               f"{t.size // elf.fmt.word} entries ({len(t.relr_addresses)} relocations):\n")
             w("Address\n")
             if t.relr_addresses:
-                w("\n".join(f"{a:0{aw}x}" for a in t.relr_addresses))
+                w("\n".join(rows.hex_column(t.relr_addresses, aw // 2)))
                 w("\n")
             continue
-        w(f"\nRelocation section {where} at offset {t.offset:#x} contains {len(t.entries)} entries:\n")
+        offsets, infos, addends = t.columns
+        n = len(offsets)
+        rela = t.kind == "RELA"
+        w(f"\nRelocation section {where} at offset {t.offset:#x} contains {n} entries:\n")
         w(f"    {'Offset':<{aw}}     {'Info':<{aw}}     Type               Symbol's Value  "
-          f"Symbol's Name{' + Addend' if t.kind == 'RELA' else ''}\n")
-        parts = []
-        fmt = f"%0{aw}x  %s"
-        for off, fragment, addend_fmt, addend in _reloc_lines(elf, t, aw):
-            if addend_fmt is None:
-                parts.append(fmt % (off, fragment))
+          f"Symbol's Name{' + Addend' if rela else ''}\n")
+        if not n:
+            continue
+        middle = rows.Memo(_reloc_middle(elf, t, aw))
+        for start, stop in rows.chunks(n):
+            _write_reloc_lines(w, offsets[start:stop], infos[start:stop],
+                               addends[start:stop] if rela else None, middle, aw // 2)
+
+
+def _write_reloc_lines(w, offsets, infos, addends, middle, width):
+    """Relocation lines in one str.join (REL) or %-format (RELA): r_offset's hex digits from one
+    bytes.hex() call, the text up to the addend made once per r_info."""
+    mids = list(map(middle.__getitem__, infos))
+    hexes = rows.hex_column(offsets, width)
+    if addends is None:
+        w("".join(rows.interleave(hexes, mids)))
+        return
+    if rows.any_negative(addends):    # " - 5" after a symbol, "-5" in the place of " 5" alone
+        addends = list(addends)
+        for i in compress(count(), map(gt, repeat(0), addends)):
+            if mids[i].endswith(" + "):
+                mids[i] = mids[i][:-3] + " - "
+                addends[i] = -addends[i]
             else:
-                parts.append(fmt % (off, fragment) + addend_fmt(addend))
-        if parts:
-            w("\n".join(parts))
-            w("\n")
+                mids[i] = mids[i][:-1]
+    w("%s%s%x\n" * len(mids) % tuple(rows.interleave(hexes, mids, addends)))
 
 
-def _addend_after_symbol(addend):
-    return f" - {-addend:x}" if addend < 0 else f" + {addend:x}"
-
-
-def _reloc_lines(elf, table, aw):
-    """(offset, text after the offset, addend formatter or None, addend) per relocation."""
+def _reloc_middle(elf, table, aw):
+    """r_info -> what follows the offset on its line: for REL the rest of the line; for RELA
+    the text up to the addend: after a symbol it ends in ` + `; without one the addend stands
+    alone in the symbol's column, after a space (the text ends in spaces)."""
     resolve = rows.reloc_info_resolver(elf, table)
     rela = table.kind == "RELA"
     pad = " " * (aw + 1)
-    fragments = {}
-    for off, info, addend in table.entries:
-        frag = fragments.get(info)
-        if frag is None:
-            _rt, tname, _sym, sname, svalue, sver = resolve(info)
-            text = f"{info:0{aw}x} {tname:<22} "
-            if sname is not None:
-                text += f"{svalue:0{aw}x} {sname}{'@' + sver if sver else ''}"
-                frag = fragments[info] = (text, _addend_after_symbol if rela else None)
-            else:
-                frag = fragments[info] = (text + pad, _bare_addend if rela else None)
-        yield off, frag[0], frag[1], addend
 
-
-def _bare_addend(addend):
-    return f" {addend:x}" if addend >= 0 else f"-{-addend:x}"
+    def make(info):
+        _rt, tname, _sym, sname, svalue, sver = resolve(info)
+        text = f"  {info:0{aw}x} {tname:<22} "
+        if sname is not None:
+            text += f"{svalue:0{aw}x} {sname}{'@' + sver if sver else ''}"
+            return text + " + " if rela else text + "\n"
+        return text + pad + " " if rela else text + pad + "\n"
+    return make
 
 
 def write_notes(elf, out):
@@ -275,12 +314,26 @@ def write_versions(elf, out):
         w(f"\nVersion symbols section '{t.section}' contains {len(t.entries)} entries:\n")
         w(f" Addr: 0x{t.address:016x}  Offset: {t.offset:#08x}\n")
         names = {0: "*local*", 1: "*global*", **v.verneed_names, **v.verdef_names}
-        for i in range(0, len(t.entries), 4):
-            cells = []
-            for raw in t.entries[i:i + 4]:
-                ndx = raw & 0x7FFF
-                cells.append(f"{ndx:3x}{'h' if raw & 0x8000 else ' '}({names.get(ndx, '???')})")
-            w(f"  {i:03x}: " + " ".join(f"{c:<18}" for c in cells).rstrip() + "\n")
+
+        def cell(raw):
+            ndx = raw & 0x7FFF
+            return f"{ndx:3x}{'h' if raw & 0x8000 else ' '}({names.get(ndx, '???')})"
+        # four cells a line, each padded to 18 and followed by a space but the last: its text
+        # made once per distinct entry, the lines assembled from columns in one str.join
+        inner = rows.Memo(lambda raw: f"{cell(raw):<18} ")
+        last = rows.Memo(lambda raw: cell(raw) + "\n")
+        entries = t.entries
+        full = len(entries) // 4 * 4
+        if full:
+            w("".join(rows.interleave(
+                list(map("  %03x: ".__mod__, range(0, full, 4))),
+                list(map(inner.__getitem__, entries[0:full:4])),
+                list(map(inner.__getitem__, entries[1:full:4])),
+                list(map(inner.__getitem__, entries[2:full:4])),
+                list(map(last.__getitem__, entries[3:full:4])))))
+        if full < len(entries):
+            cells = [f"{cell(raw):<18}" for raw in entries[full:]]
+            w(f"  {full:03x}: " + " ".join(cells).rstrip() + "\n")
     if v.verneed is not None:
         t = v.verneed
         w(f"\nVersion needs section '{t.section}' contains {len(t.entries)} entries:\n")

@@ -1,81 +1,165 @@
-"""Rows for the bulk views: symbols and relocations with every name resolved, shared by text and JSON.
+"""What the bulk views (symbols, relocations) share between text and JSON: names resolved once.
 
-Rows are plain tuples, produced with per-table caches so that a table of
-hundreds of thousands of entries costs a few dict look-ups per row.
+The tables are columns (elf/symbols.py, elf/relocations.py); everything here is
+computed once per distinct value -- per st_info/st_other/st_shndx triple, per
+versym entry, per r_info -- so that a renderer turns a table of hundreds of
+thousands of entries into text with a few C-level passes over its columns
+(map over a dict's __getitem__, strided slice assignments, one str.join or
+%-format per few thousand rows) instead of Python code per row.
 """
 from __future__ import annotations
+
+import sys
+from array import array
+from itertools import compress, count, repeat
+from operator import gt, lshift, not_, or_
 
 from elfkit.elf.constants import STT, SHN, reloc_type_name, symbol_bind_name, symbol_type_name, \
     symbol_visibility_name
 from elfkit.elf.segments import interpreter
 
+CHUNK = 4000         # rows joined into one string at a time: ~1 MB of JSON, reused memory
+                     # rather than fresh pages (a multiple of 1000: see index_columns)
 
-def symbol_rows(elf, table, versions: bool):
-    """(index, value, size, type, type_name, bind, bind_name, vis, vis_name, shndx, name,
-    version, version_index, hidden) per symbol."""
+_SECTION_INFOS = frozenset(i for i in range(256) if i & 0xF == STT.SECTION)
+
+
+class Memo(dict):
+    """A dict that fills itself: `make(key)` on the first look-up of each key, so that
+    `map(memo.__getitem__, column)` runs in C for every row but the first of each value."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key):
+        value = self[key] = self.make(key)
+        return value
+
+
+def symbol_kind(elf):
+    """SymbolTable.kinds value -> (type, type_name, bind, bind_name, visibility,
+    visibility_name, shndx), memoised: a table has a few dozen distinct kinds."""
     osabi, machine = elf.header.osabi, elf.header.machine
-    info_names = {}
-    vis_names = [symbol_visibility_name(v) for v in range(4)]
-    ver = elf.versions if versions else None
-    versym = ver.versym.entries if ver is not None and ver.versym is not None else None
-    sections = elf.sections
-    for s in table.symbols:
-        names = info_names.get(s.info)
-        if names is None:
-            names = info_names[s.info] = (symbol_type_name(s.info & 0xF, osabi, machine),
-                                          symbol_bind_name(s.info >> 4, osabi))
-        if ver is not None:
-            version, hidden = ver.symbol_version(s.index, s.shndx != SHN.UNDEF)
-            vindex = versym[s.index] if versym is not None and s.index < len(versym) else None
-        else:
-            version, hidden, vindex = None, False, None
-        vis = s.other & 3
-        name = s.name
-        if not name and s.info & 0xF == STT.SECTION and s.shndx < len(sections):
-            name = sections[s.shndx].name           # readelf names section symbols so
-        yield (s.index, s.value, s.size, s.info & 0xF, names[0], s.info >> 4, names[1], vis,
-               vis_names[vis], s.shndx, name, version, vindex, hidden)
+
+    def make(kind):
+        info, other, shndx = kind & 0xFF, kind >> 8 & 0xFF, kind >> 16
+        vis = other & 3
+        return (info & 0xF, symbol_type_name(info & 0xF, osabi, machine), info >> 4,
+                symbol_bind_name(info >> 4, osabi), vis, symbol_visibility_name(vis), shndx)
+    return Memo(make)
+
+
+def symbol_names(elf, table) -> list[str]:
+    """The name shown for each symbol: st_name, or for an unnamed STT_SECTION symbol the
+    section's name (readelf names section symbols so)."""
+    names = table.names
+    sections, shndxs = elf.sections, table.shndxs
+    fix = [i for i in compress(count(), map(_SECTION_INFOS.__contains__, table.infos))
+           if not names[i] and shndxs[i] < len(sections)]
+    if fix:
+        names = list(names)
+        for i in fix:
+            names[i] = sections[shndxs[i]].name
+    return names
+
+
+def symbol_version_codes(elf, table):
+    """(codes, versions): per symbol an index into `versions`, a list of (version name or None,
+    hidden, versym entry or None) -- the version readelf shows after the name (`@` hidden,
+    `@@` default), found once per distinct (versym entry, defined)."""
+    ver = elf.versions
+    versym = ver.versym.entries if ver.versym is not None else []
+    versions = [(None, False, None)]
+
+    def make(key):                     # key: the versym entry, | 1 << 16 when undefined
+        raw = key & 0xFFFF
+        version, hidden = ver.version_of(raw, not key >> 16)
+        versions.append((version, hidden, raw))
+        return len(versions) - 1
+    n = len(table)
+    m = min(n, len(versym))
+    keys = map(or_, versym[:m], map(lshift, map(not_, table.shndxs[:m]), repeat(16)))
+    codes = list(map(Memo(make).__getitem__, keys))
+    return codes + [0] * (n - m), versions
 
 
 def reloc_info_resolver(elf, table):
     """A function r_info -> (type, type_name, symbol_index, symbol_name, symbol_value,
     symbol_version), memoised: tables repeat the same r_info (RELATIVE, one symbol's slots)."""
     fmt, machine = elf.fmt, elf.header.machine
-    symbols = table.symtab.symbols if table.symtab is not None else []
-    sections = elf.sections
+    symtab = table.symtab
+    names = symbol_names(elf, symtab) if symtab is not None else []
+    nsyms = len(names)
     versions = elf.versions if table.dynamic else None
-    cache = {}
 
-    def resolve(info):
-        hit = cache.get(info)
-        if hit is None:
-            rtype, sym = fmt.r_type(info), fmt.r_sym(info)
-            if sym:
-                sname, svalue, sver = _reloc_symbol(symbols, len(symbols), sym, sections, versions)
+    def make(info):
+        rtype, sym = fmt.r_type(info), fmt.r_sym(info)
+        sname = svalue = sver = None
+        if sym:
+            if sym >= nsyms:
+                sname, svalue = f"<corrupt symbol index {sym}>", 0
             else:
-                sname = svalue = sver = None
-            hit = cache[info] = (rtype, reloc_type_name(rtype, machine), sym, sname, svalue, sver)
-        return hit
-    return resolve
+                sname, svalue = names[sym], symtab.values[sym]
+                if versions:
+                    sver = versions.symbol_version(sym, symtab.shndxs[sym] != SHN.UNDEF)[0]
+        return (rtype, reloc_type_name(rtype, machine), sym, sname, svalue, sver)
+    return Memo(make).__getitem__
 
 
-def reloc_rows(elf, table):
-    """(offset, info, type, type_name, symbol_index, symbol_name, symbol_value, symbol_version,
-    addend) per relocation; symbol fields are None for symbol 0."""
-    resolve = reloc_info_resolver(elf, table)
-    for off, info, addend in table.entries:
-        yield (off, info, *resolve(info), addend)
+def interleave(*columns) -> list:
+    """The columns' items row by row -- row 0's item of each column, then row 1's... -- for one
+    str.join or %-format of all the rows at once: strided slice assignments, no tuple per row."""
+    k = len(columns)
+    out = [None] * (k * len(columns[0]))
+    for j, column in enumerate(columns):
+        out[j::k] = column
+    return out
 
 
-def _reloc_symbol(symbols, nsyms, index, sections, versions):
-    if index >= nsyms:
-        return (f"<corrupt symbol index {index}>", 0, None)
-    s = symbols[index]
-    name = s.name
-    if not name and s.info & 0xF == STT.SECTION and s.shndx < len(sections):
-        name = sections[s.shndx].name
-    version = versions.symbol_version(index, s.shndx != SHN.UNDEF)[0] if versions else None
-    return (name, s.value, version)
+def index_columns(start: int, stop: int, head, first: list[str], low: list[str]):
+    """Row numbers start..stop-1 (start a multiple of 1000) as two columns of pieces made once,
+    not a string per row: head(n // 1000) for the thousands (head(0) below 1000), and the
+    rest from `low` (`first` below 1000) -- the last three digits and what follows them."""
+    heads, lows = [], []
+    for k in range(start, stop, 1000):
+        m = min(1000, stop - k)
+        heads += [head(k // 1000)] * m
+        lows += (low if k else first)[:m]
+    return heads, lows
+
+
+def chunks(n: int):
+    """[start, stop) ranges of at most CHUNK rows covering n rows."""
+    return ((i, min(i + CHUNK, n)) for i in range(0, n, CHUNK))
+
+
+def hex_column(values, width: int) -> list[str]:
+    """Each value as `width` bytes' worth of zero-padded lower-case hex digits ("%016x" for
+    width 8), all in one bytes.hex() call: the values big-endian, one separator per value."""
+    code = "Q" if width == 8 else "I"
+    if isinstance(values, memoryview) and values.format == code:
+        a = array(code)
+        a.frombytes(values.tobytes())            # a strided view of the file: gathered in C
+    else:
+        a = array(code, values)
+    if sys.byteorder == "little":
+        a.byteswap()
+    return a.tobytes().hex(" ", width).split(" ")
+
+
+def any_negative(column) -> bool:
+    """Whether a column of ints has a negative one; for a view or an array of signed ints, by
+    the sign bits of its bytes (bytes.isascii: no byte with its top bit set) rather than by
+    comparing each item."""
+    size, code = getattr(column, "itemsize", 0), getattr(column, "typecode", None) or \
+        getattr(column, "format", "")
+    if size and code and code in "bhilq":
+        sign = size - 1 if sys.byteorder == "little" else 0      # the byte with the sign bit
+        return not column.tobytes()[sign::size].isascii()
+    return any(map(gt, repeat(0), column))
 
 
 def summary(elf) -> dict:
