@@ -1,17 +1,22 @@
-"""What the compiler put in: stack protector, FORTIFY_SOURCE, CET (IBT/SHSTK), x86-64 ISA level.
+"""What the compiler put in: stack protector, FORTIFY_SOURCE, CET/BTI/PAC, x86-64 ISA level.
 
 Seen from outside the code, by what the file references: `__stack_chk_fail`
 imports (gcc -fstack-protector*), `__*_chk` imports (-D_FORTIFY_SOURCE), and
-the GNU property note (`GNU_PROPERTY_X86_FEATURE_1_AND`, `X86_ISA_1_NEEDED`)
-that ld ANDs / ORs over every input object.
+the GNU property note that ld ANDs / ORs over every input object: on x86
+`GNU_PROPERTY_X86_FEATURE_1_AND` (CET: IBT, SHSTK) and `X86_ISA_1_NEEDED`, on
+AArch64 `GNU_PROPERTY_AARCH64_FEATURE_1_AND` (BTI, PAC). Symbol names are
+machine-independent, except that PowerPC64 ELFv1 code symbols may carry a
+leading dot (Facts.code_names).
 """
 from __future__ import annotations
 
 from elfkit.check.facts import KINDS
 from elfkit.check.fortify import classify
 from elfkit.check.results import FAIL, NA, PASS, result
-from elfkit.elf.constants import GNU_PROPERTY, GNU_PROPERTY_X86_FEATURE_1_IBT, \
+from elfkit.elf.constants import EM, GNU_PROPERTY, GNU_PROPERTY_X86_FEATURE_1_IBT, \
     GNU_PROPERTY_X86_FEATURE_1_SHSTK
+from elfkit.elf.notes import GNU_PROPERTY_AARCH64_FEATURE_1_BTI, \
+    GNU_PROPERTY_AARCH64_FEATURE_1_PAC
 
 CANARY_SYMBOLS = ("__stack_chk_fail", "__stack_chk_guard", "__stack_chk_fail_local",
                   "__intel_security_cookie")
@@ -24,8 +29,8 @@ _STATIC_WHY = ("statically linked: the C library's own objects reference {sym}, 
 def _references(facts) -> tuple[frozenset[str], str]:
     """(names this file references from elsewhere, where they were read)."""
     if facts.kind == "object":
-        return facts.symtab_names[1], ".symtab undefined"
-    return facts.imports, ".dynsym undefined"
+        return facts.code_names(facts.symtab_names[1]), ".symtab undefined"
+    return facts.code_names(facts.imports), ".dynsym undefined"
 
 
 def check_canary(facts, policy):
@@ -33,7 +38,7 @@ def check_canary(facts, policy):
     if facts.kind in ("core", "other"):
         return result("canary", NA, "n/a", f"{KINDS[facts.kind]}", symbols=[])
     if facts.static:
-        defined = facts.symtab_names[0]
+        defined = facts.code_names(facts.symtab_names[0])
         if facts.has_symtab and not any(s in defined for s in CANARY_SYMBOLS):
             return result("canary", FAIL, "no", "statically linked and no __stack_chk_fail "
                           "anywhere in .symtab: nothing in the file has a stack protector",
@@ -46,9 +51,15 @@ def check_canary(facts, policy):
     if found:
         return result("canary", PASS, "yes", f"references {found[0]}", symbols=found,
                       source=where)
-    if facts.kind != "object" and facts.defines_dynamic("__stack_chk_fail"):
-        return result("canary", NA, "provider", "defines __stack_chk_fail itself (the C "
-                      "library)", symbols=[], source=".dynsym defined")
+    if facts.kind != "object":
+        # The C library defines __stack_chk_fail; on machines whose guard is a global
+        # variable rather than a TLS word (AArch64, ARM, MIPS, ...) ld.so defines
+        # __stack_chk_guard and uses it with its own hidden __stack_chk_fail.
+        for sym in ("__stack_chk_fail", "__stack_chk_guard"):
+            if facts.defines_dynamic(sym):
+                return result("canary", NA, "provider", f"defines {sym} itself (the C "
+                              "library or its dynamic loader)", symbols=[],
+                              source=".dynsym defined")
     return result("canary", FAIL, "no", "no reference to __stack_chk_fail: no function was "
                   "compiled with a stack protector", symbols=[], source=where)
 
@@ -61,7 +72,7 @@ def check_fortify(facts, policy):
         # Archive members are linked only when referenced and libc calls its own
         # internal aliases, so a __X_chk in .symtab was asked for by the program; the
         # plain functions are always there (libc uses them), so they prove nothing.
-        fortified, _ = classify(facts.symtab_names[0])
+        fortified, _ = classify(facts.code_names(facts.symtab_names[0]))
         if fortified:
             return result("fortify", PASS, f"{len(fortified)}/?", f"statically linked with "
                           f"{len(fortified)} fortified function(s)", fortified=fortified,
@@ -101,6 +112,36 @@ def _x86_feature(check, bit, name, facts):
                       feature_1_and=value)
     return result(check, FAIL, "no", f"GNU_PROPERTY_X86_FEATURE_1_AND lacks "
                   f"{name.split()[0]}", feature_1_and=value)
+
+
+def _aarch64_feature(check, bit, name, flag, facts):
+    if facts.elf.header.machine != EM.AARCH64 or facts.kind in ("core", "other"):
+        return result(check, NA, "n/a", "not an AArch64 file" if facts.kind not in
+                      ("core", "other") else KINDS[facts.kind], feature_1_and=None)
+    value = facts.aarch64_feature_1()
+    if value is None:
+        return result(check, FAIL, "no", "no GNU_PROPERTY_AARCH64_FEATURE_1_AND property: "
+                      f"not every input object was built with {name} ({flag})",
+                      feature_1_and=None)
+    if value & bit:
+        return result(check, PASS, "yes", f"GNU_PROPERTY_AARCH64_FEATURE_1_AND has {name}",
+                      feature_1_and=value)
+    return result(check, FAIL, "no", f"GNU_PROPERTY_AARCH64_FEATURE_1_AND lacks {name} "
+                  f"({flag})", feature_1_and=value)
+
+
+def check_bti(facts, policy):
+    """AArch64 branch target identification: every input built with -mbranch-protection=bti
+    (or =standard); the kernel maps such a file's code PROT_BTI (arch_elf_adjust_prot)."""
+    return _aarch64_feature("bti", GNU_PROPERTY_AARCH64_FEATURE_1_BTI, "BTI",
+                            "-mbranch-protection=bti or =standard", facts)
+
+
+def check_pac(facts, policy):
+    """AArch64 pointer authentication of return addresses: every input built with
+    -mbranch-protection=pac-ret (or =standard)."""
+    return _aarch64_feature("pac", GNU_PROPERTY_AARCH64_FEATURE_1_PAC, "PAC",
+                            "-mbranch-protection=pac-ret or =standard", facts)
 
 
 def check_cet_ibt(facts, policy):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from elfkit.check.machines import PPC64, Machine, machine_of
 from elfkit.elf.constants import DF, DF_1, DT, EM, ET, GNU_PROPERTY, PT, SHN, SHT
+from elfkit.elf.notes import GNU_PROPERTY_AARCH64_FEATURE_1_AND
 
 # File kinds: key -> how people say it.  The key is what JSON carries.
 KINDS = {
@@ -25,7 +27,8 @@ LINKED = frozenset({"pie", "static-pie", "exec", "static-exec", "shared-lib"})
 STATIC = frozenset({"static-pie", "static-exec"})
 X86 = frozenset({EM.X86_64, EM.I386})
 
-PAGE_SIZE = 4096            # x86-64's page size: what ld.so rounds the RELRO range to
+PAGE_SIZE = 4096            # x86's page size: what ld.so rounds the RELRO range to (other
+                            # machines: machines.relro_page_size)
 
 
 class Facts:
@@ -91,6 +94,30 @@ class Facts:
     @property
     def x86(self) -> bool:
         return self.elf.header.machine in X86
+
+    @cached_property
+    def machine(self) -> Machine:
+        """The per-machine defaults (kernel, glibc, ld) the checks apply: machines.py."""
+        return machine_of(self.elf.header)
+
+    @property
+    def executable(self) -> bool:
+        """A file the kernel execs itself (not a library ld.so maps)."""
+        return self.kind in ("pie", "static-pie", "exec", "static-exec")
+
+    @cached_property
+    def ppc64_elfv1(self) -> bool:
+        """PowerPC64 ELFv1 (e_flags ABI 0 or 1): function descriptors, and code symbols that
+        may carry a leading dot (`.printf` for the entry point of `printf`)."""
+        return self.machine is PPC64 and self.elf.header.flags & 3 != 2
+
+    def code_names(self, names) -> frozenset[str]:
+        """`names`, plus each PowerPC64 ELFv1 dot-symbol without its dot (`.__stack_chk_fail`
+        is the code entry of `__stack_chk_fail`); unchanged on every other machine."""
+        names = frozenset(names)
+        if not self.ppc64_elfv1:
+            return names
+        return names | {n[1:] for n in names if n.startswith(".") and len(n) > 1}
 
     # --- dynamic linking -------------------------------------------------------------------
     @cached_property
@@ -215,8 +242,19 @@ class Facts:
         return None
 
     def x86_feature_1(self) -> int | None:
+        """GNU_PROPERTY_X86_FEATURE_1_AND (IBT = 1, SHSTK = 2); None when absent or not x86
+        (processor-specific property types mean something else on other machines)."""
+        if not self.x86:
+            return None
         return self.gnu_properties.get(GNU_PROPERTY.X86_FEATURE_1_AND)
 
+    def aarch64_feature_1(self) -> int | None:
+        """GNU_PROPERTY_AARCH64_FEATURE_1_AND (BTI = 1, PAC = 2); None when absent or not
+        AArch64 (the type number means something else on other machines)."""
+        if self.elf.header.machine != EM.AARCH64:
+            return None
+        return self.gnu_properties.get(GNU_PROPERTY_AARCH64_FEATURE_1_AND)
 
-def page_down(addr: int) -> int:
-    return addr & ~(PAGE_SIZE - 1)
+
+def page_down(addr: int, page_size: int = PAGE_SIZE) -> int:
+    return addr & ~(page_size - 1)

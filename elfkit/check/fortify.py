@@ -42,10 +42,31 @@ PLAIN_TO_CHK: dict[str, str] = {plain: chk for chk, plains in CHK_FUNCTIONS.item
                                 for plain in plains}
 
 
+def canonical(name: str) -> str:
+    """The glibc function a per-machine alias stands for. Machines whose `long double`
+    changed have extra entry points for the printf family: `__nldbl___printf_chk` and
+    `__nldbl_printf` (code built with long double = double: PowerPC, s390, SPARC, MIPS,
+    ...), `__printf_chkieee128` and `__printfieee128` (PowerPC64 built with IEEE 128-bit
+    long double). Each counts as the function it aliases; other names are unchanged."""
+    if name.startswith("__nldbl_"):
+        rest = name[8:]
+        if rest in CHK_FUNCTIONS or rest in PLAIN_TO_CHK:
+            return rest
+    elif name.endswith("ieee128"):
+        base = name[:-7]
+        if base in CHK_FUNCTIONS:
+            return base
+        if base.startswith("__") and base[2:] in PLAIN_TO_CHK:
+            return base[2:]
+    return name
+
+
 def classify(names, glibc: tuple[int, ...] | None = None) -> tuple[list[str], list[str]]:
     """(fortified, unfortified): the `__X_chk` names referenced, and the plain names
     referenced that have a `__X_chk` variant in glibc `glibc` (the newest GLIBC_ version
-    the file needs; None: 2.36). Sorted, for stable output."""
+    the file needs; None: 2.36). Per-machine aliases count as what they alias (canonical).
+    Sorted, for stable output."""
+    names = {canonical(n) for n in names}
     fortified = sorted(n for n in names if n in CHK_FUNCTIONS)
     floor = glibc or (2, 36)
     unfortified = sorted(n for n in names if n in PLAIN_TO_CHK

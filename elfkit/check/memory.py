@@ -5,15 +5,24 @@ load bias, PT_GNU_STACK -> executable_stack) or of glibc's ld.so
 (`_dl_map_object_from_fd`: PT_GNU_STACK and DEFAULT_STACK_PERMS,
 `_dl_protect_relro`: mprotect of PT_GNU_RELRO rounded to pages after
 relocation, `_dl_relocate_object`: DT_TEXTREL makes text writable while
-relocating).
+relocating). What a *missing* PT_GNU_STACK means, the page size and which
+words of the GOT ld.so writes differ by machine (machines.py).
 """
 from __future__ import annotations
 
 import struct
 
+from elfkit.check import machines as M
 from elfkit.check.facts import KINDS, page_down
 from elfkit.check.results import FAIL, NA, PASS, result
 from elfkit.elf.constants import DF, DT, PF, PT, SHF
+
+# Machine-specific dynamic tags ld.so reads to find the words of the GOT it writes.
+DT_PPC_GOT = 0x70000000             # 32-bit PowerPC secure PLT: _GLOBAL_OFFSET_TABLE_
+DT_MIPS_LOCAL_GOTNO = 0x7000000A    # MIPS GOT: local entries (relocated by the load bias)
+DT_MIPS_SYMTABNO = 0x70000011
+DT_MIPS_GOTSYM = 0x70000013         # first .dynsym entry with a global GOT entry
+DT_MIPS_PLTGOT = 0x70000032         # MIPS .got.plt (non-PIC PLT)
 
 RELRO_LEVELS = ("none", "partial", "full")
 
@@ -47,15 +56,30 @@ def _stack_segment(facts):
     return None if seg is None else {"flags": int(seg.flags), "executable": bool(seg.flags & PF.X)}
 
 
+def _missing_stack(facts) -> tuple[bool, str, dict]:
+    """(stack stays non-executable, why, evidence) for a linked file without PT_GNU_STACK."""
+    machine, executable = facts.machine, facts.executable
+    ok = machine.nx_by_default or (not executable and not machine.ldso_exec)
+    return ok, M.missing_stack_why(machine, executable), M.stack_default(machine, executable)
+
+
 def check_nx(facts, policy):
-    """NX: PT_GNU_STACK present and without PF_X. A missing PT_GNU_STACK is its own finding."""
+    """NX: PT_GNU_STACK present and without PF_X. A missing PT_GNU_STACK is its own finding,
+    a failure unless the machine's kernel and glibc both default to a non-executable stack
+    (AArch64, RISC-V, PowerPC64, LoongArch)."""
     if not facts.linked:
         return _not_linked("nx", facts)
     stack = _stack_segment(facts)
     if stack is None:
-        return result("nx", FAIL, "no GNU_STACK", "no PT_GNU_STACK: ld.so then assumes an "
-                      "executable stack (DEFAULT_STACK_PERMS includes PF_X)",
-                      gnu_stack=None, finding="missing-gnu-stack")
+        ok, why, default = _missing_stack(facts)
+        if ok:
+            return result("nx", PASS, "yes (default)", f"no PT_GNU_STACK, but {why}: the "
+                          "stack is not executable", gnu_stack=None,
+                          finding="missing-gnu-stack", default=default)
+        if facts.machine is M.X86_64:
+            why = "ld.so then assumes an executable stack (DEFAULT_STACK_PERMS includes PF_X)"
+        return result("nx", FAIL, "no GNU_STACK", f"no PT_GNU_STACK: {why}",
+                      gnu_stack=None, finding="missing-gnu-stack", default=default)
     if stack["executable"]:
         return result("nx", FAIL, "no", "PT_GNU_STACK asks for an executable stack (RWE)",
                       gnu_stack=stack, finding="executable-stack")
@@ -68,6 +92,10 @@ def check_execstack(facts, policy):
     if facts.kind == "object":
         note = next((s for s in facts.elf.sections if s.name == ".note.GNU-stack"), None)
         if note is None:
+            if not facts.machine.ld_exec:
+                return result("execstack", PASS, "unmarked", "no .note.GNU-stack section, "
+                              f"but GNU ld for {facts.machine.name} does not take that as a "
+                              "request for an executable stack", section=None)
             return result("execstack", FAIL, "unmarked", "no .note.GNU-stack section: ld "
                           "treats the object as needing an executable stack", section=None)
         if note.flags & SHF.EXECINSTR:
@@ -79,8 +107,14 @@ def check_execstack(facts, policy):
         return _not_linked("execstack", facts)
     stack = _stack_segment(facts)
     if stack is None:
-        return result("execstack", FAIL, "default", "no PT_GNU_STACK: glibc's ld.so and "
-                      "libpthread make stacks executable by default", gnu_stack=None)
+        ok, why, default = _missing_stack(facts)
+        if ok:
+            return result("execstack", PASS, "no (default)", f"no PT_GNU_STACK, but {why}",
+                          gnu_stack=None, default=default)
+        if facts.machine is M.X86_64:
+            why = "glibc's ld.so and libpthread make stacks executable by default"
+        return result("execstack", FAIL, "default", f"no PT_GNU_STACK: {why}",
+                      gnu_stack=None, default=default)
     if stack["executable"]:
         return result("execstack", FAIL, "yes", "PT_GNU_STACK is RWE: the kernel maps the "
                       "stack executable", gnu_stack=stack)
@@ -126,35 +160,93 @@ def relro_level(facts) -> tuple[str, str, dict]:
     (`_dl_protect_relro` mprotects [vaddr, vaddr+memsz) rounded *down* to pages at both
     ends), BIND_NOW (DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW: no lazy binding, so no GOT
     slot is written after start-up), and the GOT itself inside the protected pages:
-    the three reserved words at DT_PLTGOT and every DT_JMPREL slot. A file that only
-    *claims* BIND_NOW while its PLT slots lie outside the protected range is partial.
+    the words of the GOT ld.so writes (machine by machine, `_got_slots`) and every
+    DT_JMPREL slot. A file that only *claims* BIND_NOW while its PLT slots lie outside the
+    protected range is partial. glibc rounds to the run-time page size, so the range
+    protected on every kernel the file can run on starts at vaddr rounded down to 4 KiB
+    and ends at vaddr+memsz rounded down to the largest page the machine's kernels use
+    that the file's PT_LOAD alignment allows (`page_size`; 4 KiB on x86, so both ends as
+    before).
     """
     seg = facts.segment(PT.GNU_RELRO)
     now = facts.bind_now
-    ev = {"gnu_relro": None, "bind_now": now, "protected": None, "got_outside": []}
+    page = M.relro_page_size(facts.machine, facts.elf.load_segments)
+    ev = {"gnu_relro": None, "bind_now": now, "protected": None, "got_outside": [],
+          "page_size": page}
+    note = _RELRO_NOTES.get(facts.machine.key, "")
+    if facts.machine is M.PPC and facts.dyn_value(DT_PPC_GOT) is None:
+        note = (" (BSS-PLT: the PLT is code ld.so patches at start-up, in a writable and "
+                "executable segment; link with --secure-plt)")
     if seg is None:
-        return "none", "no PT_GNU_RELRO: nothing is made read-only after relocation", ev
-    start, end = page_down(seg.vaddr), page_down(seg.vaddr + seg.memsz)
+        why = "no PT_GNU_RELRO: nothing is made read-only after relocation"
+        if facts.machine is M.MIPS:
+            why += (" (on MIPS, ld makes PT_GNU_RELRO only when there is relro data besides "
+                    "the GOT: .data.rel.ro, .init_array...; the GOT is never in it)")
+        return "none", why, ev
+    start, end = page_down(seg.vaddr), page_down(seg.vaddr + seg.memsz, page)
     ev["gnu_relro"] = {"vaddr": seg.vaddr, "memsz": seg.memsz}
     ev["protected"] = [start, end]
+    outside = [a for a in _got_slots(facts) if not start <= a < end]
+    if not outside:
+        note = ""
     if not now:
         return "partial", ("PT_GNU_RELRO without BIND_NOW: the PLT's GOT slots stay writable "
-                           "for lazy binding"), ev
-    outside = [a for a in _got_slots(facts) if not start <= a < end]
+                           f"for lazy binding{note}"), ev
     ev["got_outside"] = outside[:8]
     if outside:
         return "partial", (f"BIND_NOW, but {len(outside)} GOT slot(s) lie outside the pages "
-                           f"PT_GNU_RELRO protects [{start:#x}, {end:#x}) and stay writable"), ev
+                           f"PT_GNU_RELRO protects [{start:#x}, {end:#x}) and stay writable"
+                           f"{note}"), ev
     return "full", "PT_GNU_RELRO covers the GOT and BIND_NOW resolves it at start-up", ev
 
 
-def _got_slots(facts) -> list[int]:
-    """Addresses ld.so writes into the GOT: DT_PLTGOT's reserved words and the JMPREL slots."""
-    elf, slots = facts.elf, []
+# Why a machine's GOT (or PLT) is outside PT_GNU_RELRO whatever the flags: the toolchain's
+# layout, not something a build option changes.
+_RELRO_NOTES = {
+    "mips": " (ld never places the MIPS GOT, which ld.so writes, under PT_GNU_RELRO)",
+    "sparc64": " (on SPARC the PLT is code ld.so patches at start-up, so ld never places it "
+               "under PT_GNU_RELRO)",
+    "sparc": " (on SPARC the PLT is code ld.so patches at start-up, so ld never places it "
+             "under PT_GNU_RELRO)",
+    "riscv": " (GNU ld's RISC-V linker script places .got after the end of PT_GNU_RELRO, "
+             "beside .sdata)",
+}
+
+
+def _got_header(facts) -> list[int]:
+    """The words at the head of the GOT (or PLT) that ld.so writes, per machine's psABI and
+    glibc's elf_machine_runtime_setup."""
+    elf, m = facts.elf, facts.machine
     word = elf.fmt.word
     pltgot = facts.dyn_value(DT.PLTGOT)
-    if pltgot is not None:
-        slots += [pltgot + i * word for i in range(3)]
+    if m is M.PPC and facts.dyn_value(DT_PPC_GOT) is not None:
+        got = facts.dyn_value(DT_PPC_GOT)       # secure PLT: got[1], got[2]; .plt holds slots
+        return [got + word, got + 2 * word]
+    if m is M.MIPS:
+        out = []
+        if pltgot is not None:                  # every local and global entry of the GOT
+            local = facts.dyn_value(DT_MIPS_LOCAL_GOTNO) or 0
+            symtabno, gotsym = facts.dyn_value(DT_MIPS_SYMTABNO), facts.dyn_value(DT_MIPS_GOTSYM)
+            glob = max(0, symtabno - gotsym) if symtabno is not None and gotsym is not None else 0
+            out += [pltgot + i * word for i in range(min(local + glob, 1 << 20))]
+        mips_pltgot = facts.dyn_value(DT_MIPS_PLTGOT)
+        if mips_pltgot is not None:
+            out += [mips_pltgot, mips_pltgot + word]
+        return out
+    if pltgot is None:
+        return []
+    if m in (M.RISCV, M.LOONGARCH) or (m is M.PPC64 and not facts.ppc64_elfv1):
+        count = 2
+    else:
+        count = 3
+    return [pltgot + i * word for i in range(count)]
+
+
+def _got_slots(facts) -> list[int]:
+    """Addresses ld.so writes into the GOT: its reserved words (`_got_header`) and the
+    JMPREL slots."""
+    elf, slots = facts.elf, _got_header(facts)
+    word = elf.fmt.word
     jmprel, size = facts.dyn_value(DT.JMPREL), facts.dyn_value(DT.PLTRELSZ)
     if jmprel is None or not size:
         return slots

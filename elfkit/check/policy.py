@@ -62,20 +62,24 @@ class Policy:
 _DEFAULT_REQUIRE = ("pie", "nx", "relro", "execstack", "wx-segments", "textrel", "rpath",
                     "runpath", "well-formed")
 
-# auditwheel's manylinux_2_17 (manylinux2014) policy for x86_64.
+# auditwheel's manylinux_2_17 (manylinux2014) policy (one library list, and the same newest
+# GLIBC/GLIBCXX/CXXABI versions, for each of its architectures), plus the dynamic loader of
+# each: x86_64, i686, aarch64, ppc64le, s390x, armv7l.
 MANYLINUX2014_LIBS = (
     "libatomic.so.1", "libgcc_s.so.1", "libstdc++.so.6", "libm.so.6", "libanl.so.1",
     "libdl.so.2", "librt.so.1", "libc.so.6", "libnsl.so.1", "libutil.so.1", "libpthread.so.0",
     "libX11.so.6", "libXext.so.6", "libXrender.so.1", "libICE.so.6", "libSM.so.6",
     "libGL.so.1", "libgobject-2.0.so.0", "libgthread-2.0.so.0", "libglib-2.0.so.0",
-    "libresolv.so.2", "libexpat.so.1", "libz.so.1", "ld-linux-x86-64.so.2")
+    "libresolv.so.2", "libexpat.so.1", "libz.so.1", "ld-linux-x86-64.so.2",
+    "ld-linux.so.2", "ld-linux-aarch64.so.1", "ld64.so.2", "ld64.so.1", "ld-linux-armhf.so.3")
 
 PRESETS: dict[str, Policy] = {
     # What every hardened distribution build already gives: no false alarms on it.
     "default": Policy("default", require=frozenset(_DEFAULT_REQUIRE)),
-    # Everything a modern toolchain can do, including full RELRO and CET.
+    # Everything a modern toolchain can do, including full RELRO and each machine's
+    # control-flow protection (CET on x86, BTI and PAC on AArch64; n/a elsewhere).
     "strict": Policy("strict", require=frozenset(_DEFAULT_REQUIRE + (
-        "canary", "fortify", "cet-ibt", "cet-shstk", "build-id")), relro="full",
+        "canary", "fortify", "cet-ibt", "cet-shstk", "bti", "pac", "build-id")), relro="full",
         rpath_allow=(), runpath_allow=("origin",)),
     # Binaries to ship in a manylinux2014 wheel (auditwheel's limits).
     "manylinux2014": Policy("manylinux2014", require=frozenset((

@@ -54,6 +54,17 @@ CHECKS: tuple[Check, ...] = (
           "with -fcf-protection=return).",
           "Build every object with -fcf-protection=full; one object without the marking "
           "clears it for the whole file."),
+    Check("bti", compiler.check_bti, "BTI",
+          "AArch64: the GNU property note marks the file BTI-compatible (every input built "
+          "with -mbranch-protection=bti or =standard); n/a on other machines.",
+          "Build every object with -mbranch-protection=standard; one object without the "
+          "marking (an assembly file, an old static library) clears it for the whole file, "
+          "and the kernel and ld.so then map its code without PROT_BTI."),
+    Check("pac", compiler.check_pac, "PAC",
+          "AArch64: the GNU property note marks the file as signing return addresses (every "
+          "input built with -mbranch-protection=pac-ret or =standard); n/a on other machines.",
+          "Build every object with -mbranch-protection=standard; one object without the "
+          "marking clears it for the whole file."),
     Check("isa-level", compiler.check_isa_level, "ISA",
           "The x86-64 micro-architecture level the file needs is within the policy's limit.",
           "GNU_PROPERTY_X86_ISA_1_NEEDED comes from -march=x86-64-v2/v3/v4 (or -z "

@@ -42,6 +42,7 @@ class FileReport:
     results: list[CheckResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None    # why the file is malformed / unreadable / errored
+    cfi: str | None = None      # the machine's control-flow protection: "x86", "aarch64", None
 
     @property
     def failed(self) -> list[str]:

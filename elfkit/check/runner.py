@@ -85,6 +85,7 @@ def _check_target(target: Target, policy) -> FileReport:
 def _run_checks(elf, policy, report):
     facts = Facts(elf)
     report.machine = machine_name(elf.header.machine)
+    report.cfi = facts.machine.cfi
     try:
         report.kind = facts.kind
     except ElfkitError as e:

@@ -1,11 +1,23 @@
-"""ELF notes (Elf64_Nhdr records): build-id, ABI tag, GNU properties (x86 IBT/SHSTK, ISA level), core notes."""
+"""ELF notes (Elf64_Nhdr records): build-id, ABI tag, GNU properties (x86 IBT/SHSTK, ISA level;
+AArch64 BTI/PAC), core notes."""
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
 
-from elfkit.elf.constants import (ABI_TAG_OS, GNU_PROPERTY, GNU_PROPERTY_X86_FEATURE_1_IBT,
+from elfkit.elf.constants import (ABI_TAG_OS, EM, GNU_PROPERTY, GNU_PROPERTY_X86_FEATURE_1_IBT,
                                   GNU_PROPERTY_X86_FEATURE_1_SHSTK, NT, PT, SHT, note_type_name)
+
+# Processor-specific property types (GNU_PROPERTY_LOPROC..HIPROC) mean different things on
+# each machine: 0xc0000000 is X86_COMPAT_ISA_1_USED on x86 and AARCH64_FEATURE_1_AND on
+# AArch64 (ld ANDs it over every input: BTI = -mbranch-protection=bti, PAC = pac-ret).
+GNU_PROPERTY_AARCH64_FEATURE_1_AND = 0xC0000000
+GNU_PROPERTY_AARCH64_FEATURE_1_BTI = 0x1
+GNU_PROPERTY_AARCH64_FEATURE_1_PAC = 0x2
+_AARCH64_FEATURE_1 = {GNU_PROPERTY_AARCH64_FEATURE_1_BTI: "BTI",
+                      GNU_PROPERTY_AARCH64_FEATURE_1_PAC: "PAC"}
+_LOPROC, _LOUSER = 0xC0000000, 0xE0000000
+_X86 = frozenset({EM.X86_64, EM.I386, 6})      # 6: EM_IAMCU, as readelf groups them
 
 
 @dataclass(slots=True)
@@ -94,7 +106,7 @@ def _properties(elf, desc) -> list[GnuProperty]:
         ptype, datasz = struct.unpack_from(e + "II", desc, pos)
         data = desc[pos + 8:pos + 8 + datasz]
         value = int.from_bytes(data[:4], "little" if e == "<" else "big") if len(data) >= 4 else 0
-        out.append(_property(ptype, value, data))
+        out.append(_property(ptype, value, data, elf.header.machine))
         pos += 8 + ((datasz + word - 1) & ~(word - 1))
     return out
 
@@ -110,7 +122,9 @@ _PROPERTY_NAMES = {
 }
 
 
-def _property(ptype, value, data) -> GnuProperty:
+def _property(ptype, value, data, machine=EM.X86_64) -> GnuProperty:
+    if _LOPROC <= ptype < _LOUSER and machine not in _X86:
+        return _processor_property(ptype, value, data, machine)
     name = _PROPERTY_NAMES.get(ptype, f"<unknown: {ptype:#x}>")
     decoded = []
     if ptype == GNU_PROPERTY.X86_FEATURE_1_AND:
@@ -130,3 +144,18 @@ def _property(ptype, value, data) -> GnuProperty:
         value = int.from_bytes(data, "little")
         decoded = [f"{value:#x}"]
     return GnuProperty(ptype, name, value, decoded)
+
+
+def _processor_property(ptype, value, data, machine) -> GnuProperty:
+    """A GNU_PROPERTY_LOPROC..HIPROC property of a machine other than x86, as readelf -n
+    words it: "AArch64 feature: BTI, PAC" (one name per bit, "<unknown: N>" for others),
+    else "<processor-specific type 0x.. data: xx xx >"."""
+    if machine == EM.AARCH64 and ptype == GNU_PROPERTY_AARCH64_FEATURE_1_AND:
+        if len(data) != 4:
+            return GnuProperty(ptype, "AArch64 feature", value,
+                               [f"<corrupt length: {len(data):#x}>"])
+        decoded = [_AARCH64_FEATURE_1.get(1 << b, f"<unknown: {1 << b:x}>")
+                   for b in range(32) if value >> b & 1]
+        return GnuProperty(ptype, "AArch64 feature", value, decoded)
+    text = "".join(f"{b:02x} " for b in data)
+    return GnuProperty(ptype, f"<processor-specific type {ptype:#x} data: {text}>", value, [])

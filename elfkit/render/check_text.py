@@ -13,7 +13,12 @@ from elfkit.check.facts import KINDS
 from elfkit.check.registry import BY_ID
 
 # The columns, when their check runs; every other failing required check shows in "result".
-COLUMNS = ("relro", "canary", "nx", "pie", "fortify", "cet-ibt", "cet-shstk", "glibc-version")
+COLUMNS = ("relro", "canary", "nx", "pie", "fortify", "cet-ibt", "cet-shstk", "bti", "pac",
+           "glibc-version")
+# Control-flow protection columns belong to one machine family each (FileReport.cfi): the x86
+# ones show unless every file is AArch64 (so a run without AArch64 files looks as it always
+# did), the AArch64 ones only when some file is AArch64.
+CFI_COLUMNS = {"cet-ibt": "x86", "cet-shstk": "x86", "bti": "aarch64", "pac": "aarch64"}
 _STYLE = {R.PASS: "green", R.FAIL: "red", R.NA: "dim"}
 
 
@@ -69,8 +74,17 @@ def summary_line(run) -> str:
     return line
 
 
+def _columns(run) -> list[str]:
+    families = {rep.cfi for rep in run.files}
+    shown = {"aarch64"} & families
+    if "x86" in families or "aarch64" not in families:
+        shown.add("x86")
+    return [c for c in COLUMNS if c in run.policy.run_ids
+            and (c not in CFI_COLUMNS or CFI_COLUMNS[c] in shown)]
+
+
 def write_check_text(run, out, color: bool = False, verbose: bool = False):
-    columns = [c for c in COLUMNS if c in run.policy.run_ids]
+    columns = _columns(run)
     header = ["FILE", "KIND"] + [BY_ID[c].title for c in columns] + ["RESULT"]
     rows = list(_rows(run, columns))
     paint = _ansi if color else (lambda text, style: text)
