@@ -407,6 +407,9 @@ VER_NDX_GLOBAL = 1
 
 # --- readelf's display names --------------------------------------------------------------
 
+from elfkit.elf.machines import dynamic_tag as machine_dynamic_tag, \
+    section_type as machine_section_type, segment_type as machine_segment_type  # noqa: E402
+
 _SHT_DISPLAY = {
     SHT.SYMTAB_SHNDX: "SYMTAB SECTION INDICES", SHT.GNU_VERDEF: "VERDEF",
     SHT.GNU_VERNEED: "VERNEED", SHT.GNU_VERSYM: "VERSYM", 0x6FFFFFF4: "GNU_SFRAME",
@@ -418,11 +421,19 @@ _SHT_DISPLAY = {
 }
 
 
+def _hash_x(n: int) -> str:
+    """C's %#x: 0 has no 0x."""
+    return f"{n:#x}" if n else "0"
+
+
 def section_type_name(sh_type: int, machine: int) -> str:
     if sh_type in _SHT_DISPLAY:
         return _SHT_DISPLAY[sh_type]
     if sh_type == SHT.X86_64_UNWIND and machine == EM.X86_64:
         return "X86_64_UNWIND"
+    special = machine_section_type(sh_type, machine)
+    if special is not None:
+        return special
     try:
         member = SHT(sh_type)
     except ValueError:
@@ -430,23 +441,26 @@ def section_type_name(sh_type: int, machine: int) -> str:
     if member is not None and member != SHT.X86_64_UNWIND:
         return member.name
     if 0x70000000 <= sh_type <= 0x7FFFFFFF:
-        return f"LOPROC+{sh_type - 0x70000000:#x}"
+        return f"LOPROC+{_hash_x(sh_type - 0x70000000)}"
     if 0x60000000 <= sh_type <= 0x6FFFFFFF:
-        return f"LOOS+{sh_type - 0x60000000:#x}"
+        return f"LOOS+{_hash_x(sh_type - 0x60000000)}"
     if 0x80000000 <= sh_type <= 0xFFFFFFFF:
-        return f"LOUSER+{sh_type - 0x80000000:#x}"
+        return f"LOUSER+{_hash_x(sh_type - 0x80000000)}"
     return f"{sh_type:08x}: <unknown>"
 
 
-def segment_type_name(p_type: int) -> str:
+def segment_type_name(p_type: int, machine: int = 0) -> str:
     try:
         return PT(p_type).name
     except ValueError:
         pass
+    special = machine_segment_type(p_type, machine)
+    if special is not None:
+        return special
     if 0x70000000 <= p_type <= 0x7FFFFFFF:
-        return f"LOPROC+{p_type - 0x70000000:#x}"
+        return f"LOPROC+{_hash_x(p_type - 0x70000000)}"
     if 0x60000000 <= p_type <= 0x6FFFFFFF:
-        return f"LOOS+{p_type - 0x60000000:#x}"
+        return f"LOOS+{_hash_x(p_type - 0x60000000)}"
     return f"<unknown>: {p_type:x}"
 
 
@@ -494,7 +508,11 @@ def elf_type_name(e_type: int) -> str:
 
 
 def machine_name(e_machine: int) -> str:
-    return MACHINE_NAMES.get(e_machine, f"<unknown>: 0x{e_machine:x}")
+    name = MACHINE_NAMES.get(e_machine)
+    if name is None:
+        from elfkit.elf.machines import MORE_MACHINE_NAMES
+        name = MORE_MACHINE_NAMES.get(e_machine, f"<unknown>: 0x{e_machine:x}")
+    return name
 
 
 def osabi_name(osabi: int) -> str:
@@ -507,9 +525,15 @@ _GNU_SYMBOL_OSABIS = (ELFOSABI.GNU, ELFOSABI.FREEBSD)
 def symbol_type_name(st_type: int, osabi: int, machine: int) -> str:
     if st_type <= STT.TLS:
         return STT(st_type).name
+    if st_type in (8, 9):                      # STT_RELC, STT_SRELC (binutils' complex relocs)
+        return ("RELC", "SRELC")[st_type - 8]
     if st_type == STT.GNU_IFUNC and osabi in _GNU_SYMBOL_OSABIS:
         return "IFUNC"
     if 13 <= st_type <= 15:
+        if st_type == 13 and machine == EM.ARM:          # STT_ARM_TFUNC
+            return "THUMB_FUNC"
+        if st_type == 13 and machine == 43:              # STT_SPARC_REGISTER, EM_SPARCV9
+            return "REGISTER"
         return f"<processor specific>: {st_type}"
     if 10 <= st_type <= 12:
         return f"<OS specific>: {st_type}"
@@ -532,20 +556,31 @@ def symbol_visibility_name(st_other: int) -> str:
     return STV(st_other & 3).name
 
 
-def dynamic_tag_name(tag: int) -> str:
+def dynamic_tag_name(tag: int, machine: int = 0) -> str:
     try:
         return DT(tag).name
     except ValueError:
         pass
+    special = machine_dynamic_tag(tag, machine)
+    if special is not None:
+        return special
     if 0x70000000 <= tag <= 0x7FFFFFFF:
-        return f"Processor Specific: ({tag:x})"
+        return f"Processor Specific: {tag:x}"
     if 0x6000000D <= tag <= 0x6FFFF000:
         return f"Operating System specific: {tag:x}"
     return f"<unknown>: {tag:x}"
 
 
 def reloc_type_name(r_type: int, machine: int) -> str:
-    table = R_386_NAMES if machine == EM.I386 else R_X86_64_NAMES
+    if machine == EM.I386:
+        table = R_386_NAMES
+    elif machine == EM.X86_64:
+        table = R_X86_64_NAMES
+    else:
+        from elfkit.elf.reloc_names import RELOC_NAMES
+        table = RELOC_NAMES.get(machine)
+        if table is None:       # readelf's words for a machine it has no table for
+            return f"unrecognized: {r_type:x}"
     name = table.get(r_type)
     return name if name is not None else f"unrecognized: {r_type:x}"
 

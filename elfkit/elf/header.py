@@ -45,11 +45,29 @@ class Formats:
         self.verneed = s("HHIII")
         self.vernaux = s("IHHII")
 
+    # MIPS64's r_info is three types and a special symbol in one word: r_sym (32 bits), r_ssym,
+    # r_type3, r_type2, r_type (8 bits each, most significant first, as readelf shows it; the
+    # relocation readers bring little-endian files' words into this order). SPARCV9 keeps
+    # type-specific data above its 8-bit type (R_SPARC_OLO10's offset).
+    mips64 = False
+    sparcv9 = False
+
     def r_sym(self, info: int) -> int:
         return info >> 32 if self.is_64 else info >> 8
 
     def r_type(self, info: int) -> int:
-        return info & 0xFFFFFFFF if self.is_64 else info & 0xFF
+        if self.is_64:
+            return info & 0xFF if (self.mips64 or self.sparcv9) else info & 0xFFFFFFFF
+        return info & 0xFF
+
+    def r_type2(self, info: int) -> int:
+        return (info >> 8) & 0xFF
+
+    def r_type3(self, info: int) -> int:
+        return (info >> 16) & 0xFF
+
+    def r_ssym(self, info: int) -> int:
+        return (info >> 24) & 0xFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +127,10 @@ def parse_header(elf) -> ElfHeader:
                                    f"{fmt.ehdr.size}")
     (ident, e_type, machine, version, entry, phoff, shoff, flags, ehsize, phentsize, phnum,
      shentsize, shnum, shstrndx) = fmt.ehdr.unpack_from(data, 0)
+    if fmt.is_64 and machine in (EM.MIPS, 10):          # 10: EM_MIPS_RS3_LE
+        fmt.mips64 = True
+    elif fmt.is_64 and machine == 43:                   # EM_SPARCV9
+        fmt.sparcv9 = True
 
     eff_phnum, eff_shnum, eff_shstrndx = phnum, shnum, shstrndx
     # Extended numbering (gABI): the real counts live in section header 0.

@@ -103,8 +103,20 @@ def decode_rel(elf, offset: int, size: int, rela: bool) -> list[tuple[int, int, 
     fmt = elf.fmt.rela if rela else elf.fmt.rel
     end = offset + size - size % fmt.size
     if rela:
-        return list(fmt.iter_unpack(elf.data[offset:end]))
-    return [(o, i, 0) for o, i in fmt.iter_unpack(elf.data[offset:end])]
+        rows = list(fmt.iter_unpack(elf.data[offset:end]))
+    else:
+        rows = [(o, i, 0) for o, i in fmt.iter_unpack(elf.data[offset:end])]
+    if elf.fmt.mips64 and elf.fmt.endian == "<":
+        rows = [(o, mips64_info(i), a) for o, i, a in rows]
+    return rows
+
+
+def mips64_info(word: int) -> int:
+    """A little-endian MIPS64 r_info word in the order readelf shows (and Formats.r_type reads):
+    the file holds r_sym as a little-endian 32-bit word, then the bytes r_ssym, r_type3, r_type2,
+    r_type -- so read as one little-endian word the four bytes come out reversed."""
+    return ((word & 0xFFFFFFFF) << 32 | (word >> 56) & 0xFF | (word >> 40) & 0xFF00
+            | (word >> 24) & 0xFF0000 | (word >> 8) & 0xFF000000)
 
 
 _ARRAY = {4: ("I", "i"), 8: ("Q", "q")}
@@ -113,7 +125,15 @@ _ARRAY = {4: ("I", "i"), 8: ("Q", "q")}
 def decode_rel_columns(elf, offset: int, size: int, rela: bool):
     """(r_offsets, r_infos, r_addends) of a REL/RELA table as sequences of ints, by strided
     slices: views of the file's own bytes when its byte order is the machine's (no copy), else
-    byte-swapped arrays (r_addends all 0 for REL)."""
+    byte-swapped arrays (r_addends all 0 for REL). Little-endian MIPS64's r_infos are put in
+    readelf's order (mips64_info)."""
+    offsets, infos, addends = _rel_columns(elf, offset, size, rela)
+    if elf.fmt.mips64 and elf.fmt.endian == "<":
+        infos = array("Q", map(mips64_info, infos))
+    return offsets, infos, addends
+
+
+def _rel_columns(elf, offset: int, size: int, rela: bool):
     fmt = elf.fmt.rela if rela else elf.fmt.rel
     end = offset + size - size % fmt.size
     per = 3 if rela else 2

@@ -17,10 +17,11 @@ class Segment:
     filesz: int
     memsz: int
     align: int
+    machine: int = 0
 
     @property
     def type_name(self) -> str:
-        return segment_type_name(self.type)
+        return segment_type_name(self.type, self.machine)
 
     @property
     def flags_name(self) -> str:
@@ -36,7 +37,7 @@ def read_segments(elf) -> list[Segment]:
             typ, flags, offset, vaddr, paddr, filesz, memsz, align = f
         else:
             typ, offset, vaddr, paddr, filesz, memsz, flags, align = f
-        out.append(Segment(i, typ, flags, offset, vaddr, paddr, filesz, memsz, align))
+        out.append(Segment(i, typ, flags, offset, vaddr, paddr, filesz, memsz, align, h.machine))
     return out
 
 

@@ -12,6 +12,7 @@ from json.encoder import encode_basestring_ascii as _s
 
 from elfkit import __version__
 from elfkit.elf.constants import PT, elf_type_name, machine_name, osabi_name
+from elfkit.elf.machines import dynamic_value_text, machine_flags, symbol_other
 from elfkit.elf.plt import plt_got_map
 from elfkit.elf.segments import section_to_segment_mapping
 from elfkit.render import rows
@@ -35,6 +36,7 @@ def header_view(elf) -> dict:
         "abi_version": h.abi_version, "type": h.type, "type_name": elf_type_name(h.type),
         "machine": h.machine, "machine_name": machine_name(h.machine), "version": h.version,
         "entry": h.entry, "phoff": h.phoff, "shoff": h.shoff, "flags": h.flags,
+        "flags_names": machine_flags(h.machine, h.flags),
         "ehsize": h.ehsize, "phentsize": h.phentsize, "phnum": h.phnum,
         "shentsize": h.shentsize, "shnum": h.shnum, "shstrndx": h.shstrndx,
     }
@@ -100,10 +102,13 @@ def _write_symbol_tables(elf, tables, out, versions: bool):
         if n:
             names, quote = _strings(rows.symbol_names(elf, table))
             kinds = rows.symbol_kind(elf)
+            machine = elf.header.machine
             middle = rows.Memo(lambda kind: (
                 '"type": %d, "type_name": %s, "bind": %d, "bind_name": %s, "visibility": %d, '
-                '"visibility_name": %s, "shndx": %d, "name": ' % tuple(
-                    _s(v) if isinstance(v, str) else v for v in kinds[kind])) + quote)
+                '"visibility_name": %s, "shndx": %d, ' % tuple(
+                    _s(v) if isinstance(v, str) else v for v in kinds[kind])) + (
+                '"other": %d, "other_name": %s, ' % (kind >> 8 & 0xFC, _s(symbol_other(
+                    kind >> 8 & 0xFC, machine))) if kind >> 8 & 0xFC else '') + '"name": ' + quote)
             size_text = rows.Memo(', "size": %d, '.__mod__)
             if versions:
                 codes, found = rows.symbol_version_codes(elf, table)
@@ -136,8 +141,11 @@ def dynamic_view(elf):
     if dyn is None:
         return None
     entries = []
+    m = elf.header.machine
     for tag, value in dyn.entries:
-        d = {"tag": tag, "tag_name": dynamic_tag_name(tag), "value": value}
+        d = {"tag": tag, "tag_name": dynamic_tag_name(tag, m), "value": value}
+        if tag == 0x70000005 and dynamic_value_text(tag, value, m) is not None:   # DT_MIPS_FLAGS
+            d["flags"] = [x for x in dynamic_value_text(tag, value, m).split() if x != "NONE"]
         if tag in DT_STRING_TAGS:
             d["string"] = dyn.string(value)
         elif tag == DT.FLAGS:
@@ -152,6 +160,10 @@ def dynamic_view(elf):
 
 _REL_HEAD = (', "info": %d, "type": %d, "type_name": %s, "symbol_index": %d, "symbol_name": %s, '
              '"symbol_value": %s, "symbol_version": %s, "addend": ')
+# MIPS64: r_info's second and third types and special symbol, before the addend.
+_REL_HEAD_MIPS64 = _REL_HEAD.replace(
+    '"addend": ', '"type2": %d, "type2_name": %s, "type3": %d, "type3_name": %s, "ssym": %d, '
+                  '"addend": ')
 
 
 def _write_relocations(elf, out):
@@ -172,9 +184,18 @@ def _write_relocations(elf, out):
         n = len(offsets)
         if n:
             resolve = rows.reloc_info_resolver(elf, table)
+            mips64, machine = elf.fmt.mips64, elf.header.machine
+            from elfkit.elf.constants import reloc_type_name
 
             def head(info):
                 rtype, tname, sym, sname, svalue, sver = resolve(info)
+                if mips64:
+                    t2, t3 = (info >> 8) & 0xFF, (info >> 16) & 0xFF
+                    return _REL_HEAD_MIPS64 % (
+                        info, rtype, _s(tname), sym, _n(sname),
+                        "null" if svalue is None else svalue, _n(sver),
+                        t2, _s(reloc_type_name(t2, machine)), t3,
+                        _s(reloc_type_name(t3, machine)), (info >> 24) & 0xFF)
                 return _REL_HEAD % (info, rtype, _s(tname), sym, _n(sname),
                                     "null" if svalue is None else svalue, _n(sver))
             heads = rows.Memo(head)

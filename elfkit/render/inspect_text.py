@@ -11,6 +11,7 @@ from operator import gt
 
 from elfkit.elf.constants import DF_1_NAMES, DF_NAMES, DF_P1_NAMES, DT, DT_STRING_TAGS, PT, SHN, \
     dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name
+from elfkit.elf.machines import dynamic_value_text, machine_flags, symbol_other
 from elfkit.elf.plt import plt_got_map
 from elfkit.elf.segments import interpreter, section_to_segment_mapping
 from elfkit.render import rows
@@ -65,7 +66,7 @@ def write_header(elf, out):
         ("Entry point address", f"{h.entry:#x}"),
         ("Start of program headers", f"{h.phoff} (bytes into file)"),
         ("Start of section headers", f"{h.shoff} (bytes into file)"),
-        ("Flags", f"{h.flags:#x}"),
+        ("Flags", "".join([f"{h.flags:#x}", *(", " + x for x in machine_flags(h.machine, h.flags))])),
         ("Size of this header", f"{h.ehsize} (bytes)"),
         ("Size of program headers", f"{h.phentsize} (bytes)"),
         ("Number of program headers", str(h.phnum) + (f" ({h.raw_phnum})" if h.raw_phnum != h.phnum else "")),
@@ -89,7 +90,7 @@ def write_segments(elf, out):
       f"{'MemSiz':<8} Flg Align\n")
     aw = 16 if elf.is_64 else 8
     for s in segs:
-        w(f"  {s.type_name:<14} 0x{s.offset:06x} 0x{s.vaddr:0{aw}x} 0x{s.paddr:0{aw}x} "
+        w(f"  {s.type_name[:14]:<14} 0x{s.offset:06x} 0x{s.vaddr:0{aw}x} 0x{s.paddr:0{aw}x} "
           f"0x{s.filesz:06x} 0x{s.memsz:06x} {s.flags_name} {s.align:#x}\n")
         if s.type == PT.INTERP:
             w(f"      [Requesting program interpreter: {interpreter(elf)}]\n")
@@ -135,8 +136,14 @@ def _write_symtab(elf, table, out, versions):
         return
     kinds = rows.symbol_kind(elf)
 
+    machine = elf.header.machine
+
     def middle(kind):
         k = kinds[kind]
+        other = kind >> 8 & 0xFC          # st_other's bits above the visibility
+        if other:
+            return " %-7s %-6s %-7s [%s]  %4s " % (k[1], k[3], k[5], symbol_other(other, machine),
+                                                 _ndx(k[6]))
         return " %-7s %-6s %-8s %3s " % (k[1], k[3], k[5], _ndx(k[6]))
     middle = rows.Memo(middle)
     size_text = rows.Memo(" %5d".__mod__)
@@ -182,9 +189,14 @@ def write_dynamic(elf, out):
     w(f"  {'Tag':<18} {'Type':<28} Name/Value\n")
     labels = {DT.NEEDED: "Shared library", DT.SONAME: "Library soname",
               DT.RPATH: "Library rpath", DT.RUNPATH: "Library runpath"}
+    m = elf.header.machine
     for tag, value in dyn.entries:
-        name = f"({dynamic_tag_name(tag)})"
-        if tag in DT_STRING_TAGS:
+        name = f"({dynamic_tag_name(tag, m)})"
+        special = dynamic_value_text(tag, value, m, dyn.string) if 0x70000000 <= tag <= 0x7FFFFFFC \
+            else None
+        if special is not None:
+            text = special
+        elif tag in DT_STRING_TAGS:
             s = dyn.string(value)
             text = f"{labels.get(tag, 'String')}: [{s if s is not None else '<corrupt>'}]"
         elif tag in (DT.FLAGS, DT.FLAGS_1, DT.POSFLAG_1):
@@ -229,6 +241,12 @@ def write_relocations(elf, out):
         if not n:
             continue
         middle = rows.Memo(_reloc_middle(elf, t, aw))
+        extra = _mips64_more(elf.header.machine) if elf.fmt.mips64 else \
+            _sparc_olo10_more if elf.fmt.sparcv9 and any(i & 0xFF == 33 for i in infos) else None
+        if extra is not None:
+            _write_lines_with_extra(w, offsets, infos, addends if rela else None, middle,
+                                    aw // 2, extra)
+            continue
         for start, stop in rows.chunks(n):
             _write_reloc_lines(w, offsets[start:stop], infos[start:stop],
                                addends[start:stop] if rela else None, middle, aw // 2)
@@ -251,6 +269,52 @@ def _write_reloc_lines(w, offsets, infos, addends, middle, width):
             else:
                 mids[i] = mids[i][:-1]
     w("%s%s%x\n" * len(mids) % tuple(rows.interleave(hexes, mids, addends)))
+
+
+def _mips64_more(machine):
+    """r_info -> MIPS64's two lines after a relocation: r_type2 and r_type3 named as readelf
+    does (the name cut or padded to 17 columns)."""
+    from elfkit.elf.constants import reloc_type_name
+
+    def name(t):
+        n = reloc_type_name(t, machine)
+        return f"unrecognized: {t:<7x}" if n.startswith("unrecognized") else f"{n:<17.17}"
+
+    def make(info):
+        return ("", f"                    Type2: {name((info >> 8) & 0xFF)}\n"
+                    f"                    Type3: {name((info >> 16) & 0xFF)}\n")
+    return make
+
+
+def _sparc_olo10_more(info):
+    """SPARCV9: R_SPARC_OLO10 (33) carries a signed 24-bit number above its type, which
+    readelf prints after the addend (" + " and its 64-bit hex)."""
+    if info & 0xFF != 33:
+        return "", ""
+    data = (((info >> 8) & 0xFFFFFF) ^ 0x800000) - 0x800000
+    return f" + {data & 0xFFFFFFFFFFFFFFFF:x}", ""
+
+
+def _write_lines_with_extra(w, offsets, infos, addends, middle, width, extra):
+    """Relocation lines with more after them, one at a time (MIPS64, SPARCV9's OLO10):
+    extra(r_info) -> (text before the line's end, lines after it)."""
+    more = rows.Memo(extra)
+    hexes = rows.hex_column(offsets, width)
+    out = []
+    for i, (h, info) in enumerate(zip(hexes, infos)):
+        mid = middle[info]
+        before, after = more[info]
+        if addends is None:
+            out.append(f"{h}{mid[:-1]}{before}\n{after}")
+            continue
+        a = addends[i]
+        if a < 0:        # as _write_reloc_lines: " - 5" after a symbol, "-5" alone
+            if mid.endswith(" + "):
+                mid, a = mid[:-3] + " - ", -a
+            else:
+                mid = mid[:-1]
+        out.append(f"{h}{mid}{a:x}{before}\n{after}")
+    w("".join(out))
 
 
 def _reloc_middle(elf, table, aw):
