@@ -243,3 +243,29 @@ def test_sparcv9_olo10_matches_readelf(tmp_path):
     exp = lines(run_readelf(str(path), "-r"))
     assert len(exp) == 4 and exp[0].endswith("R_SPARC_OLO10 3 + 5")
     assert lines(run_elfkit("inspect", "--relocs", path).stdout.decode()) == exp
+
+
+_GOT_FILES = [p for p in cross_fixtures() if p.name in ("pie", "libcross.so")]
+
+
+@pytest.mark.skipif(not _GOT_FILES, reason="no cross fixtures (make -C fixtures cross)")
+@pytest.mark.parametrize("path", _GOT_FILES, ids=[f"{p.parent.name}-{p.name}" for p in _GOT_FILES])
+def test_got_map_or_a_clear_not_supported(path):
+    """--got: the map on i386 (its PLT slots are readelf's .rel.plt entries), and on every other
+    machine the sentence naming it (readelf's Machine:), never a map read as x86's."""
+    import json
+
+    header = subprocess.run(["readelf", "-h", str(path)], capture_output=True, text=True).stdout
+    machine = re.search(r"^\s*Machine:\s+(.*)$", header, re.M).group(1).strip()
+    text = run_elfkit("inspect", "--got", str(path)).stdout.decode()
+    doc = json.loads(run_elfkit("inspect", "--got", "--json", str(path)).stdout)
+    if path.parent.name == "i386":
+        relocs = subprocess.run(["readelf", "-W", "-r", str(path)], capture_output=True,
+                                text=True).stdout
+        jump_slots = len(re.findall(r"R_386_JUMP_SLOT", relocs))
+        assert jump_slots and len(doc["got"]["slots"]) >= jump_slots
+        assert "PLT/GOT map:\n" in text
+    else:
+        want = f"not supported for {machine}: elfkit decodes the PLT layouts of x86-64 and i386 only"
+        assert text == f"\nPLT/GOT map: {want}.\n"
+        assert doc["got"] == {"unsupported": want}

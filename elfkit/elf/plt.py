@@ -61,6 +61,18 @@ class _Stub:
     push: int | None        # value it pushes (reloc index, or byte offset on i386)
 
 
+def plt_got_unsupported(elf) -> str | None:
+    """Why there is no PLT/GOT map for this file's machine (None: x86-64 and i386, whose PLT
+    layouts elfkit decodes). Other machines' PLTs are not read at all: no map is better than
+    a wrong one."""
+    machine = elf.header.machine
+    if machine in (EM.X86_64, EM.I386):
+        return None
+    from elfkit.elf.constants import machine_name
+    return (f"not supported for {machine_name(machine)}: elfkit decodes the PLT layouts of "
+            "x86-64 and i386 only")
+
+
 def plt_got_map(elf) -> PltGotMap:
     out = PltGotMap()
     machine = elf.header.machine

@@ -12,7 +12,7 @@ from operator import gt
 from elfkit.elf.constants import DF_1_NAMES, DF_NAMES, DF_P1_NAMES, DT, DT_STRING_TAGS, PT, SHN, \
     dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name
 from elfkit.elf.machines import dynamic_value_text, machine_flags, symbol_other
-from elfkit.elf.plt import plt_got_map
+from elfkit.elf.plt import plt_got_map, plt_got_unsupported
 from elfkit.elf.segments import interpreter, section_to_segment_mapping
 from elfkit.render import rows
 
@@ -411,6 +411,10 @@ def write_versions(elf, out):
 
 def write_got(elf, out):
     w = out.write
+    why = plt_got_unsupported(elf)
+    if why is not None:
+        w(f"\nPLT/GOT map: {why}.\n")
+        return
     m = plt_got_map(elf)
     if not m.slots and not m.plt_sections:
         w("\nNo PLT or PLT GOT slots in this file.\n")
