@@ -155,3 +155,18 @@ def test_text_report_line_format():
         r"GOT 0x[0-9a-f]+ 0x[0-9a-f]+ -> 0x[0-9a-f]+; \.rela\.plt\[\d+\] R_X86_64_JUMP_SLOT; "
         r"strlen@GLIBC_2\.2\.5 => libc\.so\.6\+0x[0-9a-f]+ via IFUNC resolver 0x[0-9a-f]+$",
         lines[0]), lines[0]               # glibc's strlen is an IFUNC: resolver and choice named
+
+
+@pytest.mark.parametrize("name", ["nolibc", "hello-static"])
+def test_static_program_has_nothing_to_bind(name):
+    """A static program has no link map and binds nothing lazily (LD_DEBUG=bindings prints
+    nothing for it natively): an empty report, the guest's own exit status, no traceback."""
+    prog = str(fixture_path(name))
+    native = subprocess.run([prog], capture_output=True, env={**ENV, "LD_DEBUG": "bindings"})
+    assert "binding file" not in native.stderr.decode()
+    r = run_elfkit("trace-plt", "--json", "-o", "/dev/stdout", prog, env=ENV)
+    assert r.returncode == native.returncode
+    assert "Traceback" not in r.stderr.decode(), r.stderr
+    text = r.stdout.decode()
+    doc = json.loads(text[text.index('{\n "bindings"'):])
+    assert doc["bindings"] == [] and doc["startup"] == []

@@ -138,8 +138,13 @@ class PltTracer:
         if isinstance(linker, Linker):                 # elfkit mapped them: it knows them
             objects = [(os.path.basename(d.path), d.base, d.elf, d) for d in linker.dsos]
         else:
+            from elfkit.linker.dso import LinkError
             from elfkit.linker.takeover import objects_from_link_map, read_link_map
-            dsos = objects_from_link_map(self.proc, read_link_map(self.proc))
+            try:
+                link_map = read_link_map(self.proc)
+            except LinkError:
+                return                # a static program: no link map, nothing bound lazily
+            dsos = objects_from_link_map(self.proc, link_map)
             self._by_link_map = {d.link_map: d for d in dsos}
             objects = [(os.path.basename(d.path), d.base, d.elf, d) for d in dsos]
         resolvers = set()
