@@ -17,8 +17,9 @@ process maps as its [vvar] (the page cache's ("kernel", "[vvar]") range), at VVA
 The multiplier is measured against the host's CLOCK_MONOTONIC over the whole run (from when
 this module was imported), so it gets better as the run goes on; until 50 ms have passed the
 mode is 0. Each update (before a CPU runs guest code, at most every UPDATE_S) takes the host's
-clocks again; CLOCK_MONOTONIC and BOOTTIME never go back (the new value is at least what the old
-data gives now), so the guest's readings are monotonic across updates too.
+clocks again; no clock goes back (the new value is at least what the old data gives now; for
+REALTIME and TAI unless the host's clock was set back by more than STEP_NS), so the guest's
+readings are monotonic across updates too.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ VVAR_SIZE = 72
 CLOCKS = (time.CLOCK_REALTIME, time.CLOCK_MONOTONIC, time.CLOCK_BOOTTIME, 11)
 CALIBRATE_NS = 50_000_000           # the TSC's rate is trusted after this much host time
 UPDATE_S = 0.002
+STEP_NS = 1_000_000                 # a REALTIME/TAI change back larger than this is a clock set
 
 _DATA = struct.Struct("<IIQQ4Q2Q")
 
@@ -107,11 +109,15 @@ class VsyscallData:
         mult = (span << 32) // (cycle - first_cycle)
         base = list(ns)
         if self.written is not None:
-            # what the data published last gives now: MONOTONIC and BOOTTIME not below it
+            # what the data published last gives now: no clock goes below it (the multiplier's
+            # error would otherwise step a clock back by a few ns at an update), unless the host
+            # clock itself was set back (REALTIME, TAI: more than STEP_NS behind)
             old_cycle, old_mult, old_base = self.written
             delta = ((cycle - old_cycle) * old_mult) >> 32 if cycle > old_cycle else 0
-            for i in (1, 2):
-                base[i] = max(base[i], old_base[i] + delta)
+            for i in range(len(base)):
+                then = old_base[i] + delta
+                if then > base[i] and (i in (1, 2) or then - base[i] < STEP_NS):
+                    base[i] = then
         self.written = (cycle, mult, base)
         phys = self.kernel.machine.phys
         seq = struct.unpack("<I", phys.read(paddr, 4))[0]
