@@ -1,5 +1,6 @@
-"""The exit check at the head of every translated block, made inline (for elfkit.kernel.cpu only;
-nothing here imports unicorn: cpu.py hands over the addresses).
+"""The exit check at the head of every translated block, made inline (for elfkit.kernel.cpu;
+nothing here imports unicorn: cpu.py hands over the addresses). code_page, elfkit's own machine
+code on a host page, also serves kernel.time.vsyscall.
 
 Unicorn 2.1's gen_tb_start begins every translated block with a call where QEMU has an inline
 test of `cpu->neg.icount_decr` (what uc_emu_stop / cpu_exit set negative to make the CPU leave
@@ -69,6 +70,19 @@ _U64 = struct.Struct("<Q")
 # The stubs' return-address adjustments: past a `call rel32` (5) or `call *rel32(%rip)` (6)
 # left in place, or none (the rest of the sequence is NOPs).
 _SKIPS = (0, 5, 6)
+
+
+def code_page(pieces) -> int | None:
+    """A page of elfkit's own machine code on the host: each (offset, bytes) of `pieces`
+    written, then the page made read+execute. Its address, or None."""
+    page = _mmap(None, 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    if page is None or page == _MAP_FAILED:
+        return None
+    for offset, code in pieces:
+        ctypes.memmove(page + offset, code, len(code))
+    if _mprotect(page, 0x1000, PROT_READ | PROT_EXEC) != 0:
+        return None
+    return page
 
 
 def _u64(address: int) -> int:
@@ -178,22 +192,19 @@ class InlineExitCheck:
         $uc,%rdi; xor %esi,%esi; movabs $helper,%rax; jmp *%rax`, and the words holding their
         addresses (malloc'ed: near env, within the reach of a disp32 from %rbp). skip -> the
         word's displacement from env, or None."""
-        page = _mmap(None, 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        if page is None or page == _MAP_FAILED:
-            return None
         slots = _malloc(8 * len(_SKIPS))
         if not slots or not -(1 << 31) <= slots - env <= (1 << 31) - 8 * len(_SKIPS):
             return None
+        page = code_page([(64 * i, (b"\x48\x83\x04\x24" + bytes([skip]) if skip else b"") +
+                           b"\x48\xbf" + uc_address.to_bytes(8, "little") + b"\x33\xf6" +
+                           b"\x48\xb8" + helper.to_bytes(8, "little") + b"\xff\xe0")
+                          for i, skip in enumerate(_SKIPS)])
+        if page is None:
+            return None
         disp = {}
         for i, skip in enumerate(_SKIPS):
-            code = (b"\x48\x83\x04\x24" + bytes([skip]) if skip else b"") + \
-                b"\x48\xbf" + uc_address.to_bytes(8, "little") + b"\x33\xf6" + \
-                b"\x48\xb8" + helper.to_bytes(8, "little") + b"\xff\xe0"
-            ctypes.memmove(page + 64 * i, code, len(code))
             ctypes.c_uint64.from_address(slots + 8 * i).value = page + 64 * i
             disp[skip] = slots + 8 * i - env
-        if _mprotect(page, 0x1000, PROT_READ | PROT_EXEC) != 0:
-            return None
         return disp
 
     def pending(self) -> bool:

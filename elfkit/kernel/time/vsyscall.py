@@ -39,22 +39,11 @@ _DATA = struct.Struct("<IIQQ4Q2Q")
 
 
 def _tsc_reader():
-    """The host's TSC, read by four bytes of machine code of elfkit's own (rdtsc; shl; or;
-    ret) on an executable page: Python has no other way to it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    mmap, mprotect = libc.mmap, libc.mprotect
-    mmap.restype = ctypes.c_void_p
-    mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                     ctypes.c_long]
-    mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    code = b"\x0f\x31\x48\xc1\xe2\x20\x48\x09\xd0\xc3"
-    page = mmap(None, 4096, 3, 0x22, -1, 0)             # PROT_READ|WRITE, PRIVATE|ANONYMOUS
-    if page in (None, ctypes.c_void_p(-1).value):
-        return None
-    ctypes.memmove(page, code, len(code))
-    if mprotect(page, 4096, 5) != 0:                    # PROT_READ|EXEC
-        return None
-    return ctypes.CFUNCTYPE(ctypes.c_uint64)(page)
+    """The host's TSC, read by machine code of elfkit's own (rdtsc; shl; or; ret) on an
+    executable page (kernel.exitcheck.code_page): Python has no other way to it."""
+    from elfkit.kernel.exitcheck import code_page
+    page = code_page([(0, b"\x0f\x31\x48\xc1\xe2\x20\x48\x09\xd0\xc3")])
+    return None if page is None else ctypes.CFUNCTYPE(ctypes.c_uint64)(page)
 
 
 try:
