@@ -25,15 +25,20 @@ def fixture_path(name: str) -> Path:
 OTHER_MACHINES = ("cross", "debs")
 
 
+def is_elf(path) -> bool:
+    """Does the file start with the ELF magic (False when it cannot be read)?"""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
 def all_fixtures() -> list[Path]:
     """Every x86 ELF file the fixture Makefile built (sorted, deterministic)."""
-    out = []
-    for p in sorted(FIXTURES.rglob("*")):
-        if p.is_file() and p.relative_to(FIXTURES).parts[0] not in OTHER_MACHINES:
-            with open(p, "rb") as f:
-                if f.read(4) == b"\x7fELF":
-                    out.append(p)
-    return out
+    return [p for p in sorted(FIXTURES.rglob("*"))
+            if p.is_file() and p.relative_to(FIXTURES).parts[0] not in OTHER_MACHINES
+            and is_elf(p)]
 
 
 def cross_fixtures(machine: str | None = None) -> list[Path]:

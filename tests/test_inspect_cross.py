@@ -36,20 +36,13 @@ import subprocess
 
 import pytest
 
-from conftest import FIXTURES, cross_fixtures, run_elfkit
+from conftest import FIXTURES, cross_fixtures, is_elf, run_elfkit
 from readelf_oracle import parse_relocations, run_readelf
 
 DEB_ARCHES = ["arm64", "armhf", "ppc64el", "s390x", "mips64el", "i386"]
 DEB_SAMPLE = int(os.environ.get("ELFKIT_CROSS_DEB_SAMPLE", "6"))     # files per architecture
 MAX_BYTES = 8 * 1024 * 1024
 
-
-def _is_elf(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
 
 
 def deb_sample(arch: str) -> list[str]:
@@ -65,7 +58,7 @@ def deb_sample(arch: str) -> list[str]:
             p = os.path.join(dirpath, name)
             if os.path.islink(p) or not os.path.isfile(p) or os.path.getsize(p) > MAX_BYTES:
                 continue
-            if _is_elf(p):
+            if is_elf(p):
                 found.append(p)
     if len(found) <= DEB_SAMPLE:
         return found

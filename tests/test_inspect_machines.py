@@ -56,20 +56,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, cross_fixtures, run_elfkit
+from conftest import FIXTURES, cross_fixtures, is_elf, run_elfkit
 from readelf_oracle import Oracle, run_readelf
 
 SAMPLE_PER_ARCH = int(os.environ.get("ELFKIT_MACHINES_SAMPLE", "4"))
 DEB_ARCHES = ["arm64", "armhf", "ppc64el", "s390x", "mips64el", "i386"]
 VIEWS = ["header", "sections", "segments", "dynamic", "symbols"]
 
-
-def _is_elf(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
 
 
 def deb_sample(arch: str) -> list[Path]:
@@ -78,7 +71,7 @@ def deb_sample(arch: str) -> list[Path]:
         return []
     first = sorted(base.glob("lib/*/libc.so.6")) + [base / "bin" / "ls"]
     rest = sorted(p for p in base.rglob("*") if p.is_file() and not p.is_symlink()
-                  and p.suffix not in (".deb",) and _is_elf(p))
+                  and p.suffix not in (".deb",) and is_elf(p))
     picked = [p for p in first if p.is_file()]
     step = max(1, len(rest) // max(1, SAMPLE_PER_ARCH))
     for p in rest[::step]:
@@ -91,7 +84,7 @@ def deb_sample(arch: str) -> list[Path]:
 
 def _files():
     out = [pytest.param(p, id=str(p.relative_to(FIXTURES))) for p in cross_fixtures()
-           if _is_elf(p)]
+           if is_elf(p)]
     for arch in DEB_ARCHES:
         out += [pytest.param(p, id=str(p.relative_to(FIXTURES))) for p in deb_sample(arch)]
     if not out:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, all_fixtures, run_elfkit
+from conftest import ROOT, all_fixtures, is_elf, run_elfkit
 from readelf_oracle import NotComparable, Oracle
 
 VIEWS = ["header", "segments", "sections", "symbols", "dyn_syms", "dynamic",
@@ -44,13 +44,6 @@ MAX_SHOWN = 8          # differing entries shown in a failure message
 
 # --------------------------------------------------------------------------
 # which files
-
-def _is_elf(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
 
 
 def system_candidates() -> list[str]:
@@ -74,7 +67,7 @@ def system_candidates() -> list[str]:
                 if (st.st_dev, st.st_ino) in seen:
                     continue
                 seen.add((st.st_dev, st.st_ino))
-                if _is_elf(path):
+                if is_elf(path):
                     out.append(path)
     return sorted(out)
 
