@@ -18,7 +18,6 @@ the running task's slice ends, and when the host delivers a signal to elfkit
 """
 from __future__ import annotations
 
-import errno
 import os
 import select
 import signal
@@ -28,14 +27,15 @@ import time
 from elfkit.errors import ElfkitError
 from elfkit.kernel.cpu import CpuError
 from elfkit.kernel.exit import do_exit
+from elfkit.kernel.futex import FUTEX_WAIT, FUTEX_WAIT_BITSET
 from elfkit.kernel.rseq import rseq_resume
 from elfkit.kernel.signals import deliver_pending, deliverable_signals, fault_signal
+from elfkit.kernel.syscalls.numbers import NR
 from elfkit.kernel.task import TASK_RUNNING, ExitStatus
 
 SLICE_S = 0.02                  # a time slice when another task wants the CPU
 TICK_S = 0.005                  # how often the ticker looks
-NR_FUTEX = 202
-FUTEX_WAITS = (0, 9)            # FUTEX_WAIT, FUTEX_WAIT_BITSET (switch_thread's quick return)
+FUTEX_WAITS = (FUTEX_WAIT, FUTEX_WAIT_BITSET)   # (switch_thread's quick return)
 
 
 class HostSignal(Exception):
@@ -385,7 +385,7 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
         cpu.context_set(ctx, regs["rip"] - 2, regs["rax"], regs["rcx"], regs["r11"], **more)
         cpu.restore_in_hook(ctx)
         done = True
-    elif call[0] == NR_FUTEX and t.restart.get("futex_woken") and \
+    elif call[0] == NR.futex and t.restart.get("futex_woken") and \
             call[1][1] & 0x7F in FUTEX_WAITS and t.strace is None:
         # the common hand-over: a FUTEX_WAIT that was woken returns 0 (what retry_call would
         # find by making it again), written into its context before the context is loaded
