@@ -8,23 +8,22 @@ skipped. The host's readelf (binutils 2.40) decodes every machine.
 
 Both texts are read with readelf_oracle.parse_relocations and compared table by table,
 entry by entry: offset, info, type name, symbol value and name (with its version), addend;
-so the normalisations written down in readelf_oracle's docstring ("relocations") apply,
-and the column widths of elfkit's text -- which keeps its own layout on every machine, as
-on x86-64 -- are not compared. New here:
+so the normalisations written down in readelf_oracle's docstring ("relocations") apply
+(column widths are compared by test_inspect_relocs_text.py). New here:
   * MIPS64: readelf prints r_info in its own order (r_sym, r_ssym, r_type3, r_type2,
     r_type from the most significant byte; little-endian files' words rearranged) and
     two more lines per relocation, "Type2: NAME" and "Type3: NAME"; those lines are
     compared as words (whitespace collapsed), in order, attached to their relocation.
-  * A symbol's version: readelf writes "@@VER" for a defined symbol's default version,
-    elfkit "@VER" in its text (the JSON has the bare version, as the oracle says); "@@" is
-    read as "@" on both sides.
+  * A symbol's version: both write "@@VER" for a defined symbol's default version (the
+    JSON has the bare version, as the oracle says); "@@" is read as "@" on both sides.
   * RELR: elfkit heads a packed table "contains N entries (M relocations):" and an
     "Address" line (binutils 2.43's form); readelf 2.40 "contains N entries:" and
     "  M offsets". elfkit's form is rewritten to 2.40's before parsing; the addresses
     are compared.
-  * Control characters in symbol names (RISC-V's local labels ".L1\x021"): readelf shows
-    them as "^B" (^ and the character + 0x40, DEL as "^?"), elfkit as they are; elfkit's
-    are rewritten to readelf's form before parsing.
+  * Control characters in symbol names (RISC-V's local labels ".L1\x021"): both show them
+    as "^B" (^ and the character + 0x40); the rewriting of raw ones in elfkit's text, from
+    before elfkit did so itself, is kept as a no-op. (The whole text, layout included, is
+    compared byte for byte in test_inspect_relocs_text.py.)
   * readelf_oracle's parser takes the type from r_info's low 32 bits; it is the same
     on both sides, so the type is compared through its name.
 """

@@ -7,10 +7,10 @@ runs Python code per row, so text costs about what JSON costs.
 from __future__ import annotations
 
 from itertools import compress, count, repeat
-from operator import gt
+from operator import gt, itemgetter
 
 from elfkit.elf.constants import DF_1_NAMES, DF_NAMES, DF_P1_NAMES, DT, DT_STRING_TAGS, PT, SHN, \
-    dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name
+    dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name, reloc_type_name
 from elfkit.elf.machines import dynamic_value_text, machine_flags, symbol_other
 from elfkit.elf.plt import plt_got_map, plt_got_unsupported
 from elfkit.elf.segments import interpreter, section_to_segment_mapping
@@ -235,9 +235,9 @@ def write_relocations(elf, out):
         offsets, infos, addends = t.columns
         n = len(offsets)
         rela = t.kind == "RELA"
-        w(f"\nRelocation section {where} at offset {t.offset:#x} contains {n} entries:\n")
-        w(f"    {'Offset':<{aw}}     {'Info':<{aw}}     Type               Symbol's Value  "
-          f"Symbol's Name{' + Addend' if rela else ''}\n")
+        w(f"\nRelocation section {where} at offset {t.offset:#x} contains {n} "
+          f"{'entry' if n == 1 else 'entries'}:\n")
+        w(_RELOC_HEADER[elf.is_64] + (" + Addend\n" if rela else "\n"))
         if not n:
             continue
         middle = rows.Memo(_reloc_middle(elf, t, aw))
@@ -260,14 +260,15 @@ def _write_reloc_lines(w, offsets, infos, addends, middle, width):
     if addends is None:
         w("".join(rows.interleave(hexes, mids)))
         return
-    if rows.any_negative(addends):    # " - 5" after a symbol, "-5" in the place of " 5" alone
+    if rows.any_negative(addends) or any(map(_NO_ADDEND.__eq__, map(itemgetter(-1), mids))):
         addends = list(addends)
         for i in compress(count(), map(gt, repeat(0), addends)):
-            if mids[i].endswith(" + "):
+            if mids[i].endswith(" + "):                 # " - 5" after a symbol; "-5" alone
                 mids[i] = mids[i][:-3] + " - "
                 addends[i] = -addends[i]
-            else:
-                mids[i] = mids[i][:-1]
+        w("".join(f"{h}{m[:-1]}\n" if m[-1] == _NO_ADDEND else f"{h}{m}{a:x}\n"
+                  for h, m, a in zip(hexes, mids, addends)))
+        return
     w("%s%s%x\n" * len(mids) % tuple(rows.interleave(hexes, mids, addends)))
 
 
@@ -307,31 +308,61 @@ def _write_lines_with_extra(w, offsets, infos, addends, middle, width, extra):
         if addends is None:
             out.append(f"{h}{mid[:-1]}{before}\n{after}")
             continue
+        if mid[-1] == _NO_ADDEND:                    # a bad symbol index: no addend
+            out.append(f"{h}{mid[:-1]}{before}\n{after}")
+            continue
         a = addends[i]
-        if a < 0:        # as _write_reloc_lines: " - 5" after a symbol, "-5" alone
-            if mid.endswith(" + "):
-                mid, a = mid[:-3] + " - ", -a
-            else:
-                mid = mid[:-1]
+        if a < 0 and mid.endswith(" + "):            # as _write_reloc_lines
+            mid, a = mid[:-3] + " - ", -a
         out.append(f"{h}{mid}{a:x}{before}\n{after}")
     w("".join(out))
 
 
+# readelf -W's relocation columns: Offset and Info in 8 or 16 hex digits, the type name in 22
+# columns, then " value name" (three blanks after an ELF32 value), then " + addend".
+_RELOC_HEADER = {False: " Offset     Info    Type                Sym. Value  Symbol's Name",
+                 True: "    Offset             Info             Type               "
+                       "Symbol's Value  Symbol's Name"}
+_NO_ADDEND = "\x00"      # ends the text of a RELA line that takes no addend (bad symbol index)
+_STT_GNU_IFUNC = 10
+# A control character in a name is shown as readelf shows it, ^ and the character + 0x40 (DEL
+# as ^?): RISC-V's local labels (".L1\x021"), and no escape sequence reaches the terminal.
+_CARET = {c: f"^{chr(c + 0x40)}" for c in range(0x20)} | {0x7F: "^?"}
+
+
 def _reloc_middle(elf, table, aw):
-    """r_info -> what follows the offset on its line: for REL the rest of the line; for RELA
-    the text up to the addend: after a symbol it ends in ` + `; without one the addend stands
-    alone in the symbol's column, after a space (the text ends in spaces)."""
-    resolve = rows.reloc_info_resolver(elf, table)
+    """r_info -> what follows the offset on its line, as readelf -W prints it: for REL the
+    rest of the line; for RELA the text up to the addend: after a symbol it ends in ` + `;
+    without one the addend follows 12 (ELF32) or 20 (ELF64) blanks. A symbol index past the
+    table ends the line after the type, with a warning (readelf 2.40's error, its line cut)."""
+    fmt, machine = elf.fmt, elf.header.machine
+    symtab = table.symtab
+    names = rows.symbol_names(elf, symtab) if symtab is not None else []
+    versions = elf.versions if table.dynamic else None
     rela = table.kind == "RELA"
-    pad = " " * (aw + 1)
+    value_gap = " " if elf.is_64 else "   "
+    ifunc_width = 14 if elf.is_64 else 8
 
     def make(info):
-        _rt, tname, _sym, sname, svalue, sver = resolve(info)
-        text = f"  {info:0{aw}x} {tname:<22} "
-        if sname is not None:
-            text += f"{svalue:0{aw}x} {sname}{'@' + sver if sver else ''}"
-            return text + " + " if rela else text + "\n"
-        return text + pad + " " if rela else text + pad + "\n"
+        rtype, sym = fmt.r_type(info), fmt.r_sym(info)
+        tname = reloc_type_name(rtype, machine)
+        text = f"  {info:0{aw}x} " + (f"unrecognized: {rtype:<7x}" if tname.startswith(
+            "unrecognized") else f"{tname:<22}")
+        if not sym:
+            return text + " " * (20 if elf.is_64 else 12) if rela else text + "\n"
+        if sym >= len(names):                           # readelf 2.40: an error, the line cut
+            rows.warn_bad_symbol_index(elf, table, sym, len(names))
+            return text + (_NO_ADDEND if rela else "\n")
+        name = (names[sym] or "<null>").translate(_CARET)
+        if symtab.infos[sym] & 0xF == _STT_GNU_IFUNC:     # the function is called: no value
+            text += f" {name}(){' ' * max(ifunc_width + 1 - len(name), 1)}"
+        else:
+            text += f" {symtab.values[sym]:0{aw}x}{value_gap}"
+        if versions:
+            version, hidden = versions.symbol_version(sym, symtab.shndxs[sym] != SHN.UNDEF)
+            if version:
+                name += f"{'@' if hidden else '@@'}{version}"
+        return text + name + (" + " if rela else "\n")
     return make
 
 

@@ -100,6 +100,7 @@ def reloc_info_resolver(elf, table):
         sname = svalue = sver = None
         if sym:
             if sym >= nsyms:
+                warn_bad_symbol_index(elf, table, sym, nsyms)
                 sname, svalue = f"<corrupt symbol index {sym}>", 0
             else:
                 sname, svalue = names[sym], symtab.values[sym]
@@ -107,6 +108,12 @@ def reloc_info_resolver(elf, table):
                     sver = versions.symbol_version(sym, symtab.shndxs[sym] != SHN.UNDEF)[0]
         return (rtype, reloc_type_name(rtype, machine), sym, sname, svalue, sver)
     return Memo(make).__getitem__
+
+
+def warn_bad_symbol_index(elf, table, sym: int, nsyms: int):
+    where = f"section {table.section}" if table.section else f"{table.kind} table at {table.offset:#x}"
+    elf.warn(f"relocation {where}: symbol index {sym} is past the end of its symbol table "
+             f"({nsyms} entries)")
 
 
 def interleave(*columns) -> list:
