@@ -551,6 +551,52 @@ def test_strict_requires_each_machines_cfi():
     assert "cet-ibt" not in rep.failed and "cet-shstk" not in rep.failed
 
 
+# --- `elfkit inspect`'s one-line summary ------------------------------------------------------
+def _summary_files() -> list[Path]:
+    out = list(cross_fixtures())
+    for arch in DEB_ARCHES:
+        d = DEBS / arch
+        if d.is_dir():
+            files = elf_files(d)
+            out += files[:: max(1, len(files) // 5)][:5]
+    return out
+
+
+SUMMARY_FILES = _summary_files()
+
+
+@pytest.mark.skipif(not SUMMARY_FILES, reason="no cross fixtures or Debian files")
+@pytest.mark.parametrize("path", SUMMARY_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_inspect_summary_per_machine(path):
+    """`elfkit inspect FILE`'s hardening line and its JSON on any machine, from readelf's
+    facts with this module's rules: NX from PT_GNU_STACK or, without one, the machine's
+    default (NX_DEFAULT); the machine's own control-flow bits -- IBT/SHSTK on x86, BTI/PAC
+    on AArch64 ("x86 feature:" / "AArch64 feature:" in readelf -n), "CFI n/a" elsewhere."""
+    from conftest import run_elfkit
+    f = readelf_facts(path)
+    doc = json.loads(run_elfkit("inspect", "--json", str(path)).stdout)["summary"]["hardening"]
+    line = run_elfkit("inspect", str(path)).stdout.decode().splitlines()[-1]
+    stack = next((s for s in f["segments"] if s["type"] == "GNU_STACK"), None)
+    if f["type"] == "REL":
+        return                                   # the summary's stack facts are for linked files
+    want_nx = "E" not in stack["flags"] if stack else f["machine"] in NX_DEFAULT
+    assert (doc["nx"], doc["gnu_stack"]) == (want_nx, stack is not None), (path, f["machine"])
+    props = " ".join(f["properties"])
+    bits = {"ibt": None, "shstk": None, "bti": None, "pac": None}
+    if f["machine"] in X86:
+        feature = re.search(r"x86 feature: ([^;]*)", props)
+        have = feature.group(1).replace(" ", "").split(",") if feature else []
+        bits.update(ibt="IBT" in have, shstk="SHSTK" in have)
+    elif f["machine"] == "AArch64":
+        feature = re.search(r"AArch64 feature: ([^;]*)", props)
+        have = feature.group(1).replace(" ", "").split(",") if feature else []
+        bits.update(bti="BTI" in have, pac="PAC" in have)
+    assert {k: doc[k] for k in bits} == bits, (path, props)
+    words = [f"{k.upper()} {'yes' if v else 'no'}" for k, v in bits.items() if v is not None]
+    assert ", ".join(words or ["CFI n/a"]) in line, line
+    assert ("NX yes" in line) == want_nx, line
+
+
 # --- tests: Debian files ---------------------------------------------------------------------
 @pytest.mark.parametrize("arch", DEB_ARCHES)
 def test_debian_verdicts(arch):

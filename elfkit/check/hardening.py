@@ -68,8 +68,32 @@ def x86_features(elf) -> tuple[bool, bool]:
     return bool(value & GNU_PROPERTY_X86_FEATURE_1_IBT), bool(value & GNU_PROPERTY_X86_FEATURE_1_SHSTK)
 
 
+def nx_default(elf) -> bool:
+    """Whether a stack stays non-executable without PT_GNU_STACK on this file's machine (the
+    kernel's and ld.so's defaults, as `elfkit check`'s NX rule reads them)."""
+    from elfkit.check.memory import _missing_stack
+    return _missing_stack(Facts(elf))[0]
+
+
 def summary(elf) -> dict:
+    """The summary line's facts. `nx`: the stack is not executable (PT_GNU_STACK without
+    PF_X, or none and the machine defaults to that); `gnu_stack`: PT_GNU_STACK is there. The
+    control-flow protection of the machine's GNU property note: `ibt`/`shstk` on x86,
+    `bti`/`pac` on AArch64; None where the machine has no such bit."""
+    from elfkit.elf.constants import EM
+    from elfkit.elf.notes import GNU_PROPERTY_AARCH64_FEATURE_1_BTI, \
+        GNU_PROPERTY_AARCH64_FEATURE_1_PAC
     names = _symbol_names(elf)
-    ibt, shstk = x86_features(elf)
-    return {"relro": relro(elf), "nx": nx(elf), "pie": is_pie(elf), "canary": canary(elf, names),
-            "fortify": bool(fortified(elf, names)), "ibt": ibt, "shstk": shstk}
+    facts = Facts(elf)
+    ibt = shstk = bti = pac = None
+    if facts.x86:
+        ibt, shstk = x86_features(elf)
+    elif elf.header.machine == EM.AARCH64:
+        value = facts.aarch64_feature_1() or 0
+        bti, pac = bool(value & GNU_PROPERTY_AARCH64_FEATURE_1_BTI), \
+            bool(value & GNU_PROPERTY_AARCH64_FEATURE_1_PAC)
+    stack = nx(elf)
+    return {"relro": relro(elf), "nx": stack if stack is not None else nx_default(elf),
+            "gnu_stack": stack is not None, "pie": is_pie(elf), "canary": canary(elf, names),
+            "fortify": bool(fortified(elf, names)), "ibt": ibt, "shstk": shstk, "bti": bti,
+            "pac": pac}

@@ -41,11 +41,18 @@ def write_summary(elf, out, color=False):
             w(f"  {key:<12} {s[key]}\n")
     hd = s["hardening"]
     if hd is not None:
-        nx = {True: "yes", False: "NO (executable stack)", None: "no PT_GNU_STACK"}[hd["nx"]]
+        if hd["gnu_stack"]:
+            nx = "yes" if hd["nx"] else "NO (executable stack)"
+        else:
+            nx = f"yes (no PT_GNU_STACK; the {s['machine']} default)" if hd["nx"] else \
+                "no PT_GNU_STACK"
         link = "static-pie" if s["static"] and s["pie"] else "static" if s["static"] else "dynamic"
-        w(f"  hardening    RELRO {hd['relro']}, NX {nx}, PIE {'yes' if hd['pie'] else 'no'}, "
-          f"canary {'yes' if hd['canary'] else 'no'}, FORTIFY {'yes' if hd['fortify'] else 'no'}, "
-          f"IBT {'yes' if hd['ibt'] else 'no'}, SHSTK {'yes' if hd['shstk'] else 'no'} ({link})\n")
+        yes = {True: "yes", False: "no"}
+        cfi = [f"{k.upper()} {yes[hd[k]]}" for k in ("ibt", "shstk", "bti", "pac")
+               if hd[k] is not None] or ["CFI n/a"]
+        w(f"  hardening    RELRO {hd['relro']}, NX {nx}, PIE {yes[hd['pie']]}, "
+          f"canary {yes[hd['canary']]}, FORTIFY {yes[hd['fortify']]}, {', '.join(cfi)} "
+          f"({link})\n")
 
 
 def write_header(elf, out):
