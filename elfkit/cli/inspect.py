@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import click
 
-from elfkit.cli.inspect_run import FLAG as _FLAG, VIEWS, chosen_views, run
+from elfkit.cli.inspect_run import FLAG as _FLAG, SHORT as _SHORT, VIEWS, chosen_views, run
 from elfkit.elf import ElfFile
 
 
 def _view_options(f):
     for view, help_ in reversed(list(VIEWS.items())):
         flag = _FLAG.get(view, view)
-        f = click.option(f"--{flag}", view, is_flag=True, help=f"Show {help_}.")(f)
+        spellings = [f"--{flag}", *([_SHORT[view]] if view in _SHORT else [])]
+        f = click.option(*spellings, view, is_flag=True, help=f"Show {help_}.")(f)
     return f
 
 

@@ -25,13 +25,16 @@ VIEWS = {
     "dyn_syms": "the dynamic symbol table with @/@@ versions",
     "versions": "verdef, verneed and versym",
     "notes": "notes: build-id, ABI tag, GNU properties (IBT, SHSTK, ISA level), core notes",
+    "arch_specific": "the architecture-specific build attributes (readelf -A): ARM, RISC-V, "
+                     "GNU (PowerPC, s390, SPARC, MIPS), MIPS ABI flags",
     "got": "the PLT/GOT map: each PLT stub, its GOT slot, relocation, symbol and version",
 }
-FLAG = {"relocations": "relocs", "dyn_syms": "dyn-syms"}
+FLAG = {"relocations": "relocs", "dyn_syms": "dyn-syms", "arch_specific": "arch-specific"}
+SHORT = {"arch_specific": "-A"}        # readelf's own short flags
 
 # Every option of the click command, as it may be spelt on the command line.
-_OPTIONS = {**{f"--{FLAG.get(v, v)}": v for v in VIEWS}, "-a": "all", "--all": "all",
-            "--json": "json"}
+_OPTIONS = {**{f"--{FLAG.get(v, v)}": v for v in VIEWS}, **{f: v for v, f in SHORT.items()},
+            "-a": "all", "--all": "all", "--json": "json"}
 
 
 def chosen_views(all_: bool, flags: dict) -> list[str]:

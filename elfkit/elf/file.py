@@ -194,6 +194,11 @@ class ElfFile:
         from elfkit.elf.notes import read_notes
         return read_notes(self)
 
+    @cached_property
+    def arch_specific(self):
+        from elfkit.elf.attributes import read_arch_specific
+        return read_arch_specific(self)
+
     def section_by_name(self, name: str):
         for s in self.sections:
             if s.name == name:

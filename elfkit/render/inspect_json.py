@@ -268,9 +268,48 @@ def got_view(elf) -> dict:
     }
 
 
+def arch_specific_view(elf) -> dict:
+    """readelf -A as data (docs/JSON.md, `arch_specific`)."""
+    from elfkit.elf.attributes import mips_reg_size
+    a = elf.arch_specific
+    sections = []
+    for sec in a.sections:
+        subs = []
+        for sub in sec.subsections:
+            blocks = []
+            for b in sub.blocks:
+                d = {"scope": b.scope, "scope_name": {1: "file", 2: "section", 3: "symbol"}
+                     .get(b.scope), "offset": b.offset, "size": b.size,
+                     "attributes": [{"tag": at.tag, "name": at.name, "value": at.value,
+                                     "string": at.string, "text": at.text}
+                                    for at in b.attributes]}
+                if b.scope in (2, 3):
+                    d["indices"] = b.indices
+                if b.raw is not None:
+                    d["raw"] = b.raw.hex()
+                if b.gnu_unknown is not None:
+                    d["gnu_unknown"] = b.gnu_unknown
+                blocks.append(d)
+            subs.append({"vendor": sub.vendor, "offset": sub.offset, "length": sub.length,
+                         "blocks": blocks})
+        sections.append({"section": sec.section, "index": sec.index, "type": sec.type,
+                         "offset": sec.offset, "size": sec.size, "version": sec.version,
+                         "subsections": subs})
+    f = a.mips_abiflags
+    abiflags = None if f is None else {
+        "section": f.section, "version": f.version, "isa_level": f.isa_level,
+        "isa_rev": f.isa_rev, "isa": f.isa, "gpr_size": mips_reg_size(f.gpr_size),
+        "cpr1_size": mips_reg_size(f.cpr1_size), "cpr2_size": mips_reg_size(f.cpr2_size),
+        "fp_abi": f.fp_abi, "fp_abi_name": f.fp_abi_name, "isa_ext": f.isa_ext,
+        "isa_ext_name": f.isa_ext_name, "ases": f.ases, "ases_names": f.ases_names,
+        "flags1": f.flags1, "flags2": f.flags2}
+    return {"sections": sections, "mips_abiflags": abiflags, "unsupported": a.unsupported}
+
+
 _SMALL_VIEWS = {
     "summary": rows.summary, "header": header_view, "segments": segments_view,
     "sections": sections_view, "dynamic": dynamic_view, "notes": notes_view,
+    "arch_specific": arch_specific_view,
     "versions": versions_view, "got": got_view,
 }
 

@@ -474,10 +474,61 @@ def write_got(elf, out):
           f"{s.reloc_type:<20} {sym}\n")
 
 
+def write_arch_specific(elf, out):
+    """readelf -A: build attributes (ARM, RISC-V, the GNU vendor's), MIPS ABI flags. Nothing at
+    all for a file without them, as readelf."""
+    from elfkit.elf.attributes import SCOPES, mips_reg_size
+    w = out.write
+    a = elf.arch_specific
+    for sec in a.sections:
+        if sec.version != 0x41:
+            w(f"Unknown attributes version '{chr(sec.version)}'({sec.version}) - expecting 'A'\n")
+            continue
+        for sub in sec.subsections:
+            w(f"Attribute Section: {sub.vendor}\n")
+            for b in sub.blocks:
+                if b.scope in SCOPES:
+                    w(SCOPES[b.scope] + "".join(f" {i}" for i in b.indices) + "\n")
+                else:
+                    w(f"Unknown tag: {b.scope}\n")
+                for at in b.attributes:
+                    w(f"  {at.name}: {at.text}" if at.name is not None else at.text)
+                    if at.newline:
+                        w("\n")
+                if b.gnu_unknown is not None:
+                    w(f"  Unknown GNU attribute: {b.gnu_unknown}\n")
+                elif b.raw is not None:
+                    w("  Unknown attribute:\n")
+                if b.raw is not None:
+                    w(_raw_attribute_dump(b.raw))
+    f = a.mips_abiflags
+    if f is not None:
+        w(f"\nMIPS ABI Flags Version: {f.version}\n\nISA: {f.isa}\n"
+          f"GPR size: {mips_reg_size(f.gpr_size)}\nCPR1 size: {mips_reg_size(f.cpr1_size)}\n"
+          f"CPR2 size: {mips_reg_size(f.cpr2_size)}\nFP ABI: {f.fp_abi_name}\n"
+          f"ISA Extension: {f.isa_ext_name}\nASEs:" + "".join(f"\n\t{n}" for n in f.ases_names) +
+          f"\nFLAGS 1: {f.flags1:08x}\nFLAGS 2: {f.flags2:08x}\n")
+    if a.unsupported is not None:
+        w(f"\n(elfkit: {a.unsupported})\n")
+
+
+def _raw_attribute_dump(raw: bytes) -> str:
+    """readelf's display_raw_attribute: 16 bytes a line, offset, hex in groups of 4, ASCII."""
+    lines = []
+    for at in range(0, len(raw), 16):
+        chunk = raw[at:at + 16]
+        hexes = "".join(f"{chunk[j]:02x}" if j < len(chunk) else "  " for j in range(16))
+        groups = " ".join(hexes[k:k + 8] for k in range(0, 32, 8)) + " "
+        text = "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in chunk)
+        lines.append(f"  0x{at:08x} {groups}{text}\n")
+    return "".join(lines) + "\n"
+
+
 WRITERS = {
     "summary": write_summary, "header": write_header, "segments": write_segments,
     "sections": write_sections, "symbols": write_symbols, "dyn_syms": write_dyn_syms,
     "dynamic": write_dynamic, "relocations": write_relocations, "notes": write_notes,
+    "arch_specific": write_arch_specific,
     "versions": write_versions, "got": write_got,
 }
 
