@@ -1,15 +1,35 @@
 """The PLT/GOT map: which PLT stub jumps through which GOT slot, for which relocation and symbol.
 
-The stubs are recognised by their bytes, the way the x86-64 and i386 psABIs
-(and ld's IBT variant) lay them out:
+The stubs are recognised by their bytes, the way each psABI (and ld) lays them out, and the
+slot each one jumps through is decoded from its instructions, so no assumption is made about
+the order of stubs or about section sizes:
 
+x86-64 and i386 (lazy .plt, IBT .plt.sec, .plt.got):
   lazy .plt entry      ff 25 <rel32>  jmp *slot(%rip)      68 <index>  push   e9 <rel32>  jmp PLT0
   IBT .plt entry       f3 0f 1e fa    endbr64              68 <index>  push   f2 e9 ...   bnd jmp PLT0
   .plt.sec / .plt.got  [f3 0f 1e fa] [f2] ff 25 <rel32>    jmp *slot(%rip)
   i386 PIC             ff a3 <disp32> jmp *disp(%ebx)      68 <offset> push   e9 ...
   i386 non-PIC         ff 25 <abs32>  jmp *abs
+AArch64 (LP64; 16-byte entries, 24 with -z force-bti / -z pac-plt):
+  [bti c] adrp x16, slot; ldr x17, [x16, #lo12]; add x16, x16, #lo12; [autia1716]; br x17
+  (PLT0 starts stp x16, x30, [sp, #-16]!; the TLSDESC trampoline uses x2/x3: no stubs)
+ARM (12-byte entries, 16 with --long-plt; Thumb stubs; BE8 and BE32):
+  [bx pc; b .-2] add ip, pc, #imm; add ip, ip, #imm [add ip, ip, #imm]; ldr pc, [ip, #imm]!
+  (PLT0 starts str lr, [sp, #-4]!; no Thumb-2-only or FDPIC PLTs)
+RISC-V (RV64 and RV32; 16-byte entries after a 32-byte PLT0 that ends `jr t3`):
+  auipc t3, %pcrel_hi(slot); ld|lw t3, %pcrel_lo(slot)(t3); jalr t1, t3; nop
+PowerPC64 (ELFv2 and ELFv1): `.plt` is a NOBITS array of slots (ELFv1: function descriptors);
+  the code that jumps through one is a linker call stub in an executable section (.text),
+  decoded back from its `mtctr r12`: [std r2,24|40(r1)] [addis r11|r12,r2,hi] ld r12,lo(..)
+  mtctr r12 [ELFv1: ld r2/r11 from the descriptor, thread-safe cmpldi/bnectr] bctr, the notoc
+  forms (mflr r12; bcl 20,31; mflr r11; ... r11-relative, or Power10 `pld r12,slot@pcrel`) and
+  __tls_get_addr_opt's; r2 is .TOC. (else .got + 0x8000). A stub counts only when the address
+  it loads is a PLT relocation's. The lazy entries are in .glink, 32 bytes after
+  DT_PPC64_GLINK, one per .rela.plt relocation in order: `b __glink_PLTresolve` (ELFv2) or
+  `li r0,INDEX` (`lis`/`ori` past 32k) and `b` (ELFv1); `lazy_stub` is that entry.
 
-so no assumption is made about the order of stubs or about section sizes.
+On AArch64, ARM and RISC-V the stub is also the lazy path (it hands PLT0 the slot's address):
+`lazy_stub` is the stub. Other machines: `plt_got_unsupported` gives the sentence.
 """
 from __future__ import annotations
 
@@ -61,22 +81,31 @@ class _Stub:
     push: int | None        # value it pushes (reloc index, or byte offset on i386)
 
 
+# the machines whose PLT layouts elfkit decodes
+_DECODED = (EM.X86_64, EM.I386, EM.AARCH64, EM.RISCV, EM.PPC64, EM.ARM)
+_DECODED_LIST = ("x86-64, i386, AArch64 (LP64), ARM, RISC-V (RV64 and RV32) and PowerPC64 "
+                 "(ELFv1 and ELFv2)")
+
+
 def plt_got_unsupported(elf) -> str | None:
-    """Why there is no PLT/GOT map for this file's machine (None: x86-64 and i386, whose PLT
-    layouts elfkit decodes). Other machines' PLTs are not read at all: no map is better than
-    a wrong one."""
+    """Why there is no PLT/GOT map for this file's machine (None: one whose PLT layout elfkit
+    decodes). Other machines' PLTs are not read at all: no map is better than a wrong one."""
     machine = elf.header.machine
-    if machine in (EM.X86_64, EM.I386):
+    if machine in _DECODED and (machine != EM.AARCH64 or elf.is_64):
         return None
     from elfkit.elf.constants import machine_name
-    return (f"not supported for {machine_name(machine)}: elfkit decodes the PLT layouts of "
-            "x86-64 and i386 only")
+    name = "AArch64 ILP32" if machine == EM.AARCH64 else machine_name(machine)
+    return f"not supported for {name}: elfkit decodes the PLT layouts of {_DECODED_LIST} only"
+
+
+# words of GOT[0..] (DT_PLTGOT) the dynamic linker reserves; PowerPC64's DT_PLTGOT is .plt
+_RESERVED = {EM.RISCV: 2}
 
 
 def plt_got_map(elf) -> PltGotMap:
     out = PltGotMap()
     machine = elf.header.machine
-    if machine not in (EM.X86_64, EM.I386):
+    if plt_got_unsupported(elf) is not None:
         return out
     dyn = elf.dynamic
     out.got_plt = dyn.value(3) if dyn else None          # DT_PLTGOT
@@ -84,14 +113,23 @@ def plt_got_map(elf) -> PltGotMap:
         s = elf.section_by_name(".got.plt")
         out.got_plt = s.addr if s else None
     if out.got_plt is not None:
-        out.reserved = [v for v in (_read_word(elf, out.got_plt + i * elf.fmt.word) for i in range(3))
-                        if v is not None]
+        n = _RESERVED.get(machine, 3)
+        if machine == EM.PPC64:
+            n = 3 if _ppc64_elfv1(elf) else 2
+        words = (_read_word(elf, out.got_plt + i * elf.fmt.word) for i in range(n))
+        out.reserved = [v for v in words if v is not None]
+    if machine == EM.PPC64:
+        by_slot, by_push = _ppc64_stubs(elf, out)
+        out.slots = sorted(_slots(elf, by_slot, by_push), key=lambda s: s.got_slot)
+        return out
+    scan = {EM.AARCH64: _scan_aarch64, EM.RISCV: _scan_riscv,
+            EM.ARM: _scan_arm}.get(machine, _scan_stubs)
     stubs = []
     for sec in elf.sections:
         if sec.name in PLT_SECTIONS and sec.type == SHT.PROGBITS and sec.size:
             out.plt_sections.append(PltSection(sec.name, sec.addr, sec.size, sec.entsize))
             if elf.check_range(sec.offset, sec.size, f"section {sec.name}"):
-                stubs += _scan_stubs(elf, sec, out.got_plt)
+                stubs += scan(elf, sec, out.got_plt)
     by_slot = {}
     for st in stubs:
         if st.slot is not None:
@@ -158,13 +196,314 @@ def _decode_entry(entry: bytes, addr: int, is64: bool, got_base):
     return slot, push
 
 
+# --- AArch64 ---------------------------------------------------------------------------------
+_A64_BTI_C = 0xD503245F
+_A64_STP_X16_X30 = 0xA9BF7BF0          # stp x16, x30, [sp, #-16]!  (PLT0 only)
+_A64_BR_X17 = 0xD61F0220
+
+
+def _words(elf, sec, endian="<"):
+    code = bytes(elf.data[sec.offset:sec.offset + sec.size])
+    n = len(code) // 4
+    return struct.unpack(f"{endian}{n}I", code[:n * 4])
+
+
+def _scan_aarch64(elf, sec, got_base) -> list[_Stub]:
+    """PLTn: [bti c] adrp x16, slot; ldr x17, [x16, #lo12]; add x16, x16, #lo12; [autia1716];
+    br x17 (ld's 16- and 24-byte entries, with -z force-bti / -z pac-plt). The slot is what
+    adrp+ldr address; PLT0 (stp x16, x30 first) and the TLSDESC trampoline (x2/x3) are not
+    stubs. Instructions are little-endian whatever the data byte order."""
+    w = _words(elf, sec)
+    stubs = []
+    for i in range(len(w) - 1):
+        insn = w[i]
+        if insn & 0x9F00001F != 0x90000010:                    # adrp x16, ...
+            continue
+        ldr = w[i + 1]
+        if ldr & 0xFFC003FF != 0xF9400211:                     # ldr x17, [x16, #imm]
+            continue
+        if i and w[i - 1] == _A64_STP_X16_X30:                 # PLT0
+            continue
+        if _A64_BR_X17 not in w[i + 2:i + 5]:
+            continue
+        pc = sec.addr + 4 * i
+        imm = ((insn >> 5) & 0x7FFFF) << 2 | (insn >> 29) & 3
+        if imm & 0x100000:
+            imm -= 0x200000
+        slot = (pc & ~0xFFF) + (imm << 12) + ((ldr >> 10) & 0xFFF) * 8
+        start = i - 1 if i and w[i - 1] == _A64_BTI_C else i
+        stubs.append(_Stub(sec.name, sec.addr + 4 * start, slot & 0xFFFFFFFFFFFFFFFF, None))
+    return stubs
+
+
+# --- ARM -------------------------------------------------------------------------------------
+def _scan_arm(elf, sec, got_base) -> list[_Stub]:
+    """PLTn (ARM state): add ip, pc, #imm; add ip, ip, #imm (two of them with --long-plt);
+    ldr pc, [ip, #imm12]! -- the slot is pc (the first add's address + 8) plus the immediates;
+    the 4-byte Thumb stub `bx pc; b .-2` ld puts before an entry some Thumb callers need is part
+    of it (objdump labels it sym@plt). PLT0 (str lr, [sp, #-4]! ...) has no `add ip, pc`.
+    Instructions are little-endian except in a BE32 file (big-endian without EF_ARM_BE8)."""
+    endian = "<" if elf.fmt.endian == "<" or elf.header.flags & 0x00800000 else ">"
+    w = _words(elf, sec, endian)
+    thumb_stub = 0xE7FD4778 if endian == "<" else 0x4778E7FD      # bx pc; b .-2 (two halfwords)
+    stubs = []
+    for i, insn in enumerate(w):
+        if insn & 0xFFFFF000 != 0xE28FC000:                        # add ip, pc, #imm
+            continue
+        total, k = _arm_imm(insn), i + 1
+        while k < len(w) and k < i + 4 and w[k] & 0xFFFFF000 == 0xE28CC000:   # add ip, ip, #imm
+            total += _arm_imm(w[k])
+            k += 1
+        if k >= len(w) or w[k] & 0xFFFFF000 != 0xE5BCF000:          # ldr pc, [ip, #imm]!
+            continue
+        pc = sec.addr + 4 * i
+        slot = (pc + 8 + total + (w[k] & 0xFFF)) & 0xFFFFFFFF
+        start = pc - 4 if i and w[i - 1] == thumb_stub else pc
+        stubs.append(_Stub(sec.name, start, slot, None))
+    return stubs
+
+
+def _arm_imm(insn) -> int:
+    """An ARM data-processing immediate: imm8 rotated right by twice rot4."""
+    imm, rot = insn & 0xFF, (insn >> 8 & 0xF) * 2
+    return ((imm >> rot) | (imm << (32 - rot))) & 0xFFFFFFFF if rot else imm
+
+
+# --- RISC-V ----------------------------------------------------------------------------------
+def _scan_riscv(elf, sec, got_base) -> list[_Stub]:
+    """PLTn: auipc t3, %pcrel_hi(slot); l[dw] t3, %pcrel_lo(slot)(t3); jalr t1, t3; nop.
+    PLT0 (auipc t2 ...; jr t3) is no stub. Instructions are little-endian; a PLT has no
+    compressed ones, but entries are only assumed 4-byte aligned."""
+    w = _words(elf, sec)
+    load = 0x3003 if elf.is_64 else 0x2003                     # ld / lw (funct3 | opcode)
+    mask = 0xFFFFFFFF if not elf.is_64 else 0xFFFFFFFFFFFFFFFF
+    stubs = []
+    for i in range(len(w) - 2):
+        insn = w[i]
+        if insn & 0xFFF != 0xE17:                              # auipc t3 (x28)
+            continue
+        ld = w[i + 1]
+        if ld & 0xFFFFF != 0xE0000 | 0xE00 | load:             # l[dw] t3, lo(t3)
+            continue
+        if w[i + 2] & 0xFFFFF != 0xE0367:                       # jalr t1, 0(t3)
+            continue
+        if w[i + 2] >> 20:
+            continue
+        hi = insn & 0xFFFFF000
+        if hi & 0x80000000:
+            hi -= 1 << 32
+        lo = ld >> 20
+        if lo & 0x800:
+            lo -= 0x1000
+        pc = sec.addr + 4 * i
+        stubs.append(_Stub(sec.name, pc, (pc + hi + lo) & mask, None))
+    return stubs
+
+
+# --- PowerPC64 -------------------------------------------------------------------------------
+_PPC_MTCTR_R12 = 0x7D8903A6
+_PPC_BCTR = 0x4E800420
+_PPC_BCTRL = 0x4E800421                  # __tls_get_addr_opt's stub calls, then returns
+_PPC_BNECTR = (0x4CA20420, 0x4CE20420)
+_PPC_STD_R2 = (0xF8410018, 0xF8410028)   # std r2,24(r1) (ELFv2) / std r2,40(r1) (ELFv1)
+_PPC_BCL_20_31 = 0x429F0005              # bcl 20,31,.+4
+_PPC_MFLR_R11 = 0x7D6802A6
+_PPC_MFLR_R12 = 0x7D8802A6
+
+
+def _ppc64_elfv1(elf) -> bool:
+    return elf.header.flags & 3 != 2 and (elf.header.flags & 3 == 1 or
+                                          elf.section_by_name(".opd") is not None)
+
+
+def _sext(v, bits):
+    return v - (1 << bits) if v & (1 << (bits - 1)) else v
+
+
+def _ppc64_stubs(elf, out):
+    """PowerPC64: `.plt` is a (NOBITS) array of slots; the code jumping through a slot is a
+    linker call stub in an executable section (plt_call: [std r2,24|40(r1)] [addis r11|r12,
+    r2,hi] ld r12,lo(..) mtctr r12 [ld r2/r11 from the ELFv1 descriptor] bctr; notoc:
+    mflr/bcl/mflr r11-relative or `pld r12,slot@pcrel`), found by decoding back from each
+    `mtctr r12` and kept only when the address loaded is a PLT relocation's; `.glink` (where
+    a slot points before binding) has one lazy entry per .rela.plt relocation, 32 bytes after
+    DT_PPC64_GLINK: ELFv2 `b __glink_PLTresolve`, ELFv1 `li r0,INDEX` (or lis/ori) and `b`."""
+    endian = elf.fmt.endian
+    for name in (".plt", ".iplt", ".glink"):
+        sec = elf.section_by_name(name)
+        if sec is not None and sec.size:
+            out.plt_sections.append(PltSection(sec.name, sec.addr, sec.size, sec.entsize))
+    targets = set()
+    for table in elf.relocation_tables:
+        if table.kind == "RELR":
+            continue
+        offsets, infos, _ = table.columns
+        for off, info in zip(offsets, infos):
+            if reloc_type_name(elf.fmt.r_type(info), EM.PPC64).endswith(("JMP_SLOT", "IRELATIVE")):
+                targets.add(off)
+    toc = _ppc64_toc(elf)
+    by_slot = {}
+    execs = [s for s in elf.sections if s.flags & 4 and s.type == SHT.PROGBITS and s.size
+             and s.addr and elf.check_range(s.offset, s.size, f"section {s.name}")]
+    pattern = struct.pack(endian + "I", _PPC_MTCTR_R12)
+    for sec in execs:
+        code = bytes(elf.data[sec.offset:sec.offset + sec.size])
+        w = None
+        pos = code.find(pattern)
+        while pos >= 0:
+            if pos % 4 == 0:
+                if w is None:
+                    w = struct.unpack(f"{endian}{len(code) // 4}I", code[:len(code) // 4 * 4])
+                j = pos // 4
+                tail = w[j + 1:j + 6]
+                if _PPC_BCTR in tail or _PPC_BCTRL in tail[:1] or \
+                        any(b in tail for b in _PPC_BNECTR):
+                    got = _ppc64_call_stub(w, j, sec.addr, toc)
+                    if got is not None and got[1] in targets:
+                        start, slot = got
+                        old = by_slot.get(slot)
+                        if old is None or start < old.addr:
+                            by_slot[slot] = _Stub(sec.name, start, slot, None)
+            pos = code.find(pattern, pos + 1)
+    return by_slot, _ppc64_glink(elf, endian)
+
+
+def _ppc64_toc(elf):
+    """The TOC pointer (r2) a stub is relative to: .TOC., else .got + 0x8000."""
+    for table in list(elf.symbol_tables) + ([elf.dynsym] if elf.dynsym else []):
+        for name, value in zip(table.names, table.values):
+            if name == ".TOC." and value:
+                return value
+    got = elf.section_by_name(".got")
+    return got.addr + 0x8000 if got is not None else None
+
+
+def _ppc64_call_stub(w, j, base, toc):
+    """(stub address, slot address) of the call stub whose `mtctr r12` is word j, or None."""
+    lo = max(0, j - 8)
+
+    def writer(reg, k):
+        """The instruction before word k that last set `reg`, as (index, value) or None."""
+        for i in range(k - 1, lo - 1, -1):
+            insn = w[i]
+            op = insn >> 26
+            rt = (insn >> 21) & 31
+            if i and w[i - 1] & 0xFFFC0000 == 0x04100000 and \
+                    op == 57 and rt == reg and (insn >> 16) & 31 == 0:
+                # pld reg, off@pcrel: prefix 0x0410_0000|d0, suffix 0xe400_0000|rt|d1
+                off = _sext(((w[i - 1] & 0x3FFFF) << 16) | (insn & 0xFFFF), 34)
+                return i - 1, ("mem", base + 4 * (i - 1) + off)
+            if insn == _PPC_MFLR_R11 and reg == 11:
+                if i >= 2 and w[i - 1] == _PPC_BCL_20_31 and w[i - 2] == _PPC_MFLR_R12:
+                    return i - 2, ("val", base + 4 * i)
+                return None
+            if op in (14, 15) and rt == reg:              # addi / addis reg, ra, simm
+                ra = (insn >> 16) & 31
+                imm = _sext(insn & 0xFFFF, 16) << (16 if op == 15 else 0)
+                if ra == 0:
+                    return (i, ("val", imm)) if op == 14 else None
+                got = value(ra, i)
+                return None if got is None else (min(i, got[0]), ("val", got[1] + imm))
+            if op == 58 and insn & 3 == 0 and rt == reg:     # ld reg, ds(ra)
+                got = value((insn >> 16) & 31, i)
+                if got is None:
+                    return None
+                return min(i, got[0]), ("mem", got[1] + _sext(insn & 0xFFFC, 16))
+            if rt == reg and op not in (36, 37, 38, 39, 44, 45, 62):   # other writes (not stores)
+                if not (op == 31 and (insn >> 1) & 0x3FF == 467):     # mtspr writes no GPR
+                    return None
+        return None
+
+    def value(reg, k):
+        if reg == 2:
+            return None if toc is None else (k, toc)
+        got = writer(reg, k)
+        if got is None or got[1][0] != "val":
+            return None
+        return got[0], got[1][1]
+
+    got = writer(12, j)
+    if got is None or got[1][0] != "mem":
+        return None
+    start = got[0]
+    if start and w[start - 1] in _PPC_STD_R2:
+        start -= 1
+    start = _ppc64_tls_opt_head(w, start)
+    return base + 4 * start, got[1][1] & 0xFFFFFFFFFFFFFFFF
+
+
+def _ppc64_tls_opt_head(w, start):
+    """The __tls_get_addr_opt stub starts earlier: ld rX,0(r3); ld r12,8(r3); ...; mflr rY;
+    std rY,8|32(r1) before the std r2/ld r12 of an ordinary stub. Its start, else `start`."""
+    if start < 2 or w[start - 1] not in (0xF8010008, 0xF8010020, 0xF9610008, 0xF9610020) or \
+            w[start - 2] not in (0x7C0802A6, 0x7D6802A6):             # std r0|r11; mflr r0|r11
+        return start
+    for i in range(start - 3, max(0, start - 12), -1):
+        # ld r12,8(r3) after ld r0|r11,0(r3)
+        if w[i] == 0xE9830008 and w[i - 1] in (0xE8030000, 0xE9630000):
+            return i - 1
+    return start
+
+
+def _ppc64_glink(elf, endian) -> dict:
+    """Reloc index -> _Stub of its .glink lazy entry (empty when they do not decode)."""
+    dyn = elf.dynamic
+    glink = dyn.value(0x70000000) if dyn else None          # DT_PPC64_GLINK
+    jmprel_count = 0
+    for table in elf.relocation_tables:
+        if table.section in (".rela.plt",) or (table.section is None and
+                                                table.offset == _jmprel_offset(elf)):
+            jmprel_count = len(table.columns[0])
+            break
+    if glink is None or not jmprel_count:
+        return {}
+    first = glink + 32
+    sec = next((s for s in elf.sections if s.addr <= first < s.addr + s.size and s.flags & 4), None)
+    off = elf.vaddr_to_offset(first)
+    if off is None:
+        return {}
+    name = sec.name if sec else None
+    elfv1 = _ppc64_elfv1(elf)
+    end = min(elf.size, off + jmprel_count * (12 if elfv1 else 4) + 16)
+    n = (end - off) // 4
+    w = struct.unpack(f"{endian}{n}I", bytes(elf.data[off:off + n * 4]))
+    out, resolver, i = {}, None, 0
+    for index in range(jmprel_count):
+        entry = first + 4 * i
+        if elfv1:
+            if i < n and w[i] & 0xFFFF0000 == 0x38000000:            # li r0, N
+                got, i = w[i] & 0xFFFF, i + 1
+            elif i + 1 < n and w[i] & 0xFFFF0000 == 0x3C000000 and \
+                    w[i + 1] & 0xFFFF0000 == 0x60000000:              # lis r0, hi; ori r0, r0, lo
+                got, i = (w[i] & 0xFFFF) << 16 | (w[i + 1] & 0xFFFF), i + 2
+            else:
+                return {}
+            if got != index:
+                return {}
+        if i >= n or w[i] & 0xFC000003 != 0x48000000:                 # b resolver
+            return {}
+        target = first + 4 * i + _sext(w[i] & 0x3FFFFFC, 26)
+        if resolver is None:
+            resolver = target
+        elif target != resolver:
+            return {}
+        i += 1
+        out[index] = _Stub(name, entry, None, index)
+    return out
+
+
 def _slots(elf, by_slot, by_push) -> list[GotSlot]:
-    """A GotSlot per PLT relocation (JUMP_SLOT, IRELATIVE) and per GLOB_DAT behind a .plt.got stub."""
+    """A GotSlot per PLT relocation (JUMP_SLOT, IRELATIVE), per GLOB_DAT behind a .plt.got stub,
+    and on PowerPC64 per IRELATIVE outside .rela.plt behind a call stub (libc's .iplt)."""
     out = []
     fmt, machine = elf.fmt, elf.header.machine
     dynsym = elf.dynsym
-    got_names = [(s.addr, s.addr + s.size, s.name) for s in elf.sections if s.name in (".got", ".got.plt")]
-    plt_got_slots = {slot for slot, st in by_slot.items() if st.section == ".plt.got"}
+    got_names = [(s.addr, s.addr + s.size, s.name) for s in elf.sections
+                 if s.name in (".got", ".got.plt") or
+                 machine == EM.PPC64 and s.name in (".plt", ".iplt")]
+    ppc64 = machine == EM.PPC64
+    plt_got_slots = {slot for slot, st in by_slot.items() if st.section == ".plt.got" or ppc64}
+    other = "IRELATIVE" if ppc64 else "GLOB_DAT"
     jmprel = _jmprel_offset(elf)
     seen = set()
     for table in elf.relocation_tables:
@@ -185,8 +524,8 @@ def _slots(elf, by_slot, by_push) -> list[GotSlot]:
             if offset in seen:
                 continue
             name = reloc_type_name(fmt.r_type(info), machine)
-            if not (is_plt_table and name.endswith(("JUMP_SLOT", "IRELATIVE")) or
-                    not is_plt_table and name.endswith("GLOB_DAT")):
+            if not (is_plt_table and name.endswith(("JUMP_SLOT", "JMP_SLOT", "IRELATIVE")) or
+                    not is_plt_table and name.endswith(other)):
                 continue
             seen.add(offset)
             out.append(_slot(elf, table, index, offset, info, name, entsize, dynsym, got_names,
@@ -200,9 +539,15 @@ def _slot(elf, table, index, offset, info, name, entsize, dynsym, got_names, stu
     if sym_index and dynsym is not None and sym_index < len(dynsym):
         symbol = dynsym.names[sym_index]
         version, _ = elf.versions.symbol_version(sym_index, dynsym.shndxs[sym_index] != SHN.UNDEF)
-    # PLTn pushes its relocation's index on x86-64, its byte offset in .rel.plt on i386.
-    lazy = by_push.get(index if elf.is_64 else index * entsize)
-    caller = stub or lazy
+    # PLTn pushes its relocation's index on x86-64, its byte offset in .rel.plt on i386; a
+    # PowerPC64 .glink entry is found by the index. On AArch64, ARM and RISC-V the stub itself
+    # is the lazy path (it hands PLT0 the slot's address).
+    if elf.header.machine in (EM.AARCH64, EM.RISCV, EM.ARM):
+        lazy = stub
+    else:
+        lazy = by_push.get(index if elf.is_64 else index * entsize)
+    # (a PowerPC64 .glink entry is where the slot points before binding, not what callers call)
+    caller = stub or (lazy if elf.header.machine != EM.PPC64 else None)
     return GotSlot(caller.section if caller else None, caller.addr if caller else None,
                    lazy.addr if lazy else None, offset,
                    next((n for lo, hi, n in got_names if lo <= offset < hi), None),

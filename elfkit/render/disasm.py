@@ -114,11 +114,26 @@ def _x86_symbol_map(elf) -> dict[int, str]:
 
 
 def _add_plt(elf, names):
+    if elf.header.machine == EM.PPC64:
+        return _add_ppc64_plt(elf, names)
     for slot in plt_got_map(elf).slots:
         if slot.stub is not None and slot.symbol:
             names[slot.stub] = f"{slot.symbol}@plt"
         elif slot.stub is not None and slot.reloc_type.endswith("IRELATIVE"):
             names[slot.stub] = f"*ABS*+{slot.initial or 0:#x}@plt"
+
+
+def _add_ppc64_plt(elf, names):
+    """PowerPC64, as objdump: a .glink lazy entry is `sym@plt`; a call stub keeps its symbol
+    (ld's `NNNNNNNN.plt_call.sym@@VER`), or, in a stripped file, is `plt_call.sym`."""
+    for slot in plt_got_map(elf).slots:
+        label = slot.symbol or ("*ABS*" if slot.reloc_type.endswith("IRELATIVE") else None)
+        if label is None:
+            continue
+        if slot.lazy_stub is not None:
+            names.setdefault(slot.lazy_stub, f"{label}@plt")
+        if slot.stub is not None:
+            names.setdefault(slot.stub, f"plt_call.{label}")
 
 
 def _is_ppc64_elfv1(elf) -> bool:

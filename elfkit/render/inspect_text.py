@@ -9,8 +9,8 @@ from __future__ import annotations
 from itertools import compress, count, repeat
 from operator import gt, itemgetter
 
-from elfkit.elf.constants import DF_1_NAMES, DF_NAMES, DF_P1_NAMES, DT, DT_STRING_TAGS, PT, SHN, \
-    dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name, reloc_type_name
+from elfkit.elf.constants import DF_1_NAMES, DF_NAMES, DF_P1_NAMES, DT, DT_STRING_TAGS, EM, PT, \
+    SHN, dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name, reloc_type_name
 from elfkit.elf.machines import dynamic_value_text, machine_flags, symbol_other
 from elfkit.elf.plt import plt_got_map, plt_got_unsupported
 from elfkit.elf.segments import interpreter, section_to_segment_mapping
@@ -460,7 +460,8 @@ def write_got(elf, out):
     w("\nPLT/GOT map:\n")
     if m.got_plt is not None:
         res = ", ".join(f"GOT[{i}]={v:#x}" for i, v in enumerate(m.reserved))
-        w(f"  .got.plt (DT_PLTGOT) at {m.got_plt:#x}: {res}\n")
+        table = ".plt" if elf.header.machine == EM.PPC64 else ".got.plt"   # PPC64: slots in .plt
+        w(f"  {table} (DT_PLTGOT) at {m.got_plt:#x}: {res}\n")
     for p in m.plt_sections:
         w(f"  {p.name:<9} {p.addr:#x} size {p.size:#x}\n")
     w(f"  {'Stub':<18} {'Section':<9} {'GOT slot':<18} {'Initial':<18} {'Reloc':<16} "
@@ -470,8 +471,9 @@ def write_got(elf, out):
         initial = f"{s.initial:#x}" if s.initial is not None else "-"
         reloc = f"{s.reloc_section or 'JMPREL'}[{s.reloc_index}]"
         sym = (s.symbol or "-") + (f"@{s.version}" if s.version else "")
+        lazy = f"  (lazy stub {s.lazy_stub:#x})" if s.lazy_stub not in (None, s.stub) else ""
         w(f"  {stub:<18} {s.plt_section or '-':<9} {s.got_slot:<#18x} {initial:<18} {reloc:<16} "
-          f"{s.reloc_type:<20} {sym}\n")
+          f"{s.reloc_type:<20} {sym}{lazy}\n")
 
 
 def write_arch_specific(elf, out):
