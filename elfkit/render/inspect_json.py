@@ -13,7 +13,6 @@ from json.encoder import encode_basestring_ascii as _s
 from elfkit import __version__
 from elfkit.elf.constants import PT, elf_type_name, machine_name, osabi_name
 from elfkit.elf.machines import dynamic_value_text, machine_flags, symbol_other
-from elfkit.elf.plt import plt_got_map, plt_got_unsupported
 from elfkit.elf.segments import section_to_segment_mapping
 from elfkit.render import rows
 
@@ -252,6 +251,7 @@ def versions_view(elf) -> dict:
 
 
 def got_view(elf) -> dict:
+    from elfkit.elf.plt import plt_got_map, plt_got_unsupported   # the got view only
     why = plt_got_unsupported(elf)
     if why is not None:
         return {"unsupported": why}

@@ -12,7 +12,6 @@ from operator import gt, itemgetter
 from elfkit.elf.constants import DF_1_NAMES, DF_NAMES, DF_P1_NAMES, DT, DT_STRING_TAGS, EM, PT, \
     SHN, dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name, reloc_type_name
 from elfkit.elf.machines import dynamic_value_text, machine_flags, symbol_other
-from elfkit.elf.plt import plt_got_map, plt_got_unsupported
 from elfkit.elf.segments import interpreter, section_to_segment_mapping
 from elfkit.render import rows
 
@@ -449,6 +448,7 @@ def write_versions(elf, out):
 
 def write_got(elf, out):
     w = out.write
+    from elfkit.elf.plt import plt_got_map, plt_got_unsupported   # the got view only
     why = plt_got_unsupported(elf)
     if why is not None:
         w(f"\nPLT/GOT map: {why}.\n")
