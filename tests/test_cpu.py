@@ -147,3 +147,24 @@ def test_writing_code_drops_its_translated_blocks():
     assert run(1) == 1
     cpu.write(0x400000, b"\xb8\x02\x00\x00\x00\xcc")           # mov eax, 2; int3
     assert run(2) == 2
+
+
+def test_fpu_state_at_exec_is_linuxs(tmp_path):
+    """After execve Linux gives FNINIT's x87 control word 0x37f (64-bit precision, round to
+    nearest, exceptions masked) and MXCSR 0x1f80; a zero control word (Unicorn's reset state)
+    computes long doubles in 24 bits: musl's printf then prints 2/3 as 0.666. Oracle: the
+    same static program run natively."""
+    import shutil
+    import subprocess
+    from conftest import run_elfkit
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc")
+    src = tmp_path / "fpu.c"
+    src.write_text('#include <stdio.h>\nint main(void){ unsigned short cw; unsigned int m;\n'
+                   '__asm__("fnstcw %0; stmxcsr %1" : "=m"(cw), "=m"(m));\n'
+                   'printf("%#x %#x %.12Lf\\n", cw, m, 2.0L / 3.0L); return 0; }\n')
+    exe = tmp_path / "fpu"
+    subprocess.run(["gcc", "-static", "-O2", str(src), "-o", str(exe)], check=True)
+    native = subprocess.run([str(exe)], capture_output=True, check=True).stdout
+    assert native.startswith(b"0x37f 0x1f80")
+    assert run_elfkit("load-and-run", str(exe)).stdout == native

@@ -304,6 +304,10 @@ class Task:
         self.cpu.set_context(self.kernel.fresh_context)
         self.cpu.set_regs(rsp=stack.sp, rdx=0,    # ELF_PLAT_INIT: no atexit function from the kernel
                           rip=image.entry)
+        # the FPU's state after exec is FNINIT's and the SSE default (fpu__clear_user_states):
+        # 64-bit x87 precision, round to nearest, every exception masked. Unicorn starts
+        # with a zero control word: single precision, unmasked.
+        self.cpu.set_regs(fpcw=0x37F, mxcsr=0x1F80)
         self.entry = image.entry
 
     # --- running guest code from elfkit (the linker's init calls, IFUNC resolvers) -----------
