@@ -27,6 +27,7 @@ COMMANDS = {
     "check": ("elfkit.cli.check", "check"),
     "disasm": ("elfkit.cli.disasm", "disasm"),
     "inspect": ("elfkit.cli.inspect", "inspect"),
+    "link": ("elfkit.cli.link", "link"),
     "load-and-run": ("elfkit.cli.run", "load_and_run"),
     "trace-plt": ("elfkit.cli.trace", "trace_plt"),
 }

@@ -1,0 +1,120 @@
+"""`elfkit link ARGS`: ld's command line (options.py) -> a Link (link.py) -> the executable
+(write.py), a -Map file (mapfile.py) and, with --trace-relocs, each relocation's S, A, P and
+value on stdout.
+
+Inputs are taken in command-line order, as ld takes them: an object is loaded whole; an
+archive contributes the members that define a symbol still wanted; archives between
+--start-group and --end-group are walked again until none contributes anything; a GNU ld
+script given as an input (Debian's libm.a is `GROUP ( libm-2.36.a libmvec.a )`) has its
+INPUT/GROUP files taken in its place.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from elfkit.ld import options as O
+from elfkit.ld.input import LinkError
+from elfkit.ld.link import Link
+
+_SCRIPT_FILES = re.compile(r"\b(GROUP|INPUT)\s*\(([^)]*)\)")
+_AS_NEEDED = re.compile(r"AS_NEEDED\s*\(([^)]*)\)")
+
+
+def run(argv: list[str], out=sys.stdout, err=sys.stderr) -> int:
+    opts = O.parse_args(argv)
+    if opts.print_help:
+        out.write(O.help_text())
+    if opts.print_version:
+        out.write(O.version_text(opts) + "\n")
+    if opts.version_only or (opts.print_version and not opts.input_files()):
+        return 0
+    if not opts.input_files():
+        raise LinkError("no input files")
+    link = Link(entry=opts.entry or "_start", build_id=opts.build_id not in (None, "none"),
+                eh_frame_hdr=True, execstack=bool(opts.z_execstack),
+                relro=opts.z_relro is not False, gc_sections=opts.gc_sections,
+                defsyms=[_defsym_text(d) for d in opts.defsyms], undefined=opts.undefined,
+                trace=opts.trace_relocs)
+    _add_inputs(link, opts, err)
+    link.run()
+    for w in link.warnings:
+        err.write(f"elfkit link: {w}\n")
+    from elfkit.ld.write import write_executable
+    write_executable(link, opts.output, strip_all=opts.strip_all)
+    if opts.map_file or opts.print_map:
+        from elfkit.ld.mapfile import write_map
+        if opts.print_map:
+            write_map(link, out)
+        if opts.map_file:
+            with open(opts.map_file, "w") as f:
+                write_map(link, f)
+    if opts.trace_relocs:
+        from elfkit.ld.mapfile import write_reloc_trace
+        write_reloc_trace(link, out)
+    return 0
+
+
+def _defsym_text(d) -> str:
+    if d.symbol is not None:
+        raise LinkError(f"--defsym {d.name}={d.symbol}...: only numbers are supported")
+    return f"{d.name}={d.addend}"
+
+
+def _add_inputs(link: Link, opts, err):
+    group = None
+    for item in opts.inputs:
+        if isinstance(item, O.GroupStart):
+            group = []
+            continue
+        if isinstance(item, O.GroupEnd):
+            if group:
+                link.rescan_group(group)
+            group = None
+            continue
+        if isinstance(item, O.InputLibrary):
+            path = O.find_library(item.name, opts, item.static)
+        else:
+            path = item.path
+        if opts.trace:
+            err.write(f"{path}\n")
+        _add_path(link, path, item.whole_archive, group, opts)
+
+
+def _add_path(link, path, whole, group, opts, depth=0):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        head = b""
+    if head and not head.startswith((b"\x7fELF", b"!<arch>\n", b"!<thin>\n")) and \
+            _SCRIPT_FILES.search(head.decode("latin-1")):
+        if depth > 8:
+            raise LinkError(f"{path}: linker scripts nest too deeply")
+        text = open(path, encoding="latin-1").read()
+        text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+        base = os.path.dirname(path)
+        for kind, body in _SCRIPT_FILES.findall(text):
+            body = _AS_NEEDED.sub(lambda m: m.group(1), body)
+            names = [n for n in re.split(r"[\s,]+", body) if n]
+            archives = [] if kind == "GROUP" else group
+            for n in names:
+                p = O.find_library(n[2:], opts) if n.startswith("-l") else \
+                    (n if os.path.isabs(n) or os.path.exists(n) else os.path.join(base, n))
+                _add_path(link, p, whole, archives, opts, depth + 1)
+            if kind == "GROUP" and archives:
+                link.rescan_group(archives)
+                if group is not None:
+                    group.extend(archives)
+        return
+    from elfkit.ld.archive import is_archive
+    if is_archive(head[:8]):
+        a = link.add_archive(path, whole)
+        if group is not None:
+            group.append(a)
+        return
+    link.add_file(path)
+
+
+__all__ = ["run"]

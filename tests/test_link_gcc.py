@@ -1,0 +1,141 @@
+"""`elfkit link` as gcc's linker: `gcc -static -B fixtures/ld/` runs fixtures/ld/ld, which
+runs `python -m elfkit link` with collect2's arguments (crt files, libc.a, libgcc.a,
+libgcc_eh.a, --start-group ... --end-group, Debian's libm.a GROUP script).
+
+Oracle: the same program linked by ld.bfd (plain `gcc -static`), run natively: elfkit's
+executable must print the same and exit the same, natively and under `elfkit load-and-run`;
+`readelf -a -W` must have nothing to say on stderr about it.
+
+Programs: a glibc C program (stdio, printf of a double, strdup, qsort with a callback, a
+__thread variable, getenv), the same through musl-gcc, a C++ program that throws and
+catches an exception through two frames (libstdc++'s TLS and unwinder: .eh_frame,
+.gcc_except_table, IFUNC-free but TLS-heavy), and a C program using libm (-lm: the GROUP
+script).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_elfkit
+
+ROOT = Path(__file__).resolve().parent.parent
+LD_DIR = ROOT / "fixtures" / "ld"
+
+C_PROGRAM = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+static __thread int calls = 3;
+static int cmp(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+int main(int argc, char **argv) {
+    int v[] = {5, 3, 9, 1, 7};
+    qsort(v, 5, sizeof v[0], cmp);
+    char *d = strdup("duplicated");
+    calls++;
+    printf("argc=%d sorted=%d,%d,%d,%d,%d %s %.3f tls=%d env=%s\n", argc, v[0], v[1], v[2],
+           v[3], v[4], d, 2.0 / 3.0, calls, getenv("ELFKIT_LINK_TEST") ? "set" : "unset");
+#ifdef WITH_LIBM
+    printf("libm %.6f %.6f\n", sqrt(2.0), cos(1.0));
+#endif
+    free(d);
+    return 7;
+}
+"""
+
+CXX_PROGRAM = r"""
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+static int check(int x) { if (x > 2) throw std::runtime_error("too big: " + std::to_string(x)); return x; }
+static int outer(std::vector<int> &v, int i) { v.push_back(check(i)); return i; }
+int main() {
+    std::vector<int> v;
+    try { for (int i = 0;; i++) outer(v, i); }
+    catch (const std::exception &e) { std::printf("caught '%s' after %zu\n", e.what(), v.size()); }
+    return 0;
+}
+"""
+
+
+def _env():
+    env = dict(os.environ)
+    env["ELFKIT_PYTHON"] = sys.executable
+    env["ELFKIT_LINK_TEST"] = "1"
+    return env
+
+
+def _build(tmp_path, compiler, source, name, extra=(), suffix=".c"):
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed")
+    src = tmp_path / f"{name}{suffix}"
+    src.write_text(source)
+    ref, mine = tmp_path / f"{name}-ld", tmp_path / f"{name}-elfkit"
+    base = [compiler, "-static", "-O2", str(src), *extra]
+    r = subprocess.run(base + ["-o", str(ref)], capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"{compiler} -static cannot link here: {r.stderr[-300:]}")
+    r = subprocess.run([compiler, "-B", f"{LD_DIR}/", *base[1:], "-o", str(mine)],
+                       capture_output=True, text=True, env=_env())
+    assert r.returncode == 0, r.stderr
+    return ref, mine
+
+
+def _same_natively_and_emulated(ref, mine):
+    args = ["one", "two"]
+    want = subprocess.run([str(ref), *args], capture_output=True, env=_env())
+    got = subprocess.run([str(mine), *args], capture_output=True, env=_env())
+    assert (got.returncode, got.stdout) == (want.returncode, want.stdout)
+    emu = run_elfkit("load-and-run", str(mine), *args, env=_env(), timeout=300)
+    # argv[0] is the path given: the same in both runs only if printed identically
+    assert (emu.returncode, emu.stdout) == (want.returncode, want.stdout), emu.stderr
+    check = subprocess.run(["readelf", "-a", "-W", str(mine)], capture_output=True, text=True)
+    assert check.returncode == 0 and not check.stderr.strip(), check.stderr[:500]
+
+
+def test_glibc_c_program(tmp_path):
+    _same_natively_and_emulated(*_build(tmp_path, "gcc", C_PROGRAM, "c"))
+
+
+def test_glibc_with_libm_group_script(tmp_path):
+    _same_natively_and_emulated(*_build(tmp_path, "gcc", C_PROGRAM, "m",
+                                        ["-DWITH_LIBM", "-lm"]))
+
+
+def test_musl_c_program(tmp_path):
+    _same_natively_and_emulated(*_build(tmp_path, "musl-gcc", C_PROGRAM, "musl"))
+
+
+def test_cxx_exception(tmp_path):
+    ref, mine = _build(tmp_path, "g++", CXX_PROGRAM, "cxx", suffix=".cc")
+    _same_natively_and_emulated(ref, mine)
+
+
+def test_errors_are_lds(tmp_path):
+    """An undefined reference and a multiple definition: the lines ld.bfd prints (the
+    oracle) name the symbol; elfkit's do too, with the objects, and exit 1."""
+    a, b = tmp_path / "a.c", tmp_path / "b.c"
+    a.write_text("extern int nowhere(void); int twice = 1; int main(void){return nowhere();}\n")
+    b.write_text("int twice = 2;\n")
+    objs = []
+    for src in (a, b):
+        subprocess.run(["gcc", "-c", "-O2", str(src), "-o", str(src.with_suffix(".o"))],
+                       check=True)
+        objs.append(str(src.with_suffix(".o")))
+    ld = subprocess.run(["ld", "-static", "-e", "main", "-o", str(tmp_path / "x"), *objs],
+                        capture_output=True, text=True)
+    assert "undefined reference to `nowhere'" in ld.stderr
+    assert "multiple definition of `twice'" in ld.stderr
+    r = run_elfkit("link", "-static", "-e", "main", "-o", str(tmp_path / "y"), *objs)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert "multiple definition of `twice'" in err and "b.o" in err and "a.o" in err, err
+    assert not (tmp_path / "y").exists()
+    assert "Traceback" not in err
