@@ -434,13 +434,13 @@ class Link:
         return g.address()
 
     def _key_addr(self, key) -> int:
+        if key in self.relocator.iplt:                  # an IFUNC: its canonical address
+            return self.iplt_stub_addr(self.relocator.iplt[key])
         if isinstance(key, tuple):
             obj, index = key
             return self.relocator.target(obj, index).addr
         if not key.defined:
             return 0
-        if key.type == 10 and key in self.relocator.iplt:
-            return self.iplt_stub_addr(self.relocator.iplt[key])
         return self._sym_addr(key)
 
     # --- contents ------------------------------------------------------------------------------

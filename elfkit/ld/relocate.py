@@ -119,7 +119,7 @@ class Relocator:
                     not t.ifunc and not t.undef_weak and _relaxable(rtype, data, off))):
                 if rtype == R_GOTTPOFF:
                     self._got(("tp", t.key))
-                elif not t.ifunc:
+                else:                 # an IFUNC's slot holds its .plt stub: pointers compare equal
                     self._got(t.key)
 
     def _got(self, key):
@@ -285,8 +285,6 @@ class Relocator:
     # --- GOT ---------------------------------------------------------------------------------
     def got_slot_addr(self, t, tp=False) -> int:
         link = self.link
-        if t.ifunc and not tp:
-            return link.iplt_slot_addr(self.iplt[t.key])
         key = ("tp", t.key) if tp else t.key
         return link.got_addr() + 8 * self.got_keys[key]
 
