@@ -484,3 +484,12 @@ def test_elfkit_link_error(case, tmp_path):
         # ld: "big_use.o: in function `main': (.text+0x1): relocation truncated to fit:
         # R_X86_64_32 against symbol `big' defined in *ABS* section": the section and offset
         assert ".text" in line and re.search(r"0x0*1\b", line), line
+
+
+@pytest.mark.parametrize("prog", PROGRAMS)
+def test_load_and_run_of_the_objects(prog):
+    """`elfkit load-and-run OBJECTS... --`: linked in memory (they define _start, so as they
+    are) and run: ref's output, run natively, is the oracle."""
+    want_out, _want_err, want_status = ref_run(prog)
+    r = run_elfkit("load-and-run", *objects(prog), "--")
+    assert (r.returncode, r.stdout) == (want_status, want_out), text(r.stderr)

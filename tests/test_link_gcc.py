@@ -139,3 +139,25 @@ def test_errors_are_lds(tmp_path):
     assert "multiple definition of `twice'" in err and "b.o" in err and "a.o" in err, err
     assert not (tmp_path / "y").exists()
     assert "Traceback" not in err
+
+
+def test_load_and_run_links_objects(tmp_path):
+    """`elfkit load-and-run prog.o -- ARGS`: linked in memory as `gcc -static` links it (the
+    object defines no _start), then run; the oracle is gcc -static's executable run
+    natively. An object with an undefined symbol is ld's line and exit 127, nothing run."""
+    src = tmp_path / "p.c"
+    src.write_text(C_PROGRAM)
+    obj = tmp_path / "p.o"
+    subprocess.run(["gcc", "-O2", "-c", str(src), "-o", str(obj)], check=True)
+    ref = tmp_path / "p"
+    subprocess.run(["gcc", "-static", str(obj), "-o", str(ref)], check=True)
+    want = subprocess.run([str(ref), "a", "b"], capture_output=True, env=_env())
+    got = run_elfkit("load-and-run", str(obj), "--", "a", "b", env=_env())
+    assert (got.returncode, got.stdout) == (want.returncode, want.stdout), got.stderr
+    bad = tmp_path / "bad.c"
+    bad.write_text("int missing_function(void); int main(void) { return missing_function(); }\n")
+    subprocess.run(["gcc", "-c", str(bad), "-o", str(tmp_path / "bad.o")], check=True)
+    r = run_elfkit("load-and-run", str(tmp_path / "bad.o"))
+    assert r.returncode == 127
+    assert r.stderr.decode().strip().endswith("undefined reference to `missing_function'")
+    assert b"Traceback" not in r.stderr

@@ -158,6 +158,36 @@ def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable,
         raise SystemExit(EXIT_OOM) from None
 
 
+def _link_objects(file, args, guest):
+    """`load-and-run a.o [b.o lib.a ...] [-- ARGS]`: FILE and the relocatable objects and
+    archives right after it (up to `--` or the first argument that is neither) are linked
+    by elfkit link into a temporary static executable, which then runs with the rest as its
+    arguments; argv[0] is FILE as given. An undefined symbol is ld's one line, exit 127."""
+    import tempfile
+    from elfkit.ld.driver import is_link_input, link_for_run
+    from elfkit.ld.input import LinkError
+    inputs = [file]
+    while args and args[0] != "--" and is_link_input(args[0]):
+        inputs.append(args.pop(0))
+    if args and args[0] == "--":
+        args.pop(0)
+    tmp = tempfile.TemporaryDirectory(prefix="elfkit-link-")
+    out = os.path.join(tmp.name, os.path.basename(file).rsplit(".", 1)[0] or "a.out")
+    try:
+        link_for_run(inputs, out)
+    except LinkError as e:
+        tmp.cleanup()
+        click.echo(e.one_line(), err=True)
+        raise SystemExit(EXIT_NOENT) from None
+    except ElfkitError as e:
+        tmp.cleanup()
+        click.echo(f"elfkit: error: {e.one_line()}", err=True)
+        raise SystemExit(EXIT_NOEXEC) from None
+    if guest.get("argv0") is None:
+        guest["argv0"] = file
+    return out, args, tmp
+
+
 def write_vdso(file, proc, out):
     """--dump-vdso: the [vdso] area as the guest sees it (what the kernel's own is, dumped from
     /proc/PID/mem, compares with). OUT must not be the program itself."""
@@ -263,7 +293,15 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_
         procs_stream = open(trace_procs_output, "w") if trace_procs_output else sys.stderr
         procs = ProcTracer(procs_stream, as_json=trace_procs_format == "json")
     limits = RunLimits(timeout_s=timeout, max_insns=max_insns)
-    proc = spawn_guest(file, args, strace=tracer, tracer=procs, limits=limits, **guest)
+    linked = None
+    from elfkit.ld.driver import is_link_input
+    if is_link_input(file):
+        file, args, linked = _link_objects(file, list(args), guest)
+    try:
+        proc = spawn_guest(file, args, strace=tracer, tracer=procs, limits=limits, **guest)
+    finally:
+        if linked is not None:
+            linked.cleanup()                # the kernel keeps what it mapped
     if dump_vdso:
         write_vdso(file, proc, dump_vdso)
     if show_stack:

@@ -118,3 +118,62 @@ def _add_path(link, path, whole, group, opts, depth=0):
 
 
 __all__ = ["run"]
+
+
+# --- load-and-run on objects ---------------------------------------------------------------
+def is_link_input(path: str) -> bool:
+    """An ET_REL ELF file or an ar archive (what `load-and-run` links before it runs)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(18)
+    except OSError:
+        return False
+    if head.startswith((b"!<arch>\n", b"!<thin>\n")):
+        return True
+    return head[:4] == b"\x7fELF" and len(head) == 18 and head[16] == 1 and head[17] == 0
+
+
+def _gcc_file(name: str) -> str:
+    """Where gcc finds a start-up file or library (`gcc -print-file-name`): the same files
+    `gcc -static` would link."""
+    import subprocess
+    try:
+        out = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True,
+                             text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    if not out or out == name or not os.path.exists(out):
+        raise LinkError(f"{name}: not found (the objects define no _start, so they are linked "
+                        "as `gcc -static` links them, and that needs gcc's C library files)")
+    return os.path.normpath(out)
+
+
+def link_for_run(paths: list[str], output: str) -> None:
+    """Link `paths` (objects and archives, in order) into the static executable `output`: as
+    they are when one of them defines _start, else as `gcc -static` would (crt1.o crti.o
+    crtbeginT.o OBJECTS --start-group libgcc.a libgcc_eh.a libc.a --end-group crtend.o
+    crtn.o)."""
+    from elfkit.ld.input import ObjectFile
+    from elfkit.ld.write import write_executable
+    defines_start = False
+    for p in paths:
+        if not p.endswith(".a") and is_link_input(p):
+            with open(p, "rb") as f:
+                obj = ObjectFile(p, f.read())
+            if any(s.name == "_start" and s.bind != 0 and s.shndx != 0 for s in obj.symbols):
+                defines_start = True
+    link = Link()
+    if defines_start:
+        for p in paths:
+            link.add_file(p)
+    else:
+        for name in ("crt1.o", "crti.o", "crtbeginT.o"):
+            link.add_file(_gcc_file(name))
+        for p in paths:
+            link.add_file(p)
+        group = [link.add_archive(_gcc_file(n)) for n in ("libgcc.a", "libgcc_eh.a", "libc.a")]
+        link.rescan_group(group)
+        for name in ("crtend.o", "crtn.o"):
+            link.add_file(_gcc_file(name))
+    link.run()
+    write_executable(link, output)
