@@ -161,3 +161,34 @@ def test_load_and_run_links_objects(tmp_path):
     assert r.returncode == 127
     assert r.stderr.decode().strip().endswith("undefined reference to `missing_function'")
     assert b"Traceback" not in r.stderr
+
+
+def test_gc_sections_like_ld(tmp_path):
+    """--gc-sections (gcc -Wl,--gc-sections -Wl,--print-gc-sections), ld.bfd as the oracle:
+    the program's own sections removed are exactly ld's; elfkit never removes a section ld
+    keeps (ld may remove more: the COMDAT personality words of libc's unwind tables); the C++
+    program built so still throws and catches, natively and under load-and-run."""
+    src = tmp_path / "g.c"
+    src.write_text("int used(int x) { return x + 1; }\nint unused(int x) { return x * 3; }\n"
+                   "int unused_data[1000] = {1};\n"
+                   "int main(int argc, char **argv) { return used(argc) - 2; }\n")
+    obj = tmp_path / "g.o"
+    subprocess.run(["gcc", "-O1", "-fno-inline", "-ffunction-sections", "-fdata-sections",
+                    "-c", str(src), "-o", str(obj)], check=True)
+    flags = ["-static", "-Wl,--gc-sections", "-Wl,--print-gc-sections", str(obj)]
+
+    def removed(stderr):
+        return {line.split("removing unused section ", 1)[1] for line in stderr.splitlines()
+                if "removing unused section " in line}
+    ld = subprocess.run(["gcc", *flags, "-o", str(tmp_path / "g-ld")], capture_output=True,
+                        text=True)
+    mine = subprocess.run(["gcc", "-B", f"{LD_DIR}/", *flags, "-o", str(tmp_path / "g-ek")],
+                          capture_output=True, text=True, env=_env())
+    assert ld.returncode == 0 and mine.returncode == 0, mine.stderr
+    theirs, ours = removed(ld.stderr), removed(mine.stderr)
+    own = {r for r in theirs if str(obj) in r}
+    assert own and {r for r in ours if str(obj) in r} == own
+    assert ours <= theirs, sorted(ours - theirs)[:5]
+    assert subprocess.run([str(tmp_path / "g-ek")]).returncode == 0
+    ref, exe = _build(tmp_path, "g++", CXX_PROGRAM, "cxxgc", ["-Wl,--gc-sections"], ".cc")
+    _same_natively_and_emulated(ref, exe)

@@ -37,6 +37,8 @@ def run(argv: list[str], out=sys.stdout, err=sys.stderr) -> int:
                 relro=opts.z_relro is not False, gc_sections=opts.gc_sections,
                 defsyms=[_defsym_text(d) for d in opts.defsyms], undefined=opts.undefined,
                 trace=opts.trace_relocs)
+    if opts.print_gc_sections:
+        link.print_gc = lambda line: err.write(f"elfkit link: {line}\n")
     _add_inputs(link, opts, err)
     link.run()
     for w in link.warnings:

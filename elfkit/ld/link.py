@@ -38,6 +38,8 @@ class Link:
         self.relro = relro
         self.undefined = list(undefined)
         self.defsyms = list(defsyms)
+        self.gc_sections = gc_sections
+        self.print_gc = None                  # a function to say each section --gc-sections drops
         self.relocator = Relocator(self)
         if trace:
             self.relocator.trace = []
@@ -96,6 +98,10 @@ class Link:
         entry = t.symbols.get(self.entry)
         if errors:
             raise LinkError(errors)
+        from elfkit.ld import gc
+        if self.gc_sections:
+            gc.collect(self, self.entry, self.undefined, self.print_gc)
+        gc.prune_eh_frames(self)
         self._place()
         self._scan_relocations()
         self._create_linker_sections()

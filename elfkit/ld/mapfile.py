@@ -18,7 +18,7 @@ def write_map(link, out):
     w("\nSymbols\n\n")
     rows = []
     for g in link.table.symbols.values():
-        if g.defined:
+        if g.defined and (g.section is None or g.section.out is not None):
             rows.append((link._sym_addr(g), g.name, g.obj.name if g.obj else "<linker>"))
     for addr, name, owner in sorted(rows):
         w(f"{addr:#18x}  {name:<40} {owner}\n")

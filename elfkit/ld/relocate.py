@@ -65,7 +65,7 @@ class Relocator:
         self.trace = None                 # a list to append (sec, off, sym, S, A, P, value)
 
     # --- symbols ---------------------------------------------------------------------------
-    def target(self, obj, index: int, resolved: bool = True) -> Target:
+    def target(self, obj, index: int, resolved: bool = True, strict: bool = True) -> Target:
         if index >= len(obj.symbols):
             raise LinkError(f"{obj.name}: relocation names symbol {index}, past the end of "
                             "the symbol table")
@@ -96,6 +96,11 @@ class Relocator:
         if not resolved:
             return Target(0, g.size, g, g.name, tls, g.type == STT_GNU_IFUNC)
         sec = g.section
+        if sec is not None and sec.out is None:
+            if not strict:                       # debug info about removed code: 0, as ld
+                return Target(0, g.size, g, g.name, tls)
+            raise LinkError(f"{obj.name}: a relocation names `{g.name}', defined in section "
+                            f"{sec.name} of {sec.obj.name}, which is not in the output")
         if sec is not None and sec.merge_map is not None:
             addr = sec.out.addr + merged_offset(sec, g.value)
         else:
@@ -142,7 +147,8 @@ class Relocator:
                 raise LinkError(f"{obj.name}: {sec.name}: relocation at {off:#x} is past the "
                                 "section's end")
             P = P0 + off
-            t = self.target(obj, index) if index else Target(0, 0, None, "")
+            t = self.target(obj, index, strict=bool(sec.flags & 2)) if index else \
+                Target(0, 0, None, "")
             S, Z = t.addr, t.size
             if t.merge is not None:                    # the piece S+A points into, moved
                 msec, value = t.merge

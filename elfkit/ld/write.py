@@ -100,6 +100,8 @@ def symbols(link, strtab: bytearray, shndx_of) -> tuple[bytes, int]:
             continue
         if g.defined:
             sec = g.section
+            if sec is not None and (not sec.live or sec.out is None):
+                continue                       # in a section --gc-sections removed
             value = link._sym_addr(g)
             ndx = shndx_of(sec) if sec is not None else _abs_index(link, value)
         else:

@@ -1,0 +1,183 @@
+"""--gc-sections (bfd's elflink.c, bfd_elf_gc_sections) and the .eh_frame records of
+discarded code (elf-eh-frame.c, _bfd_elf_discard_section_eh_frame).
+
+Marking starts from the roots ld keeps: the entry symbol's section and those of -u symbols,
+the sections its script KEEPs (.init, .fini, .preinit_array, .init_array*, .fini_array*,
+.ctors, .dtors), SHT_NOTE sections, sections marked SHF_GNU_RETAIN, sections named like a C
+identifier (their __start_/__stop_ symbols may be used) and every section that is not
+allocated (debug information, .comment). A marked section marks whatever its relocations
+name, and the other members of its COMDAT group. .eh_frame is no root: an FDE is kept when
+the code it describes is, and then marks what it names (its LSDA in .gcc_except_table, its
+CIE's personality routine). An unmarked section is removed; `--print-gc-sections` says so in
+ld's words.
+
+Whatever removed code (a COMDAT duplicate, a collected section), its FDEs are removed from
+.eh_frame with it, and the relocations of the records kept are moved to their new offsets,
+as ld does, so the .eh_frame_hdr table lists only code that is in the output.
+"""
+from __future__ import annotations
+
+from elfkit.elf.constants import SHF, SHT
+from elfkit.ld import eh_frame as EH
+
+SHF_GNU_RETAIN = 0x200000
+_KEEP = (".init", ".fini", ".preinit_array", ".init_array", ".fini_array", ".ctors", ".dtors",
+         ".jcr", ".tm_clone_table")
+
+
+def _is_root(sec) -> bool:
+    name = sec.name
+    if not sec.flags & SHF.ALLOC or sec.type == SHT.NOTE or sec.flags & SHF_GNU_RETAIN:
+        return True
+    if name in _KEEP or any(name.startswith(k + ".") for k in _KEEP):
+        return True
+    return name.isidentifier()
+
+
+def _targets(sec, offsets_wanted=None):
+    """The InputSections the relocations of `sec` name (those at offsets_wanted only, when
+    given)."""
+    obj = sec.obj
+    offsets, infos, _ = sec.relocs
+    for off, info in zip(offsets, infos):
+        if offsets_wanted is not None and off not in offsets_wanted:
+            continue
+        index = info >> 32
+        if not index or index >= len(obj.symbols):
+            continue
+        g = obj.globals[index] if index < len(obj.globals) else None
+        target = g.section if g is not None else obj.symbols[index].section
+        if target is not None and hasattr(target, "obj"):
+            yield target
+
+
+def collect(link, entry: str, undefined=(), print_removed=None):
+    """Mark from the roots; unmark (live = False) what nothing reaches."""
+    table = link.table
+    groups = {}
+    for obj in table.objects:
+        for _signature, members in obj.groups:
+            secs = [obj.sections[i] for i in members if obj.sections[i] is not None]
+            for s in secs:
+                groups[id(s)] = secs
+    marked = set()
+    work = []
+
+    def mark(sec):
+        if sec is None or not sec.live or id(sec) in marked:
+            return
+        marked.add(id(sec))
+        work.append(sec)
+        for other in groups.get(id(sec), ()):
+            if id(other) not in marked and other.live:
+                marked.add(id(other))
+                work.append(other)
+
+    for name in [entry, *undefined]:
+        g = table.symbols.get(name)
+        if g is not None and g.section is not None:
+            mark(g.section)
+    eh_frames = []
+    for obj in table.objects:
+        for sec in obj.sections:
+            if sec is None or not sec.live:
+                continue
+            if sec.name == ".eh_frame" and sec.type != SHT.NOBITS:
+                eh_frames.append(sec)
+            elif _is_root(sec):
+                mark(sec)
+    while True:
+        while work:
+            sec = work.pop()
+            if sec.relocs is not None and (sec.flags & SHF.ALLOC or sec.type == SHT.NOTE):
+                for t in _targets(sec):
+                    mark(t)
+        before = len(marked)
+        for sec in eh_frames:                      # FDEs of live code, and their CIEs
+            for fde_off, cie_off, rel_offs in _fdes(sec):
+                code = next(_targets(sec, {rel_offs[0]}), None) if rel_offs else None
+                if code is not None and id(code) in marked:
+                    for t in _targets(sec, set(rel_offs[1:]) | _cie_relocs(sec, cie_off)):
+                        mark(t)
+        if len(marked) == before and not work:
+            break
+    for obj in table.objects:
+        for sec in obj.sections:
+            if sec is None or not sec.live or id(sec) in marked or sec in eh_frames:
+                continue
+            sec.live = False
+            if print_removed is not None and sec.size:      # ld names no empty section
+                print_removed(f"removing unused section '{sec.name}' in file '{obj.name}'")
+
+
+def _fdes(sec):
+    """(fde offset, cie offset, [relocation offsets in the FDE: pc_begin's first]) of an input
+    .eh_frame, cached on the section."""
+    cached = _FDE_CACHE.get(id(sec))
+    if cached is not None:
+        return cached
+    out = []
+    offsets = sorted(sec.relocs[0]) if sec.relocs is not None else []
+    for rec in EH.split_records(sec.data):
+        if rec.kind != "fde":
+            continue
+        pc = EH.fde_pc_begin_offset(sec.data, rec.offset)
+        inside = [o for o in offsets if rec.offset <= o < rec.offset + rec.size]
+        inside.sort(key=lambda o: o != pc)
+        out.append((rec.offset, rec.cie_offset, inside))
+    _FDE_CACHE[id(sec)] = out
+    return out
+
+
+_FDE_CACHE: dict = {}
+
+
+def _cie_relocs(sec, cie_off) -> set:
+    recs = {r.offset: r for r in EH.split_records(sec.data)}
+    rec = recs.get(cie_off)
+    if rec is None or sec.relocs is None:
+        return set()
+    return {o for o in sec.relocs[0] if rec.offset <= o < rec.offset + rec.size}
+
+
+def prune_eh_frames(link):
+    """Drop the FDEs of code that is not in the output (dead sections), in every live input
+    .eh_frame, moving the relocations of what is kept."""
+    for obj in link.table.objects:
+        for sec in obj.sections:
+            if sec is None or not sec.live or sec.name != ".eh_frame" or sec.relocs is None:
+                continue
+            offsets, infos, addends = sec.relocs
+            try:
+                records = EH.split_records(sec.data)
+            except ValueError as e:
+                from elfkit.ld.input import LinkError
+                raise LinkError(f"{obj.name}: .eh_frame: {e}") from None
+            pc_reloc = {o: i for i, o in enumerate(offsets)}
+            dead = set()
+            for rec in records:
+                if rec.kind != "fde":
+                    continue
+                i = pc_reloc.get(EH.fde_pc_begin_offset(sec.data, rec.offset))
+                if i is None:
+                    continue
+                index = infos[i] >> 32
+                g = obj.globals[index] if index < len(obj.globals) else None
+                target = g.section if g is not None else obj.symbols[index].section
+                if target is not None and hasattr(target, "live") and not target.live:
+                    dead.add(rec.offset)
+            if not dead:
+                continue
+            new, moved = EH.rebuild(sec.data, lambda r: r.offset not in dead)
+            rows = []
+            for o, info, a in zip(offsets, infos, addends):
+                n = EH.moved_offset(records, moved, o)
+                if n is not None:
+                    rows.append((n, info, a))
+            sec.data = new
+            sec.size = len(new)
+            sec.relocs = (tuple(r[0] for r in rows), tuple(r[1] for r in rows),
+                          tuple(r[2] for r in rows))
+
+
+__all__ = ["collect", "prune_eh_frames"]
