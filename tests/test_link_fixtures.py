@@ -493,3 +493,84 @@ def test_load_and_run_of_the_objects(prog):
     want_out, _want_err, want_status = ref_run(prog)
     r = run_elfkit("load-and-run", *objects(prog), "--")
     assert (r.returncode, r.stdout) == (want_status, want_out), text(r.stderr)
+
+
+def _readelf_symbols(path) -> dict:
+    out = {}
+    for line in text(readelf("-s", "-W", str(path)).stdout).splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[0].endswith(":") and f[4] in ("GLOBAL", "WEAK"):
+            out.setdefault(f[7], set()).add(int(f[1], 16))
+    return out
+
+
+def _readelf_addends(obj) -> dict:
+    """(section, offset) -> addend, from readelf -r of an input object."""
+    out, section = {}, None
+    for line in text(readelf("-r", "-W", str(obj)).stdout).splitlines():
+        if line.startswith("Relocation section '"):
+            section = line.split("'")[1].removeprefix(".rela")
+            continue
+        f = line.split()
+        if len(f) >= 3 and f[2].startswith("R_X86_64_") and section:
+            m = line.rsplit(" + ", 1) if " + " in line else line.rsplit(" - ", 1)
+            if len(m) == 2 and all(c in "0123456789abcdef" for c in m[1].strip()):
+                a = int(m[1], 16) * (1 if " + " in line else -1)
+            else:
+                a = int(f[-1], 16) if len(f) == 4 else 0
+            out[(section, int(f[0], 16))] = a
+    return out
+
+
+def test_trace_relocs_and_map_agree_with_readelf(tmp_path):
+    """`elfkit link --trace-relocs -Map`: for every relocation of the relocs program, the
+    lecture's S, A and P and the value written. Oracles: A is readelf -r's addend of that
+    input at that offset; S of a global symbol is readelf -s's value in the output; the value
+    is the bytes of the output file at P (for the types that are not rewritten by a
+    relaxation); and S + A - P / S + A hold where the type says so. The -Map file's symbol
+    addresses are readelf -s's."""
+    objs = objects("relocs")
+    out, mapfile = tmp_path / "relocs", tmp_path / "relocs.map"
+    r = run_elfkit("link", "-static", "-e", "_start", "-o", out, "--trace-relocs", "-Map",
+                   mapfile, *objs)
+    assert r.returncode == 0, text(r.stderr)
+    syms = _readelf_symbols(out)
+    addends = {str(o): _readelf_addends(o) for o in objs}
+    data = out.read_bytes()
+    secs = []
+    for line in text(readelf("-SW", out).stdout).splitlines():
+        m = re.match(r"\s*\[\s*\d+\]\s+\S+\s+PROGBITS\s+([0-9a-f]+)\s+([0-9a-f]+)\s+"
+                     r"([0-9a-f]+)", line)
+        if m and int(m.group(1), 16):
+            secs.append((int(m.group(1), 16), int(m.group(2), 16), int(m.group(3), 16)))
+    checked = 0
+    for line in text(r.stdout).splitlines()[1:]:
+        f = line.split()
+        P, rtype, name, S, A, value = int(f[0], 16), f[1], f[2], int(f[3], 16), int(f[4], 16), \
+            int(f[5], 16)
+        obj, _, rest = f[6].rpartition("(")
+        sec, off = rest.rstrip(")").rsplit("+", 1)
+        assert addends[obj][(sec, int(off, 16))] == A, line
+        if name in syms and len(syms[name]) == 1 and rtype != "R_X86_64_SIZE32" and \
+                rtype != "R_X86_64_SIZE64":
+            assert S in syms[name], line
+        width = {"R_X86_64_64": 8, "R_X86_64_PC64": 8, "R_X86_64_32": 4, "R_X86_64_32S": 4,
+                 "R_X86_64_PC32": 4, "R_X86_64_PLT32": 4}.get(rtype)
+        if width is None:
+            continue
+        base = next(o + (P - a) for a, o, n in secs if a <= P < a + n)
+        stored = int.from_bytes(data[base:base + width], "little")
+        assert stored == value & ((1 << 8 * width) - 1), line
+        pc = rtype in ("R_X86_64_PC32", "R_X86_64_PLT32", "R_X86_64_PC64")
+        assert value == (S + A - P if pc else S + A) & (1 << 64) - 1, line
+        checked += 1
+    assert checked > 20
+    mapped = {}
+    for line in mapfile.read_text().split("\nSymbols\n", 1)[1].splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[0].startswith("0x"):
+            mapped[f[1]] = int(f[0], 16)
+    common = [n for n in mapped if n in syms and len(syms[n]) == 1]
+    assert len(common) > 10
+    for n in common:
+        assert mapped[n] in syms[n], n

@@ -150,9 +150,9 @@ class Relocator:
             t = self.target(obj, index, strict=bool(sec.flags & 2)) if index else \
                 Target(0, 0, None, "")
             S, Z = t.addr, t.size
-            if t.merge is not None:                    # the piece S+A points into, moved
-                msec, value = t.merge
-                S, A = msec.out.addr + merged_offset(msec, value + A), 0
+            if t.merge is not None:                    # the piece S+A points into, moved:
+                msec, value = t.merge                  # S is where A is to be counted from
+                S = msec.out.addr + merged_offset(msec, value + A) - A
             if t.ifunc:
                 S = link.iplt_stub_addr(self.iplt[t.key])
             at = base + off
