@@ -32,20 +32,24 @@ docs/CHECK.md ("Per machine"):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from elfkit.elf.constants import EM
+from elfkit.elf.record import Record
 
 
-@dataclass(frozen=True, slots=True)
-class Machine:
-    key: str
-    name: str
-    kernel_stack: str
-    ldso_exec: bool
-    ld_exec: bool
-    page_size: int
-    cfi: str | None = None
+class Machine(Record):
+    """One row; read-only by convention (the rows below are shared, compared with `is`)."""
+    __slots__ = ("key", "name", "kernel_stack", "ldso_exec", "ld_exec", "page_size", "cfi")
+    __hash__ = Record._hash
+
+    def __init__(self, key: str, name: str, kernel_stack: str, ldso_exec: bool, ld_exec: bool,
+                 page_size: int, cfi: str | None = None):
+        self.key = key
+        self.name = name
+        self.kernel_stack = kernel_stack
+        self.ldso_exec = ldso_exec
+        self.ld_exec = ld_exec
+        self.page_size = page_size
+        self.cfi = cfi
 
     @property
     def nx_by_default(self) -> bool:

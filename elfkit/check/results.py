@@ -5,7 +5,7 @@ boundaries (`--jobs`) and go straight to the JSON, SARIF and JUnit writers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from elfkit.elf.record import Record
 
 PASS, FAIL, NA = "pass", "fail", "n/a"
 
@@ -18,31 +18,42 @@ STATUS_UNREADABLE = "unreadable"  # could not be opened (usage-class error, exit
 STATUS_ERROR = "error"          # elfkit itself failed on this file (a bug, exit 3)
 
 
-@dataclass(slots=True)
-class CheckResult:
-    check: str                  # check id, e.g. "relro"
-    verdict: str                # PASS / FAIL / NA
-    value: str                  # short answer for a table cell: "full", "PIE", "3/7", "none"
-    message: str                # one sentence saying why
-    evidence: dict = field(default_factory=dict)   # JSON-able facts the verdict rests on
-    required: bool = False      # filled in by the runner from the policy
+class CheckResult(Record):
+    __slots__ = ("check", "verdict", "value", "message", "evidence", "required")
+
+    def __init__(self, check: str, verdict: str, value: str, message: str,
+                 evidence: dict | None = None, required: bool = False):
+        self.check = check              # check id, e.g. "relro"
+        self.verdict = verdict          # PASS / FAIL / NA
+        # short answer for a table cell: "full", "PIE", "3/7", "none"
+        self.value = value
+        self.message = message          # one sentence saying why
+        # JSON-able facts the verdict rests on
+        self.evidence = {} if evidence is None else evidence
+        self.required = required        # filled in by the runner from the policy
 
     def to_json(self) -> dict:
         return {"verdict": self.verdict, "required": self.required, "value": self.value,
                 "message": self.message, "evidence": self.evidence}
 
 
-@dataclass(slots=True)
-class FileReport:
-    path: str                   # as found: argument joined with the path below it
-    relpath: str                # relative to the argument it was found under (shard key)
-    status: str
-    kind: str | None = None     # file kind key (facts.KINDS), None when not ELF/unreadable
-    machine: str | None = None
-    results: list[CheckResult] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None    # why the file is malformed / unreadable / errored
-    cfi: str | None = None      # the machine's control-flow protection: "x86", "aarch64", None
+class FileReport(Record):
+    __slots__ = ("path", "relpath", "status", "kind", "machine", "results", "warnings", "error",
+                 "cfi")
+
+    def __init__(self, path: str, relpath: str, status: str, kind: str | None = None,
+                 machine: str | None = None, results: list[CheckResult] | None = None,
+                 warnings: list[str] | None = None, error: str | None = None,
+                 cfi: str | None = None):
+        self.path = path                # as found: argument joined with the path below it
+        self.relpath = relpath          # relative to the argument it was found under (shard key)
+        self.status = status
+        self.kind = kind                # file kind key (facts.KINDS), None when not ELF/unreadable
+        self.machine = machine
+        self.results = [] if results is None else results
+        self.warnings = [] if warnings is None else warnings
+        self.error = error              # why the file is malformed / unreadable / errored
+        self.cfi = cfi              # the machine's control-flow protection: "x86", "aarch64", None
 
     @property
     def failed(self) -> list[str]:

@@ -19,7 +19,7 @@ per problem (where readelf says `Error:`), and the text readelf prints for it (a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from elfkit.elf.record import Record
 
 SHT_GNU_ATTRIBUTES = 0x6FFFFFF5
 SHT_LOPROC_ATTRIBUTES = 0x70000003          # SHT_ARM_ATTRIBUTES, SHT_RISCV_ATTRIBUTES
@@ -34,73 +34,97 @@ _UNSUPPORTED = {45: "ARC", 93: "ARC Compact", 195: "ARCv2", 105: "MSP430", 140: 
 SCOPES = {1: "File Attributes", 2: "Section Attributes:", 3: "Symbol Attributes:"}
 
 
-@dataclass(slots=True)
-class Attribute:
-    tag: int
-    name: str | None            # "Tag_CPU_name"; None where readelf prints no name
-    value: int | None           # the number (Tag_compatibility: its flag)
-    string: str | None          # the string (Tag_compatibility: its vendor)
-    text: str                   # the value in readelf's words: "v7", "\"7-A\"", "4 (0x4)"
-    newline: bool = True        # False where readelf ends the line without "\n"
+class Attribute(Record):
+    __slots__ = ("tag", "name", "value", "string", "text", "newline")
+
+    def __init__(self, tag: int, name: str | None, value: int | None, string: str | None,
+                 text: str, newline: bool = True):
+        self.tag = tag
+        self.name = name            # "Tag_CPU_name"; None where readelf prints no name
+        self.value = value          # the number (Tag_compatibility: its flag)
+        self.string = string        # the string (Tag_compatibility: its vendor)
+        self.text = text            # the value in readelf's words: "v7", "\"7-A\"", "4 (0x4)"
+        self.newline = newline      # False where readelf ends the line without "\n"
 
 
-@dataclass(slots=True)
-class AttributeBlock:
+class AttributeBlock(Record):
     """One sub-subsection: its scope tag (1 file, 2 sections, 3 symbols, else unknown)."""
-    scope: int
-    offset: int                 # in the file
-    size: int
-    indices: list[int] = field(default_factory=list)
-    attributes: list[Attribute] = field(default_factory=list)
-    raw: bytes | None = None            # "Unknown attribute:" -- dumped as hex by readelf
-    gnu_unknown: str | None = None      # "Unknown GNU attribute: ..." (a public "gnu" vendor)
+    __slots__ = ("scope", "offset", "size", "indices", "attributes", "raw", "gnu_unknown")
+
+    def __init__(self, scope: int, offset: int, size: int, indices: list[int] | None = None,
+                 attributes: list[Attribute] | None = None, raw: bytes | None = None,
+                 gnu_unknown: str | None = None):
+        self.scope = scope
+        self.offset = offset                # in the file
+        self.size = size
+        self.indices = [] if indices is None else indices
+        self.attributes = [] if attributes is None else attributes
+        self.raw = raw                      # "Unknown attribute:" -- dumped as hex by readelf
+        self.gnu_unknown = gnu_unknown      # "Unknown GNU attribute: ..." (a public "gnu" vendor)
 
 
-@dataclass(slots=True)
-class AttributeSubsection:
-    vendor: str
-    offset: int
-    length: int
-    blocks: list[AttributeBlock] = field(default_factory=list)
+class AttributeSubsection(Record):
+    __slots__ = ("vendor", "offset", "length", "blocks")
+
+    def __init__(self, vendor: str, offset: int, length: int,
+                 blocks: list[AttributeBlock] | None = None):
+        self.vendor = vendor
+        self.offset = offset
+        self.length = length
+        self.blocks = [] if blocks is None else blocks
 
 
-@dataclass(slots=True)
-class AttributeSection:
-    section: str
-    index: int
-    type: int
-    offset: int
-    size: int
-    version: int | None = None          # the first byte (65, 'A', when well formed)
-    subsections: list[AttributeSubsection] = field(default_factory=list)
+class AttributeSection(Record):
+    __slots__ = ("section", "index", "type", "offset", "size", "version", "subsections")
+
+    def __init__(self, section: str, index: int, type: int, offset: int, size: int,
+                 version: int | None = None,
+                 subsections: list[AttributeSubsection] | None = None):
+        self.section = section
+        self.index = index
+        self.type = type
+        self.offset = offset
+        self.size = size
+        self.version = version              # the first byte (65, 'A', when well formed)
+        self.subsections = [] if subsections is None else subsections
 
 
-@dataclass(slots=True)
-class MipsAbiFlags:
-    section: str
-    version: int
-    isa_level: int
-    isa_rev: int
-    gpr_size: int
-    cpr1_size: int
-    cpr2_size: int
-    fp_abi: int
-    isa_ext: int
-    ases: int
-    flags1: int
-    flags2: int
-    # decoded as readelf prints them
-    isa: str = ""
-    fp_abi_name: str = ""
-    isa_ext_name: str = ""
-    ases_names: list[str] = field(default_factory=list)
+class MipsAbiFlags(Record):
+    __slots__ = ("section", "version", "isa_level", "isa_rev", "gpr_size", "cpr1_size",
+                 "cpr2_size", "fp_abi", "isa_ext", "ases", "flags1", "flags2", "isa",
+                 "fp_abi_name", "isa_ext_name", "ases_names")
+
+    def __init__(self, section: str, version: int, isa_level: int, isa_rev: int, gpr_size: int,
+                 cpr1_size: int, cpr2_size: int, fp_abi: int, isa_ext: int, ases: int,
+                 flags1: int, flags2: int, isa: str = "", fp_abi_name: str = "",
+                 isa_ext_name: str = "", ases_names: list[str] | None = None):
+        self.section = section
+        self.version = version
+        self.isa_level = isa_level
+        self.isa_rev = isa_rev
+        self.gpr_size = gpr_size
+        self.cpr1_size = cpr1_size
+        self.cpr2_size = cpr2_size
+        self.fp_abi = fp_abi
+        self.isa_ext = isa_ext
+        self.ases = ases
+        self.flags1 = flags1
+        self.flags2 = flags2
+        # decoded as readelf prints them
+        self.isa = isa
+        self.fp_abi_name = fp_abi_name
+        self.isa_ext_name = isa_ext_name
+        self.ases_names = [] if ases_names is None else ases_names
 
 
-@dataclass(slots=True)
-class ArchSpecific:
-    sections: list[AttributeSection] = field(default_factory=list)
-    mips_abiflags: MipsAbiFlags | None = None
-    unsupported: str | None = None      # what readelf -A prints that elfkit does not decode
+class ArchSpecific(Record):
+    __slots__ = ("sections", "mips_abiflags", "unsupported")
+
+    def __init__(self, sections: list[AttributeSection] | None = None,
+                 mips_abiflags: MipsAbiFlags | None = None, unsupported: str | None = None):
+        self.sections = [] if sections is None else sections
+        self.mips_abiflags = mips_abiflags
+        self.unsupported = unsupported      # what readelf -A prints that elfkit does not decode
 
 
 # --- ARM (readelf's tables, in its words) -------------------------------------------------------

@@ -1,19 +1,21 @@
 """The dynamic section (Elf64_Dyn array): tags, their strings, and where the tables it points to live."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from elfkit.elf.constants import DT, PT, SHT
+from elfkit.elf.record import Record
 
 
-@dataclass(slots=True)
-class DynamicSection:
-    offset: int                   # file offset of the array
-    address: int                  # its virtual address
-    entries: list[tuple[int, int]]  # (d_tag, d_val) up to and including the first DT_NULL
-    strtab_offset: int | None     # file offset of DT_STRTAB
-    strtab_size: int | None
-    elf: object = None
+class DynamicSection(Record):
+    __slots__ = ("offset", "address", "entries", "strtab_offset", "strtab_size", "elf")
+
+    def __init__(self, offset: int, address: int, entries: list[tuple[int, int]],
+                 strtab_offset: int | None, strtab_size: int | None, elf: object = None):
+        self.offset = offset                    # file offset of the array
+        self.address = address                  # its virtual address
+        self.entries = entries              # (d_tag, d_val) up to and including the first DT_NULL
+        self.strtab_offset = strtab_offset      # file offset of DT_STRTAB
+        self.strtab_size = strtab_size
+        self.elf = elf
 
     def value(self, tag: int) -> int | None:
         for t, v in self.entries:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from elfkit.elf.constants import DT
+from elfkit.elf.record import Record
 
 
 def sysv_hash(name: bytes) -> int:
@@ -27,23 +27,29 @@ def gnu_hash(name: bytes) -> int:
     return h
 
 
-@dataclass(slots=True)
-class SysvHashTable:
-    nbucket: int
-    nchain: int
-    buckets: tuple
-    chains: tuple
+class SysvHashTable(Record):
+    __slots__ = ("nbucket", "nchain", "buckets", "chains")
+
+    def __init__(self, nbucket: int, nchain: int, buckets: tuple, chains: tuple):
+        self.nbucket = nbucket
+        self.nchain = nchain
+        self.buckets = buckets
+        self.chains = chains
 
 
-@dataclass(slots=True)
-class GnuHashTable:
-    nbuckets: int
-    symoffset: int
-    bloom_shift: int
-    bloom: tuple
-    buckets: tuple
-    chains_offset: int     # file offset of the chain word for symbol `symoffset`
-    word_bits: int
+class GnuHashTable(Record):
+    __slots__ = ("nbuckets", "symoffset", "bloom_shift", "bloom", "buckets", "chains_offset",
+                 "word_bits")
+
+    def __init__(self, nbuckets: int, symoffset: int, bloom_shift: int, bloom: tuple,
+                 buckets: tuple, chains_offset: int, word_bits: int):
+        self.nbuckets = nbuckets
+        self.symoffset = symoffset
+        self.bloom_shift = bloom_shift
+        self.bloom = bloom
+        self.buckets = buckets
+        self.chains_offset = chains_offset  # file offset of the chain word for symbol `symoffset`
+        self.word_bits = word_bits
 
     def bloom_may_contain(self, h: int) -> bool:
         """The bloom filter test ld.so does before touching the buckets."""

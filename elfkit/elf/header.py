@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from elfkit.errors import ElfFormatError
 from elfkit.elf.constants import ELFCLASS, ELFDATA, EM, ET
+from elfkit.elf.record import Record
 
 EI_NIDENT = 16
 ELFMAG = b"\x7fELF"
@@ -70,30 +70,41 @@ class Formats:
         return (info >> 24) & 0xFF
 
 
-@dataclass(frozen=True, slots=True)
-class ElfHeader:
-    ei_class: int
-    ei_data: int
-    ident_version: int
-    osabi: int
-    abi_version: int
-    type: int
-    machine: int
-    version: int
-    entry: int
-    phoff: int
-    shoff: int
-    flags: int
-    ehsize: int
-    phentsize: int
-    phnum: int            # effective (PN_XNUM resolved through section header 0)
-    shentsize: int
-    shnum: int            # effective (0 with e_shoff != 0 resolved through section header 0)
-    shstrndx: int         # effective (SHN_XINDEX resolved through section header 0)
-    raw_phnum: int
-    raw_shnum: int
-    raw_shstrndx: int
-    fmt: Formats
+class ElfHeader(Record):
+    """The decoded header; read-only by convention (nothing assigns to it after parse_header)."""
+    __slots__ = ("ei_class", "ei_data", "ident_version", "osabi", "abi_version", "type",
+                 "machine", "version", "entry", "phoff", "shoff", "flags", "ehsize", "phentsize",
+                 "phnum", "shentsize", "shnum", "shstrndx", "raw_phnum", "raw_shnum",
+                 "raw_shstrndx", "fmt")
+    __hash__ = Record._hash
+
+    def __init__(self, ei_class: int, ei_data: int, ident_version: int, osabi: int,
+                 abi_version: int, type: int, machine: int, version: int, entry: int,
+                 phoff: int, shoff: int, flags: int, ehsize: int, phentsize: int, phnum: int,
+                 shentsize: int, shnum: int, shstrndx: int, raw_phnum: int, raw_shnum: int,
+                 raw_shstrndx: int, fmt: Formats):
+        self.ei_class = ei_class
+        self.ei_data = ei_data
+        self.ident_version = ident_version
+        self.osabi = osabi
+        self.abi_version = abi_version
+        self.type = type
+        self.machine = machine
+        self.version = version
+        self.entry = entry
+        self.phoff = phoff
+        self.shoff = shoff
+        self.flags = flags
+        self.ehsize = ehsize
+        self.phentsize = phentsize
+        self.phnum = phnum                  # effective (PN_XNUM resolved through section header 0)
+        self.shentsize = shentsize
+        self.shnum = shnum                  # effective (0 with e_shoff != 0: from section header 0)
+        self.shstrndx = shstrndx            # effective (SHN_XINDEX: from section header 0)
+        self.raw_phnum = raw_phnum
+        self.raw_shnum = raw_shnum
+        self.raw_shstrndx = raw_shstrndx
+        self.fmt = fmt
 
     @property
     def is_64(self) -> bool:

@@ -3,10 +3,10 @@ AArch64 BTI/PAC), core notes."""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from elfkit.elf.constants import (ABI_TAG_OS, EM, GNU_PROPERTY, GNU_PROPERTY_X86_FEATURE_1_IBT,
                                   GNU_PROPERTY_X86_FEATURE_1_SHSTK, NT, PT, SHT, note_type_name)
+from elfkit.elf.record import Record
 
 # Processor-specific property types (GNU_PROPERTY_LOPROC..HIPROC) mean different things on
 # each machine: 0xc0000000 is X86_COMPAT_ISA_1_USED on x86 and AARCH64_FEATURE_1_AND on
@@ -20,31 +20,40 @@ _LOPROC, _LOUSER = 0xC0000000, 0xE0000000
 _X86 = frozenset({EM.X86_64, EM.I386, 6})      # 6: EM_IAMCU, as readelf groups them
 
 
-@dataclass(slots=True)
-class GnuProperty:
-    type: int
-    name: str
-    value: int
-    decoded: list[str]
+class GnuProperty(Record):
+    __slots__ = ("type", "name", "value", "decoded")
+
+    def __init__(self, type: int, name: str, value: int, decoded: list[str]):
+        self.type = type
+        self.name = name
+        self.value = value
+        self.decoded = decoded
 
 
-@dataclass(slots=True)
-class Note:
-    owner: str
-    type: int
-    type_name: str
-    desc: bytes
-    build_id: str | None = None
-    abi_tag: dict | None = None
-    properties: list[GnuProperty] | None = None
+class Note(Record):
+    __slots__ = ("owner", "type", "type_name", "desc", "build_id", "abi_tag", "properties")
+
+    def __init__(self, owner: str, type: int, type_name: str, desc: bytes,
+                 build_id: str | None = None, abi_tag: dict | None = None,
+                 properties: list[GnuProperty] | None = None):
+        self.owner = owner
+        self.type = type
+        self.type_name = type_name
+        self.desc = desc
+        self.build_id = build_id
+        self.abi_tag = abi_tag
+        self.properties = properties
 
 
-@dataclass(slots=True)
-class NoteBlock:
-    section: str | None
-    offset: int
-    size: int
-    notes: list[Note] = field(default_factory=list)
+class NoteBlock(Record):
+    __slots__ = ("section", "offset", "size", "notes")
+
+    def __init__(self, section: str | None, offset: int, size: int,
+                 notes: list[Note] | None = None):
+        self.section = section
+        self.offset = offset
+        self.size = size
+        self.notes = [] if notes is None else notes
 
 
 def read_notes(elf) -> list[NoteBlock]:

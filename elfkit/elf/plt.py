@@ -34,51 +34,64 @@ On AArch64, ARM and RISC-V the stub is also the lazy path (it hands PLT0 the slo
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from itertools import compress, count
 
 from elfkit.elf.constants import EM, SHN, SHT, reloc_type_name
+from elfkit.elf.record import Record
 
 PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got", ".iplt", ".plt.bnd")
 
 
-@dataclass(slots=True)
-class PltSection:
-    name: str
-    addr: int
-    size: int
-    entsize: int
+class PltSection(Record):
+    __slots__ = ("name", "addr", "size", "entsize")
+
+    def __init__(self, name: str, addr: int, size: int, entsize: int):
+        self.name = name
+        self.addr = addr
+        self.size = size
+        self.entsize = entsize
 
 
-@dataclass(slots=True)
-class GotSlot:
-    plt_section: str | None
-    stub: int | None
-    lazy_stub: int | None
-    got_slot: int
-    got_section: str | None
-    reloc_section: str | None
-    reloc_index: int
-    reloc_type: str
-    symbol: str | None
-    version: str | None
-    initial: int | None
+class GotSlot(Record):
+    __slots__ = ("plt_section", "stub", "lazy_stub", "got_slot", "got_section", "reloc_section",
+                 "reloc_index", "reloc_type", "symbol", "version", "initial")
+
+    def __init__(self, plt_section: str | None, stub: int | None, lazy_stub: int | None,
+                 got_slot: int, got_section: str | None, reloc_section: str | None,
+                 reloc_index: int, reloc_type: str, symbol: str | None, version: str | None,
+                 initial: int | None):
+        self.plt_section = plt_section
+        self.stub = stub
+        self.lazy_stub = lazy_stub
+        self.got_slot = got_slot
+        self.got_section = got_section
+        self.reloc_section = reloc_section
+        self.reloc_index = reloc_index
+        self.reloc_type = reloc_type
+        self.symbol = symbol
+        self.version = version
+        self.initial = initial
 
 
-@dataclass(slots=True)
-class PltGotMap:
-    plt_sections: list[PltSection] = field(default_factory=list)
-    got_plt: int | None = None                 # address of GOT[0] (DT_PLTGOT)
-    reserved: list[int] = field(default_factory=list)   # GOT[0..2] as stored in the file
-    slots: list[GotSlot] = field(default_factory=list)
+class PltGotMap(Record):
+    __slots__ = ("plt_sections", "got_plt", "reserved", "slots")
+
+    def __init__(self, plt_sections: list[PltSection] | None = None, got_plt: int | None = None,
+                 reserved: list[int] | None = None, slots: list[GotSlot] | None = None):
+        self.plt_sections = [] if plt_sections is None else plt_sections
+        self.got_plt = got_plt                  # address of GOT[0] (DT_PLTGOT)
+        self.reserved = [] if reserved is None else reserved    # GOT[0..2] as stored in the file
+        self.slots = [] if slots is None else slots
 
 
-@dataclass(slots=True)
-class _Stub:
-    section: str
-    addr: int
-    slot: int | None        # GOT slot it jumps through
-    push: int | None        # value it pushes (reloc index, or byte offset on i386)
+class _Stub(Record):
+    __slots__ = ("section", "addr", "slot", "push")
+
+    def __init__(self, section: str, addr: int, slot: int | None, push: int | None):
+        self.section = section
+        self.addr = addr
+        self.slot = slot            # GOT slot it jumps through
+        self.push = push            # value it pushes (reloc index, or byte offset on i386)
 
 
 # the machines whose PLT layouts elfkit decodes

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import sys
 from array import array
-from typing import NamedTuple
+from collections import namedtuple
 
 from elfkit.elf.constants import DT, SHT
 
 
-class Relocation(NamedTuple):
+# collections.namedtuple, not typing.NamedTuple: importing typing is a few ms of start-up.
+class Relocation(namedtuple("Relocation", "offset info addend")):
     """The fields of one entry; tables hold plain (offset, info, addend) tuples of this shape."""
-    offset: int
-    info: int
-    addend: int
+    __slots__ = ()
 
 
 class RelocationTable:

@@ -1,25 +1,29 @@
 """Section headers (Elf64_Shdr) and their names from the section header string table."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from elfkit.elf.constants import SHT, section_flags_name, section_type_name
+from elfkit.elf.record import Record
 
 
-@dataclass(slots=True)
-class Section:
-    index: int
-    name: str
-    name_offset: int
-    type: int
-    flags: int
-    addr: int
-    offset: int
-    size: int
-    link: int
-    info: int
-    align: int
-    entsize: int
+class Section(Record):
+    __slots__ = ("index", "name", "name_offset", "type", "flags", "addr", "offset", "size",
+                 "link", "info", "align", "entsize")
+
+    def __init__(self, index: int, name: str, name_offset: int, type: int, flags: int,
+                 addr: int, offset: int, size: int, link: int, info: int, align: int,
+                 entsize: int):
+        self.index = index
+        self.name = name
+        self.name_offset = name_offset
+        self.type = type
+        self.flags = flags
+        self.addr = addr
+        self.offset = offset
+        self.size = size
+        self.link = link
+        self.info = info
+        self.align = align
+        self.entsize = entsize
 
     @property
     def occupies_file(self) -> bool:

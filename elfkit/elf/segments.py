@@ -1,23 +1,26 @@
 """Program headers (Elf64_Phdr), PT_INTERP, and readelf's section-to-segment mapping."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from elfkit.elf.constants import PT, SHF, SHT, segment_flags_name, segment_type_name
+from elfkit.elf.record import Record
 
 
-@dataclass(slots=True)
-class Segment:
-    index: int
-    type: int
-    flags: int
-    offset: int
-    vaddr: int
-    paddr: int
-    filesz: int
-    memsz: int
-    align: int
-    machine: int = 0
+class Segment(Record):
+    __slots__ = ("index", "type", "flags", "offset", "vaddr", "paddr", "filesz", "memsz",
+                 "align", "machine")
+
+    def __init__(self, index: int, type: int, flags: int, offset: int, vaddr: int, paddr: int,
+                 filesz: int, memsz: int, align: int, machine: int = 0):
+        self.index = index
+        self.type = type
+        self.flags = flags
+        self.offset = offset
+        self.vaddr = vaddr
+        self.paddr = paddr
+        self.filesz = filesz
+        self.memsz = memsz
+        self.align = align
+        self.machine = machine
 
     @property
     def type_name(self) -> str:

@@ -13,22 +13,18 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
+from collections import namedtuple
 from itertools import accumulate, compress, repeat
 from itertools import count as _count
 from operator import add, is_
-from typing import NamedTuple
 
 from elfkit.elf.constants import DT, SHN, SHT
 
 
-class Symbol(NamedTuple):
-    index: int
-    name: str
-    value: int
-    size: int
-    info: int
-    other: int
-    shndx: int            # extended indices already resolved through SHT_SYMTAB_SHNDX
+# collections.namedtuple, not typing.NamedTuple: importing typing is a few ms of start-up.
+# shndx: extended indices already resolved through SHT_SYMTAB_SHNDX.
+class Symbol(namedtuple("Symbol", "index name value size info other shndx")):
+    __slots__ = ()
 
     @property
     def type(self) -> int:

@@ -6,58 +6,73 @@ when the file has none (as `readelf -D` does).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from elfkit.elf.constants import DT, SHT, VERSYM_HIDDEN
+from elfkit.elf.record import Record
 
 
-@dataclass(slots=True)
-class VerdefEntry:
-    offset: int
-    version: int
-    flags: int
-    index: int
-    count: int
-    hash: int
-    names: list[str]
+class VerdefEntry(Record):
+    __slots__ = ("offset", "version", "flags", "index", "count", "hash", "names")
+
+    def __init__(self, offset: int, version: int, flags: int, index: int, count: int, hash: int,
+                 names: list[str]):
+        self.offset = offset
+        self.version = version
+        self.flags = flags
+        self.index = index
+        self.count = count
+        self.hash = hash
+        self.names = names
 
 
-@dataclass(slots=True)
-class VernauxEntry:
-    offset: int
-    name: str
-    hash: int
-    flags: int
-    other: int
+class VernauxEntry(Record):
+    __slots__ = ("offset", "name", "hash", "flags", "other")
+
+    def __init__(self, offset: int, name: str, hash: int, flags: int, other: int):
+        self.offset = offset
+        self.name = name
+        self.hash = hash
+        self.flags = flags
+        self.other = other
 
 
-@dataclass(slots=True)
-class VerneedEntry:
-    offset: int
-    version: int
-    file: str
-    count: int
-    aux: list[VernauxEntry]
+class VerneedEntry(Record):
+    __slots__ = ("offset", "version", "file", "count", "aux")
+
+    def __init__(self, offset: int, version: int, file: str, count: int,
+                 aux: list[VernauxEntry]):
+        self.offset = offset
+        self.version = version
+        self.file = file
+        self.count = count
+        self.aux = aux
 
 
-@dataclass(slots=True)
-class VersionTable:
+class VersionTable(Record):
     """Where one versioning table lives, and what it holds."""
-    section: str | None
-    address: int
-    offset: int
-    link: int | None
-    entries: list
+    __slots__ = ("section", "address", "offset", "link", "entries")
+
+    def __init__(self, section: str | None, address: int, offset: int, link: int | None,
+                 entries: list):
+        self.section = section
+        self.address = address
+        self.offset = offset
+        self.link = link
+        self.entries = entries
 
 
-@dataclass(slots=True)
-class Versions:
-    versym: VersionTable | None = None
-    verdef: VersionTable | None = None
-    verneed: VersionTable | None = None
-    # version index (hidden bit cleared) -> name, from verdef and from verneed
-    verdef_names: dict[int, str] = field(default_factory=dict)
-    verneed_names: dict[int, str] = field(default_factory=dict)
+class Versions(Record):
+    __slots__ = ("versym", "verdef", "verneed", "verdef_names", "verneed_names")
+
+    def __init__(self, versym: VersionTable | None = None, verdef: VersionTable | None = None,
+                 verneed: VersionTable | None = None, verdef_names: dict[int, str] | None = None,
+                 verneed_names: dict[int, str] | None = None):
+        self.versym = versym
+        self.verdef = verdef
+        self.verneed = verneed
+        # version index (hidden bit cleared) -> name, from verdef and from verneed
+        self.verdef_names = {} if verdef_names is None else verdef_names
+        self.verneed_names = {} if verneed_names is None else verneed_names
 
     def symbol_version(self, symbol_index: int, defined: bool):
         """(version name, hidden) for a dynamic symbol, as readelf picks its `@` or `@@` suffix."""

@@ -1,0 +1,29 @@
+"""`Record`: the base of elfkit's small data classes (ElfHeader, Section, Segment, Note, ...).
+
+What `@dataclass(slots=True)` gave them -- a field-by-field `__repr__` and `__eq__` -- without
+importing `dataclasses` (and with it `inspect`, `ast`, `dis`) or exec'ing generated methods per
+class: both cost start-up on every `elfkit inspect`. A subclass lists its fields, in order, as
+`__slots__` (a tuple) and writes its own `__init__`.
+"""
+from __future__ import annotations
+
+
+class Record:
+    __slots__ = ()
+
+    def _values(self) -> tuple:
+        return tuple([getattr(self, name) for name in self.__slots__])
+
+    def __repr__(self) -> str:
+        fields = ", ".join([f"{name}={getattr(self, name)!r}" for name in self.__slots__])
+        return f"{type(self).__qualname__}({fields})"
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    # Defining __eq__ leaves __hash__ None (unhashable), as a dataclass's. The frozen ones
+    # (ElfHeader, check's Machine) were hashable by value: they set `__hash__ = Record._hash`.
+    def _hash(self) -> int:
+        return hash(self._values())
