@@ -288,3 +288,20 @@ for _machines, _table in (((183,), _AARCH64), ((40,), _ARM), ((243,), _RISCV), (
     _names = _expand(_table)
     for _m in _machines:
         RELOC_NAMES[_m] = _names
+
+
+# The x86-64 psABI's calculation for each relocation type (Table 4.9 and the TLS ABI's):
+# S the symbol's value, A the addend, P the place, G the symbol's GOT slot offset, GOT the
+# GOT's address, L the symbol's PLT entry, Z its size, B the image base, TP the thread
+# pointer's offset of the symbol (@tpoff), DTP its offset in its module's TLS block.
+X86_64_FORMULAS = {
+    1: "S + A", 2: "S + A - P", 3: "G + A", 4: "L + A - P", 5: "copy", 6: "S", 7: "S",
+    8: "B + A", 9: "G + GOT + A - P", 10: "S + A", 11: "S + A", 12: "S + A", 13: "S + A - P",
+    14: "S + A", 15: "S + A - P", 16: "module id", 17: "DTP + A", 18: "TP + A",
+    19: "GOT slot pair (TLS GD) - P", 20: "GOT slot pair (TLS LD) - P", 21: "DTP + A",
+    22: "G(TP) + GOT + A - P", 23: "TP + A", 24: "S + A - P", 25: "S + A - GOT",
+    26: "GOT + A - P", 27: "G + A", 28: "G + GOT - P + A", 29: "GOT - P + A", 30: "G + A",
+    31: "L - GOT + A", 32: "Z + A", 33: "Z + A", 34: "G(TLSDESC) + GOT + A - P",
+    35: "(TLSDESC call)", 36: "TLS descriptor", 37: "indirect (B + A)", 38: "B + A",
+    41: "G + GOT + A - P (relaxable)", 42: "G + GOT + A - P (relaxable)",
+}

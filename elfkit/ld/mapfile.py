@@ -26,8 +26,10 @@ def write_map(link, out):
 
 def write_reloc_trace(link, out):
     w = out.write
+    from elfkit.elf.reloc_names import X86_64_FORMULAS
     w(f"{'Place (P)':>18} {'Type':<24} {'Symbol':<32} {'S':>18} {'A':>10} {'Value':>18}  "
-      "Input\n")
+      "Input  Formula\n")
     for sec, off, rtype, name, S, A, P, value in link.relocator.trace:
         w(f"{P:#18x} {reloc_type_name(rtype, 62):<24} {name[:32]:<32} {S:#18x} {A:>#10x} "
-          f"{value & 0xFFFFFFFFFFFFFFFF:#18x}  {sec.obj.name}({sec.name}+{off:#x})\n")
+          f"{value & 0xFFFFFFFFFFFFFFFF:#18x}  {sec.obj.name}({sec.name}+{off:#x})  "
+          f"{X86_64_FORMULAS.get(rtype, '?')}\n")

@@ -158,7 +158,7 @@ def dynamic_view(elf):
 
 
 _REL_HEAD = (', "info": %d, "type": %d, "type_name": %s, "symbol_index": %d, "symbol_name": %s, '
-             '"symbol_value": %s, "symbol_version": %s, "addend": ')
+             '"symbol_value": %s, "symbol_version": %s, "formula": %s, "addend": ')
 # MIPS64: r_info's second and third types and special symbol, before the addend.
 _REL_HEAD_MIPS64 = _REL_HEAD.replace(
     '"addend": ', '"type2": %d, "type2_name": %s, "type3": %d, "type3_name": %s, "ssym": %d, '
@@ -184,7 +184,9 @@ def _write_relocations(elf, out):
         if n:
             resolve = rows.reloc_info_resolver(elf, table)
             mips64, machine = elf.fmt.mips64, elf.header.machine
-            from elfkit.elf.constants import reloc_type_name
+            from elfkit.elf.constants import EM, reloc_type_name
+            from elfkit.elf.reloc_names import X86_64_FORMULAS
+            formulas = X86_64_FORMULAS if machine == EM.X86_64 else {}
 
             def head(info):
                 rtype, tname, sym, sname, svalue, sver = resolve(info)
@@ -192,11 +194,12 @@ def _write_relocations(elf, out):
                     t2, t3 = (info >> 8) & 0xFF, (info >> 16) & 0xFF
                     return _REL_HEAD_MIPS64 % (
                         info, rtype, _s(tname), sym, _n(sname),
-                        "null" if svalue is None else svalue, _n(sver),
+                        "null" if svalue is None else svalue, _n(sver), "null",
                         t2, _s(reloc_type_name(t2, machine)), t3,
                         _s(reloc_type_name(t3, machine)), (info >> 24) & 0xFF)
                 return _REL_HEAD % (info, rtype, _s(tname), sym, _n(sname),
-                                    "null" if svalue is None else svalue, _n(sver))
+                                    "null" if svalue is None else svalue, _n(sver),
+                                    _n(formulas.get(rtype)))
             heads = rows.Memo(head)
             row = '{"offset": %d%s%d}'
             for start, stop in rows.chunks(n):
