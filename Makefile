@@ -9,7 +9,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all venv fixtures demo test bench clean syscalls-doc packages demo-packages demo-fixtures
+.PHONY: all venv fixtures demo test bench clean syscalls-doc packages demo-packages demo-fixtures \
+	brotli
 # one step at a time at this level (apt-get, the venv, the fixtures); fixtures/ builds with -j
 .NOTPARALLEL:
 
@@ -61,7 +62,13 @@ demo: demo-packages venv demo-fixtures
 	@echo '$$ elfkit disasm fixtures/build/hello-pie main'
 	@$(VENV)/bin/elfkit disasm fixtures/build/hello-pie main
 
-test: packages venv fixtures
+# brotli's C sources from PyPI (tests/test_link_brotli.py, benchmarks/bench_link.py): fetched once
+# into fixtures/build/cache; without the network the note says so and those tests skip.
+brotli: venv
+	@$(MAKE) -C fixtures -j$(JOBS) brotli || \
+	    echo "note: fixtures/build/brotli not built (no network?); tests/test_link_brotli.py skips"
+
+test: packages venv fixtures brotli
 	@$(PY) -m elfkit.kernel.cpu --check-fast-paths   # a loud banner if Unicorn's fast paths are off
 	$(PY) -m pytest -n $(JOBS) -q tests
 
