@@ -11,38 +11,56 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 
-
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                 "help_option_names": []},
-               add_help_option=False)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def link(args):
-    """Link ET_REL objects and ar archives into a static x86-64 executable (ld's options;
-    `elfkit link --help` lists them)."""
+def run_argv(args) -> int:
+    """The link, without click (elfkit.cli.main calls this for `elfkit link` before importing
+    click, a third of a small link's start-up): the exit status."""
     from elfkit.errors import ElfkitError
     from elfkit.ld import driver
     from elfkit.ld.input import LinkError
     try:
         status = driver.run(list(args))
     except LinkError as e:
-        click.echo(e.one_line(), err=True)
+        _err(e.one_line())
         status = 1
     except ElfkitError as e:
         text = e.one_line()
-        if not text.startswith("elfkit link"):
-            text = f"elfkit link: {text}"
-        click.echo(text, err=True)
+        _err(text if text.startswith("elfkit link") else f"elfkit link: {text}")
         status = 2
     except MemoryError:
-        click.echo("elfkit link: out of memory", err=True)
+        _err("elfkit link: out of memory")
+        status = 1
+    except KeyboardInterrupt:
+        _err("\nAborted!")
         status = 1
     except Exception as e:  # noqa: BLE001 - a bug: one line, exit 3
         if os.environ.get("ELFKIT_DEBUG"):
             raise
         from elfkit.cli.main import internal_error_line
-        click.echo(internal_error_line(e), err=True)
+        _err(internal_error_line(e))
         status = 3
     sys.stdout.flush()
-    click.get_current_context().exit(status)
+    return status
+
+
+def _err(line):
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def __getattr__(name):
+    """`link`, the click command (for `elfkit --help` and the group), made on first use."""
+    if name != "link":
+        raise AttributeError(name)
+    import click
+
+    @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                     "help_option_names": []},
+                   add_help_option=False)
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def link(args):
+        """Link ET_REL objects and ar archives into a static x86-64 executable (ld's options;
+        `elfkit link --help` lists them)."""
+        click.get_current_context().exit(run_argv(args))
+    globals()["link"] = link
+    return link

@@ -72,6 +72,9 @@ def _leave(status: int):
 
 
 def main():
+    if sys.argv[1:2] == ["link"]:                # ld's argv: no click at all
+        from elfkit.cli.link import run_argv
+        _leave(run_argv(sys.argv[2:]))
     inspecting = sys.argv[1:2] == ["inspect"]
     if inspecting:
         from elfkit.cli.inspect_run import from_argv

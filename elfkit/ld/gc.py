@@ -17,7 +17,8 @@ as ld does, so the .eh_frame_hdr table lists only code that is in the output.
 """
 from __future__ import annotations
 
-from elfkit.elf.constants import SHF, SHT
+from elfkit.elf.constants import SHT
+from elfkit.ld.input import SHF
 from elfkit.ld import eh_frame as EH
 
 SHF_GNU_RETAIN = 0x200000

@@ -12,10 +12,17 @@ from __future__ import annotations
 import struct
 
 from elfkit.elf import ElfFile
-from elfkit.elf.constants import EM, ET, SHF, SHN, SHT
+from elfkit.elf.constants import EM, ET, SHN, SHT
 from elfkit.errors import ElfkitError
 
 GRP_COMDAT = 1
+
+
+class SHF:
+    """Section flags as plain ints: the link tests them millions of times, and enum.IntFlag's
+    `&` builds a new flag object each time."""
+    WRITE, ALLOC, EXECINSTR, MERGE, STRINGS, INFO_LINK = 0x1, 0x2, 0x4, 0x10, 0x20, 0x40
+    GROUP, TLS, EXCLUDE = 0x200, 0x400, 0x80000000
 # sections an output never carries as such: tables the linker reads or rebuilds
 _NOT_CONTENT = {SHT.NULL, SHT.SYMTAB, SHT.STRTAB, SHT.RELA, SHT.REL, SHT.GROUP,
                 SHT.SYMTAB_SHNDX if hasattr(SHT, "SYMTAB_SHNDX") else 18}

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
-from elfkit.elf.constants import SHF, SHT
-from elfkit.ld.input import InputSection
+from elfkit.elf.constants import SHT
+from elfkit.ld.input import SHF, InputSection
 
 BASE = 0x400000
 PAGE = 0x1000
@@ -57,10 +57,16 @@ _SEGMENT_ORDER = ["notes", "text", "rodata", "relro", "data", "bss", "none"]
 
 
 def _pattern(p: str):
-    return re.compile(re.escape(p).replace(r"\*", ".*") + r"\Z")
+    """The script's glob (one `*` at most in these patterns) as (prefix, suffix): a name
+    matches when it starts and ends so and is long enough for both; no regex to compile."""
+    if "*" not in p:
+        return (p, None)
+    prefix, suffix = p.split("*", 1)
+    return (prefix, suffix)
 
 
 _COMPILED = [(name, seg, [_pattern(p) for p in pats]) for name, seg, pats in _RULES]
+_RULE_CACHE: dict = {}
 
 
 class OutputSection:
@@ -91,11 +97,21 @@ class OutputSection:
 
 def rule_for(name: str):
     """(output name, rank of the pattern) for an input section name, or None (an orphan)."""
+    hit = _RULE_CACHE.get(name, _RULE_CACHE)
+    if hit is not _RULE_CACHE:
+        return hit
+    hit = None
     for out, seg, pats in _COMPILED:
-        for rank, p in enumerate(pats):
-            if p.match(name):
-                return out, seg, rank
-    return None
+        for rank, (prefix, suffix) in enumerate(pats):
+            if (name == prefix if suffix is None else
+                    len(name) >= len(prefix) + len(suffix) and name.startswith(prefix)
+                    and name.endswith(suffix)):
+                hit = (out, seg, rank)
+                break
+        if hit:
+            break
+    _RULE_CACHE[name] = hit
+    return hit
 
 
 def init_priority(name: str) -> int:
@@ -134,6 +150,17 @@ def merge_section(out: OutputSection, inputs: list[InputSection]) -> InputSectio
         size = s.entsize or 1
         mapping = []
         i = 0
+        if strings and size == 1:                       # one C string a piece: split in C
+            for piece in data.split(b"\0")[:-1] if data.endswith(b"\0") else data.split(b"\0"):
+                piece = piece + b"\0" if i + len(piece) < len(data) else piece
+                at = pieces.get(piece)
+                if at is None:
+                    at = pieces[piece] = len(buf)
+                    buf += piece
+                mapping.append((i, at))
+                i += len(piece)
+            s.merge_map = mapping
+            continue
         while i < len(data):
             if strings:
                 j = i

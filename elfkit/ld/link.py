@@ -6,9 +6,9 @@
 """
 from __future__ import annotations
 
-from elfkit.elf.constants import SHF, SHT
+from elfkit.elf.constants import SHT
 from elfkit.ld import layout as L
-from elfkit.ld.input import InputSection, LinkError, ObjectFile, is_elf
+from elfkit.ld.input import SHF, InputSection, LinkError, ObjectFile, is_elf
 from elfkit.ld.relocate import Relocator
 from elfkit.ld.resolve import SymbolTable
 
@@ -48,6 +48,9 @@ class Link:
         self.tls_align = 1
         self.segments = []
         self.archives = []
+        for name in self.undefined:            # -u: wanted from the start, as ld does
+            self.table.get(name).strong_ref = True
+            self.table.wanted_names.add(name)
 
     # --- inputs ----------------------------------------------------------------------------
     def add_file(self, path: str, whole_archive=False):
@@ -90,9 +93,6 @@ class Link:
     # --- the link ------------------------------------------------------------------------------
     def run(self):
         t = self.table
-        for name in self.undefined:
-            g = t.get(name)
-            g.strong_ref = True
         errors = list(t.errors)
         self._linker_symbols_before_layout()
         entry = t.symbols.get(self.entry)

@@ -39,6 +39,7 @@ R_GOTPCRELX, R_REX_GOTPCRELX = 41, 42
 _NEEDS_GOT = {R_GOT32, R_GOT64, R_GOTPCREL64, R_GOTPLT64, R_GOTTPOFF}
 _GOTPCREL_KINDS = {R_GOTPCREL, R_GOTPCRELX, R_REX_GOTPCRELX}
 _U32, _S32 = (0, 0xFFFFFFFF), (-0x80000000, 0x7FFFFFFF)
+_SCANNED = _NEEDS_GOT | _GOTPCREL_KINDS
 
 
 class Target:
@@ -63,6 +64,7 @@ class Relocator:
         self.iplt_targets: list = []      # resolver keys, by index
         self.errors: list[str] = []
         self.trace = None                 # a list to append (sec, off, sym, S, A, P, value)
+        self._targets: dict = {}          # (obj, symbol index, alloc) -> Target, after layout
 
     # --- symbols ---------------------------------------------------------------------------
     def target(self, obj, index: int, resolved: bool = True, strict: bool = True) -> Target:
@@ -112,10 +114,16 @@ class Relocator:
         obj = sec.obj
         offsets, infos, _addends = sec.relocs
         data = sec.data
+        globals_, symbols = obj.globals, obj.symbols
+        nsyms = len(symbols)
         for off, info in zip(offsets, infos):
             rtype, index = info & 0xFFFFFFFF, info >> 32
-            if rtype == R_NONE or index == 0:
+            if rtype == R_NONE or index == 0 or index >= nsyms:
                 continue
+            if rtype not in _SCANNED:                   # only IFUNC targets matter then
+                g = globals_[index]
+                if (g.type if g is not None else symbols[index].type) != STT_GNU_IFUNC:
+                    continue
             t = self.target(obj, index, resolved=False)
             if t.ifunc and t.key not in self.iplt:
                 self.iplt[t.key] = len(self.iplt_targets)
@@ -136,6 +144,7 @@ class Relocator:
         """Relocate input section `sec`, whose bytes are at buf[base:] and whose address is
         sec.addr."""
         obj, link = sec.obj, self.link
+        cache = self._targets
         offsets, infos, addends = sec.relocs
         P0 = sec.addr
         skip_next_at = None
@@ -147,8 +156,13 @@ class Relocator:
                 raise LinkError(f"{obj.name}: {sec.name}: relocation at {off:#x} is past the "
                                 "section's end")
             P = P0 + off
-            t = self.target(obj, index, strict=bool(sec.flags & 2)) if index else \
-                Target(0, 0, None, "")
+            if index:
+                key = (obj, index, sec.flags & 2)
+                t = cache.get(key)
+                if t is None:
+                    t = cache[key] = self.target(obj, index, strict=bool(sec.flags & 2))
+            else:
+                t = Target(0, 0, None, "")
             S, Z = t.addr, t.size
             if t.merge is not None:                    # the piece S+A points into, moved:
                 msec, value = t.merge                  # S is where A is to be counted from

@@ -68,6 +68,7 @@ class SymbolTable:
         self.objects: list[ObjectFile] = []
         self.comdat: dict[str, ObjectFile] = {}
         self.errors: list[str] = []
+        self.wanted_names: set[str] = set()     # referenced strongly, not defined (yet)
 
     def get(self, name) -> GlobalSymbol:
         sym = self.symbols.get(name)
@@ -103,6 +104,8 @@ class SymbolTable:
                 (ls.section is None and 0 < shndx < SHN.LORESERVE):
             if ls.bind != STB_WEAK:
                 g.strong_ref = True
+                if not g.defined:
+                    self.wanted_names.add(g.name)
             if obj not in g.referenced_by and len(g.referenced_by) < 8:
                 g.referenced_by.append(obj)
             if not g.defined:
@@ -134,8 +137,8 @@ class SymbolTable:
                 return
         self._define(g, obj, ls.section, ls.value, ls)
 
-    @staticmethod
-    def _define(g, obj, section, value, ls):
+    def _define(self, g, obj, section, value, ls):
+        self.wanted_names.discard(g.name)
         g.obj, g.section, g.value, g.size = obj, section, value, ls.size
         g.type, g.defined, g.common_align, g.bind = ls.type, True, 0, ls.bind
         if ls.shndx == SHN.ABS:
@@ -157,12 +160,14 @@ class SymbolTable:
                     self.add_object(load_member(archive, m))
                     loaded_any = True
             return loaded_any
+        index = archive.symbol_index
         while True:
             loaded = False
-            for name, members in archive.symbol_index.items():
+            wanted = self.wanted_names
+            for name in [n for n in index if n in wanted]:      # armap order, as ld walks it
                 if not self.wanted(name):
                     continue
-                for i in members:
+                for i in index[name]:
                     if i in archive.loaded:
                         continue
                     archive.loaded.add(i)

@@ -12,7 +12,8 @@ import hashlib
 import os
 import struct
 
-from elfkit.elf.constants import SHF, SHT
+from elfkit.elf.constants import SHT
+from elfkit.ld.input import SHF
 from elfkit.ld import layout as L
 
 PT_LOAD, PT_NOTE, PT_TLS, PT_GNU_EH_FRAME, PT_GNU_STACK, PT_GNU_RELRO = \
