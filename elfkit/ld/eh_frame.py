@@ -19,8 +19,7 @@ caller adds the object's name.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Callable
+from elfkit.elf.record import Record as _Record
 
 # DW_EH_PE_* pointer encodings: the low nibble is the value's format, bits 4-6 its base,
 # bit 7 an indirection.
@@ -53,8 +52,7 @@ _FIXED = {  # format -> (size, struct code), absptr handled separately
 }
 
 
-@dataclass(slots=True, frozen=True)
-class Record:
+class Record(_Record):
     """One record of an .eh_frame section.
 
     offset       where the record starts (its length field) in the section
@@ -63,11 +61,13 @@ class Record:
     cie_offset   for an FDE: offset of its CIE in the same section; None otherwise
     header_size  bytes of the length field: 4, or 12 with the 0xffffffff extended length
     """
-    offset: int
-    size: int
-    kind: str
-    cie_offset: int | None = None
-    header_size: int = 4
+    __slots__ = ("offset", "size", "kind", "cie_offset", "header_size")
+    __hash__ = _Record._hash
+
+    def __init__(self, offset: int, size: int, kind: str, cie_offset: int | None = None,
+                 header_size: int = 4):
+        self.offset, self.size, self.kind = offset, size, kind
+        self.cie_offset, self.header_size = cie_offset, header_size
 
     @property
     def end(self) -> int:
@@ -236,14 +236,20 @@ def _record_at(data: bytes, offset: int, kind: str) -> tuple[int, int]:
     return id_off, id_off + length
 
 
-@dataclass(slots=True, frozen=True)
-class CieInfo:
-    """What an FDE needs from its CIE: the augmentation and the pointer encodings."""
-    augmentation: str
-    fde_encoding: int                 # 'R', DW_EH_PE_absptr by default
-    lsda_encoding: int                # 'L', DW_EH_PE_omit when absent
-    personality_encoding: int         # 'P', DW_EH_PE_omit when absent
-    has_augmentation_data: bool       # 'z': FDEs carry an augmentation data length
+class CieInfo(_Record):
+    """What an FDE needs from its CIE: the augmentation and the pointer encodings
+    (fde_encoding: 'R', DW_EH_PE_absptr by default; lsda_encoding: 'L', and
+    personality_encoding: 'P', DW_EH_PE_omit when absent; has_augmentation_data: 'z', FDEs
+    carry an augmentation data length)."""
+    __slots__ = ("augmentation", "fde_encoding", "lsda_encoding", "personality_encoding",
+                 "has_augmentation_data")
+    __hash__ = _Record._hash
+
+    def __init__(self, augmentation, fde_encoding, lsda_encoding, personality_encoding,
+                 has_augmentation_data):
+        self.augmentation, self.fde_encoding = augmentation, fde_encoding
+        self.lsda_encoding, self.personality_encoding = lsda_encoding, personality_encoding
+        self.has_augmentation_data = has_augmentation_data
 
 
 def parse_cie(data: bytes, cie_offset: int, is_64: bool = True) -> CieInfo:
@@ -362,7 +368,7 @@ def decode_fde_pc(data: bytes, fde_offset: int, eh_frame_addr: int, is_64: bool 
     return pc_begin, pc_range
 
 
-def rebuild(data: bytes, keep: Callable[[Record], bool], is_64: bool = True,
+def rebuild(data: bytes, keep, is_64: bool = True,
             drop_unused_cies: bool = True) -> tuple[bytes, dict[int, int]]:
     """The section without the FDEs `keep` refuses, and the old -> new offset map.
 

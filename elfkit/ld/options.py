@@ -31,8 +31,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field
-from typing import Union
+from elfkit.elf.record import Record
 
 from elfkit import __version__
 from elfkit.errors import ElfkitError, InputError
@@ -66,92 +65,113 @@ class LinkUsageError(ElfkitError):
 
 # ---------------------------------------------------------------------------- input items
 
-@dataclass(frozen=True)
-class InputFile:
-    """An input named by path (object, archive, or anything else ld would open)."""
-    path: str
-    whole_archive: bool = False
-    static: bool = False         # -Bstatic (True) or -Bdynamic (False, ld's default) here
-    as_needed: bool = False
+class InputFile(Record):
+    """An input named by path (object, archive, or anything else ld would open); `static`:
+    the -Bstatic (True) or -Bdynamic (False) state at this point."""
+    __slots__ = ("path", "whole_archive", "static", "as_needed")
+    __hash__ = Record._hash
+
+    def __init__(self, path: str, whole_archive=False, static=False, as_needed=False):
+        self.path, self.whole_archive, self.static, self.as_needed = \
+            path, whole_archive, static, as_needed
 
 
-@dataclass(frozen=True)
-class InputLibrary:
+class InputLibrary(Record):
     """`-lNAME` (name "NAME") or `-l:FILE` (name ":FILE"), searched by find_library."""
-    name: str
-    whole_archive: bool = False
-    static: bool = False
-    as_needed: bool = False
+    __slots__ = ("name", "whole_archive", "static", "as_needed")
+    __hash__ = Record._hash
+
+    def __init__(self, name: str, whole_archive=False, static=False, as_needed=False):
+        self.name, self.whole_archive, self.static, self.as_needed = \
+            name, whole_archive, static, as_needed
 
     @property
     def spelled(self) -> str:
         return f"-l{self.name}"
 
 
-@dataclass(frozen=True)
-class GroupStart:
+class GroupStart(Record):
     """`--start-group` / `-(`: archives up to the matching GroupEnd are searched repeatedly."""
+    __slots__ = ()
+    __hash__ = Record._hash
 
 
-@dataclass(frozen=True)
-class GroupEnd:
+class GroupEnd(Record):
     """`--end-group` / `-)` (also added at the end for a group left open, as ld does)."""
+    __slots__ = ()
+    __hash__ = Record._hash
 
 
-InputItem = Union[InputFile, InputLibrary, GroupStart, GroupEnd]
+# InputItem: an InputFile, InputLibrary, GroupStart or GroupEnd.
 
 
-@dataclass(frozen=True)
-class Defsym:
-    """`--defsym NAME=EXPR`, EXPR being NUMBER, SYMBOL, SYMBOL+NUMBER or SYMBOL-NUMBER."""
-    name: str
-    symbol: str | None     # None: an absolute value
-    addend: int
+class Defsym(Record):
+    """`--defsym NAME=EXPR`, EXPR being NUMBER, SYMBOL, SYMBOL+NUMBER or SYMBOL-NUMBER;
+    `symbol` None: an absolute value."""
+    __slots__ = ("name", "symbol", "addend")
+    __hash__ = Record._hash
+
+    def __init__(self, name: str, symbol, addend: int):
+        self.name, self.symbol, self.addend = name, symbol, addend
 
 
-@dataclass
-class LinkOptions:
-    inputs: list = field(default_factory=list)          # InputItem, in command-line order
-    library_paths: list = field(default_factory=list)   # -L values as given, in order
-    nostdlib: bool = False                 # no DEFAULT_SEARCH_DIRS
-    sysroot: str = ""                      # --sysroot=; replaces a leading = or $SYSROOT
-    output: str = "a.out"
-    entry: str | None = None               # -e; None: the linker's default (_start)
-    map_file: str | None = None            # -Map
-    print_map: bool = False                # -M / --print-map: the map on stdout
-    gc_sections: bool = False
-    print_gc_sections: bool = False
-    build_id: str | None = None            # None, "sha1", "md5", "uuid" or "0x<hex>"
-    eh_frame_hdr: bool = False
-    hash_style: str | None = None          # recorded; a static ET_EXEC has no hash table
-    emulation: str = EMULATION
+# LinkOptions' fields and defaults, in order (a plain class: importing dataclasses costs
+# elfkit link's start-up more than a small link takes).
+_OPTION_DEFAULTS = (
+    ("inputs", list),              # InputItem, in command-line order
+    ("library_paths", list),       # -L values as given, in order
+    ("nostdlib", False),           # no DEFAULT_SEARCH_DIRS
+    ("sysroot", ""),               # --sysroot=; replaces a leading = or $SYSROOT
+    ("output", "a.out"),
+    ("entry", None),               # -e; None: the linker's default (_start)
+    ("map_file", None),            # -Map
+    ("print_map", False),          # -M / --print-map: the map on stdout
+    ("gc_sections", False),
+    ("print_gc_sections", False),
+    ("build_id", None),            # None, "sha1", "md5", "uuid" or "0x<hex>"
+    ("eh_frame_hdr", False),
+    ("hash_style", None),          # recorded; a static ET_EXEC has no hash table
+    ("emulation", EMULATION),
     # -z keywords: None where the command line said nothing
-    z_now: bool | None = None              # now True, lazy False
-    z_relro: bool | None = None
-    z_execstack: bool | None = None
-    z_separate_code: bool | None = None
-    z_text: bool | None = None
-    max_page_size: int | None = None
-    common_page_size: int | None = None
-    z_keywords: list = field(default_factory=list)      # every -z argument, in order
-    no_undefined: bool = False             # --no-undefined / -z defs
-    undefined: list = field(default_factory=list)       # -u / --undefined, in order
-    defsyms: list = field(default_factory=list)         # Defsym, in order
-    strip_all: bool = False
-    strip_debug: bool = False
-    trace_relocs: bool = False             # elfkit's own: print S, A, P and the value
-    trace: bool = False                    # -t / --trace: print each input as it is opened
-    verbose: bool = False
-    dynamic_linker: str | None = None      # recorded; a static ET_EXEC has no PT_INTERP
-    no_dynamic_linker: bool = False
-    plugin: str | None = None              # -plugin: recorded, never loaded (no LTO)
-    plugin_opts: list = field(default_factory=list)
-    print_version: bool = False            # -v / -V / --version: print version_line()
-    print_emulations: bool = False         # -V: also list the emulations
-    print_help: bool = False               # --help: print help_text()
-    version_only: bool = False             # print what was asked, exit 0, link nothing
-    ignored_options: list = field(default_factory=list)  # accepted with no effect
-    warnings: list = field(default_factory=list)         # lines already printed on stderr
+    ("z_now", None),               # now True, lazy False
+    ("z_relro", None),
+    ("z_execstack", None),
+    ("z_separate_code", None),
+    ("z_text", None),
+    ("max_page_size", None),
+    ("common_page_size", None),
+    ("z_keywords", list),          # every -z argument, in order
+    ("no_undefined", False),       # --no-undefined / -z defs
+    ("undefined", list),           # -u / --undefined, in order
+    ("defsyms", list),             # Defsym, in order
+    ("strip_all", False),
+    ("strip_debug", False),
+    ("trace_relocs", False),       # elfkit's own: print S, A, P and the value
+    ("trace", False),              # -t / --trace: print each input as it is opened
+    ("verbose", False),
+    ("dynamic_linker", None),      # recorded; a static ET_EXEC has no PT_INTERP
+    ("no_dynamic_linker", False),
+    ("plugin", None),              # -plugin: recorded, never loaded (no LTO)
+    ("plugin_opts", list),
+    ("print_version", False),      # -v / -V / --version: print version_line()
+    ("print_emulations", False),   # -V: also list the emulations
+    ("print_help", False),         # --help: print help_text()
+    ("version_only", False),       # print what was asked, exit 0, link nothing
+    ("ignored_options", list),     # accepted with no effect
+    ("warnings", list),            # lines already printed on stderr
+)
+
+
+class LinkOptions(Record):
+    __slots__ = tuple(name for name, _ in _OPTION_DEFAULTS)
+
+    def __init__(self, **values):
+        for name, default in _OPTION_DEFAULTS:
+            value = values.pop(name) if name in values else (
+                default() if default is list else default)
+            setattr(self, name, value)
+        if values:
+            raise TypeError(f"LinkOptions: no field {next(iter(values))!r}")
 
     def input_files(self) -> list:
         """The InputFile and InputLibrary items, without group markers."""

@@ -148,7 +148,10 @@ class Relocator:
         offsets, infos, addends = sec.relocs
         P0 = sec.addr
         skip_next_at = None
-        for k, (off, info, A) in enumerate(zip(offsets, infos, addends)):
+        fast = self.trace is None
+        size = sec.size
+        pack_into = struct.pack_into
+        for off, info, A in zip(offsets, infos, addends):
             rtype, index = info & 0xFFFFFFFF, info >> 32
             if rtype == R_NONE or off == skip_next_at:
                 continue
@@ -170,6 +173,15 @@ class Relocator:
             if t.ifunc:
                 S = link.iplt_stub_addr(self.iplt[t.key])
             at = base + off
+            if fast:                                   # most of a link: no call, no trace
+                if rtype == R_PC32 or rtype == R_PLT32:
+                    v = S + A - P
+                    if -0x80000000 <= v <= 0x7FFFFFFF and off + 4 <= size:
+                        pack_into("<i", buf, at, v)
+                        continue
+                elif rtype == R_64 and off + 8 <= size:
+                    pack_into("<Q", buf, at, (S + A) & 0xFFFFFFFFFFFFFFFF)
+                    continue
             self._sap = (S, A, P)
             if rtype == R_64:
                 self._put(sec, off, t, rtype, buf, at, 8, S + A, None)
