@@ -33,7 +33,7 @@ def run(argv: list[str], out=sys.stdout, err=sys.stderr) -> int:
     if not opts.input_files():
         raise LinkError("no input files")
     link = Link(entry=opts.entry or "_start", build_id=opts.build_id not in (None, "none"),
-                eh_frame_hdr=True, execstack=bool(opts.z_execstack),
+                eh_frame_hdr=True, execstack=opts.z_execstack,
                 relro=opts.z_relro is not False, gc_sections=opts.gc_sections,
                 defsyms=[_defsym_text(d) for d in opts.defsyms], undefined=opts.undefined,
                 trace=opts.trace_relocs)

@@ -98,6 +98,13 @@ class Link:
         entry = t.symbols.get(self.entry)
         if errors:
             raise LinkError(errors)
+        if self.execstack is None:              # ld 2.40: a missing note asks for one too
+            asking = [o for o in t.objects if o.stack_note is not False]
+            self.execstack = bool(asking)
+            for o in asking[:1]:
+                why = ("because the .note.GNU-stack section is missing" if o.stack_note is None
+                       else "because of its .note.GNU-stack section")
+                self.warnings.append(f"warning: {o.name}: requires executable stack ({why})")
         from elfkit.ld import gc
         if self.gc_sections:
             gc.collect(self, self.entry, self.undefined, self.print_gc)
@@ -272,7 +279,12 @@ class Link:
         return outs
 
     def _assign_addresses(self):
-        outs = self._ordered_outputs()
+        all_outs = self._ordered_outputs()
+        # ld discards an output section no input gives a byte to (as's empty .data and .bss);
+        # it still gets an address, for symbols defined in it, but no header and no segment
+        empty = {id(o) for o in all_outs
+                 if all(s.size == 0 for s in o.inputs) and o.name not in (".tbss",)}
+        outs = [o for o in all_outs if id(o) not in empty]
         self.outputs = outs
         loads = [o for o in outs if o.flags & SHF.ALLOC]
         has_tls = any(o.flags & SHF.TLS for o in loads)
@@ -288,9 +300,16 @@ class Link:
         vaddr_end = L.BASE + offset
         prev_seg = "notes"
         tls_end = None
-        for o in outs:
+        for o in all_outs:
             for s in o.inputs:
                 o.align = max(o.align, s.align)
+            if id(o) in empty:
+                o.offset, o.addr = offset, (L.BASE + offset if o.flags & SHF.ALLOC else 0)
+                for s in o.inputs:
+                    s.out_offset = 0
+                    if s.out is None or isinstance(s.out, InputSection):
+                        s.out = o
+                continue
             if not o.flags & SHF.ALLOC:
                 continue
             if seg_of[o.segment] != seg_of[prev_seg]:

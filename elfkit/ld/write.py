@@ -142,7 +142,7 @@ def write_executable(link, path: str, strip_all=False):
         out = sec.out
         while out is not None and not isinstance(out, L.OutputSection):
             out = out.out
-        return out.index if out is not None else 0xFFF1
+        return out.index if out is not None and out.index else 0xFFF1   # a discarded empty one
 
     strtab = bytearray(b"\0")
     symtab, first_global = (b"", 0) if strip_all else symbols(link, strtab, shndx_of)
