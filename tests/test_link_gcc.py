@@ -192,3 +192,56 @@ def test_gc_sections_like_ld(tmp_path):
     assert subprocess.run([str(tmp_path / "g-ek")]).returncode == 0
     ref, exe = _build(tmp_path, "g++", CXX_PROGRAM, "cxxgc", ["-Wl,--gc-sections"], ".cc")
     _same_natively_and_emulated(ref, exe)
+
+
+def test_debug_info_and_stack_flags_like_ld(tmp_path):
+    """A -g program: addr2line maps main's address to the same file:line in elfkit's output
+    as in ld.bfd's (the .debug_* sections linked and relocated). An object without
+    .note.GNU-stack: PT_GNU_STACK as ld.bfd makes it (RWE, and RW with -z noexecstack), and no
+    section is emitted for the assembler's empty .data/.bss (ld drops them too)."""
+    src = tmp_path / "d.c"
+    src.write_text("#include <stdio.h>\nstatic int twice(int x) { return 2 * x; }\n"
+                   "int main(int argc, char **argv) {\n  printf(\"%d\\n\", twice(argc));\n"
+                   "  return 0;\n}\n")
+    ref, mine = tmp_path / "d-ld", tmp_path / "d-ek"
+    subprocess.run(["gcc", "-g", "-O0", "-static", str(src), "-o", str(ref)], check=True)
+    subprocess.run(["gcc", "-B", f"{LD_DIR}/", "-g", "-O0", "-static", str(src), "-o",
+                    str(mine)], check=True, env=_env())
+
+    def where(exe):
+        nm = subprocess.run(["nm", str(exe)], capture_output=True, text=True).stdout
+        addr = next(line.split()[0] for line in nm.splitlines() if line.endswith(" main"))
+        return subprocess.run(["addr2line", "-e", str(exe), addr], capture_output=True,
+                              text=True).stdout.strip()
+    assert where(mine) == where(ref) and where(ref).endswith("d.c:3")
+    asm = tmp_path / "s.s"
+    asm.write_text(".globl _start\n_start:\n  mov $60, %eax\n  xor %edi, %edi\n  syscall\n")
+    obj = tmp_path / "s.o"
+    subprocess.run(["as", str(asm), "-o", str(obj)], check=True)
+
+    def stack_and_sections(exe):
+        ph = subprocess.run(["readelf", "-lW", str(exe)], capture_output=True, text=True).stdout
+        sh = subprocess.run(["readelf", "-SW", str(exe)], capture_output=True, text=True).stdout
+        flags = next((line.split()[-2] for line in ph.splitlines() if "GNU_STACK" in line),
+                     None)
+        return flags, (".data " in sh, ".bss " in sh)
+    noted = tmp_path / "n.o"
+    (tmp_path / "n.s").write_text('.section .note.GNU-stack,"",@progbits\n.data\nv: .long 1\n')
+    subprocess.run(["as", str(tmp_path / "n.s"), "-o", str(noted)], check=True)
+    xnote = tmp_path / "x.o"
+    (tmp_path / "x.s").write_text('.section .note.GNU-stack,"x",@progbits\n')
+    subprocess.run(["as", str(tmp_path / "x.s"), "-o", str(xnote)], check=True)
+    # no note anywhere (no PT_GNU_STACK), -z noexecstack, one object without the note, an
+    # executable note: the header and ld's warning (the words after "warning: OBJ: ")
+    for extra, objs in (([], [obj]), (["-z", "noexecstack"], [obj]), ([], [obj, noted]),
+                        ([], [noted, xnote, obj]), (["-z", "execstack"], [noted])):
+        ld = subprocess.run(["ld", *extra, *map(str, objs), "-o", str(tmp_path / "s-ld")],
+                            capture_output=True, text=True)
+        ek = run_elfkit("link", *extra, *objs, "-o", tmp_path / "s-ek")
+        assert ld.returncode == 0 and ek.returncode == 0, ek.stderr
+        assert stack_and_sections(tmp_path / "s-ek") == stack_and_sections(tmp_path / "s-ld")
+
+        def said(text):
+            return sorted(line.split(": ", 2)[-1] for line in text.splitlines()
+                          if "warning:" in line and "stack" in line)
+        assert said(ek.stderr.decode()) == said(ld.stderr), (ek.stderr, ld.stderr)

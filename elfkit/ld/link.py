@@ -48,6 +48,7 @@ class Link:
         self.tls_align = 1
         self.segments = []
         self.archives = []
+        self.gnu_stack = True
         for name in self.undefined:            # -u: wanted from the start, as ld does
             self.table.get(name).strong_ref = True
             self.table.wanted_names.add(name)
@@ -98,13 +99,20 @@ class Link:
         entry = t.symbols.get(self.entry)
         if errors:
             raise LinkError(errors)
-        if self.execstack is None:              # ld 2.40: a missing note asks for one too
-            asking = [o for o in t.objects if o.stack_note is not False]
-            self.execstack = bool(asking)
-            for o in asking[:1]:
-                why = ("because the .note.GNU-stack section is missing" if o.stack_note is None
-                       else "because of its .note.GNU-stack section")
-                self.warnings.append(f"warning: {o.name}: requires executable stack ({why})")
+        self.gnu_stack = True
+        if self.execstack is None:              # ld 2.40's rule, and its words
+            notes = [o.stack_note for o in t.objects]
+            executable = next((o for o in t.objects if o.stack_note), None)
+            missing = next((o for o in t.objects if o.stack_note is None), None)
+            if all(n is None for n in notes):
+                self.gnu_stack = False          # nobody said: no PT_GNU_STACK at all
+            elif executable is not None:
+                self.warnings.append(f"warning: {executable.name}: requires executable stack "
+                                     "(because the .note.GNU-stack section is executable)")
+            elif missing is not None:
+                self.warnings.append(f"warning: {missing.name}: missing .note.GNU-stack "
+                                     "section implies executable stack")
+            self.execstack = self.gnu_stack and (executable or missing) is not None
         from elfkit.ld import gc
         if self.gc_sections:
             gc.collect(self, self.entry, self.undefined, self.print_gc)
@@ -292,7 +300,7 @@ class Link:
                   "bss": "RW", "none": None}
         load_kinds = {"R0"} | {seg_of[o.segment] for o in loads}
         relro_outs = [o for o in loads if o.segment == "relro"]
-        nphdr = len(load_kinds) + 1                                   # PT_LOADs, GNU_STACK
+        nphdr = len(load_kinds) + self.gnu_stack                      # PT_LOADs, GNU_STACK
         nphdr += has_tls + any(o.type == SHT.NOTE for o in loads) + (self.ehdr_sec is not None)
         nphdr += bool(relro_outs and self.relro)
         self.nphdr = nphdr

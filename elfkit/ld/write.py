@@ -53,7 +53,9 @@ def program_headers(link) -> list[tuple]:
     if link.ehdr_sec is not None:
         o = link.ehdr_sec.out
         segs.append((PT_GNU_EH_FRAME, PF_R, o.offset, o.addr, o.size, o.size, 4))
-    segs.append((PT_GNU_STACK, PF_R | PF_W | (PF_X if link.execstack else 0), 0, 0, 0, 0, 16))
+    if link.gnu_stack:
+        segs.append((PT_GNU_STACK, PF_R | PF_W | (PF_X if link.execstack else 0), 0, 0, 0, 0,
+                     16))
     relro = [o for o in outs if o.segment == "relro"]
     if relro and link.relro:
         first = relro[0]
