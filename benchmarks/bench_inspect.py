@@ -17,6 +17,10 @@ Goal: at most 1.0x readelf on every library. Each row's note gives the rows the 
 (symbols + relocations) and what a row costs each tool beyond its start-up: (median of the full
 run - median of the header-only run) / rows.
 
+One more library is measured the same way on another architecture (issue 18): Debian's arm64
+libc.so.6 (fixtures/build/debs/arm64, `make -C fixtures cross-debs`) against the cross readelf
+of binutils-aarch64-linux-gnu; left out when either is missing.
+
 Knobs (environment): ELFKIT_BENCH_RUNS (timed rounds, default 9), ELFKIT_BENCH_INSPECT_TOP
 (libraries, default 5), ELFKIT_BENCH_INSPECT_LIBS (files to measure instead of the search,
 separated by ':'). Run alone: `python benchmarks/bench_inspect.py` (measures, then replaces this
@@ -121,6 +125,21 @@ def largest_libraries(top: int = TOP) -> list[tuple[str, int, int]]:
     return found[:top]
 
 
+CROSS_READELF = "aarch64-linux-gnu-readelf"
+
+
+def arm64_libc() -> str | None:
+    """Debian's arm64 libc.so.6 as `make -C fixtures cross-debs` unpacks it (issue 18's row,
+    against binutils-aarch64-linux-gnu's readelf); None when either is missing."""
+    import shutil
+    root = HERE.parent / "fixtures" / "build" / "debs" / "arm64"
+    found = sorted(root.glob("*/aarch64-linux-gnu/libc.so.6")) + \
+        sorted(root.glob("usr/lib/aarch64-linux-gnu/libc.so.6"))
+    if not found or shutil.which(CROSS_READELF) is None:
+        return None
+    return str(found[0])
+
+
 def round_robin(cmds: dict[str, list[str]], runs: int = RUNS) -> dict[str, float]:
     """Median wall time of each command: one warm-up run of each, then `runs` rounds in which
     every command runs once, in turn, so that machine noise hits them all alike."""
@@ -133,12 +152,13 @@ def round_robin(cmds: dict[str, list[str]], runs: int = RUNS) -> dict[str, float
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def library_rows(elfkit: list[str], path: str, symbols: int, relocations: int) -> list[Row]:
+def library_rows(elfkit: list[str], path: str, symbols: int, relocations: int,
+                 readelf: str = "readelf") -> list[Row]:
     cmds = {"text": elfkit + ["inspect", "--all", path],
             "json": elfkit + ["inspect", "--all", "--json", path],
-            "readelf": ["readelf", "-W", "-a", path],
+            "readelf": [readelf, "-W", "-a", path],
             "elfkit header": elfkit + ["inspect", "--header", path],
-            "readelf header": ["readelf", "-W", "-h", path]}
+            "readelf header": [readelf, "-W", "-h", path]}
     t = round_robin(cmds)
     n = max(1, symbols + relocations)
     size_mb = os.path.getsize(path) / 1e6
@@ -147,7 +167,7 @@ def library_rows(elfkit: list[str], path: str, symbols: int, relocations: int) -
     for kind, label in (("text", ""), ("json", " --json")):
         per_row = (t[kind] - t["elfkit header"]) / n * 1e6
         row = Row(f"inspect --all{label}: {path} ({size_mb:.0f} MB)",
-                  cmds[kind], cmds["readelf"], "readelf -W -a", goal=GOAL,
+                  cmds[kind], cmds["readelf"], f"{readelf} -W -a", goal=GOAL,
                   note=f"{symbols:,} symbols + {relocations:,} relocations; per row beyond "
                        f"start-up: elfkit {per_row:.2f} us, readelf {peer_row:.2f} us; "
                        f"start-up (`inspect --header`) {t['elfkit header']:.3f} s")
@@ -161,6 +181,10 @@ def rows():
     out = []
     for path, symbols, relocations in largest_libraries():
         out += library_rows(elfkit, path, symbols, relocations)
+    arm64 = arm64_libc()
+    if arm64 is not None:
+        out += library_rows(elfkit, arm64, *(table_sizes(arm64) or (0, 0)),
+                            readelf=CROSS_READELF)
     cmds = {"elfkit": elfkit + ["inspect", "/bin/ls"],
             "readelf": ["readelf", "-W", "-h", "-d", "-n", "/bin/ls"]}
     t = round_robin(cmds)
