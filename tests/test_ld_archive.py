@@ -142,6 +142,17 @@ def check_against_binutils(path, cwd=None, data_bytes=4):
     if expected is not None:
         ours = our_index(a)
         assert list(ours.items()) == list(expected.items())
+        # the lazy reading the linker uses (index up front, members on demand) names the
+        # same members with the same bytes
+        lazy = read_archive(path, lazy=True)
+        assert lazy.lazy and not lazy.members
+        lazy_index = {sym: [oracle_name(lazy, lazy.member_for(off)) for off in offs]
+                      for sym, offs in lazy.symbol_index.items()}
+        assert list(lazy_index.items()) == list(expected.items())
+        if not a.thin:
+            for offs in list(lazy.symbol_index.values())[:50]:
+                m = lazy.member_for(offs[0])
+                assert bytes(m.data) == bytes(a.member_at(offs[0]).data)
     # a few members' contents (names that occur once, so `ar p` means that member)
     names = [os.path.basename(m.name) for m in a.members]     # ar p matches basenames
     once = [m for m, n in zip(a.members, names) if names.count(n) == 1]
@@ -534,3 +545,29 @@ def test_not_an_archive(tmp_path):
     with pytest.raises(InputError, match="is a directory"):
         read_archive(tmp_path)
     assert issubclass(ElfFormatError, ElfkitError)
+
+
+def test_lazy_reading_of_damaged_index_entries():
+    """The lazy reader trusts no index entry: each one pointing anywhere (inside a member,
+    at the index itself, past the end) gives ElfFormatError when the member is asked for,
+    never another exception and never a member that is not one."""
+    path = system_archive("/usr/lib/gcc/x86_64-linux-gnu/12/libgcc_eh.a")
+    data = bytearray(open(path, "rb").read())
+    count = struct.unpack_from(">I", data, 68)[0]
+    rng = random.Random(5)
+    good = read_archive(path)
+    starts = {m.offset for m in good.members}
+    for _ in range(300):
+        bad = bytearray(data)
+        k = rng.randrange(count)
+        off = rng.choice([rng.randrange(len(data)), rng.randrange(8, 200), len(data) + 5,
+                          rng.choice(sorted(starts)) + rng.randrange(1, 60)])
+        struct.pack_into(">I", bad, 72 + 4 * k, off)
+        try:
+            a = archive_from_bytes(bytes(bad), path, lazy=True)
+            for offs in a.symbol_index.values():
+                for o in offs:
+                    m = a.member_for(o)
+                    assert o in starts, f"offset {o:#x} read as member {m.name}"
+        except ElfFormatError:
+            pass

@@ -90,6 +90,13 @@ class Archive:
         self.has_index = False
         self.index_format: str | None = None
         self._by_offset: dict[int, int] = {}
+        # lazy (read_archive(..., lazy=True)): only the index and long names are read up
+        # front; symbol_index then holds member header offsets, and members are read as
+        # the link asks for them (member_for)
+        self.lazy = False
+        self._longnames = None
+        self._first = 8
+        self._lazy_members: dict[int, Member] = {}
 
     # --- lookups -----------------------------------------------------------------------
     def member_at(self, offset: int) -> Member:
@@ -98,6 +105,15 @@ class Archive:
         if i is None:
             raise ElfFormatError(self.path, f"no archive member starts at offset {offset:#x}")
         return self.members[i]
+
+    def member_for(self, entry: int) -> Member:
+        """The member a symbol_index entry names (an index; a header offset when lazy)."""
+        if not self.lazy:
+            return self.members[entry]
+        m = self._lazy_members.get(entry)
+        if m is None:
+            m = self._lazy_members[entry] = _member_header_at(self, entry)
+        return m
 
     def member_index_at(self, offset: int) -> int | None:
         return self._by_offset.get(offset)
@@ -141,8 +157,9 @@ def require_index(archive: Archive) -> None:
 
 
 # --- reading -----------------------------------------------------------------------------
-def read_archive(path) -> Archive:
-    """Map the archive at `path` read-only and read its members and symbol index."""
+def read_archive(path, lazy: bool = False) -> Archive:
+    """Map the archive at `path` read-only and read its members and symbol index (lazy:
+    the index only, members when asked for -- what a link needs from libc.a)."""
     path = os.fspath(path)
     try:
         st = os.stat(path)
@@ -163,10 +180,10 @@ def read_archive(path) -> Archive:
         raise InputError(path, "permission denied") from None
     except OSError as e:
         raise InputError(path, f"cannot read: {e.strerror or e}") from None
-    return archive_from_bytes(data, path)
+    return archive_from_bytes(data, path, lazy)
 
 
-def archive_from_bytes(data, path: str = "<bytes>") -> Archive:
+def archive_from_bytes(data, path: str = "<bytes>", lazy: bool = False) -> Archive:
     """Read an archive held in `data` (bytes or mmap); `path` names it in errors and is
     where a thin archive's member paths are relative to."""
     path = os.fspath(path)
@@ -183,8 +200,77 @@ def archive_from_bytes(data, path: str = "<bytes>") -> Archive:
     else:
         raise ElfFormatError(path, "not an archive (no !<arch> or !<thin> magic)")
     ar = Archive(path, data, thin)
+    if lazy and _read_leading(ar):
+        return ar
     _read_members(ar)
     return ar
+
+
+def _header(ar: Archive, pos: int):
+    """(name field, size, data start) of the member header at `pos`, checked."""
+    data, end = ar.data, len(ar.data)
+    if pos + HEADER_SIZE > end:
+        _fail(ar, f"truncated member header ({end - pos} of {HEADER_SIZE} bytes before "
+                  "the end of the file)", pos)
+    hdr = data[pos:pos + HEADER_SIZE]
+    if hdr[58:60] != FMAG:
+        _fail(ar, f"bad member header: ends in '{_show(hdr[58:60])}', expected '`\\n'", pos)
+    size_field = hdr[48:58].rstrip(b" ")
+    if not size_field.isdigit():
+        _fail(ar, f"bad size field '{_show(hdr[48:58]).rstrip()}' in member header", pos)
+    return hdr[:16].rstrip(b" "), int(size_field), pos + HEADER_SIZE
+
+
+def _read_leading(ar: Archive) -> bool:
+    """Lazy reading: the symbol index and the long-name table at the front, nothing more;
+    False (read it all) when there is no index to go by."""
+    end = len(ar.data)
+    pos, index, longnames = 8, None, None
+    while pos < end:
+        raw, size, start = _header(ar, pos)
+        if raw not in (b"/", b"/SYM64/", b"//"):
+            break
+        if size > end - start:
+            _fail(ar, f"member '{_show(raw)}' of size {size} runs past the end of the file "
+                      f"(file size {end:#x})", pos)
+        if raw == b"//":
+            if longnames is not None:
+                return False
+            longnames = bytes(ar.data[start:start + size])
+        else:
+            if index is not None or longnames is not None:
+                return False                    # out of place: the full reader says so
+            index = (raw.decode(), start, size, pos)
+        pos = start + size + (size & 1)
+    if index is None:
+        return False
+    ar.lazy, ar._longnames, ar._first = True, longnames, pos
+    _read_index(ar, memoryview(ar.data), *index)
+    return True
+
+
+def _member_header_at(ar: Archive, pos: int) -> Member:
+    """The member whose header is at `pos` (lazy archives), checked as the full reader
+    checks it."""
+    if pos < ar._first:
+        _fail(ar, f"symbol index entry points to offset {pos:#x}, where no member starts",
+              pos)
+    raw, size, data_start = _header(ar, pos)
+    end = len(ar.data)
+    if raw in (b"/", b"/SYM64/", b"//"):
+        _fail(ar, f"symbol index entry points to offset {pos:#x}, where no member starts", pos)
+    if not ar.thin and size > end - data_start:
+        _fail(ar, f"member '{_show(raw)}' of size {size} runs past the end of the file "
+                  f"(file size {end:#x})", pos)
+    if raw[-1:] == b"/" and raw[:1] != b"/" and b"\0" not in raw and raw.count(b"/") == 1:
+        name = raw[:-1].decode("utf-8", "surrogateescape")
+    else:
+        name, data_start, size = _member_name(ar, raw, ar._longnames, pos, data_start, size)
+    if ar.thin:
+        path = name if os.path.isabs(name) else os.path.join(os.path.dirname(ar.path), name)
+        return Member(name, pos, size, None, path=path, archive=ar)
+    return Member(name, pos, size, memoryview(ar.data)[data_start:data_start + size],
+                  data_offset=data_start, archive=ar)
 
 
 def _fail(ar: Archive, message: str, offset: int | None = None):
@@ -342,6 +428,19 @@ def _read_index(ar: Archive, view, fmt: str, start: int, size: int, pos: int) ->
             del names[count:]
     by_offset = ar._by_offset
     table: dict[str, list[int]] = {}
+    if ar.lazy:                                 # header offsets; checked when read
+        end = len(ar.data)
+        for name, off in zip(names, offsets):
+            if off >= end:
+                _fail(ar, f"symbol index entry '{name}' points to offset {off:#x}, outside "
+                          "the file", pos)
+            lst = table.get(name)
+            if lst is None:
+                table[name] = [off]
+            else:
+                lst.append(off)
+        ar.symbol_index, ar.has_index, ar.index_format = table, True, fmt
+        return
     for name, off in zip(names, offsets):
         i = by_offset.get(off)
         if i is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import struct
 
-from elfkit.elf import ElfFile
 from elfkit.elf.constants import EM, ET, SHN, SHT
 from elfkit.errors import ElfkitError
 
@@ -94,87 +93,156 @@ class ObjectFile:
     def __init__(self, name: str, data, archive=None):
         self.name = name              # "a.o" or "libc.a(printf.o)": how messages name it
         self.archive = archive
-        try:
-            self.elf = elf = ElfFile(name, data)
-        except ElfkitError as e:
-            raise LinkError(f"{name}: {e.message}") from None
-        h = elf.header
-        if h.type != ET.REL:
-            raise LinkError(f"{name}: not a relocatable object (ELF type {h.type}); elfkit link "
-                            "takes ET_REL objects and ar archives")
-        if h.machine != EM.X86_64 or not elf.is_64:
-            raise LinkError(f"{name}: file in wrong format: elfkit link makes x86-64 "
-                            "executables only")
         self.sections: list[InputSection | None] = []
         self.symbols: list[LocalSymbol] = []
         self.first_global = 0
         self.globals = []
         self.groups = []
         self.stack_note = None        # None: no .note.GNU-stack; else True when it asks for X
+        self.data = data = bytes(data)
+        self._read_header()
         self._read()
-        if elf.warnings:
-            raise LinkError(f"{name}: {elf.warnings[0]}")
+
+    def _bad(self, what: str):
+        raise LinkError(f"{self.name}: {what}")
+
+    def _read_header(self):
+        data = self.data
+        if len(data) < 64 or data[:4] != b"\x7fELF":
+            self._bad("file format not recognized (truncated ELF header)" if data[:4] ==
+                      b"\x7fELF" else "file format not recognized")
+        if data[4] != 2 or data[5] != 1:
+            self._bad("file in wrong format: elfkit link makes x86-64 executables only "
+                      "(this is not a 64-bit little-endian ELF file)")
+        e_type, e_machine = struct.unpack_from("<HH", data, 16)
+        if e_machine != EM.X86_64:
+            self._bad("file in wrong format: elfkit link makes x86-64 executables only")
+        if e_type != ET.REL:
+            self._bad(f"not a relocatable object (ELF type {e_type}); elfkit link takes ET_REL "
+                      "objects and ar archives")
+        shoff, = struct.unpack_from("<Q", data, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+        if shnum == 0 and shoff:                       # more than 0xff00 sections
+            if shoff + 64 > len(data):
+                self._bad("section headers lie outside the file")
+            shnum = struct.unpack_from("<Q", data, shoff + 0x20)[0]
+        if shstrndx == 0xFFFF and shoff:
+            shstrndx = struct.unpack_from("<I", data, shoff + 0x28)[0]
+        if shnum and (shentsize != 64 or shoff + 64 * shnum > len(data)):
+            self._bad("section headers lie outside the file (or e_shentsize is not 64)")
+        self.headers = list(struct.iter_unpack("<IIQQQQIIQQ", data[shoff:shoff + 64 * shnum]))
+        names = b""
+        if 0 < shstrndx < shnum:
+            h = self.headers[shstrndx]
+            if h[4] + h[5] > len(data):
+                self._bad("the section name table lies outside the file")
+            names = data[h[4]:h[4] + h[5]]
+        self.section_names = [_cstr(names, h[0], self) for h in self.headers]
 
     def _read(self):
-        elf = self.elf
-        data = elf.data
-        secs = elf.sections
-        for s in secs:
-            if s.type in _NOT_CONTENT or s.flags & SHF.EXCLUDE and not s.flags & SHF.ALLOC:
-                self.sections.append(None)
+        data, size = self.data, len(self.data)
+        headers, names = self.headers, self.section_names
+        sections = self.sections
+        symtab_header = None
+        for i, (_n, typ, flags, _addr, offset, sz, link, info, align, entsize) in \
+                enumerate(headers):
+            name = names[i]
+            if typ == SHT.SYMTAB:
+                symtab_header = (offset, sz, link, info, entsize)
+            if typ in _NOT_CONTENT or flags & _EXCLUDE and not flags & _ALLOC:
+                sections.append(None)
                 continue
-            if s.name == ".note.GNU-stack":
-                self.stack_note = bool(s.flags & SHF.EXECINSTR)
-                self.sections.append(None)
+            if name == ".note.GNU-stack":
+                self.stack_note = bool(flags & _EXEC)
+                sections.append(None)
                 continue
-            if s.type == SHT.NOBITS:
+            if typ == _NOBITS:
                 body = b""
             else:
-                if s.offset + s.size > elf.size:
-                    raise LinkError(f"{self.name}: section {s.name} lies outside the file")
-                body = bytes(data[s.offset:s.offset + s.size])
-            self.sections.append(InputSection(self, s.index, s.name, s.type, s.flags, s.align,
-                                              s.entsize, s.size, body))
-        symtab = next(iter(elf.symbol_tables), None)
-        for s in secs:
-            if s.type == SHT.SYMTAB:
-                self.first_global = s.info
-        if symtab is not None:
-            for i in range(len(symtab)):
-                shndx = symtab.shndxs[i]
-                sec = self.sections[shndx] if 0 < shndx < len(self.sections) else None
-                self.symbols.append(LocalSymbol(symtab.names[i], symtab.values[i],
-                                                symtab.sizes[i], symtab.infos[i],
-                                                symtab.others[i], shndx, sec))
-        for table in elf.relocation_tables:
-            sec = secs[table.section_index]
-            if table.kind == "REL":
-                raise LinkError(f"{self.name}: {sec.name}: REL relocations are not used on "
-                                "x86-64")
-            if table.kind != "RELA" or not (0 < sec.info < len(self.sections)):
+                if offset + sz > size:
+                    self._bad(f"section {name} lies outside the file")
+                body = data[offset:offset + sz]
+            if align & (align - 1):
+                self._bad(f"section {name}: alignment {align} is not a power of two")
+            sections.append(InputSection(self, i, name, typ, flags, align, entsize, sz, body))
+        if symtab_header is not None:
+            self._read_symbols(*symtab_header)
+        nsec = len(sections)
+        for i, h in enumerate(headers):
+            typ = h[1]
+            if typ == SHT.REL:
+                self._bad(f"{names[i]}: REL relocations are not used on x86-64")
+            if typ != SHT.RELA or not h[5]:
                 continue
-            target = self.sections[sec.info]
-            if target is not None:
-                target.relocs = table.columns
-        for s in secs:
-            if s.type == SHT.GROUP:
-                self._read_group(s)
+            offset, sz, info = h[4], h[5], h[7]
+            if offset + sz > size or sz % 24 or h[9] not in (0, 24):
+                self._bad(f"relocation section {names[i]} is damaged (outside the file, or "
+                          "not whole 24-byte entries)")
+            if not 0 < info < nsec:
+                continue
+            target = sections[info]
+            if target is None:
+                continue
+            words = memoryview(data[offset:offset + sz]).cast("Q")
+            target.relocs = (words[0::3].tolist(), words[1::3].tolist(),
+                             memoryview(data[offset:offset + sz]).cast("q")[2::3].tolist())
+        for i, h in enumerate(headers):
+            if h[1] == SHT.GROUP:
+                self._read_group_at(names[i], h[4], h[5], h[7])
 
-    def _read_group(self, s):
-        raw = bytes(self.elf.data[s.offset:s.offset + s.size])
-        if len(raw) < 4 or len(raw) % 4:
-            raise LinkError(f"{self.name}: group section {s.name} is damaged")
+    def _read_symbols(self, offset, sz, link, info, entsize):
+        data = self.data
+        if entsize not in (0, 24) or offset + sz > len(data) or sz % 24:
+            self._bad("the symbol table is damaged (outside the file, or not 24-byte entries)")
+        strtab = b""
+        if 0 < link < len(self.headers):
+            h = self.headers[link]
+            if h[4] + h[5] > len(data):
+                self._bad("the symbol string table lies outside the file")
+            strtab = data[h[4]:h[4] + h[5]]
+        self.first_global = info
+        sections = self.sections
+        nsec = len(sections)
+        append = self.symbols.append
+        for st_name, st_info, st_other, shndx, value, size in \
+                struct.iter_unpack("<IBBHQQ", data[offset:offset + sz]):
+            sec = sections[shndx] if 0 < shndx < nsec else None
+            if shndx and shndx < 0xFF00 and shndx >= nsec:
+                self._bad(f"a symbol's section index {shndx} is not a section")
+            append(LocalSymbol(_cstr(strtab, st_name, self) if st_name else "", value, size,
+                               st_info, st_other, shndx, sec))
+
+    def _read_group_at(self, name, offset, size, info):
+        raw = self.data[offset:offset + size]
+        if len(raw) < 4 or len(raw) % 4 or offset + size > len(self.data):
+            raise LinkError(f"{self.name}: group section {name} is damaged")
         words = struct.unpack(f"<{len(raw) // 4}I", raw)
         if not words[0] & GRP_COMDAT:
             return
-        if not (0 < s.info < len(self.symbols)):
-            raise LinkError(f"{self.name}: group section {s.name} names no signature symbol")
-        sym = self.symbols[s.info]
+        if not (0 < info < len(self.symbols)):
+            raise LinkError(f"{self.name}: group section {name} names no signature symbol")
+        sym = self.symbols[info]
         signature = sym.name or (sym.section.name if sym.section is not None else "")
         self.groups.append((signature, [i for i in words[1:] if i < len(self.sections)]))
 
     def __repr__(self):
         return f"<ObjectFile {self.name}>"
+
+
+_ALLOC, _EXEC, _EXCLUDE, _NOBITS = 0x2, 0x4, 0x80000000, 8
+
+
+def _cstr(table: bytes, offset: int, obj) -> str:
+    if not offset:
+        return ""
+    end = table.find(b"\0", offset)
+    if offset >= len(table) or end < 0:
+        obj._bad(f"a name offset {offset:#x} is past the end of its string table")
+    raw = table[offset:end]
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace")
 
 
 def is_elf(data) -> bool:

@@ -73,7 +73,7 @@ class Link:
 
     def add_archive(self, path, whole=False):
         from elfkit.ld import archive as ar
-        a = ar.read_archive(path)
+        a = ar.read_archive(path, lazy=not whole)     # libc.a: its index, and what is pulled
         a.loaded = set()
         if not whole:
             ar.require_index(a)

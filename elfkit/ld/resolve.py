@@ -171,7 +171,7 @@ class SymbolTable:
                     if i in archive.loaded:
                         continue
                     archive.loaded.add(i)
-                    self.add_object(load_member(archive, archive.members[i]))
+                    self.add_object(load_member(archive, archive.member_for(i)))
                     loaded = loaded_any = True
                     break
             if not loaded:
