@@ -54,6 +54,7 @@ def _targets(sec, offsets_wanted=None):
 
 def collect(link, entry: str, undefined=(), print_removed=None):
     """Mark from the roots; unmark (live = False) what nothing reaches."""
+    _FDE_CACHE.clear()
     table = link.table
     groups = {}
     for obj in table.objects:
@@ -141,9 +142,13 @@ def _cie_relocs(sec, cie_off) -> set:
     return {o for o in sec.relocs[0] if rec.offset <= o < rec.offset + rec.size}
 
 
+FDE_COUNT: dict = {}          # id(input .eh_frame) -> FDEs left in it, for .eh_frame_hdr's size
+
+
 def prune_eh_frames(link):
     """Drop the FDEs of code that is not in the output (dead sections), in every live input
     .eh_frame, moving the relocations of what is kept."""
+    FDE_COUNT.clear()                     # keyed by id(): only this link's sections
     for obj in link.table.objects:
         for sec in obj.sections:
             if sec is None or not sec.live or sec.name != ".eh_frame" or sec.relocs is None:
@@ -154,6 +159,7 @@ def prune_eh_frames(link):
             except ValueError as e:
                 from elfkit.ld.input import LinkError
                 raise LinkError(f"{obj.name}: .eh_frame: {e}") from None
+            FDE_COUNT[id(sec)] = sum(1 for r in records if r.kind == "fde")
             pc_reloc = {o: i for i, o in enumerate(offsets)}
             dead = set()
             for rec in records:
@@ -169,6 +175,7 @@ def prune_eh_frames(link):
                     dead.add(rec.offset)
             if not dead:
                 continue
+            FDE_COUNT[id(sec)] -= len(dead)
             new, moved = EH.rebuild(sec.data, lambda r: r.offset not in dead)
             rows = []
             for o, info, a in zip(offsets, infos, addends):

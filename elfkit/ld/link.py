@@ -251,8 +251,13 @@ class Link:
         self.ehdr_sec = None
         if self.eh_frame_hdr and ehf is not None and ehf.inputs:
             from elfkit.ld import eh_frame
+            from elfkit.ld.gc import FDE_COUNT
             count = 0
             for s in ehf.inputs:
+                known = FDE_COUNT.get(id(s))
+                if known is not None:
+                    count += known
+                    continue
                 try:
                     count += sum(1 for rec in eh_frame.split_records(s.data) if rec.kind == "fde")
                 except ValueError as e:
