@@ -204,13 +204,24 @@ class ObjectFile:
         sections = self.sections
         nsec = len(sections)
         append = self.symbols.append
+        # an ASCII table (nearly all are) is decoded once, each name then cut with str.index
+        text = strtab.decode("ascii") if strtab.isascii() else None
+        tlen = len(strtab)
         for st_name, st_info, st_other, shndx, value, size in \
                 struct.iter_unpack("<IBBHQQ", data[offset:offset + sz]):
             sec = sections[shndx] if 0 < shndx < nsec else None
-            if shndx and shndx < 0xFF00 and shndx >= nsec:
+            if shndx >= nsec and shndx < 0xFF00:
                 self._bad(f"a symbol's section index {shndx} is not a section")
-            append(LocalSymbol(_cstr(strtab, st_name, self) if st_name else "", value, size,
-                               st_info, st_other, shndx, sec))
+            if not st_name:
+                name = ""
+            elif text is not None and st_name < tlen:
+                end = text.find("\0", st_name)
+                if end < 0:
+                    self._bad(f"a name offset {st_name:#x} is past the end of its string table")
+                name = text[st_name:end]
+            else:
+                name = _cstr(strtab, st_name, self)
+            append(LocalSymbol(name, value, size, st_info, st_other, shndx, sec))
 
     def _read_group_at(self, name, offset, size, info):
         raw = self.data[offset:offset + size]
