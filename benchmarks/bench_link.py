@@ -183,21 +183,9 @@ def rows():
 # --- running alone -----------------------------------------------------------------------------
 
 def main() -> None:
-    """Measure, then replace this module's section of BENCH.md (rendered as `make bench` renders
-    it: run.section) and keep every other section as it is; the file is read only after the
-    measurements, just before it is written."""
+    """Measure, then replace this module's section of BENCH.md alone (run.run_alone)."""
     import run
-    from bench_threads import splice
-    from harness import repo_relative
-    measured = rows()
-    for r in measured:
-        _, mine, peer, ratio = run.row_cells(r)[:4]
-        print(f"  {r.what}: elfkit {mine}, peer {peer}, ratio {ratio}", flush=True)
-    new = run.document(run.header() + run.section("bench_link", __doc__, measured))
-    bench = HERE.parent / "BENCH.md"
-    old = bench.read_text() if bench.exists() else ""
-    bench.write_text(repo_relative(splice(old, new, "link")) if old else new)
-    print("replaced the link section of BENCH.md" if old else "wrote BENCH.md")
+    run.run_alone("bench_link", __doc__, rows, "link")
 
 
 if __name__ == "__main__":

@@ -71,5 +71,21 @@ def main(argv):
     print("wrote BENCH.md")
 
 
+def run_alone(name: str, doc: str, rows, title: str) -> None:
+    """`python benchmarks/NAME.py`: measure `rows()`, then replace only the `## title` section
+    of BENCH.md (rendered as `make bench` renders it) and keep every other one as it is; the
+    file is read only after the measurements, just before it is written."""
+    from bench_threads import splice
+    measured = rows()
+    for r in measured:
+        _, mine, peer, ratio = row_cells(r)[:4]
+        print(f"  {r.what}: elfkit {mine}, peer {peer}, ratio {ratio}", flush=True)
+    new = document(header() + section(name, doc, measured))
+    bench = HERE.parent / "BENCH.md"
+    old = bench.read_text() if bench.exists() else ""
+    bench.write_text(repo_relative(splice(old, new, title)) if old else new)
+    print(f"replaced the {title} section of BENCH.md" if old else "wrote BENCH.md")
+
+
 if __name__ == "__main__":
     main(sys.argv)

@@ -15,6 +15,32 @@ from elfkit.errors import ElfFormatError, InputError
 from elfkit.elf.header import ElfHeader, parse_header
 
 
+def map_readonly(path: str, kind: str):
+    """The bytes of the regular file `path`, mapped read-only (read, where it cannot be
+    mapped); a directory, a pipe or device, an empty file or an unreadable one is one
+    InputError/ElfFormatError naming it (`kind`: what it should have been, "an ELF file")."""
+    import stat as stat_mod
+    try:
+        st = os.stat(path)
+        if stat_mod.S_ISDIR(st.st_mode):
+            raise InputError(path, f"is a directory, not {kind}")
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise InputError(path, "is not an ordinary file (a pipe, socket or device)")
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                raise ElfFormatError(path, f"empty file, not {kind}")
+            try:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                return f.read()
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+    except OSError as e:
+        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+
+
 class ElfFile:
     """One ELF file. Views (`sections`, `segments`, `dynamic`, ...) are decoded on first use."""
 
@@ -32,28 +58,8 @@ class ElfFile:
     @classmethod
     def open(cls, path) -> "ElfFile":
         """Map a regular file read-only; anything else is an InputError naming the problem."""
-        import stat as stat_mod
         path = os.fspath(path)
-        try:
-            st = os.stat(path)
-            if stat_mod.S_ISDIR(st.st_mode):
-                raise InputError(path, "is a directory, not an ELF file")
-            if not stat_mod.S_ISREG(st.st_mode):
-                raise InputError(path, "is not an ordinary file (a pipe, socket or device)")
-            with open(path, "rb") as f:
-                if os.fstat(f.fileno()).st_size == 0:
-                    raise ElfFormatError(path, "empty file, not an ELF file")
-                try:
-                    data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-                except (OSError, ValueError):
-                    data = f.read()
-        except FileNotFoundError:
-            raise InputError(path, "no such file") from None
-        except PermissionError:
-            raise InputError(path, "permission denied") from None
-        except OSError as e:
-            raise InputError(path, f"cannot read: {e.strerror or e}") from None
-        return cls(path, data)
+        return cls(path, map_readonly(path, "an ELF file"))
 
     @classmethod
     def from_bytes(cls, data: bytes, path: str = "<bytes>") -> "ElfFile":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import stat as stat_mod
 import struct
 
 from elfkit.errors import ElfFormatError, InputError
@@ -160,26 +159,9 @@ def require_index(archive: Archive) -> None:
 def read_archive(path, lazy: bool = False) -> Archive:
     """Map the archive at `path` read-only and read its members and symbol index (lazy:
     the index only, members when asked for -- what a link needs from libc.a)."""
+    from elfkit.elf.file import map_readonly
     path = os.fspath(path)
-    try:
-        st = os.stat(path)
-        if stat_mod.S_ISDIR(st.st_mode):
-            raise InputError(path, "is a directory, not an archive")
-        if not stat_mod.S_ISREG(st.st_mode):
-            raise InputError(path, "is not an ordinary file (a pipe, socket or device)")
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                raise ElfFormatError(path, "empty file, not an archive")
-            try:
-                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):
-                data = f.read()
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
-    except OSError as e:
-        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    data = map_readonly(path, "an archive")
     return archive_from_bytes(data, path, lazy)
 
 
