@@ -120,10 +120,18 @@ def _fdes(sec):
         return cached
     out = []
     offsets = sorted(sec.relocs[0]) if sec.relocs is not None else []
-    for rec in EH.split_records(sec.data):
+    try:
+        records = EH.split_records(sec.data)
+    except ValueError as e:
+        from elfkit.ld.input import LinkError
+        raise LinkError(f"{sec.obj.name}: .eh_frame: {e}") from None
+    for rec in records:
         if rec.kind != "fde":
             continue
-        pc = EH.fde_pc_begin_offset(sec.data, rec.offset)
+        try:
+            pc = EH.fde_pc_begin_offset(sec.data, rec.offset)
+        except ValueError:
+            continue
         inside = [o for o in offsets if rec.offset <= o < rec.offset + rec.size]
         inside.sort(key=lambda o: o != pc)
         out.append((rec.offset, rec.cie_offset, inside))
@@ -135,7 +143,10 @@ _FDE_CACHE: dict = {}
 
 
 def _cie_relocs(sec, cie_off) -> set:
-    recs = {r.offset: r for r in EH.split_records(sec.data)}
+    try:
+        recs = {r.offset: r for r in EH.split_records(sec.data)}
+    except ValueError:
+        return set()
     rec = recs.get(cie_off)
     if rec is None or sec.relocs is None:
         return set()
@@ -165,10 +176,15 @@ def prune_eh_frames(link):
             for rec in records:
                 if rec.kind != "fde":
                     continue
-                i = pc_reloc.get(EH.fde_pc_begin_offset(sec.data, rec.offset))
+                try:
+                    i = pc_reloc.get(EH.fde_pc_begin_offset(sec.data, rec.offset))
+                except ValueError:
+                    continue
                 if i is None:
                     continue
                 index = infos[i] >> 32
+                if not index or index >= len(obj.symbols):
+                    continue                         # relocate.py reports the bad index
                 g = obj.globals[index] if index < len(obj.globals) else None
                 target = g.section if g is not None else obj.symbols[index].section
                 if target is not None and hasattr(target, "live") and not target.live:
@@ -176,7 +192,11 @@ def prune_eh_frames(link):
             if not dead:
                 continue
             FDE_COUNT[id(sec)] -= len(dead)
-            new, moved = EH.rebuild(sec.data, lambda r: r.offset not in dead)
+            try:
+                new, moved = EH.rebuild(sec.data, lambda r: r.offset not in dead)
+            except ValueError as e:
+                from elfkit.ld.input import LinkError
+                raise LinkError(f"{obj.name}: .eh_frame: {e}") from None
             rows = []
             for o, info, a in zip(offsets, infos, addends):
                 n = EH.moved_offset(records, moved, o)

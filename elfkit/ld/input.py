@@ -162,8 +162,9 @@ class ObjectFile:
                 if offset + sz > size:
                     self._bad(f"section {name} lies outside the file")
                 body = data[offset:offset + sz]
-            if align & (align - 1):
-                self._bad(f"section {name}: alignment {align} is not a power of two")
+            if align & (align - 1) or align > 1 << 32:
+                self._bad(f"section {name}: alignment {align:#x} is not a power of two up to "
+                          "4 GiB")
             sections.append(InputSection(self, i, name, typ, flags, align, entsize, sz, body))
         if symtab_header is not None:
             self._read_symbols(*symtab_header)

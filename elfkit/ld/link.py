@@ -168,7 +168,10 @@ class Link:
                     out = by_name[out_name] = L.OutputSection(out_name, sec.type, sec.flags, seg)
                     if rule is None:
                         orphans[out_name] = out
-                out.flags |= sec.flags & (SHF.WRITE | SHF.ALLOC | SHF.EXECINSTR | SHF.TLS)
+                # an output is loaded or not as its first input says (a stray SHF_ALLOC on
+                # a .comment does not make a segment of it)
+                out.flags |= sec.flags & (SHF.WRITE | SHF.EXECINSTR | SHF.TLS | (
+                    SHF.ALLOC if out.segment != "none" else 0))
                 if sec.type != SHT.NOBITS and out.type == SHT.NOBITS:
                     out.type = sec.type
                 ranked.append((out, rank, len(ranked), sec))
@@ -351,6 +354,9 @@ class Link:
             if not o.nobits:
                 offset += size
             vaddr_end = max(vaddr_end, o.addr + size)
+        if vaddr_end > 0x7FFFFFFFF000:
+            raise LinkError(f"the output does not fit in the user address space: it would end "
+                            f"at {vaddr_end:#x}")
         # NOBITS sections do not move the file offset, but the next ones' addresses must
         # stay past them: nothing follows .bss in the image here.
         tls = [o for o in loads if o.flags & SHF.TLS]
@@ -522,8 +528,12 @@ class Link:
         if self.ehdr_sec is not None:
             from elfkit.ld import eh_frame
             ehf = self.by_name[".eh_frame"]
-            self._write_synthetic(self.ehdr_sec, eh_frame.build_eh_frame_hdr(
-                bytes(ehf.data), ehf.addr, self.ehdr_sec.addr))
+            try:
+                hdr = eh_frame.build_eh_frame_hdr(bytes(ehf.data), ehf.addr, self.ehdr_sec.addr)
+            except ValueError as e:
+                raise LinkError(f"cannot build .eh_frame_hdr from the inputs' .eh_frame: {e}") \
+                    from None
+            self._write_synthetic(self.ehdr_sec, hdr)
 
     def _resolver_addr(self, key) -> int:
         if isinstance(key, tuple):

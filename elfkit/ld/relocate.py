@@ -272,13 +272,17 @@ class Relocator:
         code = bytes(buf[start:start + 16])
         if len(code) == 16 and code[:4] == b"\x66\x48\x8d\x3d" and \
                 code[8:12] == b"\x66\x66\x48\xe8":
-            value = self.link.tpoff(S) + 0
+            value = self.link.tpoff(S)
+            if not self._fits_tp(sec, off, t, R_TLSGD, value):
+                return None
             buf[start:start + 16] = b"\x64\x48\x8b\x04\x25\x00\x00\x00\x00\x48\x8d\x80" + \
                 struct.pack("<i", value)
             return off + 8                               # the PLT32 to __tls_get_addr
         if len(code) >= 14 and code[:4] == b"\x66\x48\x8d\x3d" and code[8:10] == b"\xff\x15":
             # -fno-plt: call *__tls_get_addr@GOTPCREL(%rip), 14 bytes + a 2-byte pad
             value = self.link.tpoff(S)
+            if not self._fits_tp(sec, off, t, R_TLSGD, value):
+                return None
             buf[start:start + 16] = b"\x64\x48\x8b\x04\x25\x00\x00\x00\x00\x48\x8d\x80" + \
                 struct.pack("<i", value)
             return off + 6
@@ -309,6 +313,13 @@ class Relocator:
         buf[start + 2] = 0xC0 | reg
         self._put(sec, off, t, R_GOTPC32_TLSDESC, buf, at, 4, self.link.tpoff(S), _S32)
 
+    def _fits_tp(self, sec, off, t, rtype, value) -> bool:
+        if -0x80000000 <= value <= 0x7FFFFFFF:
+            return True
+        self.errors.append(f"{sec.obj.name}: ({sec.name}+{off:#x}): relocation truncated to fit: "
+                           f"{reloc_type_name(rtype, 62)} against `{t.name}'")
+        return False
+
     def _bad_tls(self, sec, off, t, rtype):
         self.errors.append(f"{sec.obj.name}: ({sec.name}+{off:#x}): {reloc_type_name(rtype, 62)}"
                            f" against `{t.name}': unexpected instruction sequence for TLS "
@@ -318,7 +329,11 @@ class Relocator:
     def got_slot_addr(self, t, tp=False) -> int:
         link = self.link
         key = ("tp", t.key) if tp else t.key
-        return link.got_addr() + 8 * self.got_keys[key]
+        slot = self.got_keys.get(key)
+        if slot is None:          # only relocations of loaded sections get GOT slots
+            raise LinkError(f"a GOT relocation against `{t.name}' in a section that is not "
+                            "loaded (not SHF_ALLOC): it has no GOT slot")
+        return link.got_addr() + 8 * slot
 
     def got_contents(self, resolve_key) -> bytes:
         """The .got's words: each slot's symbol address, or its TP offset (GOTTPOFF)."""

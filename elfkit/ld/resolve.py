@@ -112,6 +112,10 @@ class SymbolTable:
                 g.type = g.type or ls.type
             return
         if shndx == SHN.COMMON:
+            if ls.value & (ls.value - 1) or ls.value > 1 << 32:
+                self.errors.append(f"{obj.name}: COMMON symbol `{g.name}' has alignment "
+                                   f"{ls.value:#x}, not a power of two up to 4 GiB")
+                return
             if g.defined and not g.is_common and g.bind != STB_WEAK:
                 return                             # a definition beats COMMON
             if g.is_common:
