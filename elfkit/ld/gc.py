@@ -161,6 +161,9 @@ def prune_eh_frames(link):
     .eh_frame, moving the relocations of what is kept."""
     FDE_COUNT.clear()                     # keyed by id(): only this link's sections
     for obj in link.table.objects:
+        if not any(s is not None and not s.live and s.flags & SHF.EXECINSTR
+                   for s in obj.sections):
+            continue                      # FDEs describe code: none of this object's is gone
         for sec in obj.sections:
             if sec is None or not sec.live or sec.name != ".eh_frame" or sec.relocs is None:
                 continue
