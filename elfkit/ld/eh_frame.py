@@ -443,10 +443,18 @@ def build_eh_frame_hdr(eh_frame: bytes, eh_frame_addr: int, hdr_addr: int,
     for r in split_records(eh_frame, is_64):
         if r.kind != "fde":
             continue
-        if r.cie_offset not in encodings:
-            encodings[r.cie_offset] = cie_fde_encoding(eh_frame, r.cie_offset, is_64)
-        begin, rng = decode_fde_pc(eh_frame, r.offset, eh_frame_addr, is_64, datarel_base,
-                                   encodings[r.cie_offset])
+        enc = encodings.get(r.cie_offset)
+        if enc is None:
+            enc = encodings[r.cie_offset] = cie_fde_encoding(eh_frame, r.cie_offset, is_64)
+        pc_off = r.offset + r.header_size + 4
+        if enc == 0x1B and pc_off + 8 <= r.offset + r.size:
+            # pcrel|sdata4, what gcc and clang emit: two words, read at once
+            rel, length = struct.unpack_from("<ii", eh_frame, pc_off)
+            mask = (1 << (64 if is_64 else 32)) - 1
+            begin, rng = (eh_frame_addr + pc_off + rel) & mask, length & mask
+        else:
+            begin, rng = decode_fde_pc(eh_frame, r.offset, eh_frame_addr, is_64, datarel_base,
+                                       enc)
         entries.append((begin, rng, eh_frame_addr + r.offset))
     entries.sort()
     out = bytearray((HDR_VERSION, HDR_EH_FRAME_PTR_ENC, HDR_FDE_COUNT_ENC, HDR_TABLE_ENC))
