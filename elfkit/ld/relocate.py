@@ -64,7 +64,7 @@ class Relocator:
         self.iplt_targets: list = []      # resolver keys, by index
         self.errors: list[str] = []
         self.trace = None                 # a list to append (sec, off, sym, S, A, P, value)
-        self._targets: dict = {}          # (obj, symbol index, alloc) -> Target, after layout
+        self._targets: dict = {}          # (obj, alloc) -> {symbol index: Target}, after layout
 
     # --- symbols ---------------------------------------------------------------------------
     def target(self, obj, index: int, resolved: bool = True, strict: bool = True) -> Target:
@@ -144,7 +144,10 @@ class Relocator:
         """Relocate input section `sec`, whose bytes are at buf[base:] and whose address is
         sec.addr."""
         obj, link = sec.obj, self.link
-        cache = self._targets
+        strict = bool(sec.flags & 2)
+        cache = self._targets.get((obj, strict))
+        if cache is None:
+            cache = self._targets[(obj, strict)] = {}
         offsets, infos, addends = sec.relocs
         P0 = sec.addr
         skip_next_at = None
@@ -160,10 +163,9 @@ class Relocator:
                                 "section's end")
             P = P0 + off
             if index:
-                key = (obj, index, sec.flags & 2)
-                t = cache.get(key)
+                t = cache.get(index)
                 if t is None:
-                    t = cache[key] = self.target(obj, index, strict=bool(sec.flags & 2))
+                    t = cache[index] = self.target(obj, index, strict=strict)
             else:
                 t = Target(0, 0, None, "")
             S, Z = t.addr, t.size
