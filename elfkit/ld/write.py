@@ -92,7 +92,8 @@ def symbols(link, strtab: bytearray, shndx_of) -> tuple[bytes, int]:
                     continue
                 value, ndx = ls.value, 0xFFF1
             else:
-                value = link.relocator.target(obj, i).addr
+                value = (sec.out.addr + sec.out_offset + ls.value if sec.merge_map is None
+                         else link.relocator.target(obj, i).addr)
                 ndx = shndx_of(sec)
             rows.append(struct.pack("<IBBHQQ", name_of(ls.name), ls.type, ls.visibility, ndx,
                                     value, ls.size))
