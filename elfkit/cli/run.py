@@ -207,6 +207,66 @@ def write_vdso(file, proc, out):
         raise SystemExit(2) from None
 
 
+GDB_OPTION = click.option(
+    "--gdb", "gdb_at", metavar="[HOST:]PORT",
+    help="Stop FILE at its first instruction and wait for gdb (`target remote :PORT`) on "
+         "127.0.0.1:PORT (HOST: another address; PORT 0: a free port, printed). Runs on one CPU.")
+
+
+def check_gdb_options(ctx, gdb_at, max_insns, guest):
+    """--gdb: one CPU (phase 1 debugs one thread), and no --max-insns (single steps count)."""
+    if gdb_at is None:
+        return None
+    from elfkit.gdb.rsp import parse_hostport
+    if max_insns:
+        raise click.UsageError("--gdb and --max-insns cannot be used together", ctx)
+    try:
+        where = parse_hostport(gdb_at)
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx, param_hint="--gdb") from None
+    guest["cpus"] = 1
+    return where
+
+
+def wait_for_gdb(where, file, proc):
+    """Listen on `where`, print where, accept gdb's connection: the stub, installed in the
+    kernel (the program is stopped at its first instruction until gdb resumes it)."""
+    import signal
+    import socket
+    from elfkit.gdb.rsp import Connection, listen
+    from elfkit.gdb.stub import GdbStub
+    host, port = where
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"elfkit: warning: --gdb listens on {host}: whoever reaches it can run code "
+                   "as you", err=True)
+    try:
+        srv = listen(host, port)
+    except OSError as e:
+        click.echo(f"elfkit: error: --gdb {host}:{port}: {e.strerror}", err=True)
+        raise SystemExit(2) from None
+    bound = srv.getsockname()[1]
+    click.echo(f"elfkit: {file}: process {proc.pid} stopped at {proc.cpu.pc():#x}; waiting for "
+               f"gdb on {host}:{bound} (target remote {host}:{bound})", err=True)
+    srv.settimeout(0.2)
+    kernel = proc.kernel
+    try:
+        while True:
+            try:
+                sock, _ = srv.accept()
+                break
+            except socket.timeout:
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    if sig in kernel.host_signals:
+                        click.echo(f"elfkit: {file}: no gdb came", err=True)
+                        die_by_signal(sig)
+    finally:
+        srv.close()
+    sock.settimeout(None)
+    stub = GdbStub(Connection(sock), kernel, proc)
+    kernel.gdb = stub
+    return stub
+
+
 def exit_like_the_guest(file, status):
     """elfkit's exit status: the guest's, with one line on stderr when it did not just exit."""
     if status.limit == "internal":
@@ -268,11 +328,12 @@ def die_by_signal(sig: int):
 @click.option("--syscalls", "syscall_table", is_flag=True,
               help="Print which system calls elfkit answers and how (docs/SYSCALLS.md), and exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --syscalls: the table as JSON.")
+@GDB_OPTION
 @click.pass_context
 @lambda f: guest_options(f, file_required=False)
 def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_vdso, trace_procs,
                  trace_procs_output, trace_procs_format, timeout, max_insns, syscall_table, as_json,
-                 **guest):
+                 gdb_at, **guest):
     """Run FILE with ARGS in the emulator; its stdin, stdout and stderr are yours."""
     from elfkit.kernel.task import RunLimits
     if as_json and not syscall_table:
@@ -283,6 +344,7 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_
         return
     if file is None:
         raise click.UsageError("Missing argument 'FILE'.", ctx)
+    gdb_where = check_gdb_options(ctx, gdb_at, max_insns, guest)
     tracer = trace_stream = procs = procs_stream = None
     if strace or strace_output:
         from elfkit.kernel.strace import StraceWriter
@@ -307,7 +369,10 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_
     if show_stack:
         from elfkit.render.stack import format_stack
         click.echo(format_stack(proc.image.stack), err=True, nl=False)
+    stub = wait_for_gdb(gdb_where, file, proc) if gdb_where is not None else None
     status = proc.run(limits)
+    if stub is not None:
+        stub.close()
     if tracer is not None:
         tracer.finish(proc, status)
     if procs is not None:

@@ -8,24 +8,31 @@ import sys
 
 import click
 
-from elfkit.cli.run import GUEST_COMMAND_SETTINGS, exit_like_the_guest, guest_options, spawn_guest
+from elfkit.cli.run import (GDB_OPTION, GUEST_COMMAND_SETTINGS, check_gdb_options,
+                            exit_like_the_guest, guest_options, spawn_guest, wait_for_gdb)
 
 
 @click.command("trace-plt", context_settings=GUEST_COMMAND_SETTINGS)
 @click.option("--calls", is_flag=True, help="Also count every call through each PLT slot.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (keys: docs/TRACE.md).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
+@GDB_OPTION
+@click.pass_context
 @guest_options
-def trace_plt(file, args, calls, as_json, output, timeout, max_insns, **guest):
+def trace_plt(ctx, file, args, calls, as_json, output, timeout, max_insns, gdb_at, **guest):
     """Run FILE and show each lazy PLT binding (symbol, version, GOT slot before/after, target)."""
     from elfkit.kernel.task import RunLimits
     from elfkit.linker.trace import PltTracer
     from elfkit.render.trace import write_json, write_text
+    gdb_where = check_gdb_options(ctx, gdb_at, max_insns, guest)
     limits = RunLimits(timeout_s=timeout, max_insns=max_insns)
     proc = spawn_guest(file, args, limits=limits, **guest)
     tracer = PltTracer(proc, count_calls=calls)
     tracer.attach()
+    stub = wait_for_gdb(gdb_where, file, proc) if gdb_where is not None else None
     status = proc.run(limits)
+    if stub is not None:
+        stub.close()
     result = tracer.finish()
     out = open(output, "w") if output else sys.stderr
     try:

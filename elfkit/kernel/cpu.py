@@ -850,22 +850,79 @@ class Cpu:
         else:
             self.machine.on_every_cpu(op, keep=True)
 
-    def _code_hook(self, begin: int, end: int, owner, handler):
+    def _code_hook(self, begin: int, end: int, owner, handler, keep_exit_check: bool = False):
         # Code hooks (trace-plt's breakpoints and PLT counting) and the inline exit check do not
         # mix: with both, hooks added while the guest runs were seen to never fire (a PLT's
         # blocks translated again after the hook was added). From the first code hook on, new
         # blocks keep Unicorn's call; those already rewritten have no hook and stay as they are.
-        self._exit_check = None
+        # (--gdb adds its hooks only while the CPU is stopped, and keeps the rewrite:
+        # keep_exit_check; tests/test_gdb.py.)
+        if not keep_exit_check:
+            self._exit_check = None
         handler = self._in_kernel(handler)
 
         def on_code(_uc, address, _size, _data):
             if self.pages is owner:
                 handler(address)
-        self._add_hook(UC.UC_HOOK_CODE, _CODE_CB(on_code), begin, end)
+        handle = self._add_hook(UC.UC_HOOK_CODE, _CODE_CB(on_code), begin, end)
         # Code translated before the hook existed would not call it: drop those pages' blocks.
         # (Only those pages: removing the whole cache walks every page through the MMU and
         # leaves a phantom page fault behind.)
         self.flush_translations(begin & ~0xFFF, (end | 0xFFF) + 1)
+        return handle
+
+    def add_code_hook(self, begin: int, end: int, handler) -> int:
+        """handler(address) before each instruction in [begin, end] of the address space
+        current now, on this CPU only (--gdb's breakpoints: the machine has one CPU); the
+        handle for remove_hook."""
+        return self._code_hook(begin, end, self.pages, handler, keep_exit_check=True)
+
+    def set_stop_addresses(self, addresses) -> bool:
+        """Stop the CPU before the instruction at any of `addresses` runs (--gdb's breakpoints),
+        with Unicorn's exits: the translator ends a block at such an address with a halt, so
+        the stop costs nothing elsewhere and needs no exact stops. Blocks translated before a
+        change are dropped from the pages of the addresses that changed. False when this
+        Unicorn has no exits (the caller uses code hooks)."""
+        new = set(addresses)
+        old = getattr(self, "_stop_at", set())
+        if new == old:
+            return True
+        try:
+            if new:
+                self.uc.ctl_exits_enabled(True)
+                self.uc.ctl_set_exits(sorted(new))
+            else:
+                self.uc.ctl_set_exits([])
+                self.uc.ctl_exits_enabled(False)
+        except (uc_mod.UcError, AttributeError, TypeError):
+            return False
+        for address in old ^ new:
+            self.flush_translations(address & ~0xFFF, (address | 0xFFF) + 1)
+        self._stop_at = new
+        return True
+
+    def add_watch_hook(self, begin: int, end: int, write: bool, handler) -> int | None:
+        """handler(address, size, paddr) when guest code on this CPU writes (write=True) or
+        reads memory starting in [begin, end], virtual addresses within one page present now, in
+        the address space current now (--gdb's watchpoints). Hooked on the frame, as memory
+        hooks match physical addresses (see add_read_watch); called before a store is made.
+        None if the page has no frame; else the handle for remove_hook."""
+        owner = self.pages
+        b = owner.find(begin)
+        if b is None or begin >> 12 != end >> 12:
+            return None
+        delta = b.paddr + (begin - b.vaddr) - begin
+
+        def on_access(_uc, _type, paddr, size, _value, _data):
+            if self.pages is owner:
+                handler(paddr - delta, size, paddr)
+            return True
+        kind = UC.UC_HOOK_MEM_WRITE if write else UC.UC_HOOK_MEM_READ
+        return self._add_hook(kind, _READ_CB(on_access), begin + delta, end + delta)
+
+    def remove_hook(self, handle: int):
+        """Delete a hook add_code_hook made (blocks that call it skip it from now on)."""
+        self._lib.uc_hook_del(self._h, ctypes.c_size_t(handle))
 
     def _add_hook(self, htype, cb, begin, end, *extra):
         hh = ctypes.c_size_t()
@@ -876,6 +933,7 @@ class Cpu:
         if err != UC.UC_ERR_OK:
             raise CpuError("other", f"uc_hook_add failed: {err}")
         self._keep.append(cb)
+        return hh.value
 
     # --- running ---------------------------------------------------------------------------
     def run(self, begin: int, timeout_us: int = 0, count: int = 0):

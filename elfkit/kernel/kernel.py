@@ -65,6 +65,7 @@ class Kernel:
         self.warn = warn or default_warn
         self.tracer = tracer
         self.exec_linker = exec_linker
+        self.gdb = None                          # --gdb: the stub (elfkit.gdb.stub.GdbStub)
         self.seed = seed
         self.rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self.page_cache = PageCache(self.cpu.phys)
@@ -429,3 +430,5 @@ class Kernel:
     def record_exit(self, task: Task, status: ExitStatus):
         if task is self.first and self.first_status is None:
             self.first_status = status
+            if self.gdb is not None:
+                self.gdb.exited(status)

@@ -283,6 +283,8 @@ def _run_task(kernel, cpu, task, limits, deadline) -> int:
     if task.rseq_area is not None:
         rseq_resume(task, cpu)
     if task.exit is None and (task.signals.pending or task.group.pending):
+        if kernel.gdb is not None:                 # --gdb: gdb sees each signal first
+            kernel.gdb.signals_due(task)
         deliver_pending(task)
     if task.exit is not None:
         do_exit(task, task.exit)
@@ -293,10 +295,17 @@ def _run_task(kernel, cpu, task, limits, deadline) -> int:
         kernel.enqueue(task, preempted=True)
         return 0
     settle_rip(task)
+    step = 0
+    if kernel.gdb is not None:                     # --gdb: a stop gdb is to see (elfkit.gdb.stub)
+        step = kernel.gdb.before_run(task)
+        if task.exit is not None or task.state != TASK_RUNNING or task.blocked_call is not None:
+            if task.exit is not None:
+                do_exit(task, task.exit)
+            return 0
     kernel.vsyscall.update()                       # the vDSO's clock data, as of now
     pc = cpu.pc()
     left_s = deadline - time.monotonic() if deadline is not None else None
-    left_insns = kernel.schedule_state.insns_left()
+    left_insns = step or kernel.schedule_state.insns_left()
     cpu.slice_end = time.monotonic() + SLICE_S if kernel.others_waiting(task) else None
     error = None
     cpu.running = True
@@ -321,6 +330,9 @@ def _run_task(kernel, cpu, task, limits, deadline) -> int:
         task.run_since = None
     ran = (cpu.insns_run() or 0) if limits.max_insns else 0
     settle_rip(task)
+    if kernel.gdb is not None and kernel.gdb.after_run(task, error):
+        error = None                               # gdb said: no signal for this fault
+        cpu.interrupt = None
     if task.trap_failed():
         pass
     elif error is not None:
@@ -351,8 +363,8 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
     gets its return address written in, as a context saved after a stop has it."""
     state = kernel.schedule_state
     if kernel.strace is not None or kernel.tracer is not None or state is None or \
-            state.limits.max_insns or kernel.first_stop is not None:
-        return False
+            state.limits.max_insns or kernel.first_stop is not None or kernel.gdb is not None:
+        return False                             # (--gdb: every run goes through gdb's stops)
     mm = prev.mm
     mask = 1 << cpu.index
     for t in kernel.runqueue:

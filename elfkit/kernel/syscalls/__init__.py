@@ -107,7 +107,9 @@ def make_dispatcher(kernel, cpu):
                     # %rip written in the hook would be moved on by Unicorn after it: set it, act on
                     # the signals, and go on from restart_at (past the syscall, or a handler frame).
                     cpu.set_reg("rip", v[7] + 2)         # a handler frame must return past the syscall
-                    if not deliver_pending(proc):
+                    if kernel.gdb is not None and proc is kernel.gdb.task:
+                        proc.restart_at = v[7] + 2       # --gdb: gdb sees them first (sched)
+                    elif not deliver_pending(proc):
                         proc.restart_at = v[7] + 2
                     cpu.stop()
             finally:
