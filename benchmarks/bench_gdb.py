@@ -72,19 +72,13 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from bench_run import RunRow  # noqa: E402
-from harness import timed_run  # noqa: E402
+from harness import env_number, timed_run  # noqa: E402
 
 
-def _env_number(name: str, default: float) -> float:
-    try:
-        return max(1.0, float(os.environ.get(name, default)))
-    except ValueError:
-        return default
 
-
-RUNS = int(_env_number("ELFKIT_BENCH_RUNS", 5))          # each run takes seconds: medians of 5
-ROUNDS = int(_env_number("ELFKIT_BENCH_GDB_ROUNDS", 40))
-TIMEOUT_S = _env_number("ELFKIT_BENCH_TIMEOUT", 120)
+RUNS = int(env_number("ELFKIT_BENCH_RUNS", 5))          # each run takes seconds: medians of 5
+ROUNDS = int(env_number("ELFKIT_BENCH_GDB_ROUNDS", 40))
+TIMEOUT_S = env_number("ELFKIT_BENCH_TIMEOUT", 120)
 CONTINUE_GOAL = "<= 1.05x plain run"
 FIXTURE = "fixtures/build/cpubound-static"           # commands run from TOP, paths relative
 PYTHON = "/usr/bin/python3"

@@ -38,21 +38,15 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from harness import Row, timed_run  # noqa: E402
+from harness import Row, env_int, timed_run  # noqa: E402
 
 LIBDIRS = ["/usr/lib", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib/jvm"]
 GOAL = "<= 1.0x readelf"
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
 
-
-RUNS = _env_int("ELFKIT_BENCH_RUNS", 9)      # the libraries take 0.1-2 s a run: medians of 9
-TOP = _env_int("ELFKIT_BENCH_INSPECT_TOP", 5)
+RUNS = env_int("ELFKIT_BENCH_RUNS", 9)      # the libraries take 0.1-2 s a run: medians of 9
+TOP = env_int("ELFKIT_BENCH_INSPECT_TOP", 5)
 
 SHT_SYMTAB, SHT_RELA, SHT_REL, SHT_DYNSYM = 2, 4, 9, 11
 ET_DYN = 3

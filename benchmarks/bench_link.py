@@ -38,21 +38,15 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from harness import Row, timed_run  # noqa: E402
+from harness import Row, env_int, timed_run  # noqa: E402
 
 TOP = HERE.parent
 FIXTURES = TOP / "fixtures"
 GOAL = "<= 3x ld.bfd"
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
 
-
-RUNS = _env_int("ELFKIT_BENCH_RUNS", 9)
+RUNS = env_int("ELFKIT_BENCH_RUNS", 9)
 
 RECORDER = '#!/bin/sh\nprintf \'%s\\0\' "$@" > "$ELFKIT_BENCH_LD_ARGV"\n'
 

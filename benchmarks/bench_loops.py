@@ -50,7 +50,6 @@ BENCH.md and leaves the others as they were).
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -60,18 +59,13 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from bench_run import BUILD, Prog, RunRow, _nan, _run_once, measure, programs  # noqa: E402
+from harness import env_number  # noqa: E402
 
 
-def _env_number(name: str, default: float) -> float:
-    try:
-        return max(0.0, float(os.environ.get(name, default)))
-    except ValueError:
-        return default
 
-
-SCALE = _env_number("ELFKIT_BENCH_LOOPS_SCALE", 1.0) or 1.0
-ALULOOP_N = max(10, int(_env_number("ELFKIT_BENCH_ALULOOP_N", 1_000_000_000) * SCALE))
-STACKVM_N = max(10, int(_env_number("ELFKIT_BENCH_STACKVM_N", 150_000_000) * SCALE))
+SCALE = env_number("ELFKIT_BENCH_LOOPS_SCALE", 1.0, 0.0) or 1.0
+ALULOOP_N = max(10, int(env_number("ELFKIT_BENCH_ALULOOP_N", 1_000_000_000, 0.0) * SCALE))
+STACKVM_N = max(10, int(env_number("ELFKIT_BENCH_STACKVM_N", 150_000_000, 0.0) * SCALE))
 GOAL = 1.5                  # x qemu-user
 CALL_ENV = "ELFKIT_EXIT_CHECK=call"
 

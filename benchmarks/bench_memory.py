@@ -25,10 +25,11 @@ TOP = HERE.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bench_procs import (RUNS, Job, ProcRow, _QEMU_MISSING, _elfkit, _env_int, _failed_note,  # noqa: E402
+from bench_procs import (RUNS, Job, ProcRow, _QEMU_MISSING, _elfkit, _failed_note,  # noqa: E402
                          _join, _nan, _qemu, measure)
+from harness import env_int  # noqa: E402
 
-TOUCH_MIB = _env_int("ELFKIT_BENCH_TOUCH_MIB", 1024)
+TOUCH_MIB = env_int("ELFKIT_BENCH_TOUCH_MIB", 1024)
 MEM_TOUCH = "fixtures/build/mem-touch"
 
 

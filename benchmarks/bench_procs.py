@@ -60,22 +60,16 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from bench_run import Prog, RunRow as ProcRow  # noqa: E402
-from harness import timed_run  # noqa: E402
+from harness import env_int, timed_run  # noqa: E402
 
 TIMEOUT_S = float(os.environ.get("ELFKIT_BENCH_TIMEOUT", "600"))
 
 
-def _env_int(name: str, default: int, low: int = 1) -> int:
-    try:
-        return max(low, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
 
-
-RUNS = _env_int("ELFKIT_BENCH_RUNS", 3)
-LOOP_N = _env_int("ELFKIT_BENCH_LOOP_N", 200)
-PIPE_MIB = _env_int("ELFKIT_BENCH_PIPE_MIB", 64)
-FORK_MIB = _env_int("ELFKIT_BENCH_FORK_MIB", 1024)
+RUNS = env_int("ELFKIT_BENCH_RUNS", 3)
+LOOP_N = env_int("ELFKIT_BENCH_LOOP_N", 200)
+PIPE_MIB = env_int("ELFKIT_BENCH_PIPE_MIB", 64)
+FORK_MIB = env_int("ELFKIT_BENCH_FORK_MIB", 1024)
 QEMU_TRUE_REPS = 10                  # cold qemu /bin/true runs per round (each ~20 ms)
 FORKBIG = "fixtures/build/forkbig"   # commands run from TOP, paths shown relative
 

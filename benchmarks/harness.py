@@ -32,6 +32,19 @@ class Row:
         return self.elfkit_s / self.peer_s
 
 
+def env_number(name: str, default: float, low: float = 1.0) -> float:
+    """A knob from the environment (ELFKIT_BENCH_*): a number, at least `low`; `default` when
+    it is unset or not a number."""
+    try:
+        return max(low, float(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+def env_int(name: str, default: int, low: int = 1) -> int:
+    return int(env_number(name, default, low))
+
+
 def timed_run(cmd: list[str], *, capture: bool = False, timeout: float | None = None,
               cwd=None, env=None, stdin=None) -> tuple[float, int | None, bytes, bytes]:
     """Run `cmd` once: (wall seconds, exit status or None if the timeout killed it, stdout,
