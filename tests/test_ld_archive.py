@@ -52,7 +52,7 @@ SYSTEM_ARCHIVES = [
     _libm(),
     "/usr/lib/gcc/x86_64-linux-gnu/12/libgcc.a",
     "/usr/lib/gcc/x86_64-linux-gnu/12/libgcc_eh.a",
-    "/usr/lib/musl/lib/libc.a",
+    "/usr/lib/x86_64-linux-musl/libc.a",         # Debian's musl-dev
 ]
 
 
