@@ -189,7 +189,7 @@ def _write_relocations(elf, out):
             formulas = X86_64_FORMULAS if machine == EM.X86_64 else {}
 
             def head(info):
-                rtype, tname, sym, sname, svalue, sver = resolve(info)
+                rtype, tname, sym, sname, svalue, sver, *_ = resolve(info)
                 if mips64:
                     t2, t3 = (info >> 8) & 0xFF, (info >> 16) & 0xFF
                     return _REL_HEAD_MIPS64 % (

@@ -10,7 +10,7 @@ from itertools import compress, count, repeat
 from operator import gt, itemgetter
 
 from elfkit.elf.constants import DF_1_NAMES, DF_NAMES, DF_P1_NAMES, DT, DT_STRING_TAGS, EM, PT, \
-    SHN, dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name, reloc_type_name
+    SHN, dynamic_tag_name, elf_type_name, flag_names, machine_name, osabi_name
 from elfkit.elf.machines import dynamic_value_text, machine_flags, symbol_other
 from elfkit.elf.segments import interpreter, section_to_segment_mapping
 from elfkit.render import rows
@@ -330,7 +330,6 @@ _RELOC_HEADER = {False: " Offset     Info    Type                Sym. Value  Sym
                  True: "    Offset             Info             Type               "
                        "Symbol's Value  Symbol's Name"}
 _NO_ADDEND = "\x00"      # ends the text of a RELA line that takes no addend (bad symbol index)
-_STT_GNU_IFUNC = 10
 # A control character in a name is shown as readelf shows it, ^ and the character + 0x40 (DEL
 # as ^?): RISC-V's local labels (".L1\x021"), and no escape sequence reaches the terminal.
 _CARET = {c: f"^{chr(c + 0x40)}" for c in range(0x20)} | {0x7F: "^?"}
@@ -341,33 +340,26 @@ def _reloc_middle(elf, table, aw):
     rest of the line; for RELA the text up to the addend: after a symbol it ends in ` + `;
     without one the addend follows 12 (ELF32) or 20 (ELF64) blanks. A symbol index past the
     table ends the line after the type, with a warning (readelf 2.40's error, its line cut)."""
-    fmt, machine = elf.fmt, elf.header.machine
-    symtab = table.symtab
-    names = rows.symbol_names(elf, symtab) if symtab is not None else []
-    versions = elf.versions if table.dynamic else None
+    resolve = rows.reloc_info_resolver(elf, table)
     rela = table.kind == "RELA"
     value_gap = " " if elf.is_64 else "   "
     ifunc_width = 14 if elf.is_64 else 8
 
     def make(info):
-        rtype, sym = fmt.r_type(info), fmt.r_sym(info)
-        tname = reloc_type_name(rtype, machine)
+        rtype, tname, sym, sname, svalue, version, hidden, ifunc, bad = resolve(info)
         text = f"  {info:0{aw}x} " + (f"unrecognized: {rtype:<7x}" if tname.startswith(
             "unrecognized") else f"{tname:<22}")
         if not sym:
             return text + " " * (20 if elf.is_64 else 12) if rela else text + "\n"
-        if sym >= len(names):                           # readelf 2.40: an error, the line cut
-            rows.warn_bad_symbol_index(elf, table, sym, len(names))
+        if bad:                                         # readelf 2.40: an error, the line cut
             return text + (_NO_ADDEND if rela else "\n")
-        name = (names[sym] or "<null>").translate(_CARET)
-        if symtab.infos[sym] & 0xF == _STT_GNU_IFUNC:     # the function is called: no value
+        name = (sname or "<null>").translate(_CARET)
+        if ifunc:                                       # the function is called: no value
             text += f" {name}(){' ' * max(ifunc_width + 1 - len(name), 1)}"
         else:
-            text += f" {symtab.values[sym]:0{aw}x}{value_gap}"
-        if versions:
-            version, hidden = versions.symbol_version(sym, symtab.shndxs[sym] != SHN.UNDEF)
-            if version:
-                name += f"{'@' if hidden else '@@'}{version}"
+            text += f" {svalue:0{aw}x}{value_gap}"
+        if version:
+            name += f"{'@' if hidden else '@@'}{version}"
         return text + name + (" + " if rela else "\n")
     return make
 

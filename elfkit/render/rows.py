@@ -88,7 +88,9 @@ def symbol_version_codes(elf, table):
 
 def reloc_info_resolver(elf, table):
     """A function r_info -> (type, type_name, symbol_index, symbol_name, symbol_value,
-    symbol_version), memoised: tables repeat the same r_info (RELATIVE, one symbol's slots)."""
+    symbol_version, version_hidden, ifunc, bad_index), memoised: tables repeat the same r_info
+    (RELATIVE, one symbol's slots). A symbol index past the table warns once and is named
+    `<corrupt symbol index N>` (bad_index True)."""
     fmt, machine = elf.fmt, elf.header.machine
     symtab = table.symtab
     names = symbol_names(elf, symtab) if symtab is not None else []
@@ -98,15 +100,18 @@ def reloc_info_resolver(elf, table):
     def make(info):
         rtype, sym = fmt.r_type(info), fmt.r_sym(info)
         sname = svalue = sver = None
+        hidden = ifunc = bad = False
         if sym:
             if sym >= nsyms:
                 warn_bad_symbol_index(elf, table, sym, nsyms)
-                sname, svalue = f"<corrupt symbol index {sym}>", 0
+                sname, svalue, bad = f"<corrupt symbol index {sym}>", 0, True
             else:
                 sname, svalue = names[sym], symtab.values[sym]
+                ifunc = symtab.infos[sym] & 0xF == STT.GNU_IFUNC
                 if versions:
-                    sver = versions.symbol_version(sym, symtab.shndxs[sym] != SHN.UNDEF)[0]
-        return (rtype, reloc_type_name(rtype, machine), sym, sname, svalue, sver)
+                    sver, hidden = versions.symbol_version(sym, symtab.shndxs[sym] != SHN.UNDEF)
+        return (rtype, reloc_type_name(rtype, machine), sym, sname, svalue, sver, hidden, ifunc,
+                bad)
     return Memo(make).__getitem__
 
 
