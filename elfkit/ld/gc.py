@@ -17,9 +17,11 @@ as ld does, so the .eh_frame_hdr table lists only code that is in the output.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from elfkit.elf.constants import SHT
-from elfkit.ld.input import SHF
 from elfkit.ld import eh_frame as EH
+from elfkit.ld.input import SHF, LinkError
 
 SHF_GNU_RETAIN = 0x200000
 _KEEP = (".init", ".fini", ".preinit_array", ".init_array", ".fini_array", ".ctors", ".dtors",
@@ -35,26 +37,65 @@ def _is_root(sec) -> bool:
     return name.isidentifier()
 
 
-def _targets(sec, offsets_wanted=None):
-    """The InputSections the relocations of `sec` name (those at offsets_wanted only, when
+def reloc_target(obj, info):
+    """The InputSection the symbol of relocation `info` (r_info) of `obj` is defined in, or
+    None (no symbol, an absolute or undefined one, or an index past the table: relocate.py
+    reports that)."""
+    index = info >> 32
+    if not index or index >= len(obj.symbols):
+        return None
+    g = obj.globals[index] if index < len(obj.globals) else None
+    target = g.section if g is not None else obj.symbols[index].section
+    return target if target is not None and hasattr(target, "obj") else None
+
+
+def _targets(sec, indexes=None):
+    """The InputSections the relocations of `sec` name (only relocations `indexes`, when
     given)."""
     obj = sec.obj
-    offsets, infos, _ = sec.relocs
-    for off, info in zip(offsets, infos):
-        if offsets_wanted is not None and off not in offsets_wanted:
-            continue
-        index = info >> 32
-        if not index or index >= len(obj.symbols):
-            continue
-        g = obj.globals[index] if index < len(obj.globals) else None
-        target = g.section if g is not None else obj.symbols[index].section
-        if target is not None and hasattr(target, "obj"):
+    infos = sec.relocs[1]
+    for i in (range(len(infos)) if indexes is None else indexes):
+        target = reloc_target(obj, infos[i])
+        if target is not None:
             yield target
+
+
+def _records(sec):
+    try:
+        return EH.split_records(sec.data)
+    except ValueError as e:
+        raise LinkError(f"{sec.obj.name}: .eh_frame: {e}") from None
+
+
+def _fde_relocs(sec):
+    """For each FDE of an input .eh_frame: (the index of the relocation at its pc_begin, or
+    None; the indexes of its other relocations and of its CIE's -- its LSDA, the CIE's
+    personality), from one pass over its records."""
+    offsets = sec.relocs[0] if sec.relocs is not None else ()
+    records = _records(sec)
+    where = {}                                   # record offset -> its relocation indexes
+    starts = [r.offset for r in records]
+    for i, o in enumerate(offsets):
+        k = bisect_right(starts, o) - 1
+        if k >= 0 and o < records[k].offset + records[k].size:
+            where.setdefault(records[k].offset, []).append(i)
+    out = []
+    for rec in records:
+        if rec.kind != "fde":
+            continue
+        try:
+            pc = EH.fde_pc_begin_offset(sec.data, rec.offset)
+        except ValueError:
+            continue
+        mine = where.get(rec.offset, [])
+        pc_index = next((i for i in mine if offsets[i] == pc), None)
+        others = [i for i in mine if i != pc_index] + where.get(rec.cie_offset, [])
+        out.append((pc_index, others))
+    return out
 
 
 def collect(link, entry: str, undefined=(), print_removed=None):
     """Mark from the roots; unmark (live = False) what nothing reaches."""
-    _FDE_CACHE.clear()
     table = link.table
     groups = {}
     for obj in table.objects:
@@ -88,6 +129,7 @@ def collect(link, entry: str, undefined=(), print_removed=None):
                 eh_frames.append(sec)
             elif _is_root(sec):
                 mark(sec)
+    fde_relocs = [(sec, _fde_relocs(sec)) for sec in eh_frames if sec.relocs is not None]
     while True:
         while work:
             sec = work.pop()
@@ -95,11 +137,12 @@ def collect(link, entry: str, undefined=(), print_removed=None):
                 for t in _targets(sec):
                     mark(t)
         before = len(marked)
-        for sec in eh_frames:                      # FDEs of live code, and their CIEs
-            for fde_off, cie_off, rel_offs in _fdes(sec):
-                code = next(_targets(sec, {rel_offs[0]}), None) if rel_offs else None
+        for sec, fdes in fde_relocs:               # FDEs of live code, and their CIEs
+            infos = sec.relocs[1]
+            for pc_index, others in fdes:
+                code = reloc_target(sec.obj, infos[pc_index]) if pc_index is not None else None
                 if code is not None and id(code) in marked:
-                    for t in _targets(sec, set(rel_offs[1:]) | _cie_relocs(sec, cie_off)):
+                    for t in _targets(sec, others):
                         mark(t)
         if len(marked) == before and not work:
             break
@@ -112,54 +155,11 @@ def collect(link, entry: str, undefined=(), print_removed=None):
                 print_removed(f"removing unused section '{sec.name}' in file '{obj.name}'")
 
 
-def _fdes(sec):
-    """(fde offset, cie offset, [relocation offsets in the FDE: pc_begin's first]) of an input
-    .eh_frame, cached on the section."""
-    cached = _FDE_CACHE.get(id(sec))
-    if cached is not None:
-        return cached
-    out = []
-    offsets = sorted(sec.relocs[0]) if sec.relocs is not None else []
-    try:
-        records = EH.split_records(sec.data)
-    except ValueError as e:
-        from elfkit.ld.input import LinkError
-        raise LinkError(f"{sec.obj.name}: .eh_frame: {e}") from None
-    for rec in records:
-        if rec.kind != "fde":
-            continue
-        try:
-            pc = EH.fde_pc_begin_offset(sec.data, rec.offset)
-        except ValueError:
-            continue
-        inside = [o for o in offsets if rec.offset <= o < rec.offset + rec.size]
-        inside.sort(key=lambda o: o != pc)
-        out.append((rec.offset, rec.cie_offset, inside))
-    _FDE_CACHE[id(sec)] = out
-    return out
-
-
-_FDE_CACHE: dict = {}
-
-
-def _cie_relocs(sec, cie_off) -> set:
-    try:
-        recs = {r.offset: r for r in EH.split_records(sec.data)}
-    except ValueError:
-        return set()
-    rec = recs.get(cie_off)
-    if rec is None or sec.relocs is None:
-        return set()
-    return {o for o in sec.relocs[0] if rec.offset <= o < rec.offset + rec.size}
-
-
-FDE_COUNT: dict = {}          # id(input .eh_frame) -> FDEs left in it, for .eh_frame_hdr's size
-
-
 def prune_eh_frames(link):
     """Drop the FDEs of code that is not in the output (dead sections), in every live input
-    .eh_frame, moving the relocations of what is kept."""
-    FDE_COUNT.clear()                     # keyed by id(): only this link's sections
+    .eh_frame, moving the relocations of what is kept. link.fde_counts gets the FDEs left in
+    each .eh_frame it looked at (for .eh_frame_hdr's size)."""
+    counts = link.fde_counts = {}
     for obj in link.table.objects:
         if not any(s is not None and not s.live and s.flags & SHF.EXECINSTR
                    for s in obj.sections):
@@ -168,12 +168,8 @@ def prune_eh_frames(link):
             if sec is None or not sec.live or sec.name != ".eh_frame" or sec.relocs is None:
                 continue
             offsets, infos, addends = sec.relocs
-            try:
-                records = EH.split_records(sec.data)
-            except ValueError as e:
-                from elfkit.ld.input import LinkError
-                raise LinkError(f"{obj.name}: .eh_frame: {e}") from None
-            FDE_COUNT[id(sec)] = sum(1 for r in records if r.kind == "fde")
+            records = _records(sec)
+            counts[sec] = sum(1 for r in records if r.kind == "fde")
             pc_reloc = {o: i for i, o in enumerate(offsets)}
             dead = set()
             for rec in records:
@@ -185,20 +181,15 @@ def prune_eh_frames(link):
                     continue
                 if i is None:
                     continue
-                index = infos[i] >> 32
-                if not index or index >= len(obj.symbols):
-                    continue                         # relocate.py reports the bad index
-                g = obj.globals[index] if index < len(obj.globals) else None
-                target = g.section if g is not None else obj.symbols[index].section
-                if target is not None and hasattr(target, "live") and not target.live:
+                target = reloc_target(obj, infos[i])
+                if target is not None and not target.live:
                     dead.add(rec.offset)
             if not dead:
                 continue
-            FDE_COUNT[id(sec)] -= len(dead)
+            counts[sec] -= len(dead)
             try:
                 new, moved = EH.rebuild(sec.data, lambda r: r.offset not in dead)
             except ValueError as e:
-                from elfkit.ld.input import LinkError
                 raise LinkError(f"{obj.name}: .eh_frame: {e}") from None
             rows = []
             for o, info, a in zip(offsets, infos, addends):

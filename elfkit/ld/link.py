@@ -16,7 +16,6 @@ from elfkit.ld.resolve import SymbolTable
 class _Linker:
     """The pseudo object that owns the linker's own sections."""
     name = "<linker>"
-    symbols: list = []
 
 
 LINKER = _Linker()
@@ -46,9 +45,9 @@ class Link:
         self.outputs: list[L.OutputSection] = []
         self.tls_start = self.tls_end = 0
         self.tls_align = 1
-        self.segments = []
-        self.archives = []
-        self.gnu_stack = True
+        self.fde_counts: dict = {}            # input .eh_frame -> its FDEs (gc.prune_eh_frames)
+        self.gnu_stack = True                 # False: no PT_GNU_STACK (no input said anything)
+        self.warnings: list[str] = []
         for name in self.undefined:            # -u: wanted from the start, as ld does
             self.table.get(name).strong_ref = True
             self.table.wanted_names.add(name)
@@ -77,7 +76,6 @@ class Link:
         a.loaded = set()
         if not whole:
             ar.require_index(a)
-        self.archives.append(a)
         self.table.add_archive(a, self._load_member, whole)
         return a
 
@@ -99,7 +97,6 @@ class Link:
         entry = t.symbols.get(self.entry)
         if errors:
             raise LinkError(errors)
-        self.gnu_stack = True
         if self.execstack is None:              # ld 2.40's rule, and its words
             notes = [o.stack_note for o in t.objects]
             executable = next((o for o in t.objects if o.stack_note), None)
@@ -132,10 +129,7 @@ class Link:
         if self.relocator.errors:
             raise LinkError(self.relocator.errors)
 
-    warnings: list
-
     def _linker_symbols_before_layout(self):
-        self.warnings = []
         for spec in self.defsyms:
             name, _, expr = spec.partition("=")
             g = self.table.get(name.strip())
@@ -254,10 +248,9 @@ class Link:
         self.ehdr_sec = None
         if self.eh_frame_hdr and ehf is not None and ehf.inputs:
             from elfkit.ld import eh_frame
-            from elfkit.ld.gc import FDE_COUNT
             count = 0
             for s in ehf.inputs:
-                known = FDE_COUNT.get(id(s))
+                known = self.fde_counts.get(s)
                 if known is not None:
                     count += known
                     continue
@@ -462,12 +455,7 @@ class Link:
             at("__GNU_EH_FRAME_HDR", outs[".eh_frame_hdr"].addr)
         at("_DYNAMIC", 0)
         # anything still undefined now that ld would have defined is an undefined weak
-        errors = []
-        for g in t.symbols.values():
-            if g.name == "__tls_get_addr":
-                continue          # its calls become local-exec sequences (TLSGD/TLSLD relaxed)
-            if not g.defined and g.strong_ref:
-                errors += [f"{o.name}: undefined reference to `{g.name}'" for o in g.referenced_by]
+        errors = t.undefined_errors()
         if errors:
             raise LinkError(errors)
 

@@ -182,25 +182,13 @@ class SymbolTable:
                 return loaded_any
 
     # --- the end of resolution -----------------------------------------------------------------
-    def define_linker_symbol(self, name, value=0, section=None, hidden=True, only_if_referenced=True):
-        """PROVIDE / PROVIDE_HIDDEN: define `name` unless an object did."""
-        g = self.symbols.get(name)
-        if g is None:
-            if only_if_referenced:
-                return None
-            g = self.get(name)
-        if g.defined:
-            return g
-        g.defined, g.section, g.value, g.linker_defined = True, section, value, True
-        g.bind = STB_GLOBAL
-        if hidden:
-            g.visibility = 2
-        return g
-
     def undefined_errors(self) -> list[str]:
+        """ld's line for each object referencing a symbol nobody defined (strongly: an
+        undefined weak symbol is 0). __tls_get_addr is no error: in a static executable its
+        calls become local-exec sequences (TLSGD/TLSLD relaxed) and no reference is left."""
         out = []
         for g in self.symbols.values():
-            if g.defined or not g.strong_ref:
+            if g.defined or not g.strong_ref or g.name == "__tls_get_addr":
                 continue
             for obj in g.referenced_by:
                 out.append(f"{obj.name}: undefined reference to `{g.name}'")

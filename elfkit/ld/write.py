@@ -107,12 +107,11 @@ def symbols(link, strtab: bytearray, shndx_of) -> tuple[bytes, int]:
             if sec is not None and (not sec.live or sec.out is None):
                 continue                       # in a section --gc-sections removed
             value = link._sym_addr(g)
-            ndx = shndx_of(sec) if sec is not None else _abs_index(link, value)
+            ndx = shndx_of(sec) if sec is not None else 0xFFF1
         else:
             value, ndx = 0, 0
         bind = g.bind if g.defined else (1 if g.strong_ref else 2)
-        typ = g.type if g.type != 10 else 10
-        row = (g.name, typ, bind, g.visibility, ndx, value, g.size)
+        row = (g.name, g.type, bind, g.visibility, ndx, value, g.size)
         (locals_ if g.visibility in (1, 2) and g.defined else globals_).append(row)
     for name, typ, bind, vis, ndx, value, size in locals_:
         rows.append(struct.pack("<IBBHQQ", name_of(name), typ, vis, ndx, value, size))
@@ -121,10 +120,6 @@ def symbols(link, strtab: bytearray, shndx_of) -> tuple[bytes, int]:
         rows.append(struct.pack("<IBBHQQ", name_of(name), bind << 4 | typ, vis, ndx, value,
                                 size))
     return b"".join(rows), first_global
-
-
-def _abs_index(link, value):
-    return 0xFFF1
 
 
 def write_executable(link, path: str, strip_all=False):
