@@ -110,13 +110,9 @@ def _add_path(link, path, whole, group, opts, depth=0):
                 if group is not None:
                     group.extend(archives)
         return
-    from elfkit.ld.archive import is_archive
-    if is_archive(head[:8]):
-        a = link.add_archive(path, whole)
-        if group is not None:
-            group.append(a)
-        return
-    link.add_file(path)
+    archive = link.add_file(path, whole)
+    if archive is not None and group is not None:
+        group.append(archive)
 
 
 __all__ = ["run"]
@@ -157,22 +153,31 @@ def link_for_run(paths: list[str], output: str) -> None:
     crtn.o)."""
     from elfkit.ld.input import ObjectFile
     from elfkit.ld.write import write_executable
-    defines_start = False
+    inputs = []                         # each object read and parsed once, archives by path
     for p in paths:
-        if not p.endswith(".a") and is_link_input(p):
+        try:
             with open(p, "rb") as f:
-                obj = ObjectFile(p, f.read())
-            if any(s.name == "_start" and s.bind != 0 and s.shndx != 0 for s in obj.symbols):
-                defines_start = True
+                head = f.read(8)
+                data = None if head.startswith((b"!<arch>\n", b"!<thin>\n")) else head + f.read()
+        except OSError as e:
+            raise LinkError(f"{p}: {e.strerror or e}") from None
+        inputs.append(p if data is None else ObjectFile(p, data))
+    defines_start = any(s.name == "_start" and s.bind != 0 and s.shndx != 0
+                        for o in inputs if not isinstance(o, str) for s in o.symbols)
     link = Link()
+
+    def add_inputs():
+        for item in inputs:
+            if isinstance(item, str):
+                link.add_archive(item)
+            else:
+                link.add_object(item)
     if defines_start:
-        for p in paths:
-            link.add_file(p)
+        add_inputs()
     else:
         for name in ("crt1.o", "crti.o", "crtbeginT.o"):
             link.add_file(_gcc_file(name))
-        for p in paths:
-            link.add_file(p)
+        add_inputs()
         group = [link.add_archive(_gcc_file(n)) for n in ("libgcc.a", "libgcc_eh.a", "libc.a")]
         link.rescan_group(group)
         for name in ("crtend.o", "crtn.o"):

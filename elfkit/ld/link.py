@@ -54,21 +54,28 @@ class Link:
 
     # --- inputs ----------------------------------------------------------------------------
     def add_file(self, path: str, whole_archive=False):
+        """An input named on the command line: an archive (returned, for a group's rescans)
+        or an ET_REL object (read once, added; None)."""
         try:
             with open(path, "rb") as f:
                 head = f.read(8)
+                if head.startswith((b"!<arch>\n", b"!<thin>\n")):
+                    data = None
+                else:
+                    data = head + f.read()
         except FileNotFoundError:
             raise LinkError(f"cannot find {path}: No such file or directory") from None
         except OSError as e:
             raise LinkError(f"{path}: {e.strerror or e}") from None
-        if head.startswith((b"!<arch>\n", b"!<thin>\n")):
-            self.add_archive(path, whole_archive)
-            return
+        if data is None:
+            return self.add_archive(path, whole_archive)
         if not is_elf(head):
             raise LinkError(f"{path}: file format not recognized (not ELF, not an ar archive)")
-        with open(path, "rb") as f:
-            data = f.read()
-        self.table.add_object(ObjectFile(path, data))
+        self.add_object(ObjectFile(path, data))
+        return None
+
+    def add_object(self, obj: ObjectFile):
+        self.table.add_object(obj)
 
     def add_archive(self, path, whole=False):
         from elfkit.ld import archive as ar
