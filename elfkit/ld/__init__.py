@@ -7,6 +7,7 @@ Modules, in the order a link runs through them:
   archive.py    `ar` archives: members, the symbol index, thin archives
   input.py      one ET_REL object: sections, symbols, RELA relocations, COMDAT groups
   resolve.py    symbol resolution (strong/weak/COMMON, visibility) and archive member pulling
+  gc.py         --gc-sections; the .eh_frame records of code that is not in the output
   layout.py     ld's default script: output sections, their order, SHF_MERGE merging
   link.py       the link itself: placing, the linker's own sections, addresses, ld's symbols
   relocate.py   x86-64 static relocation and ld's relaxations (GOTPCRELX, TLS, IFUNC)
