@@ -168,3 +168,29 @@ def test_fpu_state_at_exec_is_linuxs(tmp_path):
     native = subprocess.run([str(exe)], capture_output=True, check=True).stdout
     assert native.startswith(b"0x37f 0x1f80")
     assert run_elfkit("load-and-run", str(exe)).stdout == native
+
+
+def test_idle_shrinks_the_soft_tlb_and_regrow_brings_it_back():
+    """QEMU halves or cuts its soft TLB at a flush after a 100 ms window in which less than 30%
+    of it was used: a CPU held stopped (gdb) or idle looks like that, and a guest with no
+    system call in its loop would then thrash a tiny TLB for good. Cpu.regrow_tlb grows it back
+    to TLB_ENTRIES with the guest's registers and address space as they were."""
+    import time
+    from elfkit.kernel.cpu import TLB_ENTRIES
+    # mov rbx, [DATA]; inc rax; END_TRAP
+    cpu, seen = cpu_with(b"\x48\x8b\x1c\x25" + DATA.to_bytes(4, "little") + INC_RAX + b"END_TRAP")
+    cpu.write(DATA, (0x1122334455667788).to_bytes(8, "little"))
+    assert cpu.tlb_entries() == TLB_ENTRIES
+    cpu.run(CODE)                      # a few entries used (a flush skips a TLB not used since)
+    time.sleep(0.12)
+    cpu._flush_tlb()                   # what a task switch or an munmap does
+    assert cpu.tlb_entries() < TLB_ENTRIES // 8
+    seen.clear()
+    cpu.set_reg("rax", 41)
+    cr3 = cpu.reg("cr3")
+    assert cpu.regrow_tlb() is True
+    assert cpu.tlb_entries() == TLB_ENTRIES
+    assert cpu.reg("cr3") == cr3 and cpu.reg("rax") == 41
+    cpu.run(CODE)
+    assert seen == [42] and cpu.reg("rbx") == 0x1122334455667788
+    assert cpu.regrow_tlb() is False   # (grown: nothing to do)

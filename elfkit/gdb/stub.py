@@ -727,6 +727,7 @@ class GdbStub:
         self.cpu.set_exact_stops(hooks or bool(self.watchpoints) or step or self.stepping_over)
         self.waiting = True
         if not step:
+            self.cpu.regrow_tlb()                    # (the stop may have shrunk it)
             self.running.set()
             if self.watcher is None:
                 self.watcher = threading.Thread(target=self._watch, name="elfkit-gdb", daemon=True)

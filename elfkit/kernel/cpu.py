@@ -201,6 +201,8 @@ class Cpu:
         self._grow_tlb(TLB_ENTRIES)
         self._calibrate_error_code()     # (after the settings above: its probes then run as written)
         self._exit_check = self._inline_exit_check()
+        self._tlb_mask = self._find_tlb_mask()
+        self._tlb_pages: PageTables | None = None   # regrow_tlb's scratch address space
         self._patched_at = 0.0           # when the last pass of _exit_check ran (time.monotonic)
         self._count_hook = True          # Unicorn's count hook is in (the probes' counts; run())
         self.pages.on_change = boot_on_change
@@ -229,6 +231,7 @@ class Cpu:
         self.slice_end: float | None = None    # when the ticker ends the running task's slice
         self.idle = False             # waiting for a task to run
         self.guest_s = 0.0            # wall time spent running guest code
+        self.ran_until = time.monotonic()   # when it last stopped running guest code
 
     def _enable_paging(self):
         """Long mode with 4-level paging (see elfkit.kernel.mm.paging), SSE enabled, CR0.WP so
@@ -690,7 +693,7 @@ class Cpu:
         data_at = 0x100000
         frame = self.phys.alloc(0x1000)                   # every data page reads this one frame
         self.pages.set_ptes(data_at, entries * 0x1000, pte_flags(1), lambda va: frame)
-        size = 256
+        size = self.tlb_entries() if getattr(self, "_tlb_mask", None) is not None else 256
         while size < entries:        # touching all of `size` entries doubles it at the flush
             # mov rdi, data_at; mov rcx, size; 1: mov al, [rdi]; add rdi, 4096; dec rcx; jnz 1b
             self._probe(b"\x48\xbf" + data_at.to_bytes(8, "little") +
@@ -701,6 +704,68 @@ class Cpu:
         self.pages.set_ptes(data_at, entries * 0x1000, 0, None)
         self.phys.frames.release(frame, 0x1000)
         self._flush_tlb()
+
+    def _find_tlb_mask(self) -> ctypes.c_uint64 | None:
+        """CPUTLBDescFast.mask of the MMU index the guest's accesses use, just grown to
+        TLB_ENTRIES: QEMU keeps neg.tlb.f[NB_MMU_MODES] (mask, table; 16 bytes each) right
+        before neg.icount_decr, 16 bytes before env. The one mask saying TLB_ENTRIES entries
+        of some power-of-two size, the others still at 256. None when not found so."""
+        check = self._exit_check
+        if check is None or not getattr(check, "env", 0):
+            return None
+        words = [ctypes.c_uint64.from_address(check.env - 16 - 16 * k) for k in (1, 2, 3)]
+        shifts = [s for s in range(4, 8) if any(w.value == (TLB_ENTRIES - 1) << s for w in words)]
+        if len(shifts) != 1:
+            return None
+        grown = [w for w in words if w.value == (TLB_ENTRIES - 1) << shifts[0]]
+        if len(grown) != 1 or not all(w.value == (256 - 1) << shifts[0] for w in words
+                                      if w is not grown[0]):
+            return None
+        self._tlb_entry_shift = shifts[0]
+        return grown[0]
+
+    def regrow_tlb(self) -> bool:
+        """Grow the soft TLB back to TLB_ENTRIES when a flush has shrunk it, with the guest's
+        registers and address space left as they were; True when it did. A flush first makes the
+        resize QEMU would make at the guest's next flush happen now. QEMU shrinks it at a
+        flush after a 100 ms window in which less than 30% of it was used -- which is what a
+        CPU held stopped (by gdb, under --gdb) looks like -- and grows it again only at a flush
+        after a window of heavy use, which a guest with no system call in its loop never
+        makes: a 2 MiB working set then thrashed 128 entries (a page walk and a slow store on
+        nearly every access, --gdb's `continue` 1.7x a plain run). The probes run in an address
+        space of their own with Unicorn's exits (gdb's breakpoints) off, as at start."""
+        if self._tlb_mask is None:
+            return False
+        self._flush_tlb()                      # the resize QEMU would make at the next flush
+        if self.tlb_entries() >= TLB_ENTRIES:
+            return False
+        ctx = self.uc.context_save()
+        pages, exits = self.pages, bool(getattr(self, "_stop_at", None))
+        if exits:
+            self.uc.ctl_exits_enabled(False)
+        if self._tlb_pages is None:
+            self._tlb_pages = PageTables(self.phys)    # (no on_change: never another CPU's)
+        self.pages = self._tlb_pages
+        self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)
+        try:
+            self._grow_tlb(TLB_ENTRIES)
+        finally:
+            if self._count_hook:               # the probes' runs (no count) dropped the count
+                self._count_hook = False       # hook and, with it, every translated block
+                if self._exit_check is not None:
+                    self._exit_check.reset()
+            if exits:
+                self.uc.ctl_exits_enabled(True)
+            self.pages = pages
+            self.uc.context_restore(ctx)
+            self.uc.reg_write(X86.UC_X86_REG_CR3, pages.pml4)     # (flushes the probes' entries)
+            self.clear_exception_in_flight()
+        return True
+
+    def tlb_entries(self) -> int | None:
+        """How many entries the guest's soft TLB has now (None: not known)."""
+        mask = self._tlb_mask
+        return None if mask is None else (mask.value >> self._tlb_entry_shift) + 1
 
     def clear_exception_in_flight(self):
         """QEMU's x86 remembers a fault as "in flight" (env->old_exception) until it has been

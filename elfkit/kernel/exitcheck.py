@@ -114,8 +114,9 @@ class InlineExitCheck:
     run guest code; it rewrites the code translated since the last call."""
 
     def __init__(self, uc_address: int, helper: int, buffer: int, size: int,
-                 code_gen_ptr: ctypes.c_uint64, slot_disp: dict[int, int]):
+                 code_gen_ptr: ctypes.c_uint64, slot_disp: dict[int, int], env: int = 0):
         self.uc_address = uc_address
+        self.env = env                        # the CPU's CPUX86State (its TLB lies before it)
         self.helper = helper
         self.buffer = buffer                  # TCGContext.code_gen_buffer (after the prologue)
         self.code_gen_ptr = code_gen_ptr      # where the next block's code will go
@@ -184,7 +185,7 @@ class InlineExitCheck:
         slot_disp = cls._make_stubs(uc_address, helper, env)
         if slot_disp is None:
             return None
-        return cls(uc_address, helper, buffer, size, code_gen_ptr, slot_disp)
+        return cls(uc_address, helper, buffer, size, code_gen_ptr, slot_disp, env)
 
     @staticmethod
     def _make_stubs(uc_address: int, helper: int, env: int) -> dict[int, int] | None:
