@@ -40,6 +40,8 @@ def _ps_rows(text: str, init: str) -> list[tuple[str, str, str]]:
         parent = by_pid.get(ppid, [None, None, None, "?"])[3]
         if parent == init or ppid == "1":
             parent = "<init>"
+        if stat == "R" and comm == "sh":
+            stat = "S"     # ps's parent shell: natively it may not be in wait() yet (a race)
         out.append((comm, stat, parent))
     return sorted(out)
 
