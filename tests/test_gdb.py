@@ -273,7 +273,9 @@ def test_raw_packets_and_interrupt():
         assert g.ask(b"qC") == b"QCp4.4"
         assert g.ask(b"qfThreadInfo") == b"mp4.4" and g.ask(b"qsThreadInfo") == b"l"
         assert g.ask(b"qAttached:4") == b"0"
-        assert g.ask(b"vCont?") == b"vCont;c;C;s;S"
+        assert g.ask(b"vCont?") == b"vCont;c;C;s;S;t"
+        assert g.ask(b"Hgp4.4") == b"OK" and g.ask(b"Hgp4.99") == b"E01"
+        assert g.ask(b"Tp4.4") == b"OK" and g.ask(b"Tp4.99") == b"E01"
         assert g.ask(b"qNoSuchThing") == b""
         xml = g.ask(b"qXfer:features:read:target.xml:0,3fff")
         assert xml[:1] == b"l" and b"<architecture>i386:x86-64</architecture>" in xml
@@ -368,26 +370,32 @@ def test_files_come_from_the_root(tmp_path):
     assert stdout.startswith(b"Hello, fixtures!")
 
 
-def test_threads_and_forks_run_on():
-    """Phase 1 debugs the first thread only: a program that starts threads, and one that
-    forks, stop at a breakpoint in main and then run to the end with their usual output (gdb
-    sees one thread and no fork events yet: issue 17's phase 2). The other threads and the
-    children run through breakpoints (a thread's recursive fib(), every child's _exit) without
-    stopping; the first thread stops at its own _exit."""
-    for name, more in (("pthread", ["break fib"]), ("procs-wait", ["break _exit", "continue"])):
-        fixture = str(fixture_path(name).relative_to(ROOT))
-        text, stdout, status, stderr, _ = elfkit(fixture, [], ["break main", "continue",
-                                                              "info threads", *more, "continue"])
-        if name == "procs-wait":
-            assert len(re.findall(r"^Breakpoint 2(?:\.1)?, ", text, re.M)) == 1, text
-        native = subprocess.run([fixture], capture_output=True, env=ENV, cwd=ROOT, timeout=60)
-        assert status == native.returncode == 0, stderr
-        assert "Breakpoint 1, 0x" in text and "* 1    Thread 4.4" in text
-        assert "[Inferior 1 (process 4) exited normally]" in text
-        if name == "pthread":
-            assert stdout == native.stdout
-        else:
-            assert stdout.splitlines()[-1] == native.stdout.splitlines()[-1] == b"procs-wait: done"
+def test_threads_and_forks_are_gdbs():
+    """Every thread is a gdb thread, and forks are fork events. pthread: a breakpoint in fib(),
+    which only the threads it starts call, stops one of them (gdb: "Thread N hit Breakpoint
+    2"), `info threads` lists it beside the main thread, which waits in a futex; with the
+    breakpoint deleted the program runs to its end with its native output. procs-wait: gdb
+    detaches every forked child (follow-fork-mode parent, detach-on-fork on) and the parent
+    stops at its own _exit, exactly as under gdbserver."""
+    fixture = str(fixture_path("pthread").relative_to(ROOT))
+    text, stdout, status, stderr, _ = elfkit(fixture, [], [
+        "break main", "continue", "break fib", "continue", "info threads", "bt 2", "delete",
+        "continue"])
+    native = subprocess.run([fixture], capture_output=True, env=ENV, cwd=ROOT, timeout=60)
+    assert status == native.returncode == 0, stderr
+    assert stdout == native.stdout
+    assert re.search(r"^Thread (\d+) hit Breakpoint 2, 0x[0-9a-f]+ in fib \(\)$", text, re.M), text
+    rows = re.findall(r"^[* ] +(\d+) +Thread 4\.(\d+) \(pthread\) +(.*)$", text, re.M)
+    assert len(rows) >= 2 and rows[0][:2] == ("1", "4") and "futex" in rows[0][2], text
+    assert any(r[2].endswith("in fib ()") and r[1] != "4" for r in rows), text
+    assert "[Inferior 1 (process 4) exited normally]" in text
+    fixture = str(fixture_path("procs-wait").relative_to(ROOT))
+    commands = ["break main", "continue", "break _exit", "continue", "continue"]
+    ours = elfkit(fixture, [], commands)
+    theirs = gdbserver(fixture, [], commands)
+    assert normalise(ours[0]) == normalise(theirs[0])
+    assert len(re.findall(r"^\[Detaching after fork from child process \d+\]$", ours[0], re.M)) > 3
+    assert ours[1].splitlines()[-1] == theirs[1].splitlines()[-1] == b"procs-wait: done"
 
 
 @pytest.mark.parametrize("case", ["static-main", "finish", "detach"])

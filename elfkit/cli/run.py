@@ -214,7 +214,8 @@ GDB_OPTION = click.option(
 
 
 def check_gdb_options(ctx, gdb_at, max_insns, guest):
-    """--gdb: one CPU (phase 1 debugs one thread), and no --max-insns (single steps count)."""
+    """--gdb: one CPU (all-stop: while gdb holds a stop nothing runs), and no --max-insns
+    (single steps count)."""
     if gdb_at is None:
         return None
     from elfkit.gdb.rsp import parse_hostport

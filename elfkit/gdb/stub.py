@@ -27,8 +27,23 @@ How the program is stopped:
 With no breakpoint, watchpoint or step, `continue` runs the CPU with no hook at all. Signal
 numbers in packets are gdb's (target.gdb_signal).
 
-Phase 1 (issue 17): one process and its first thread. Other threads run and ignore
-breakpoints; forked children and exec'ed programs are not followed (no fork/exec events).
+Processes and threads (all-stop, gdb's multiprocess extensions): every thread of an attached
+process is a gdb thread (`pPID.TID`); a stop stops them all (one CPU: while gdb holds a stop,
+nothing runs), and the stop reply names the thread it happened to. `Hg` selects the thread
+whose registers (loaded onto the CPU by a context switch, Kernel.switch_to), memory and
+breakpoints gdb's next packets mean. On resume, each thread takes the first vCont action that
+names it; a thread no action names (or `t`) stays stopped: `held`, taken off the run queue by
+the scheduler (`holds`) and put back on resume. Breakpoints belong to a process (their
+addresses are virtual, and so are Unicorn's exits: a task of another process, or of a
+detached one, runs over them with the address left out for one instruction).
+With gdb's fork-events/vfork-events/exec-events, a fork or vfork of an attached process
+stops the parent with `fork:`/`vfork:` and attaches the child, stopped, with the parent's
+breakpoints (gdb then detaches it with D;PID, or keeps it: follow-fork-mode, detach-on-fork);
+a vfork parent reports `vforkdone:` when it runs again; an exec reports `exec:` at the new
+program's first instruction, and the process's breakpoints are gone with its old image. The
+end of an attached process is W/X with its pid; while others stay attached gdb then resumes
+them. Ctrl-C while every thread sleeps in a system call stops the program there (SIGINT):
+the watcher wakes the scheduler's wait on the host and `idle_point` reports it.
 """
 from __future__ import annotations
 
@@ -61,17 +76,22 @@ class GdbStub:
         from elfkit.kernel.cpu import REG
         self.conn = conn
         self.kernel = kernel
-        self.task = task
+        self.first = task
         self.pid = task.pid
         self.cpu = kernel.machine.cpus[0]
         self.regs = RegisterFile(self.cpu, REG)
-        self.breakpoints: dict[int, str] = {}       # address -> "sw" / "hw", set by gdb
+        self.procs: set[int] = {task.tgid}          # the processes gdb is attached to (tgids)
+        self.bps: dict[int, dict[int, str]] = {task.tgid: {}}   # tgid -> address -> sw/hw
+        self.breakpoints: dict[int, str] = {}       # all of them (what the CPU stops at)
         self.hooks: dict[int, int] = {}             # address -> the CPU's hook handle
-        self.watchpoints: set[tuple[int, int, int]] = set()   # (Z type 2/3/4, address, length)
-        self.watch_hooks: dict[tuple[int, int, int], list[int]] = {}
+        self.wps: dict[int, set[tuple[int, int, int]]] = {task.tgid: set()}   # tgid -> (Z type, address, length)
+        self.watch_hooks: dict[tuple, list[int]] = {}
         self.watch_hit: tuple[int, int] | None = None    # (Z type, address) that stopped the CPU
         self.watch_restore: tuple[int, bytes] | None = None   # (frame address, bytes before the store)
         self.watch_report = ""                      # reported with the step that completes it
+        self.cur = task                             # the thread of the last stop
+        self.sel = task                             # Hg: the thread gdb's packets mean
+        self.step_task = task                       # the thread `stepping` is for
         self.stepping = False
         self.stepping_over = False                  # one instruction first: resumed at a breakpoint
         self.other_over = False                     # another task steps over a breakpoint
@@ -82,7 +102,15 @@ class GdbStub:
             self.cpu.set_stop_addresses(())
         self.skip_at: int | None = None             # resuming at a breakpoint: it does not stop
         self.hit: int | None = None                 # the breakpoint the CPU stopped at
-        self.pending: int | None = SIGTRAP          # a stop to report before the task runs
+        self.pending: int | None = SIGTRAP          # a stop to report before `cur` runs
+        self.events: dict = {}                      # task -> a stop to report for it (fork...)
+        self.vfork_parents: set = set()
+        self.exit_replies: list[bytes] = []         # W/X of a process, others still attached
+        self.held: set = set()                      # threads gdb keeps stopped while others run
+        self.parked: list = []                      # ... taken off the run queue (holds)
+        self.interrupt_due = False                  # Ctrl-C came while no guest code ran
+        self.features: set[str] = set()             # fork-events, vfork-events, exec-events
+        self.home = None                            # the task the scheduler is switching to
         self.waiting = False                        # gdb waits for a stop reply (resumed)
         self.last_stop = b"T05"
         self.detached = False
@@ -93,13 +121,6 @@ class GdbStub:
         self.files: dict[int, int | bytes] = {}     # vFile descriptors: ours -> host fd (or
         #                                             the bytes of a guest /proc file)
         self.next_fd = 1
-        image = task.image
-        self.exe_path = image.program.display_path or image.program.path
-        pairs = list(image.stack.auxv)
-        if not pairs or pairs[-1][0] != 0:
-            pairs.append((0, 0))
-        self.auxv = dict(pairs)
-        self.auxv_bytes = b"".join(struct.pack("<QQ", k, v) for k, v in pairs)
         # while the program runs, a thread of ours watches the connection for gdb's Ctrl-C
         # (0x03) and stops the CPU; it holds `io` while it reads, and `wake` makes it let go
         self.io = threading.Lock()
@@ -107,36 +128,226 @@ class GdbStub:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.watcher: threading.Thread | None = None
 
+    @property
+    def task(self):
+        """The thread gdb's packets mean (Hg)."""
+        return self.sel
+
+    # --- processes and threads -------------------------------------------------------------
+    @staticmethod
+    def _alive(t) -> bool:
+        from elfkit.kernel.task import TASK_DEAD, TASK_ZOMBIE
+        return t is not None and t.exit is None and t.state not in (TASK_ZOMBIE, TASK_DEAD)
+
+    def _attached(self, task) -> bool:
+        return task is not None and task.tgid in self.procs
+
+    def _threads(self) -> list:
+        """Every live thread of the attached processes, by process, then thread id."""
+        out = [t for t in self.kernel.tasks.values() if t.tgid in self.procs and self._alive(t)]
+        return sorted(out, key=lambda t: (t.tgid, t.tid))
+
+    @staticmethod
+    def _tid(t) -> str:
+        return f"p{t.tgid:x}.{t.tid:x}"
+
+    def _find_thread(self, spec: bytes):
+        """A thread named by gdb (pP.T, pP.-1, pP, T, -1, 0): the first live one that matches."""
+        threads = self._threads()
+        text = spec.decode()
+        if text in ("-1", "0", "p-1.-1", "p0.0"):
+            return self.cur if self.cur in threads else (threads[0] if threads else None)
+        pid, tid = None, None
+        if text.startswith("p"):
+            a, _, b = text[1:].partition(".")
+            pid = int(a, 16) if a not in ("-1", "0") else None
+            tid = int(b, 16) if b and b not in ("-1", "0") else None
+        else:
+            tid = int(text, 16)
+        for t in threads:
+            if (pid is None or t.tgid == pid) and (tid is None or t.tid == tid):
+                return t
+        return None
+
+    def _matches(self, spec: bytes, t) -> bool:
+        text = spec.decode()
+        if text in ("-1", "p-1.-1", "p-1"):
+            return True
+        if text.startswith("p"):
+            a, _, b = text[1:].partition(".")
+            if a != "-1" and int(a, 16) != t.tgid:
+                return False
+            return not b or b == "-1" or int(b, 16) == t.tid
+        return int(text, 16) == t.tid
+
+    def _own(self, task) -> dict[int, str]:
+        return self.bps.get(task.tgid, {}) if task is not None else {}
+
+    def _on_cpu(self, task):
+        """Load `task`'s registers and address space on the CPU (a context switch) for gdb."""
+        if self.kernel.cpu.current is not task and self._alive(task) and task.mm is not None:
+            self.kernel.switch_to(task)
+
+    def holds(self, task) -> bool:
+        """The scheduler picked `task`: False to run it; True when gdb keeps it stopped (it
+        is off the run queue until gdb resumes it)."""
+        if task in self.held and self.active:
+            self.parked.append(task)
+            return True
+        return False
+
+    def _release(self):
+        parked, self.parked = self.parked, []
+        for t in parked:
+            if t in self.held:
+                self.parked.append(t)
+            elif self._alive(t):
+                self.kernel.enqueue(t)
+
+    def cloned(self, parent, child, flags: int):
+        """kernel_clone made `child`: a new process of an attached one is attached too, when
+        gdb asked for fork events, stopped, with the parent's breakpoints (its memory is a copy);
+        the parent reports the fork when the CPU has stopped."""
+        from elfkit.kernel.fork import CLONE_THREAD, CLONE_VFORK
+        if not self.active or not self._attached(parent) or flags & CLONE_THREAD:
+            return
+        kind = "vfork" if flags & CLONE_VFORK else "fork"
+        if f"{kind}-events" not in self.features:
+            return
+        self.procs.add(child.tgid)
+        self.bps[child.tgid] = dict(self._own(parent))
+        self.wps[child.tgid] = set()
+        self.held.add(child)
+        self.events[parent] = f"{kind}:{self._tid(child)};"
+        if kind == "vfork":
+            self.vfork_parents.add(parent)          # vforkdone: when it runs again
+        if self.cpu.running:
+            self.cpu.stop()
+
+    def execed(self, task):
+        """begin_new_exec replaced the program of `task`'s process: gdb is told at the new
+        program's first instruction (exec-events); the old image's breakpoints are gone."""
+        if not self.active or not self._attached(task) or "exec-events" not in self.features:
+            return
+        self.bps[task.tgid] = {}
+        self.wps[task.tgid] = set()
+        self._sync_hooks()
+        path = task.image.program.display_path or task.image.program.path
+        self.events[task] = f"exec:{os.fsencode(path).hex()};"
+
+    def process_exited(self, leader, status):
+        """An attached process ended (Kernel.record_exit): W or X with its pid; the last one
+        ends the session."""
+        if not self.active or leader.tgid not in self.procs:
+            return
+        self.procs.discard(leader.tgid)
+        self.bps.pop(leader.tgid, None)
+        self.wps.pop(leader.tgid, None)
+        self.held = {t for t in self.held if t.tgid != leader.tgid}
+        if status.signal is not None and status.code is None:
+            reply = f"X{gdb_signal(status.signal):02x};process:{leader.tgid:x}"
+        else:
+            reply = f"W{(status.code or 0) & 0xFF:02x};process:{leader.tgid:x}"
+        if not self.procs:
+            self.exited(reply)
+            return
+        self._sync_hooks()
+        self.exit_replies.append(reply.encode())
+        if self.cpu.running:
+            self.cpu.stop()
+
+    def idle_point(self):
+        """The scheduler's loop, between tasks: report what belongs to no task's run -- the end
+        of one of several attached processes, Ctrl-C while no guest code ran (every thread
+        asleep in a system call)."""
+        if not self.active:
+            return
+        while self.exit_replies and self.active:
+            reply = self.exit_replies.pop(0)
+            self._pause_watch()
+            self.last_stop = reply
+            if self.waiting:
+                self.waiting = False
+                try:
+                    self.conn.send(reply)
+                except Disconnected:
+                    self.gone = True
+                    self._kill("gdb closed the connection")
+                    return
+            self.serve()
+        if self.active and (self.interrupt_due or self.conn.interrupted):
+            self.interrupt_due = False
+            self.conn.interrupted = False
+            threads = self._threads()
+            if threads:
+                t = self.cur if self.cur in threads else threads[0]
+                self._stopped(t, SIGINT)
+
+
     # --- the scheduler's side ---------------------------------------------------------------
     @property
     def active(self) -> bool:
         return not (self.detached or self.killed or self.gone)
 
     def before_run(self, task) -> int:
-        """The task is about to run: report a stop due (the first one, a step that ended in a
-        system call that slept), serve gdb until it resumes; the instruction count for the run
-        (1: a step, 0: no limit)."""
-        if task is not self.task:
-            return self._other_task(task) if self.active else 0
+        """The task is about to run: report a stop due (the first one, an event, a thread at a
+        breakpoint of its process, a step that ended in a system call that slept), serve gdb
+        until it resumes; the instruction count for the run (1: a step, 0: no limit)."""
         if not self.active:
             return 0
-        if self.pending is not None:
-            sig, self.pending = self.pending, None
-            self._stopped(sig)
-            if not self.active:
-                return 0
-            self._inject(task)
-        if self.stepping or self.stepping_over:
+        if not self._attached(task):
+            return self._other_task(task)
+        self.home = task
+        try:
+            if self.pending is not None and task is self.cur:
+                sig, self.pending = self.pending, None
+                self._stopped(task, sig)
+                if not self.active:
+                    return 0
+                self._inject(task)
+            elif task in self.vfork_parents and task.blocked_call is None:
+                self.vfork_parents.discard(task)
+                self._stopped(task, SIGTRAP, "vforkdone:;")
+                if not self.active:
+                    return 0
+            elif task in self.events and task.blocked_call is None:
+                self._stopped(task, SIGTRAP, self.events.pop(task))
+                if not self.active:
+                    return 0
+            elif task is not self.step_task or not (self.stepping or self.stepping_over):
+                pc = self.cpu.pc()
+                if self.use_exits and pc in self.breakpoints:
+                    if pc not in self._own(task) or (task is self.step_task and
+                                                     self.skip_at == pc):
+                        return self._other_task(task)
+                    self._stopped(task, SIGTRAP, "swbreak:;")   # it would run into it now
+                    if not self.active:
+                        return 0
+                    self._inject(task)
+        finally:
+            self._back_home()
+        if task in self.held:                      # (held at that stop: runs later)
+            self.parked.append(task)
+            return -1
+        if task is self.step_task and (self.stepping or self.stepping_over):
             self.cpu.set_exact_stops(True)
             if not self.cpu._count_hook:
                 self.cpu.flush_all_translations()       # (blocks made before the count hook)
             return 1
         return 0
 
+    def _back_home(self):
+        """Put the task the scheduler is about to run back on the CPU (gdb may have read
+        another thread's registers meanwhile)."""
+        home = self.home
+        if home is not None and self.kernel.cpu.current is not home and self._alive(home) and \
+                home.mm is not None:
+            self.kernel.switch_to(home)
+
     def _other_task(self, task) -> int:
-        """Another thread of the program, or another process over the same code, about to run
-        at a breakpoint's address (phase 1 debugs the first thread only): the exit would stop it
-        there again and again, so it runs that one instruction with the address left out."""
+        """A task gdb is not attached to (or one of an attached process that set no breakpoint
+        there) about to run at a breakpoint's address: the exit would stop it there again and
+        again, so it runs that one instruction with the address left out."""
         if not (self.use_exits and self.breakpoints) or self.cpu.pc() not in self.breakpoints:
             return 0
         self.exits_skip = self.cpu.pc()
@@ -149,30 +360,44 @@ class GdbStub:
 
     def _speed_after_step(self):
         hooks = bool(self.breakpoints) and not self.use_exits
-        self.cpu.set_exact_stops(hooks or bool(self.watchpoints) or self.stepping or
+        self.cpu.set_exact_stops(hooks or bool(self._all_watchpoints()) or self.stepping or
                                  self.stepping_over)
 
     def after_run(self, task, error) -> bool:
-        """The CPU stopped running `task`: a breakpoint, the end of a step or a fault is
-        reported to gdb. True: the fault is not to be turned into a signal (gdb said so)."""
+        """The CPU stopped running `task`: an event, a breakpoint, the end of a step or a fault
+        is reported to gdb. True: the fault is not to be turned into a signal (gdb said so)."""
         if self.other_over:
             self.other_over = False
             self.exits_skip = None
             self._sync_hooks()
             self._speed_after_step()
-        if task is not self.task or not self.active:
+        if not self.active or not self._attached(task):
             return False
+        self.home = task
+        try:
+            return self._after_run(task, error)
+        finally:
+            self._back_home()
+
+    def _after_run(self, task, error) -> bool:
         cpu = self.cpu
-        was_step, self.stepping = self.stepping, False
-        over, self.stepping_over = self.stepping_over, False
+        mine = task is self.step_task
+        was_step = self.stepping and mine
+        over = self.stepping_over and mine
+        if mine:
+            self.stepping = self.stepping_over = False
         hit, self.hit = self.hit, None
-        if self.exits_skip is not None:
+        if mine and self.exits_skip is not None:
             self.exits_skip = None                   # that breakpoint stops again from now on
             self._sync_hooks()
             if over and not was_step:
                 self._speed_after_step()
+        if task in self.events and self.events[task].startswith(("fork:", "vfork:")):
+            # (a vfork parent sleeps now: it is reported asleep, as ptrace's event stop is)
+            self._stopped(task, SIGTRAP, self.events.pop(task))
+            return False
         if self.use_exits and hit is None and error is None and cpu.interrupt is None and \
-                not cpu.retry and cpu.pc() in self.breakpoints and task.restart_at is None:
+                not cpu.retry and cpu.pc() in self._own(task) and task.restart_at is None:
             hit = cpu.pc()                           # stopped at an exit: before its instruction
         if task.trap_failed():
             return False
@@ -181,7 +406,7 @@ class GdbStub:
                                       cpu.interrupt is not None)
         if fault and not (error is not None and self.kernel.phantom_fault(task)):
             sig = self._fault_signal(error)
-            self._stopped(sig)
+            self._stopped(task, sig)
             if not self.active:
                 return True
             given, self.resume_signal = self.resume_signal, 0
@@ -203,6 +428,7 @@ class GdbStub:
             kind, address = watch
             self.watch_report = f"{ {2: 'watch', 3: 'rwatch', 4: 'awatch'}[kind]}:{address:x};"
             self.stepping = True
+            self.step_task = task
             pc = self.cpu.pc()
             self.skip_at = pc if pc in self.breakpoints else None
             if self.use_exits and pc in self.breakpoints:
@@ -222,21 +448,22 @@ class GdbStub:
                     self.pending = SIGTRAP
                 else:
                     extra, self.watch_report = self.watch_report, ""
-                    self._stopped(SIGTRAP, extra)
+                    self._stopped(task, SIGTRAP, extra)
                     self._inject(task)
             else:
                 self.stepping = True                 # stopped before its instruction: again
+                self.step_task = task
             return False
         if hit is not None:
-            kind = self.breakpoints.get(hit)
-            self._stopped(SIGTRAP, "hwbreak:;" if kind == "hw" else "swbreak:;")
+            kind = self._own(task).get(hit)
+            self._stopped(task, SIGTRAP, "hwbreak:;" if kind == "hw" else "swbreak:;")
             self._inject(task)
         elif self.conn.closed:
             self.gone = True                         # gdb went away while the program ran
             self._kill("gdb closed the connection")
         elif self.conn.interrupted:
             self.conn.interrupted = False
-            self._stopped(SIGINT)
+            self._stopped(task, SIGINT)
             self._inject(task)
         return False
 
@@ -244,38 +471,46 @@ class GdbStub:
         """Signals about to be delivered to the task (get_signal under ptrace): each is
         reported to gdb first (T with its number); resuming with the same signal delivers it,
         with none drops it, with another delivers that one instead. SIGKILL is not asked about."""
-        if task is not self.task or not self.active or task.exit is not None:
+        if not self.active or not self._attached(task) or task.exit is not None:
             return
         from elfkit.kernel.signals import deliverable_signals, send_sig, take_info
-        for sig in deliverable_signals(task):
-            if sig == SIGKILL or sig in self.pass_signals:
-                continue
-            self._stopped(sig)
-            if not self.active:
-                return
-            given, self.resume_signal = self.resume_signal, 0
-            if given != sig:
-                if sig in task.signals.pending:
-                    task.signals.pending.remove(sig)
-                    take_info(task, sig)
-                if given:
-                    send_sig(task, given)
+        self.home = task
+        try:
+            for sig in deliverable_signals(task):
+                if sig == SIGKILL or sig in self.pass_signals:
+                    continue
+                self._stopped(task, sig)
+                if not self.active:
+                    return
+                given, self.resume_signal = self.resume_signal, 0
+                if given != sig:
+                    if sig in task.signals.pending:
+                        task.signals.pending.remove(sig)
+                        take_info(task, sig)
+                    if given:
+                        send_sig(task, given)
+        finally:
+            self._back_home()
 
     def exited(self, status):
-        """The program ended (Kernel.record_exit): W or X, as gdbserver reports it."""
+        """The last attached process ended: W or X, as gdbserver reports it (Kernel.record_exit
+        passes the first process's status; process_exited its own reply)."""
         if not self.active:
             return
         self._pause_watch()
+        if isinstance(status, str):
+            reply = status
+        elif status.signal is not None and status.code is None:
+            reply = f"X{gdb_signal(status.signal):02x};process:{self.pid:x}"
+        else:
+            reply = f"W{(status.code or 0) & 0xFF:02x};process:{self.pid:x}"
         if self.waiting:
-            if status.signal is not None and status.code is None:
-                reply = f"X{gdb_signal(status.signal):02x};process:{self.pid:x}"
-            else:
-                reply = f"W{(status.code or 0) & 0xFF:02x};process:{self.pid:x}"
             try:
                 self.conn.send(reply)
             except Disconnected:
                 pass
         self._remove_all()
+        self._release_all()
         self.detached = True
         self.conn.close()
 
@@ -322,6 +557,9 @@ class GdbStub:
                 if self.conn.poll_interrupt(self.wake_r, None) and self.running.is_set():
                     if self.cpu.running:
                         self.cpu.stop()
+                    else:                       # every thread asleep: the scheduler's
+                        self.interrupt_due = True    # loop reports it (idle_point)
+                        self.kernel.kick()
                     self.running.clear()        # (reported at the next stop)
             try:
                 os.read(self.wake_r, 64)
@@ -338,10 +576,13 @@ class GdbStub:
         with self.io:
             pass
 
-    def _stopped(self, sig: int, extra: str = ""):
-        """Report a stop (when gdb waits for one) and serve gdb until it resumes the program."""
+    def _stopped(self, task, sig: int, extra: str = ""):
+        """Report a stop of `task` (when gdb waits for one; every thread is stopped with it)
+        and serve gdb until it resumes the program."""
         self._pause_watch()
-        self.last_stop = f"T{gdb_signal(sig):02x}thread:p{self.pid:x}.{self.pid:x};{extra}".encode()
+        self.cur = self.sel = task
+        self.held = {t for t in self.held if self._alive(t)}
+        self.last_stop = f"T{gdb_signal(sig):02x}thread:{self._tid(task)};{extra}".encode()
         if self.waiting:
             self.waiting = False
             try:
@@ -374,17 +615,21 @@ class GdbStub:
             elif c == b"?":
                 send(self.last_stop)
             elif c == b"g":
-                send(self.regs.all_hex())
+                self._on_cpu(self.sel)
+                send(self.regs.all_hex(self._fixed(self.sel)))
             elif c == b"G":
+                self._on_cpu(self.sel)
                 self.regs.write_all(bytes.fromhex(p[1:].decode()))
                 send(b"OK")
             elif c == b"p":
-                value = self.regs.one_hex(int(p[1:], 16))
+                self._on_cpu(self.sel)
+                value = self.regs.one_hex(int(p[1:], 16), self._fixed(self.sel))
                 send(value if value is not None else b"E00")
             elif c == b"P":
                 num, _, val = p[1:].partition(b"=")
                 n = int(num, 16)
                 raw = bytes.fromhex(val.decode())
+                self._on_cpu(self.sel)
                 send(b"OK" if self.regs.write(n, raw) else b"E00")
             elif c == b"m":
                 addr, _, length = p[1:].partition(b",")
@@ -405,18 +650,32 @@ class GdbStub:
                 if c in (b"C", b"S"):
                     sig = linux_signal(int(p[1:].split(b";")[0], 16))
                 elif len(p) > 1:
+                    self._on_cpu(self.cur)
                     self._set_pc(int(p[1:], 16))
-                return self._resume(step=c in (b"s", b"S"), sig=sig)
+                step = c in (b"s", b"S")
+                actions = [(c.lower() + (b"%02x" % gdb_signal(sig) if sig else b""),
+                            self._tid(self.cur).encode())]
+                if not step:
+                    actions.append((b"c", b"-1"))
+                return self._resume_threads(actions)
             elif p.startswith(b"vCont"):
                 return self._vcont(p)
             elif c == b"v":
                 send(self._v(p))
-            elif c == b"H" or c == b"T":
-                send(b"OK")
+            elif c == b"H":
+                t = self._find_thread(p[2:]) if len(p) > 2 else None
+                if t is None and p[2:] not in (b"0", b"-1", b"p0.0", b"p-1.-1"):
+                    send(b"E01")
+                else:
+                    if p[1:2] == b"g" and t is not None:
+                        self.sel = t
+                    send(b"OK")
+            elif c == b"T":
+                send(b"OK" if self._find_thread(p[1:]) is not None else b"E01")
             elif c == b"D":
+                pid = int(p[2:], 16) if p[1:2] == b";" else None
                 send(b"OK")
-                self._detach()
-                return True
+                return self._detach(pid)
             elif c == b"k":
                 self._kill("killed by gdb")
                 return True
@@ -432,9 +691,13 @@ class GdbStub:
 
     def _query(self, p: bytes) -> bytes:
         if p.startswith(b"qSupported"):
+            asked = p.partition(b":")[2].split(b";")
+            self.features = {f[:-1].decode() for f in asked
+                             if f in (b"fork-events+", b"vfork-events+", b"exec-events+")}
             return (f"PacketSize={PACKET_SIZE:x};QStartNoAckMode+;qXfer:features:read+;"
                     "qXfer:auxv:read+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;"
-                    "swbreak+;hwbreak+;vContSupported+;multiprocess+;QPassSignals+").encode()
+                    "swbreak+;hwbreak+;vContSupported+;multiprocess+;QPassSignals+;"
+                    "fork-events+;vfork-events+;exec-events+").encode()
         if p.startswith(b"QPassSignals:"):
             # signals gdb would resume with at once (handle ... nostop noprint pass): they are
             # delivered without a stop, saving the round trip (SIGCHLD, SIGALRM...)
@@ -449,15 +712,16 @@ class GdbStub:
         if p == b"qAttached" or p.startswith(b"qAttached:"):
             return b"0"                              # started by us: killed when gdb quits
         if p == b"qC":
-            return f"QCp{self.pid:x}.{self.pid:x}".encode()
+            return f"QC{self._tid(self.cur)}".encode()
         if p == b"qfThreadInfo":
-            return f"mp{self.pid:x}.{self.pid:x}".encode()
+            return ("m" + ",".join(self._tid(t) for t in self._threads())).encode()
         if p == b"qsThreadInfo":
             return b"l"
         if p.startswith(b"qSymbol"):
             return b"OK"
-        if p.startswith(b"qThreadExtraInfo"):
-            return (self.task.comm or "").encode().hex().encode()
+        if p.startswith(b"qThreadExtraInfo,"):
+            t = self._find_thread(p[17:])
+            return (t.comm or "").encode().hex().encode() if t is not None else b"E01"
         return b""
 
     def _qxfer(self, p: bytes) -> bytes:
@@ -472,15 +736,41 @@ class GdbStub:
                 return b"E00"
             data = target_xml()
         elif obj == "auxv":
-            data = self.auxv_bytes
+            data = self._auxv_bytes(self.sel)
         elif obj == "exec-file":
-            data = self.exe_path.encode()
+            t = self.kernel.find_task(int(annex, 16)) if annex else self.sel
+            if t is None or t.image is None:
+                return b"E01"
+            data = os.fsencode(t.image.program.display_path or t.image.program.path)
         elif obj == "libraries-svr4":
             data = self._libraries()
         else:
             return b""
         chunk = data[off:off + length]
         return (b"m" if off + length < len(data) else b"l") + escape(chunk)
+
+    @staticmethod
+    def _auxv_pairs(task) -> list[tuple[int, int]]:
+        pairs = list(task.image.stack.auxv) if task is not None and task.image is not None else []
+        if not pairs or pairs[-1][0] != 0:
+            pairs.append((0, 0))
+        return pairs
+
+    def _auxv_bytes(self, task) -> bytes:
+        return b"".join(struct.pack("<QQ", k, v) for k, v in self._auxv_pairs(task))
+
+    @property
+    def auxv(self) -> dict[int, int]:
+        return dict(self._auxv_pairs(self.sel))
+
+    def _fixed(self, task) -> dict[int, int]:
+        """Registers of a thread asleep in a system call as ptrace shows them: %rip after the
+        `syscall`, orig_rax its number."""
+        from elfkit.gdb.target import ORIG_RAX, RIP
+        call = task.blocked_call if task is not None else None
+        if call is None:
+            return {}
+        return {RIP: call[2] + 2, ORIG_RAX: call[0]}
 
     def _libraries(self) -> bytes:
         """From ld.so's link map in guest memory; under --linker=elfkit (no ld.so, no r_debug),
@@ -496,9 +786,19 @@ class GdbStub:
         if p == b"vMustReplyEmpty":
             return b""
         if p.startswith(b"vKill"):
+            pid = int(p[6:], 16) if p[5:6] == b";" else self.first.tgid
+            leader = self.kernel.find_task(pid)
+            if pid == self.first.tgid or leader is None or pid not in self.procs:
+                self.conn.send(b"OK")
+                self._kill("killed by gdb")
+                raise _Resumed()
+            from elfkit.kernel.signals import send_sig
+            self.procs.discard(pid)                  # (killed: no W for it)
+            send_sig(leader, SIGKILL)
             self.conn.send(b"OK")
-            self._kill("killed by gdb")
-            raise _Resumed()
+            if self._detach(pid):
+                raise _Resumed()
+            raise _AlreadyReplied()
         if p.startswith(b"vFile:"):
             return self._vfile(p[6:])
         return b""
@@ -618,6 +918,7 @@ class GdbStub:
 
     # --- breakpoints ------------------------------------------------------------------------
     def _breakpoint(self, p: bytes) -> bytes:
+        """Z/z for the process of the selected thread (Hg)."""
         kind, addr, rest = p[1:].split(b",", 2) if p.count(b",") >= 2 else (p[1:2], b"", b"")
         if kind in (b"2", b"3", b"4"):
             return self._watchpoint(p[:1] == b"Z", int(kind), int(addr, 16),
@@ -625,19 +926,28 @@ class GdbStub:
         if kind not in (b"0", b"1"):
             return b""
         address = int(addr, 16)
+        own = self.bps.setdefault(self.sel.tgid, {})
         if p[:1] == b"Z":
-            self.breakpoints[address] = "sw" if kind == b"0" else "hw"
+            own[address] = "sw" if kind == b"0" else "hw"
         else:
-            self.breakpoints.pop(address, None)
+            own.pop(address, None)
+        self._union()
         return b"OK"
+
+    def _union(self):
+        self.breakpoints = {a: k for tgid in self.procs for a, k in self.bps.get(tgid, {}).items()}
+
+    def _all_watchpoints(self) -> set:
+        return {(tgid, *k) for tgid in self.procs for k in self.wps.get(tgid, ())}
 
     def _watchpoint(self, insert: bool, kind: int, address: int, length: int) -> bytes:
         """Z2/Z3/Z4: a memory hook on the frames the range is in now. A writable page gets its
         own frame first (as a write fault would make it), so that a copy-on-write copy made
         later does not leave the hook on the old frame."""
         key = (kind, address, length)
+        own = self.wps.setdefault(self.sel.tgid, set())
         if not insert:
-            self.watchpoints.discard(key)
+            own.discard(key)
             return b"OK"
         mm = self.task.mm
         if mm is None or not 1 <= length <= 0x1000:
@@ -647,11 +957,11 @@ class GdbStub:
             if vma is None:
                 return b"E01"
             mm.handle_mm_fault(max(page, address), "write" if vma.prot & 2 else "read")
-        self.watchpoints.add(key)
+        own.add(key)
         return b"OK"
 
     def _add_watch_hooks(self, key) -> list[int]:
-        kind, address, length = key
+        _tgid, kind, address, length = key
         handles = []
         end = address + length
         for page in range(address & ~0xFFF, end, 0x1000):
@@ -665,9 +975,10 @@ class GdbStub:
         return handles
 
     def _on_watch(self, key, vaddr: int, size: int, paddr: int, write: bool):
-        kind, address, length = key
-        if self.watch_report or self.watch_hit is not None or self.cpu.current is not self.task \
-                or vaddr + size <= address or vaddr >= address + length:
+        tgid, kind, address, length = key
+        current = self.cpu.current
+        if self.watch_report or self.watch_hit is not None or current is None or \
+                current.tgid != tgid or vaddr + size <= address or vaddr >= address + length:
             return
         self.watch_hit = (kind, address)
         if write:
@@ -676,9 +987,10 @@ class GdbStub:
 
     def _on_breakpoint(self, address: int):
         cpu = self.cpu
-        if cpu.current is not self.task or address not in self.breakpoints:
+        current = cpu.current
+        if current is None or address not in self._own(current) or not self._attached(current):
             return
-        if self.skip_at == address:
+        if self.skip_at == address and current is self.step_task:
             self.skip_at = None
             return
         self.hit = address
@@ -688,6 +1000,7 @@ class GdbStub:
         """Code hooks for the breakpoints gdb has set now (gdb removes and sets them again at
         every stop and resume: only the difference changes the CPU)."""
         cpu = self.cpu
+        self._union()
         if self.use_exits:
             cpu.set_stop_addresses(a for a in self.breakpoints if a != self.exits_skip)
         for address in [a for a in self.hooks if a not in self.breakpoints]:
@@ -695,37 +1008,72 @@ class GdbStub:
         for address in self.breakpoints:
             if address not in self.hooks and not self.use_exits:
                 self.hooks[address] = cpu.add_code_hook(address, address, self._on_breakpoint)
-        for key in [k for k in self.watch_hooks if k not in self.watchpoints]:
+        watchpoints = self._all_watchpoints()
+        for key in [k for k in self.watch_hooks if k not in watchpoints]:
             for h in self.watch_hooks.pop(key):
                 cpu.remove_hook(h)
-        for key in self.watchpoints:
+        for key in watchpoints:
             if key not in self.watch_hooks:
                 self.watch_hooks[key] = self._add_watch_hooks(key)
 
     def _remove_all(self):
-        self.breakpoints.clear()
-        self.watchpoints.clear()
+        self.bps = {tgid: {} for tgid in self.bps}
+        self.wps = {tgid: set() for tgid in self.wps}
         self.exits_skip = None
         self._sync_hooks()
         self.stepping = False
         self.cpu.set_exact_stops(False)
 
+    def _release_all(self):
+        self.held.clear()
+        self._release()
+
     # --- resuming ---------------------------------------------------------------------------
     def _set_pc(self, pc: int):
         self.cpu.set_reg("rip", pc)
 
-    def _resume(self, step: bool, sig: int) -> bool:
+    def _resume_threads(self, actions: list[tuple[bytes, bytes]]) -> bool:
+        """Resume as vCont says: each thread takes the first action naming it (c, C, s, S;
+        t: it stays stopped, as does a thread no action names). One thread at most steps; a
+        signal (C, S) goes to the thread it is given for."""
+        step_task, step_sig, run_sig = None, 0, {}
+        held = set()
+        for t in self._threads():
+            act = next((a for a, spec in actions if not spec or self._matches(spec, t)), None)
+            if act is None or act[:1] == b"t":
+                held.add(t)
+                continue
+            sig = linux_signal(int(act[1:3], 16)) if act[:1] in (b"C", b"S") and len(act) >= 3 else 0
+            if act[:1] in (b"s", b"S") and step_task is None:
+                step_task, step_sig = t, sig
+            elif sig:
+                run_sig[t] = sig
+        if step_task is None and len(held) == len(self._threads()):
+            return False                             # nothing resumed (vCont;t alone)
+        self.held = held
+        mover = step_task if step_task is not None else self.cur
+        if mover is not None and mover in held:
+            mover = next((t for t in self._threads() if t not in held), mover)
+        self._on_cpu(mover)
         pc = self.cpu.pc()
-        at_breakpoint = pc in self.breakpoints
+        at_breakpoint = pc in self._own(mover)
+        step = step_task is not None
+        self.step_task = mover
         self.skip_at = pc if at_breakpoint else None
         self.exits_skip = pc if at_breakpoint and self.use_exits else None
         self._sync_hooks()
         self.stepping = step
         self.stepping_over = at_breakpoint and self.use_exits and not step
-        self.resume_signal = sig
+        self.resume_signal = step_sig if step else run_sig.pop(mover, 0)
+        self.cur = mover
+        for t, sig in run_sig.items():
+            from elfkit.kernel.signals import send_sig
+            send_sig(t, sig)
         hooks = bool(self.breakpoints) and not self.use_exits
-        self.cpu.set_exact_stops(hooks or bool(self.watchpoints) or step or self.stepping_over)
+        self.cpu.set_exact_stops(hooks or bool(self._all_watchpoints()) or step or
+                                 self.stepping_over)
         self.waiting = True
+        self._release()
         if not step:
             self.cpu.regrow_tlb()                    # (the stop may have shrunk it)
             self.running.set()
@@ -736,37 +1084,49 @@ class GdbStub:
 
     def _vcont(self, p: bytes) -> bool:
         if p == b"vCont?":
-            self.conn.send(b"vCont;c;C;s;S")
+            self.conn.send(b"vCont;c;C;s;S;t")
             return False
-        mine = None
+        actions = []
         for action in p.split(b";")[1:]:
             act, _, thread = action.partition(b":")
-            if not thread or self._is_ours(thread):
-                mine = act
-                break
-        if mine is None or mine[:1] == b"t":
-            self.conn.send(b"OK" if mine is not None else b"E01")
+            actions.append((act, thread))
+        if not actions:
+            self.conn.send(b"E01")
             return False
-        sig = linux_signal(int(mine[1:], 16)) if mine[:1] in (b"C", b"S") else 0
-        return self._resume(step=mine[:1] in (b"s", b"S"), sig=sig)
-
-    def _is_ours(self, thread: bytes) -> bool:
-        if thread in (b"-1", b"p-1.-1"):
+        if self._resume_threads(actions):
             return True
-        text = thread.decode()
-        if text.startswith("p"):
-            pid, _, tid = text[1:].partition(".")
-            return int(pid, 16) == self.pid and (not tid or tid == "-1" or int(tid, 16) == self.pid)
-        return int(text, 16) in (self.pid, 0)
+        self.conn.send(b"OK")                        # (only `t`: every thread stays stopped)
+        return False
 
-    def _detach(self):
+    def _detach(self, pid: int | None) -> bool:
+        """D (every process) or D;PID: the process runs on without gdb, its breakpoints gone.
+        True when no process is left attached (the session is over)."""
+        gone = set(self.procs) if pid is None else {pid} & self.procs
+        for tgid in gone:
+            self.procs.discard(tgid)
+            self.bps.pop(tgid, None)
+            self.wps.pop(tgid, None)
+        self.held = {t for t in self.held if t.tgid in self.procs}
+        self.vfork_parents = {t for t in self.vfork_parents if t.tgid in self.procs}
+        self.events = {t: e for t, e in self.events.items() if t.tgid in self.procs}
+        if self.procs:
+            self._sync_hooks()
+            self._release()
+            if self.sel.tgid not in self.procs:
+                threads = self._threads()
+                if threads:
+                    self.sel = self.cur = threads[0]
+            return False
         self._remove_all()
+        self._release_all()
         self.detached = True
         self.close()
+        return True
 
     def _kill(self, reason: str):
         from elfkit.kernel.task import ExitStatus
         self._remove_all()
+        self._release_all()
         self.killed = True
         self.close()
         self.kernel.stop_everything(ExitStatus(signal=SIGKILL, reason=reason))

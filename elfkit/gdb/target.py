@@ -86,7 +86,9 @@ class RegisterFile:
         self.backed = [(i, reg_ids[r[4]]) for i, r in enumerate(REGISTERS) if r[4] is not None]
         self.ids = tuple(uid for _i, uid in self.backed)
 
-    def values(self) -> list[int]:
+    def values(self, fix: dict[int, int] | None = None) -> list[int]:
+        """Every register's value; `fix`: number -> value shown instead (a thread asleep in a
+        system call: its %rip and orig_rax as ptrace shows them)."""
         vals = [0] * len(REGISTERS)
         for (i, _uid), v in zip(self.backed, self.cpu.read_regs(self.ids)):
             vals[i] = v
@@ -94,6 +96,9 @@ class RegisterFile:
             vals[NUMBER[name]] = sel
         vals[NUMBER["eflags"]] |= 0x200            # IF: always set in user mode
         vals[ORIG_RAX] = 0xFFFFFFFFFFFFFFFF
+        if fix:
+            for number, value in fix.items():
+                vals[number] = value
         return vals
 
     @staticmethod
@@ -101,13 +106,13 @@ class RegisterFile:
         size = REGISTERS[number][1]
         return (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little").hex().encode()
 
-    def all_hex(self) -> bytes:
-        return b"".join(self.encode(i, v) for i, v in enumerate(self.values()))
+    def all_hex(self, fix: dict[int, int] | None = None) -> bytes:
+        return b"".join(self.encode(i, v) for i, v in enumerate(self.values(fix)))
 
-    def one_hex(self, number: int) -> bytes | None:
+    def one_hex(self, number: int, fix: dict[int, int] | None = None) -> bytes | None:
         if not 0 <= number < len(REGISTERS):
             return None
-        return self.encode(number, self.values()[number])
+        return self.encode(number, self.values(fix)[number])
 
     def write(self, number: int, raw: bytes) -> bool:
         """Set register `number` from its little-endian bytes; registers with no CPU state

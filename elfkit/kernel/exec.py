@@ -177,6 +177,8 @@ def begin_new_exec(task, image, bprm: Bprm):
     task.linker = None
     if kernel.exec_linker is not None:
         task.exec_attach = image        # linked before it first runs (guest calls cannot nest here)
+    if kernel.gdb is not None:
+        kernel.gdb.execed(task)         # (--gdb: the exec event, at the new program's entry)
 
 
 def de_thread(task):

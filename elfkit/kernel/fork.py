@@ -72,6 +72,8 @@ def kernel_clone(parent: Task, flags: int, stack: int = 0, parent_tid: int = 0,
     kernel = parent.kernel
     if kernel.tracer is not None:
         kernel.tracer.cloned(parent, child, flags)
+    if kernel.gdb is not None:
+        kernel.gdb.cloned(parent, child, flags)     # (--gdb: fork/vfork events)
     if kernel.strace is not None and kernel.strace.pid_of is None:
         kernel.strace.pid_of = lambda: kernel.current.pid if kernel.current else 0
     kernel.enqueue(child)

@@ -430,5 +430,5 @@ class Kernel:
     def record_exit(self, task: Task, status: ExitStatus):
         if task is self.first and self.first_status is None:
             self.first_status = status
-            if self.gdb is not None:
-                self.gdb.exited(status)
+        if self.gdb is not None:
+            self.gdb.process_exited(task, status)      # (--gdb: W/X for an attached process)

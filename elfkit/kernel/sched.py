@@ -217,7 +217,11 @@ def cpu_loop(kernel, cpu, primary: bool):
         kernel.wake_timers()
         if primary:
             poll_host(kernel)
+        if primary and kernel.gdb is not None:
+            kernel.gdb.idle_point()                # (--gdb: stops that belong to no task's run)
         task = kernel.pick_next(cpu)
+        if task is not None and kernel.gdb is not None and kernel.gdb.holds(task):
+            continue
         if task is None:
             if primary:
                 wait_on_host(kernel, deadline)
@@ -299,6 +303,8 @@ def _run_task(kernel, cpu, task, limits, deadline) -> int:
     step = 0
     if kernel.gdb is not None:                     # --gdb: a stop gdb is to see (elfkit.gdb.stub)
         step = kernel.gdb.before_run(task)
+        if step < 0:
+            return 0                               # gdb keeps it stopped (it parked it)
         if task.exit is not None or task.state != TASK_RUNNING or task.blocked_call is not None:
             if task.exit is not None:
                 do_exit(task, task.exit)
