@@ -115,6 +115,9 @@ def normalise(text: str) -> str:
                             "Detaching from process")):
             continue
         line = re.sub(r"process \d+", "process PID", line)
+        line = re.sub(r"Thread \d+\.\d+", "Thread P.T", line)
+        if re.match(r"(  Id   Target Id|[* ] +\d+ +Thread P\.T)", line):
+            line = re.sub(r" {2,}", " ", line)        # (columns as wide as the pids are long)
         out.append(line)
     return "\n".join(out)
 
@@ -384,8 +387,8 @@ def test_threads_and_forks_are_gdbs():
     native = subprocess.run([fixture], capture_output=True, env=ENV, cwd=ROOT, timeout=60)
     assert status == native.returncode == 0, stderr
     assert stdout == native.stdout
-    assert re.search(r"^Thread (\d+) hit Breakpoint 2, 0x[0-9a-f]+ in fib \(\)$", text, re.M), text
-    rows = re.findall(r"^[* ] +(\d+) +Thread 4\.(\d+) \(pthread\) +(.*)$", text, re.M)
+    assert re.search(r'^Thread (\d+) "pthread" hit Breakpoint 2, 0x[0-9a-f]+ in fib \(\)$', text, re.M), text
+    rows = re.findall(r'^[* ] +(\d+) +Thread 4\.(\d+) "pthread" +(.*)$', text, re.M)
     assert len(rows) >= 2 and rows[0][:2] == ("1", "4") and "futex" in rows[0][2], text
     assert any(r[2].endswith("in fib ()") and r[1] != "4" for r in rows), text
     assert "[Inferior 1 (process 4) exited normally]" in text

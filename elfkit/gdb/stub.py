@@ -256,16 +256,19 @@ class GdbStub:
         if self.cpu.running:
             self.cpu.stop()
 
-    def idle_point(self):
+    def idle_point(self) -> bool:
         """The scheduler's loop, between tasks: report what belongs to no task's run -- the end
         of one of several attached processes, Ctrl-C while no guest code ran (every thread
-        asleep in a system call)."""
+        asleep in a system call). True when it reported a stop (gdb may have killed or
+        resumed anything since: the loop looks again)."""
         if not self.active:
-            return
+            return False
+        served = False
         while self.exit_replies and self.active:
             reply = self.exit_replies.pop(0)
             self._pause_watch()
             self.last_stop = reply
+            served = True
             if self.waiting:
                 self.waiting = False
                 try:
@@ -273,7 +276,7 @@ class GdbStub:
                 except Disconnected:
                     self.gone = True
                     self._kill("gdb closed the connection")
-                    return
+                    return True
             self.serve()
         if self.active and (self.interrupt_due or self.conn.interrupted):
             self.interrupt_due = False
@@ -282,7 +285,8 @@ class GdbStub:
             if threads:
                 t = self.cur if self.cur in threads else threads[0]
                 self._stopped(t, SIGINT)
-
+                served = True
+        return served
 
     # --- the scheduler's side ---------------------------------------------------------------
     @property
@@ -697,7 +701,7 @@ class GdbStub:
             return (f"PacketSize={PACKET_SIZE:x};QStartNoAckMode+;qXfer:features:read+;"
                     "qXfer:auxv:read+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;"
                     "swbreak+;hwbreak+;vContSupported+;multiprocess+;QPassSignals+;"
-                    "fork-events+;vfork-events+;exec-events+").encode()
+                    "fork-events+;vfork-events+;exec-events+;qXfer:threads:read+").encode()
         if p.startswith(b"QPassSignals:"):
             # signals gdb would resume with at once (handle ... nostop noprint pass): they are
             # delivered without a stop, saving the round trip (SIGCHLD, SIGALRM...)
@@ -744,10 +748,21 @@ class GdbStub:
             data = os.fsencode(t.image.program.display_path or t.image.program.path)
         elif obj == "libraries-svr4":
             data = self._libraries()
+        elif obj == "threads":
+            data = self._thread_list()
         else:
             return b""
         chunk = data[off:off + length]
         return (b"m" if off + length < len(data) else b"l") + escape(chunk)
+
+    def _thread_list(self) -> bytes:
+        """qXfer:threads:read: every thread with its CPU and name (comm), as gdbserver lists
+        them (gdb shows the name in `info threads`)."""
+        from xml.sax.saxutils import quoteattr
+        rows = [f'<thread id="{self._tid(t)}" core="{getattr(t.last_cpu, "index", 0)}" '
+                f'name={quoteattr(t.comm or "")}/>' for t in self._threads()]
+        return ('<?xml version="1.0"?>\n<threads>\n' + "\n".join(rows) +
+                "\n</threads>\n").encode()
 
     @staticmethod
     def _auxv_pairs(task) -> list[tuple[int, int]]:

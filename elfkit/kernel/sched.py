@@ -217,8 +217,8 @@ def cpu_loop(kernel, cpu, primary: bool):
         kernel.wake_timers()
         if primary:
             poll_host(kernel)
-        if primary and kernel.gdb is not None:
-            kernel.gdb.idle_point()                # (--gdb: stops that belong to no task's run)
+        if primary and kernel.gdb is not None and kernel.gdb.idle_point():
+            continue                               # (--gdb: a stop that belongs to no task's run)
         task = kernel.pick_next(cpu)
         if task is not None and kernel.gdb is not None and kernel.gdb.holds(task):
             continue
