@@ -184,6 +184,15 @@ CASES = {
     "exit3": ("faults", ["exit3"], ["continue"]),
     "kill": ("hello-pie", [], ["break main", "continue", "info proc", "kill"]),
     "detach": ("hello-static", [], ["break main", "continue", "detach"]),
+    # writes into read-only code (ptrace's FOLL_FORCE: a private copy of the page): main made
+    # a bare `ret` before it first runs, so the program ends at once with main's address's
+    # low byte (what %rax holds) as its exit code and prints nothing
+    "code-write": ("hello-static", [], ["x/2xb main", "set {unsigned char}main = 0xc3",
+                                        "x/2xb main", "continue"]),
+    # the threads and processes of issue 17's phase 2: forks followed into the child, exec
+    "follow-child": ("procs-wait", [], ["set follow-fork-mode child", "break main", "continue",
+                                        "continue", "info inferiors"]),
+    "vfork": ("procs-vfork", [], ["break main", "continue", "continue"]),
 }
 
 
@@ -202,6 +211,8 @@ def test_gdb_prints_what_it_prints_with_gdbserver(case):
         assert ours[2] == -6
     elif case == "exit3":
         assert ours[2] == 3
+    elif case == "code-write":
+        assert ours[2] == 0x60 and "exited with code 0140]" in ours[0]
     elif case in ("kill", "segv-signal0"):
         assert ours[2] == -9                               # killed, as elfkit's guest was
     else:

@@ -927,7 +927,7 @@ class GdbStub:
         mm = self.task.mm
         if not data:
             return b"OK"
-        if mm is None or not mm.write(addr, data):
+        if mm is None or not mm.poke(addr, data):          # (as ptrace's POKEDATA: code too)
             return b"E14"
         return b"OK"
 

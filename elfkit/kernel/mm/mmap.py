@@ -756,6 +756,42 @@ class Mm:
             return False                        # no frame for it: the OOM killer ended the task
         return True
 
+    def poke(self, addr: int, data: bytes) -> bool:
+        """access_process_vm with FOLL_FORCE (ptrace's POKEDATA, /proc/PID/mem, a debugger's
+        writes): a private mapping is written even where it is read-only -- code -- into a
+        private copy of each page the write touches (the file and the page cache keep their
+        bytes), and the blocks translated from it are dropped; a shared mapping only where it is
+        writable. False (EIO) for an address with no mapping."""
+        if not data:
+            return True
+        end = addr + len(data)
+        page = addr & ~(PAGE_SIZE - 1)
+        while page < end:
+            vma = self.find(page)
+            if vma is None or vma.shared and not vma.prot & PROT_WRITE:
+                return False
+            if not vma.prot & PROT_WRITE:
+                at = max(page, addr)
+                if self.pages.find(at) is None and not self.handle_mm_fault(at, "access"):
+                    return False
+                b = self.pages.find(at)
+                if b is None:
+                    return False
+                old = b.paddr + (page - b.vaddr)
+                if self.pages.phys.count(old) > 1:          # the page cache's or a fork's frame
+                    self.pages._copy_page(b, page, old, 1)
+            page += PAGE_SIZE
+        if not self._accessible(addr, end, PROT_WRITE):
+            cpu = self.machine.cpu
+            self.pages.write(addr, data)
+            if self.pages is cpu.pages:
+                cpu.invalidate_code(addr, len(data))
+            else:
+                for paddr, n in self.pages.code_frames(addr, len(data)):
+                    self.machine.invalidate_phys(paddr, n)
+            return True
+        return self.write(addr, data)
+
     def _accessible(self, start: int, end: int, prot: int) -> bool:
         if start < 0 or end > USER_END or end < start:
             return False
