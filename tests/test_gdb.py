@@ -193,6 +193,13 @@ CASES = {
     "follow-child": ("procs-wait", [], ["set follow-fork-mode child", "break main", "continue",
                                         "continue", "info inferiors"]),
     "vfork": ("procs-vfork", [], ["break main", "continue", "continue"]),
+    # a lazy PLT call stepped into ld.so's resolver and out: the GOT slot before (the PLT's
+    # push) and after (puts). glibc picks the resolver by the CPU's features: xsavec on the
+    # host, fxsave on elfkit's emulated Westmere (no XSAVE), so its name is normalised.
+    "lazy-plt": ("hello-pie", [], ["break main", "continue", "x/a &'puts@got.plt'",
+                                   "break 'puts@plt'", "continue", "stepi", "x/i $pc", "stepi",
+                                   "x/i $pc", "stepi", "x/i $pc", "stepi", "x/i $pc", "stepi",
+                                   "bt 2", "finish", "x/a &'puts@got.plt'", "continue"]),
 }
 
 
@@ -201,7 +208,12 @@ def test_gdb_prints_what_it_prints_with_gdbserver(case):
     name, args, commands = CASES[case]
     ours, theirs = both(name, args, commands)
     assert "Traceback" not in ours[3].decode(errors="replace"), ours[3]
-    assert normalise(ours[0]) == normalise(theirs[0]), ours[3].decode(errors="replace")
+    texts = [normalise(ours[0]), normalise(theirs[0])]
+    if case == "lazy-plt":
+        assert "_dl_runtime_resolve_fxsave ()" in texts[0]          # (elfkit's CPU: no XSAVE)
+        texts = [re.sub(r"_dl_runtime_resolve_(?:fxsave|xsavec|xsave)", "_dl_runtime_resolve_*", t)
+                 for t in texts]
+    assert texts[0] == texts[1], ours[3].decode(errors="replace")
     assert ours[4] < SESSION_S / 2
     if case not in ("kill", "segv-signal0"):
         assert ours[1] == theirs[1]                        # the program's own output
