@@ -55,6 +55,7 @@ import threading
 from elfkit.gdb import svr4
 from elfkit.gdb.rsp import Connection, Disconnected, escape, unescape
 from elfkit.gdb.target import RegisterFile, gdb_signal, linux_signal, target_xml
+from elfkit.kernel.mm.paging import PTE_P, PTE_W
 from elfkit.kernel.task import TASK_RUNNING
 
 SIGINT, SIGILL, SIGTRAP, SIGKILL, SIGSEGV = 2, 4, 5, 9, 11
@@ -85,10 +86,10 @@ class GdbStub:
         self.breakpoints: dict[int, str] = {}       # all of them (what the CPU stops at)
         self.hooks: dict[int, int] = {}             # address -> the CPU's hook handle
         self.wps: dict[int, set[tuple[int, int, int]]] = {task.tgid: set()}   # tgid -> (Z type, address, length)
-        self.watch_hooks: dict[tuple, list[int]] = {}
-        self.watch_hit: tuple[int, int] | None = None    # (Z type, address) that stopped the CPU
-        self.watch_restore: tuple[int, bytes] | None = None   # (frame address, bytes before the store)
-        self.watch_report = ""                      # reported with the step that completes it
+        self.watch_hit: tuple[int, int] | None = None    # (Z type, address) the step touched
+        self.locked: dict[tuple[int, int], int] = {}     # (tgid, page) -> PTE bits taken away
+        self.watch_step = None                      # (task, page): its access to a watched page
+        self.watch_lifted = None                    # (pages, page, bits, hooks, before) meanwhile
         self.cur = task                             # the thread of the last stop
         self.sel = task                             # Hg: the thread gdb's packets mean
         self.step_task = task                       # the thread `stepping` is for
@@ -301,6 +302,8 @@ class GdbStub:
             return 0
         if not self._attached(task):
             return self._other_task(task)
+        if self.watch_step is not None and self.watch_step[0] is task and self.watch_lifted is None:
+            return self._begin_watch_step(task)
         self.home = task
         try:
             if self.pending is not None and task is self.cur:
@@ -364,8 +367,55 @@ class GdbStub:
 
     def _speed_after_step(self):
         hooks = bool(self.breakpoints) and not self.use_exits
-        self.cpu.set_exact_stops(hooks or bool(self._all_watchpoints()) or self.stepping or
-                                 self.stepping_over)
+        self.cpu.set_exact_stops(hooks or self.stepping or self.stepping_over)
+
+    # --- watchpoints: the pages they are on fault, and that access runs as a step ----------
+    def watch_fault(self, task, access: str, addr: int) -> bool:
+        """Kernel.page_fault: a fault on a page a watchpoint of the task's process took bits
+        from. True: the stub runs the faulting instruction as one step with the page as it
+        really is and a memory hook on the watched bytes (before_run), then takes the bits again
+        and reports a hit (after_run); the CPU stops now and the instruction is made again."""
+        if not self.active or self.watch_step is not None or not self._attached(task):
+            return False
+        page = addr & ~0xFFF
+        if (task.tgid, page) not in self.locked:
+            return False
+        self.watch_step = (task, page)
+        return True
+
+    def _begin_watch_step(self, task) -> int:
+        _task, page = self.watch_step
+        pages = task.mm.pages
+        bits = pages.watched.get(page)
+        pages.watch_page(page, None)
+        hooks, before = [], []
+        for kind, address, length in self.wps.get(task.tgid, ()):
+            if address < page + 0x1000 and address + length > page - 16:
+                hooks += self._add_watch_hooks((task.tgid, kind, address, length))
+                before.append((kind, address, length, task.mm.read(address, length)))
+        self.watch_lifted = (pages, page, bits, hooks, before)
+        self.watch_hit = None
+        self.cpu.set_exact_stops(True)
+        self.cpu.flush_all_translations()        # (made again with the hook: memory's slow path)
+        return 1
+
+    def _end_watch_step(self, task):
+        """After the step: the hooks go, the page is watched again. The hit, if any."""
+        pages, page, bits, hooks, before = self.watch_lifted
+        self.watch_lifted = None
+        for h in hooks:
+            self.cpu.remove_hook(h)
+        self.cpu.flush_all_translations()        # (blocks made with the hook: the slow path)
+        if bits and (task.tgid, page) in self.locked and not pages.released:
+            pages.watch_page(page, bits)
+        hit, self.watch_hit = self.watch_hit, None
+        if hit is None and task.mm is not None:
+            for kind, address, length, old in before:     # (a frame the hook did not see)
+                if kind in (2, 4) and old is not None and task.mm.read(address, length) != old:
+                    hit = (kind, address)
+                    break
+        self._speed_after_step()
+        return hit
 
     def after_run(self, task, error) -> bool:
         """The CPU stopped running `task`: an event, a breakpoint, the end of a step or a fault
@@ -385,6 +435,28 @@ class GdbStub:
 
     def _after_run(self, task, error) -> bool:
         cpu = self.cpu
+        if self.watch_lifted is not None and self.watch_step is not None and \
+                self.watch_step[0] is task:
+            ran = cpu.insns_run()
+            hit = self._end_watch_step(task)
+            if error is None and not cpu.retry and cpu.interrupt is None and \
+                    task.exit is None and task.state == TASK_RUNNING and ran == 0:
+                return False                     # not made yet: the step runs again
+            self.watch_step = None
+            if error is None and cpu.interrupt is None and task.exit is None and \
+                    task.state == TASK_RUNNING:
+                stepped = task is self.step_task and (self.stepping or self.stepping_over)
+                if task is self.step_task and self.stepping_over:
+                    self.stepping_over = False
+                    self.exits_skip = None
+                    self._sync_hooks()
+                if hit is not None or (stepped and self.stepping):
+                    self.stepping = False
+                    kinds = {2: "watch", 3: "rwatch", 4: "awatch"}
+                    extra = f"{kinds[hit[0]]}:{hit[1]:x};" if hit is not None else ""
+                    self._stopped(task, SIGTRAP, extra)
+                    self._inject(task)
+                return False
         mine = task is self.step_task
         was_step = self.stepping and mine
         over = self.stepping_over and mine
@@ -420,25 +492,6 @@ class GdbStub:
                 from elfkit.kernel.signals import send_sig
                 send_sig(task, given)
             return True
-        watch, self.watch_hit = self.watch_hit, None
-        restore, self.watch_restore = self.watch_restore, None
-        if watch is not None and task.exit is None and task.state == TASK_RUNNING:
-            # The CPU stopped right after the watched access, with %rip still on the
-            # instruction that made it (its registers not yet written, as for a fault): put
-            # back what a store overwrote and run the instruction once more, as a step, with
-            # the watchpoints quiet; that step's stop is the one gdb sees.
-            if restore is not None:
-                self.cpu.phys.write(*restore)
-            kind, address = watch
-            self.watch_report = f"{ {2: 'watch', 3: 'rwatch', 4: 'awatch'}[kind]}:{address:x};"
-            self.stepping = True
-            self.step_task = task
-            pc = self.cpu.pc()
-            self.skip_at = pc if pc in self.breakpoints else None
-            if self.use_exits and pc in self.breakpoints:
-                self.exits_skip = pc
-                self._sync_hooks()
-            return False
         if task.exit is not None or task.state != TASK_RUNNING:
             if was_step and task.blocked_call is not None and task.exit is None:
                 self.pending = SIGTRAP               # reported when its call has returned
@@ -451,8 +504,7 @@ class GdbStub:
                 if task.blocked_call is not None:
                     self.pending = SIGTRAP
                 else:
-                    extra, self.watch_report = self.watch_report, ""
-                    self._stopped(task, SIGTRAP, extra)
+                    self._stopped(task, SIGTRAP)
                     self._inject(task)
             else:
                 self.stepping = True                 # stopped before its instruction: again
@@ -992,13 +1044,10 @@ class GdbStub:
     def _on_watch(self, key, vaddr: int, size: int, paddr: int, write: bool):
         tgid, kind, address, length = key
         current = self.cpu.current
-        if self.watch_report or self.watch_hit is not None or current is None or \
-                current.tgid != tgid or vaddr + size <= address or vaddr >= address + length:
+        if self.watch_hit is not None or current is None or current.tgid != tgid or \
+                vaddr + size <= address or vaddr >= address + length:
             return
-        self.watch_hit = (kind, address)
-        if write:
-            self.watch_restore = (paddr, self.cpu.phys.read(paddr, size))
-        self.cpu.stop()
+        self.watch_hit = (kind, address)          # (the step completes the instruction)
 
     def _on_breakpoint(self, address: int):
         cpu = self.cpu
@@ -1023,13 +1072,23 @@ class GdbStub:
         for address in self.breakpoints:
             if address not in self.hooks and not self.use_exits:
                 self.hooks[address] = cpu.add_code_hook(address, address, self._on_breakpoint)
-        watchpoints = self._all_watchpoints()
-        for key in [k for k in self.watch_hooks if k not in watchpoints]:
-            for h in self.watch_hooks.pop(key):
-                cpu.remove_hook(h)
-        for key in watchpoints:
-            if key not in self.watch_hooks:
-                self.watch_hooks[key] = self._add_watch_hooks(key)
+        want: dict[tuple[int, int], int] = {}
+        for tgid, kind, address, length in self._all_watchpoints():
+            for page in range(address & ~0xFFF, address + length, 0x1000):
+                want[(tgid, page)] = want.get((tgid, page), 0) | (PTE_W if kind == 2 else PTE_P)
+        if want == self.locked:
+            return
+        mms = {t.tgid: t.mm for t in self.kernel.tasks.values()
+               if t.mm is not None and self._alive(t)}           # (a detached one's too)
+        for (tgid, page), bits in list(self.locked.items()):
+            mm = mms.get(tgid)
+            if want.get((tgid, page)) != bits and mm is not None and not mm.pages.released:
+                mm.pages.watch_page(page, None)
+        for (tgid, page), bits in want.items():
+            mm = mms.get(tgid)
+            if self.locked.get((tgid, page)) != bits and mm is not None:
+                mm.pages.watch_page(page, bits)
+        self.locked = want
 
     def _remove_all(self):
         self.bps = {tgid: {} for tgid in self.bps}
@@ -1085,8 +1144,7 @@ class GdbStub:
             from elfkit.kernel.signals import send_sig
             send_sig(t, sig)
         hooks = bool(self.breakpoints) and not self.use_exits
-        self.cpu.set_exact_stops(hooks or bool(self._all_watchpoints()) or step or
-                                 self.stepping_over)
+        self.cpu.set_exact_stops(hooks or step or self.stepping_over)
         self.waiting = True
         self._release()
         if not step:

@@ -122,6 +122,9 @@ class Kernel:
         it with the faulting instruction as the frame's %rip: None stops the CPU there."""
         if task is None or task.mm is None:
             return False
+        gdb = task.kernel.gdb
+        if gdb is not None and task.mm.pages.watched and gdb.watch_fault(task, access, addr):
+            return None                  # (--gdb: a watched page: the stub steps the access)
         result = task.mm.handle_mm_fault(addr, access)
         if result != VM_FAULT_SIGBUS:
             return result

@@ -290,6 +290,7 @@ class PageTables:
         self.pml4 = phys.alloc(PAGE)
         self.traps: dict[int, object] = {}   # trap address -> handler (see Cpu.add_trap)
         self.on_change = None                # callable(): permissions were taken away (flush TLB)
+        self.watched: dict[int, int] = {}    # page -> PTE bits a debugger's watchpoint takes away
         self.on_hole = None                  # callable(vaddr, write) -> bool: fill a page elfkit touches
         self.released = False                # its frames and tables went back (CR3 must leave it)
 
@@ -326,6 +327,8 @@ class PageTables:
                     words = [0] * n
                 self.phys.write(table + 8 * ((va >> 12) & 511), struct.pack(f"<{n}Q", *words))
             va = run_end
+        if self.watched:
+            self._apply_watch(vaddr, end)
 
     def _write_backing_ptes(self, b: Backing, lo: int | None = None, hi: int | None = None):
         """The PTEs of backing b (or its part [lo, hi)): a private page whose frame is shared is
@@ -355,6 +358,39 @@ class PageTables:
             self.phys.write(table + 8 * ((va >> 12) & 511),
                             struct.pack(f"<{n}Q", *[word(va + i * PAGE) for i in range(n)]))
             va = run_end
+        if self.watched:
+            self._apply_watch(lo, hi)
+
+    # --- a debugger's watchpoints: pages the CPU may not write (or touch) ----------------------
+    def _apply_watch(self, lo: int, hi: int):
+        """Take the watched pages' bits (PTE_W: a write watchpoint; PTE_P: a read or access
+        one) out of their PTEs in [lo, hi), whatever wrote them (a fault, a copy-on-write,
+        mprotect, fork)."""
+        for page, bits in self.watched.items():
+            if lo <= page < hi:
+                at = self.pte_address(page)
+                if at is not None:
+                    word = struct.unpack("<Q", self.phys.read(at, 8))[0]
+                    if word & PTE_P:
+                        self.phys.write(at, struct.pack("<Q", word & ~bits))
+
+    def watch_page(self, page: int, bits: int | None):
+        """Watch `page` (accesses the PTE's `bits` allow fault from now on), or stop watching
+        it (bits None: its PTE made again from its backing); the TLB is flushed."""
+        if bits:
+            self.watched[page] = bits
+            self._apply_watch(page, page + PAGE)
+        else:
+            self.watched.pop(page, None)
+            b = self.find(page)
+            if b is not None:
+                flags = pte_flags(b.prot) & ~PTE_W if b.paddr == self.phys.zero_page else None
+                if flags is None:
+                    self._write_backing_ptes(b, page, page + PAGE)
+                else:
+                    self.set_ptes(page, PAGE, flags, lambda va: b.paddr)
+        if self.on_change is not None:
+            self.on_change()
 
     def pte_address(self, vaddr: int) -> int | None:
         """Physical address of vaddr's page table entry, if its page table exists."""
