@@ -230,9 +230,9 @@ class GdbStub:
         program's first instruction (exec-events); the old image's breakpoints are gone."""
         if not self.active or not self._attached(task) or "exec-events" not in self.features:
             return
-        self.bps[task.tgid] = {}
-        self.wps[task.tgid] = set()
-        self._sync_hooks()
+        self.bps[task.tgid] = {}                    # (the CPU's exits follow at the resume:
+        self.wps[task.tgid] = set()                 # this runs in the syscall hook)
+        self.locked = {k: v for k, v in self.locked.items() if k[0] != task.tgid}
         path = task.image.program.display_path or task.image.program.path
         self.events[task] = f"exec:{os.fsencode(path).hex()};"
 
@@ -252,7 +252,7 @@ class GdbStub:
         if not self.procs:
             self.exited(reply)
             return
-        self._sync_hooks()
+        self._union()                               # (the CPU's exits follow at the resume)
         self.exit_replies.append(reply.encode())
         if self.cpu.running:
             self.cpu.stop()
@@ -1130,14 +1130,17 @@ class GdbStub:
             mover = next((t for t in self._threads() if t not in held), mover)
         self._on_cpu(mover)
         pc = self.cpu.pc()
-        at_breakpoint = pc in self._own(mover)
         step = step_task is not None
         self.step_task = mover
-        self.skip_at = pc if at_breakpoint else None
-        self.exits_skip = pc if at_breakpoint and self.use_exits else None
+        self.skip_at = pc if pc in self._own(mover) else None
+        self._union()
+        # at an exit -- its own breakpoint, or another process's at the same address -- it runs
+        # that one instruction with the address left out first
+        at_exit = self.use_exits and pc in self.breakpoints
+        self.exits_skip = pc if at_exit else None
         self._sync_hooks()
         self.stepping = step
-        self.stepping_over = at_breakpoint and self.use_exits and not step
+        self.stepping_over = at_exit and not step
         self.resume_signal = step_sig if step else run_sig.pop(mover, 0)
         self.cur = mover
         for t, sig in run_sig.items():

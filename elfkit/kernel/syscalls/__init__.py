@@ -198,6 +198,15 @@ def retry_call(kernel, task) -> bool:
         result = entry.handler(task, *args) if entry else -errno.ENOSYS
     except Sleep as s:
         signals = deliverable_signals(task) if s.interruptible and task.exit is None else []
+        if signals and kernel.gdb is not None:
+            # --gdb: gdb sees each signal first (get_signal under ptrace), the task shown
+            # asleep in its call; it may drop it, change it, or kill the program
+            task.blocked_call = (nr, args, rip, eflags, s)
+            kernel.gdb.signals_due(task)
+            task.blocked_call = None
+            if task.exit is not None:
+                return True
+            signals = deliverable_signals(task)
         if not signals:
             kernel.sleep(task, (nr, args, rip, eflags, s))
             return False
