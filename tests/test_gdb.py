@@ -442,3 +442,23 @@ def test_code_hook_breakpoints(case):
     name, args, commands = CASES[case]
     ours, theirs = both(name, args, commands, {**ENV, "ELFKIT_GDB_BREAKPOINTS": "hooks"})
     assert normalise(ours[0]) == normalise(theirs[0]), ours[3].decode(errors="replace")
+
+
+def test_trace_plt_under_gdb():
+    """`trace-plt --gdb`: gdb sees what it sees against gdbserver (breakpoints in the program
+    and in libc, through the lazy PLT call trace-plt watches), and trace-plt's report of the
+    bindings is the one it prints without gdb."""
+    fixture = str(fixture_path("hello-pie").relative_to(ROOT))
+    commands = ["break main", "continue", "bt", "info sharedlibrary", "break puts", "continue",
+                "bt 2", "continue"]
+    argv = [sys.executable, "-m", "elfkit", "trace-plt", "--gdb", "127.0.0.1:0", fixture]
+    text, stdout, status, stderr, _ = _session(argv, rb"waiting for gdb on 127\.0\.0\.1:(\d+)",
+                                               "stderr", fixture, commands)
+    theirs = gdbserver(fixture, [], commands)
+    assert normalise(text) == normalise(theirs[0])
+    assert status == 0 and stdout == theirs[1]
+    plain = subprocess.run([sys.executable, "-m", "elfkit", "trace-plt", fixture],
+                           capture_output=True, env=ENV, cwd=ROOT, timeout=SESSION_S)
+    report = [line for line in stderr.decode().splitlines() if "waiting for gdb" not in line]
+    assert report == plain.stderr.decode().splitlines()
+    assert any("puts" in line for line in report)
