@@ -90,6 +90,16 @@ GUEST_OPTIONS = [
     click.option("--max-insns", type=click.IntRange(min=1), metavar="N",
                  help="Stop the guest after exactly N instructions, every process's, on one CPU "
                       "(exit status 124; what counts: README.md)."),
+    click.option("--max-procs", type=click.IntRange(min=1), metavar="N",
+                 help="Stop every guest (exit status 124) when more than N guest processes and "
+                      "threads would be alive at once (a fork or clone past it)."),
+    click.option("--max-fds", type=click.IntRange(min=3), metavar="N",
+                 help="Stop every guest (exit status 124) when a guest process would hold more "
+                      "than N open descriptors."),
+    click.option("--max-output", type=MemorySize(), metavar="BYTES",
+                 help="Stop every guest (exit status 124) when the guests have written BYTES "
+                      "(K, M, G suffixes) to elfkit's stdout and stderr together; the write that "
+                      "reaches it is cut there."),
     click.option("--cpus", type=click.IntRange(min=1, max=64), default=None,
                  help="Emulated CPUs: guest processes run in parallel on up to N host threads. "
                       "Default: the host CPUs elfkit may use (nproc)."),
@@ -118,6 +128,14 @@ def guest_options(f, file_required: bool = True):
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def run_limits(timeout, max_insns, guest: dict):
+    """The RunLimits of the command line (the --max-* options taken out of `guest`)."""
+    from elfkit.kernel.task import RunLimits
+    return RunLimits(timeout_s=timeout, max_insns=max_insns,
+                     max_procs=guest.pop("max_procs", None), max_fds=guest.pop("max_fds", None),
+                     max_output=guest.pop("max_output", None))
 
 
 def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable, linker, resolver,
@@ -279,7 +297,7 @@ def exit_like_the_guest(file, status):
     if status.limit == "oom":
         click.echo(f"elfkit: {file}: {status.reason}", err=True)
         raise SystemExit(EXIT_OOM)
-    if status.limit in ("timeout", "max-insns"):
+    if status.limit in ("timeout", "max-insns", "max-procs", "max-fds", "max-output"):
         click.echo(f"elfkit: {file}: {status.reason}", err=True)
         raise SystemExit(EXIT_LIMIT)
     if status.signal is not None:
@@ -336,7 +354,6 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_
                  trace_procs_output, trace_procs_format, timeout, max_insns, syscall_table, as_json,
                  gdb_at, **guest):
     """Run FILE with ARGS in the emulator; its stdin, stdout and stderr are yours."""
-    from elfkit.kernel.task import RunLimits
     if as_json and not syscall_table:
         raise click.UsageError("--json goes with --syscalls", ctx)
     if syscall_table:
@@ -355,7 +372,7 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_
         from elfkit.kernel.proctrace import ProcTracer
         procs_stream = open(trace_procs_output, "w") if trace_procs_output else sys.stderr
         procs = ProcTracer(procs_stream, as_json=trace_procs_format == "json")
-    limits = RunLimits(timeout_s=timeout, max_insns=max_insns)
+    limits = run_limits(timeout, max_insns, guest)
     linked = None
     from elfkit.ld.driver import is_link_input
     if is_link_input(file):

@@ -9,7 +9,8 @@ import sys
 import click
 
 from elfkit.cli.run import (GDB_OPTION, GUEST_COMMAND_SETTINGS, check_gdb_options,
-                            exit_like_the_guest, guest_options, spawn_guest, wait_for_gdb)
+                            exit_like_the_guest, guest_options, run_limits, spawn_guest,
+                            wait_for_gdb)
 
 
 @click.command("trace-plt", context_settings=GUEST_COMMAND_SETTINGS)
@@ -21,11 +22,10 @@ from elfkit.cli.run import (GDB_OPTION, GUEST_COMMAND_SETTINGS, check_gdb_option
 @guest_options
 def trace_plt(ctx, file, args, calls, as_json, output, timeout, max_insns, gdb_at, **guest):
     """Run FILE and show each lazy PLT binding (symbol, version, GOT slot before/after, target)."""
-    from elfkit.kernel.task import RunLimits
     from elfkit.linker.trace import PltTracer
     from elfkit.render.trace import write_json, write_text
     gdb_where = check_gdb_options(ctx, gdb_at, max_insns, guest)
-    limits = RunLimits(timeout_s=timeout, max_insns=max_insns)
+    limits = run_limits(timeout, max_insns, guest)
     proc = spawn_guest(file, args, limits=limits, **guest)
     tracer = PltTracer(proc, count_calls=calls)
     tracer.attach()

@@ -17,7 +17,7 @@ import random
 import struct
 
 from elfkit.kernel.wait import Sleep
-from elfkit.kernel.task import FsStruct, SignalState, Task
+from elfkit.kernel.task import TASK_DEAD, TASK_ZOMBIE, ExitStatus, FsStruct, SignalState, Task
 
 CSIGNAL = 0xFF
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
@@ -102,6 +102,14 @@ def _check_flags(parent: Task, flags: int) -> int:
 def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
                  syscall_rip: int, eflags: int) -> Task | int:
     kernel = parent.kernel
+    state = kernel.schedule_state
+    limit = state.limits.max_procs if state is not None else None
+    if limit is not None and sum(1 for t in kernel.guests() if t.state not in
+                                 (TASK_ZOMBIE, TASK_DEAD)) >= limit:
+        kernel.limit_exceeded(ExitStatus(          # --max-procs: every guest ends
+            signal=9, limit="max-procs",
+            reason=f"stopped: more than {limit} processes and threads (--max-procs)"))
+        return -errno.EAGAIN
     leader = parent.group.leader
     # The process's children are the leader's, whichever thread forked them (a thread's parent
     # is its process's parent: CLONE_THREAD implies CLONE_PARENT).

@@ -66,6 +66,7 @@ class Kernel:
         self.tracer = tracer
         self.exec_linker = exec_linker
         self.gdb = None                          # --gdb: the stub (elfkit.gdb.stub.GdbStub)
+        self.pending_limit: ExitStatus | None = None   # a --max-* limit passed (limit_exceeded)
         self.seed = seed
         self.rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self.page_cache = PageCache(self.cpu.phys)
@@ -401,6 +402,17 @@ class Kernel:
         f = self.cpu.fault
         return bool(f is not None and task.mm.find(f.address) is None
                     and self.cpu.phys.is_physical(f.address))
+
+    def limit_exceeded(self, status: ExitStatus):
+        """--max-procs, --max-fds, --max-output: a guest went past a limit (in a system call,
+        on any CPU): every guest ends as with --timeout, from the scheduler's loop (the
+        first limit passed is the one reported)."""
+        if self.pending_limit is None:
+            self.pending_limit = status
+        for cpu in self.machine.cpus:
+            if cpu.running:
+                cpu.stop()
+        self.kick()
 
     def stop_everything(self, status: ExitStatus):
         """--timeout / --max-insns: every guest ends now; the first one's status says why."""

@@ -141,8 +141,35 @@ def apply_limits(kernel, limits) -> Schedule:
     cpu.set_exact_stops(bool(limits.max_insns))
     if limits.max_insns:
         kernel.machine.max_cpus = 1
+    _resource_limits(kernel, limits)
     kernel.schedule_state = Schedule(limits)
     return kernel.schedule_state
+
+
+def _resource_limits(kernel, limits):
+    """--max-fds and --max-output on the first guest's descriptor table and on the stdout and
+    stderr it got from elfkit (copied to every table forked from it; --max-procs is checked
+    by copy_process): past either, every guest ends (Kernel.limit_exceeded)."""
+    from elfkit.kernel.fs.files import HostFile, OutputBudget
+    first = kernel.first
+    if first is None:
+        return
+    if limits.max_fds is not None:
+        def too_many_files(table, n=limits.max_fds):
+            who = kernel.current.tgid if kernel.current is not None else first.pid
+            kernel.limit_exceeded(ExitStatus(
+                signal=9, limit="max-fds",
+                reason=f"stopped: more than {n} open files in process {who} (--max-fds)"))
+        first.files.max_open, first.files.on_limit = limits.max_fds, too_many_files
+    if limits.max_output is not None:
+        n = limits.max_output
+        budget = OutputBudget(n, lambda: kernel.limit_exceeded(ExitStatus(
+            signal=9, limit="max-output",
+            reason=f"stopped: more than {n} bytes of output (--max-output)")))
+        for fd in (1, 2):
+            f = first.files.get(fd)
+            if isinstance(f, HostFile) and f.output is None:
+                f.output = budget
 
 
 def schedule(kernel, limits) -> None:
@@ -210,6 +237,11 @@ def cpu_loop(kernel, cpu, primary: bool):
         if state.insns_spent():
             kernel.stop_everything(state.max_insns_status())
             break
+        if kernel.pending_limit is not None:       # --max-procs, --max-fds, --max-output
+            status, kernel.pending_limit = kernel.pending_limit, None
+            kernel.stop_everything(status)
+            if not primary or not kernel.live_tasks():
+                break
         if primary:
             kernel.forward_host_signals()
             if kernel.first_stop is not None:

@@ -48,6 +48,9 @@ DEFAULT_RLIMITS = {0: (RLIM_INFINITY,) * 2, 1: (RLIM_INFINITY,) * 2, 2: (RLIM_IN
 class RunLimits:
     timeout_s: float | None = None
     max_insns: int | None = None
+    max_procs: int | None = None     # guest processes and threads alive at once
+    max_fds: int | None = None       # open descriptors of one guest process
+    max_output: int | None = None    # bytes written to elfkit's own stdout and stderr
 
 
 @dataclass
@@ -55,7 +58,8 @@ class ExitStatus:
     code: int | None = None          # exit status, if it exited
     signal: int | None = None        # the signal that killed it
     reason: str = ""                 # one line for the user when killed or stopped by elfkit
-    limit: str | None = None         # "timeout" / "max-insns" / "internal" / "link": elfkit stopped it
+    limit: str | None = None         # "timeout" / "max-insns" / "max-procs" / "max-fds" /
+    #                                  "max-output" / "internal" / "link": elfkit stopped it
     core: bool = False               # the kernel would have dumped core (WCOREDUMP)
     thread: bool = False             # exit(2) of one thread, not of its process (exit_group)
 

@@ -108,6 +108,7 @@ class HostFile(OpenFile):
     pty = None                        # the guest's own pseudo-terminal pair it is an end of (devpts)
     page_cache = None                 # the kernel's PageCache, for a regular file
     inode_key = None
+    output = None                     # --max-output: elfkit's own stdout/stderr (OutputBudget)
 
     def __init__(self, fd: int, path: str, flags: int, host_path: str | None = None):
         self.fd = fd
@@ -189,6 +190,11 @@ class HostFile(OpenFile):
         cache = self.page_cache
         if cache is not None:
             cache.before_io(self)
+        budget = self.output
+        if budget is not None:
+            data = budget.take(data)
+            if not data:
+                return -errno.EIO               # (every guest is ending: nothing more goes out)
         try:
             n = os.write(self.fd, data)
         except BlockingIOError:
@@ -216,6 +222,10 @@ class HostFile(OpenFile):
         cache = self.page_cache
         if cache is not None:
             cache.before_io(self)
+        if self.output is not None:
+            data = self.output.take(data)
+            if not data:
+                return -errno.EIO
         try:
             n = os.pwrite(self.fd, data, off)
         except OSError as e:
@@ -355,6 +365,24 @@ class RandomFile(OpenFile):
         return self._st
 
 
+class OutputBudget:
+    """--max-output: what the guests may still write to the stdout and stderr elfkit was
+    started with, together. The write that reaches the limit is cut there, and `on_limit` ends
+    every guest."""
+
+    def __init__(self, limit: int, on_limit):
+        self.left = limit
+        self.on_limit = on_limit
+
+    def take(self, data):
+        if len(data) <= self.left:
+            self.left -= len(data)
+            return data
+        data, self.left = data[:self.left], 0
+        self.on_limit()
+        return data
+
+
 @dataclass
 class FdTable:
     """files_struct: guest fd -> (OpenFile, close-on-exec); shared by tasks made with
@@ -362,6 +390,8 @@ class FdTable:
     fds: dict[int, list] = field(default_factory=dict)
     users: int = 1
     lock_table: object = None       # set once this table (a POSIX lock owner) has held locks
+    max_open: int | None = None     # --max-fds: more open descriptors end every guest
+    on_limit: object = None         # ... by calling this (Kernel.limit_exceeded's partial)
 
     def _drop(self, f: OpenFile):
         """filp_close: a process closing any descriptor of a file loses its POSIX locks on it."""
@@ -370,7 +400,16 @@ class FdTable:
         f.put()
 
     def dup_table(self) -> "FdTable":
-        return FdTable({fd: [f.get(), cloexec] for fd, (f, cloexec) in self.fds.items()})
+        return FdTable({fd: [f.get(), cloexec] for fd, (f, cloexec) in self.fds.items()},
+                       max_open=self.max_open, on_limit=self.on_limit)
+
+    def _over_limit(self, new: int) -> bool:
+        """--max-fds: one more descriptor would pass the limit; every guest is ended."""
+        if self.max_open is None or len(self.fds) + new <= self.max_open:
+            return False
+        if self.on_limit is not None:
+            self.on_limit(self)
+        return True
 
     def put(self):
         self.users -= 1
@@ -389,12 +428,14 @@ class FdTable:
         fd = lowest
         while fd in self.fds:
             fd += 1
-        if fd >= MAX_FDS:
+        if fd >= MAX_FDS or self._over_limit(1):
             return -errno.EMFILE
         self.fds[fd] = [f, cloexec]
         return fd
 
     def install_at(self, fd: int, f: OpenFile, cloexec: bool = False):
+        if fd not in self.fds and self._over_limit(1):
+            return                          # (every guest is ending: the descriptor is not made)
         old = self.fds.get(fd)
         self.fds[fd] = [f, cloexec]
         if old is not None:
