@@ -194,3 +194,27 @@ def test_idle_shrinks_the_soft_tlb_and_regrow_brings_it_back():
     cpu.run(CODE)
     assert seen == [42] and cpu.reg("rbx") == 0x1122334455667788
     assert cpu.regrow_tlb() is False   # (grown: nothing to do)
+
+
+def test_r11_after_syscall_is_user_rflags(tmp_path):
+    """`syscall` leaves RFLAGS in %r11, and user mode always runs with IF (0x200) and the
+    reserved bit 1 set, so %r11 has both after every system call, in a forked child too.
+    Oracle: the same static program run natively."""
+    import shutil
+    import subprocess
+    from conftest import run_elfkit
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc")
+    src = tmp_path / "r11.c"
+    src.write_text('#include <stdio.h>\n#include <unistd.h>\n#include <sys/wait.h>\n'
+                   'static unsigned long r11(void){ unsigned long r, a = 39;\n'
+                   '__asm__ volatile("syscall; mov %%r11, %0" : "=r"(r), "+a"(a) : : "rcx", "r11", "memory");\n'
+                   'return r & 0x202; }\n'
+                   'int main(void){ printf("%#lx\\n", r11()); fflush(stdout);\n'
+                   'if (fork() == 0) { printf("child %#lx\\n", r11()); return 0; }\n'
+                   'wait(0); return 0; }\n')
+    exe = tmp_path / "r11"
+    subprocess.run(["gcc", "-static", "-O2", str(src), "-o", str(exe)], check=True)
+    native = subprocess.run([str(exe)], capture_output=True, check=True).stdout
+    assert native == b"0x202\nchild 0x202\n"
+    assert run_elfkit("load-and-run", str(exe)).stdout == native

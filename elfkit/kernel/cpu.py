@@ -42,6 +42,7 @@ SYSCALL_ARG_REGS = [X86.UC_X86_REG_RAX, X86.UC_X86_REG_RDI, X86.UC_X86_REG_RSI,
                     X86.UC_X86_REG_RDX, X86.UC_X86_REG_R10, X86.UC_X86_REG_R8,
                     X86.UC_X86_REG_R9, X86.UC_X86_REG_RIP, X86.UC_X86_REG_EFLAGS]
 SYSCALL_RET_REGS = [X86.UC_X86_REG_RAX, X86.UC_X86_REG_RCX, X86.UC_X86_REG_R11]
+USER_RFLAGS = 0x202              # IF and bit 1: set in every RFLAGS user mode sees (%r11 after syscall)
 
 X86_RIP = X86.UC_X86_REG_RIP
 REG = {n[len("UC_X86_REG_"):].lower(): getattr(X86, n) for n in dir(X86) if n.startswith("UC_X86_REG_")}
@@ -444,9 +445,11 @@ class Cpu:
         return b.words.unpack_from(b.buf)
 
     def syscall_return(self, value: int, rip: int, eflags: int):
-        """RAX = result; RCX = return address and R11 = RFLAGS, as the syscall instruction sets them."""
+        """RAX = result; RCX = return address and R11 = RFLAGS, as the syscall instruction sets
+        them: user mode's RFLAGS, IF and the reserved bit 1 set (USER_RFLAGS; Unicorn's guest
+        runs with IF clear)."""
         b = self._syscall_ret
-        b.words.pack_into(b.buf, 0, value & 0xFFFFFFFFFFFFFFFF, rip, eflags)
+        b.words.pack_into(b.buf, 0, value & 0xFFFFFFFFFFFFFFFF, rip, eflags | USER_RFLAGS)
         self._write_batch(self._h, b.ids, b.ptrs, b.n)
 
     def _batch(self, ids: tuple[int, ...]) -> RegBatch:

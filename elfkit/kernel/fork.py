@@ -16,6 +16,7 @@ import errno
 import random
 import struct
 
+from elfkit.kernel.cpu import USER_RFLAGS
 from elfkit.kernel.wait import Sleep
 from elfkit.kernel.task import TASK_DEAD, TASK_ZOMBIE, ExitStatus, FsStruct, SignalState, Task
 
@@ -160,7 +161,7 @@ def copy_process(parent: Task, flags: int, stack: int, child_tid: int, tls: int,
         child.clear_child_tid = child_tid
     # copy_thread: the parent's registers, returning 0 from the call, on its own stack and TLS
     child.ctx = parent.cpu.context()
-    regs = {"rax": 0, "rip": syscall_rip + 2, "rcx": syscall_rip + 2, "r11": eflags}
+    regs = {"rax": 0, "rip": syscall_rip + 2, "rcx": syscall_rip + 2, "r11": eflags | USER_RFLAGS}
     if stack:
         regs["rsp"] = stack
     child.initial_regs = regs

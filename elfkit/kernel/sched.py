@@ -25,7 +25,7 @@ import threading
 import time
 
 from elfkit.errors import ElfkitError
-from elfkit.kernel.cpu import CpuError
+from elfkit.kernel.cpu import USER_RFLAGS, CpuError
 from elfkit.kernel.exit import do_exit
 from elfkit.kernel.futex import FUTEX_WAIT, FUTEX_WAIT_BITSET
 from elfkit.kernel.rseq import rseq_resume
@@ -445,7 +445,7 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
         # find by making it again), written into its context before the context is loaded
         t.blocked_call = None
         t.restart = {}
-        cpu.context_set(ctx, call[2], 0, call[2] + 2, call[3])  # Unicorn adds the 2 bytes
+        cpu.context_set(ctx, call[2], 0, call[2] + 2, call[3] | USER_RFLAGS)  # Unicorn adds the 2 bytes
         cpu.restore_in_hook(ctx)
         done = True
     else:
