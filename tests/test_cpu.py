@@ -123,6 +123,19 @@ def test_a_trap_handler_that_raises_is_elfkits_error_not_the_guests():
     assert cpu.interrupt is None and seen == []
 
 
+def test_a_code_hook_that_raises_is_kept_not_printed(capfd):
+    """A bug in a code hook (trace-plt's, --gdb's) stops the CPU and is kept as a trap
+    handler's is, instead of ctypes printing its traceback and the guest running on."""
+    cpu, seen = cpu_with(INC_RAX * 4 + b"END_TRAP")
+
+    def broken(_address):
+        raise KeyError("boom")
+    cpu.add_code_hook(CODE + 3, CODE + 3, broken)
+    cpu.run(CODE)
+    assert isinstance(cpu.trap_error, KeyError) and seen == []
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_guest_int3_is_not_a_trap():
     """int3 in guest code is the guest's own breakpoint (SIGTRAP), not one of elfkit's traps."""
     cpu, seen = cpu_with(INC_RAX + b"\xcc" + INC_RAX + b"END_TRAP")

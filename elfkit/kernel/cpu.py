@@ -906,7 +906,11 @@ class Cpu:
 
             def on_read(_uc, _type, paddr, size, _value, _data):
                 if cpu.pages is owner:
-                    locked(paddr - delta, size)
+                    try:
+                        locked(paddr - delta, size)
+                    except Exception as e:        # noqa: BLE001 - as on_code's
+                        cpu.trap_error = e
+                        cpu.uc.emu_stop()
                 return True
             cpu._add_hook(UC.UC_HOOK_MEM_READ, _READ_CB(on_read), begin + delta, end + delta)
         self._on_every_cpu(op)
@@ -931,7 +935,11 @@ class Cpu:
 
         def on_code(_uc, address, _size, _data):
             if self.pages is owner:
-                handler(address)
+                try:
+                    handler(address)
+                except Exception as e:            # noqa: BLE001 - a bug in elfkit: reported as
+                    self.trap_error = e           # one line (Task.trap_failed), not as ctypes'
+                    self.uc.emu_stop()            # traceback of an ignored callback error
         handle = self._add_hook(UC.UC_HOOK_CODE, _CODE_CB(on_code), begin, end)
         # Code translated before the hook existed would not call it: drop those pages' blocks.
         # (Only those pages: removing the whole cache walks every page through the MMU and
@@ -983,7 +991,11 @@ class Cpu:
 
         def on_access(_uc, _type, paddr, size, _value, _data):
             if self.pages is owner:
-                handler(paddr - delta, size, paddr)
+                try:
+                    handler(paddr - delta, size, paddr)
+                except Exception as e:            # noqa: BLE001 - as on_code's
+                    self.trap_error = e
+                    self.uc.emu_stop()
             return True
         kind = UC.UC_HOOK_MEM_WRITE if write else UC.UC_HOOK_MEM_READ
         return self._add_hook(kind, _READ_CB(on_access), begin + delta, end + delta)

@@ -408,7 +408,7 @@ class Task:
         if e is None or self.exit is not None:
             return False
         self.exit = ExitStatus(signal=9, limit="internal",
-                               reason=f"elfkit internal error in a trap handler: "
+                               reason=f"elfkit internal error in a trap handler or hook: "
                                       f"{type(e).__name__}: {e}")
         return True
 
