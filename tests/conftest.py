@@ -37,6 +37,29 @@ def is_elf(path) -> bool:
         return False
 
 
+# The Debian packages of other architectures .ci/packages fetches into build/debs/<arch>/.
+DEB_ARCHES = ("arm64", "armhf", "ppc64el", "s390x", "mips64el", "i386")
+
+
+def deb_sample(arch: str, count: int, first=(), max_bytes: int | None = None) -> list[Path]:
+    """Up to `count` regular ELF files of build/debs/<arch> (no symlinks; none above
+    `max_bytes`): those matching the `first` globs first, then the rest spread evenly over
+    their sorted list. Deterministic; [] when the architecture was not fetched."""
+    base = FIXTURES / "debs" / arch
+    if not base.is_dir():
+        return []
+    files = sorted(p for p in base.rglob("*") if p.is_file() and not p.is_symlink()
+                   and p.suffix != ".deb" and is_elf(p)
+                   and (max_bytes is None or p.stat().st_size <= max_bytes))
+    picked = [p for pattern in first for p in sorted(base.glob(pattern)) if p in files]
+    rest = [p for p in files if p not in picked]
+    want = count - len(picked)
+    if want > 0 and rest:
+        step = len(rest) / want if len(rest) > want else 1
+        picked += [rest[int(i * step)] for i in range(min(want, len(rest)))]
+    return picked[:count]
+
+
 def all_fixtures() -> list[Path]:
     """Every x86 ELF file the fixture Makefile built (sorted, deterministic)."""
     return [p for p in sorted(FIXTURES.rglob("*"))

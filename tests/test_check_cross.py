@@ -70,7 +70,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, cross_fixtures
+from conftest import DEB_ARCHES, FIXTURES, cross_fixtures
 from elfkit.check import policy as P
 from elfkit.check.runner import check_target
 from elfkit.check.tree import Target
@@ -79,7 +79,6 @@ CROSS = FIXTURES / "cross"
 DEBS = FIXTURES / "debs"
 CROSS_MACHINES = ("aarch64", "arm", "riscv64", "ppc64le", "ppc64", "ppc", "s390x", "mips",
                   "mips64el", "sparc64", "i386")
-DEB_ARCHES = ("arm64", "armhf", "ppc64el", "s390x", "mips64el", "i386")
 
 pytestmark = pytest.mark.skipif(shutil.which("readelf") is None, reason="no readelf")
 

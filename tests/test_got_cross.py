@@ -36,7 +36,7 @@ from functools import lru_cache
 import pytest
 
 from conftest import FIXTURES, cross_fixtures, run_elfkit
-from test_inspect_machines import deb_sample
+from test_inspect_machines import machine_sample as deb_sample
 
 from elfkit.elf import ElfFile
 from elfkit.elf.plt import plt_got_map, plt_got_unsupported

@@ -51,7 +51,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, cross_fixtures, is_elf, run_elfkit
+from conftest import DEB_ARCHES, FIXTURES, cross_fixtures, deb_sample, is_elf, run_elfkit
 from elfkit.elf import ElfFile
 from elfkit.render.inspect_json import arch_specific_view
 from elfkit.render.inspect_text import write_inspect_text
@@ -59,7 +59,6 @@ from elfkit.render.inspect_text import write_inspect_text
 READELF = shutil.which("readelf")
 pytestmark = pytest.mark.skipif(READELF is None, reason="GNU readelf is not installed")
 SAMPLE_PER_ARCH = int(os.environ.get("ELFKIT_ATTRIBUTES_SAMPLE", "3"))
-DEB_ARCHES = ["armhf", "mips64el", "ppc64el", "s390x", "arm64", "i386"]
 
 
 def readelf_a(path) -> tuple[str, str]:
@@ -127,21 +126,11 @@ def readelf_attribute_lines(text: str) -> list[str]:
 
 
 # --- the files ---------------------------------------------------------------------------------
-def deb_sample(arch: str) -> list[Path]:
-    base = FIXTURES / "debs" / arch
-    if not base.is_dir():
-        return []
-    files = sorted(p for p in base.rglob("*") if p.is_file() and not p.is_symlink()
-                   and p.suffix != ".deb" and is_elf(p))
-    step = max(1, len(files) // max(1, SAMPLE_PER_ARCH))
-    return files[::step][:SAMPLE_PER_ARCH]
-
-
 def _files():
     out = [pytest.param(p, id=str(p.relative_to(FIXTURES))) for p in cross_fixtures()
            if is_elf(p)]
     for arch in DEB_ARCHES:
-        out += [pytest.param(p, id=str(p.relative_to(FIXTURES))) for p in deb_sample(arch)]
+        out += [pytest.param(p, id=str(p.relative_to(FIXTURES))) for p in deb_sample(arch, SAMPLE_PER_ARCH)]
     return out or [pytest.param(None, id="no-fixtures")]
 
 

@@ -35,41 +35,19 @@ import subprocess
 
 import pytest
 
-from conftest import FIXTURES, cross_fixtures, is_elf, run_elfkit
+from conftest import DEB_ARCHES, FIXTURES, cross_fixtures, deb_sample, run_elfkit
 from readelf_oracle import parse_relocations, run_readelf
 
-DEB_ARCHES = ["arm64", "armhf", "ppc64el", "s390x", "mips64el", "i386"]
 DEB_SAMPLE = int(os.environ.get("ELFKIT_CROSS_DEB_SAMPLE", "6"))     # files per architecture
 MAX_BYTES = 8 * 1024 * 1024
 
-
-
-def deb_sample(arch: str) -> list[str]:
-    """Up to DEB_SAMPLE regular ELF files of build/debs/<arch>, spread evenly over the sorted
-    list (symlinks and files above MAX_BYTES left out)."""
-    base = FIXTURES / "debs" / arch
-    if not base.is_dir():
-        return []
-    found = []
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = os.path.join(dirpath, name)
-            if os.path.islink(p) or not os.path.isfile(p) or os.path.getsize(p) > MAX_BYTES:
-                continue
-            if is_elf(p):
-                found.append(p)
-    if len(found) <= DEB_SAMPLE:
-        return found
-    step = len(found) / DEB_SAMPLE
-    return [found[int(i * step)] for i in range(DEB_SAMPLE)]
 
 
 def _params():
     out = [pytest.param(str(p), id=f"cross/{p.parent.name}/{p.name}") for p in cross_fixtures()]
     for arch in DEB_ARCHES:
         out += [pytest.param(p, id=f"debs/{arch}/{os.path.relpath(p, FIXTURES / 'debs' / arch)}")
-                for p in deb_sample(arch)]
+                for p in map(str, deb_sample(arch, DEB_SAMPLE, max_bytes=MAX_BYTES))]
     return out or [pytest.param(None, id="no-cross-files")]
 
 

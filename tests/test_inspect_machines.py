@@ -56,37 +56,24 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, cross_fixtures, is_elf, run_elfkit
+from conftest import DEB_ARCHES, FIXTURES, cross_fixtures, deb_sample, is_elf, run_elfkit
 from readelf_oracle import Oracle, run_readelf
 
 SAMPLE_PER_ARCH = int(os.environ.get("ELFKIT_MACHINES_SAMPLE", "4"))
-DEB_ARCHES = ["arm64", "armhf", "ppc64el", "s390x", "mips64el", "i386"]
 VIEWS = ["header", "sections", "segments", "dynamic", "symbols"]
 
 
 
-def deb_sample(arch: str) -> list[Path]:
-    base = FIXTURES / "debs" / arch
-    if not base.is_dir():
-        return []
-    first = sorted(base.glob("lib/*/libc.so.6")) + [base / "bin" / "ls"]
-    rest = sorted(p for p in base.rglob("*") if p.is_file() and not p.is_symlink()
-                  and p.suffix not in (".deb",) and is_elf(p))
-    picked = [p for p in first if p.is_file()]
-    step = max(1, len(rest) // max(1, SAMPLE_PER_ARCH))
-    for p in rest[::step]:
-        if len(picked) >= SAMPLE_PER_ARCH:
-            break
-        if p not in picked:
-            picked.append(p)
-    return picked
+def machine_sample(arch: str) -> list[Path]:
+    """libc.so.6 and ls first, then other files spread over the architecture's list."""
+    return deb_sample(arch, SAMPLE_PER_ARCH, first=("lib/*/libc.so.6", "bin/ls"))
 
 
 def _files():
     out = [pytest.param(p, id=str(p.relative_to(FIXTURES))) for p in cross_fixtures()
            if is_elf(p)]
     for arch in DEB_ARCHES:
-        out += [pytest.param(p, id=str(p.relative_to(FIXTURES))) for p in deb_sample(arch)]
+        out += [pytest.param(p, id=str(p.relative_to(FIXTURES))) for p in machine_sample(arch)]
     if not out:
         out = [pytest.param(None, id="no-fixtures")]
     return out
