@@ -10,7 +10,7 @@ Oracle: the host's readelf (binutils 2.40), which decodes every machine.
 
 Files:
 - every cross fixture and the x86-64 fixtures, and a sample of the real Debian files of
-  other architectures (as test_inspect_machines.deb_sample picks them);
+  other architectures (as test_inspect_machines.machine_sample picks them);
 - one synthetic relocatable file per (machine, class, byte order): REL and RELA tables
   naming every relocation type 0..255 (and AArch64's 257..1100, where its static and
   dynamic numbers are), against symbols of each kind -- so each machine's whole name table
@@ -37,7 +37,7 @@ import subprocess
 import pytest
 
 from conftest import FIXTURES, cross_fixtures, is_elf, run_elfkit
-from test_inspect_machines import deb_sample
+from test_inspect_machines import machine_sample as deb_sample
 
 DEB_ARCHES = ["arm64", "armhf", "ppc64el", "s390x", "mips64el", "i386"]
 

@@ -151,7 +151,7 @@ def _resource_limits(kernel, limits):
     stderr it got from elfkit (copied to every table forked from it; --max-procs is checked
     by copy_process): past either, every guest ends (Kernel.limit_exceeded)."""
     from elfkit.kernel.fs.files import HostFile, OutputBudget
-    first = kernel.first
+    first = getattr(kernel, "first", None)
     if first is None:
         return
     if limits.max_fds is not None:
