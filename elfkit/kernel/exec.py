@@ -17,7 +17,7 @@ import os
 import stat as stat_mod
 import struct
 
-from elfkit.kernel.fs.files import HostFile
+from elfkit.kernel.fs.files import MAX_FDS, NR_OPEN, HostFile
 from elfkit.kernel.task import TASK_DEAD, ExitStatus, FsStruct, SignalState
 from elfkit.loader.auxv import X86_64_HWCAP, X86_64_HWCAP2
 from elfkit.loader.binfmt import ExecError, load_elf_binary
@@ -321,6 +321,7 @@ def spawn(path: str, argv: list[bytes], envp: list[bytes], *, root: str = "/", s
     # a job started by a shell: the leader of its own process group, in init's session
     task.pgid, task.sid = task.pid, kernel.init.sid
     task.rlimits = _host_rlimits()
+    task.files.nofile = min(task.rlimits.get(7, (MAX_FDS,))[0], NR_OPEN)   # RLIMIT_NOFILE
     install_stdio(task)
     kernel.current = task
     bprm = Bprm(path, argv, envp)

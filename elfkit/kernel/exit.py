@@ -230,8 +230,8 @@ def kill_orphaned_pgrp(kernel, tsk: Task, parent: Task, ignored: Task | None):
     has stopped members, nobody could continue them: every member gets SIGHUP, then SIGCONT."""
     from elfkit.kernel.signals import kill_pgrp
     pgid = tsk.pgid
-    if parent.pgid == pgid or parent.sid != tsk.sid:
-        return
+    if parent.pgid == pgid or parent.sid != tsk.sid or kernel.ending_all:
+        return                                        # (ending_all: nobody is left to continue)
     members = [t for t in kernel.guests() if t.pgid == pgid and t is not ignored
                and t.state not in (TASK_ZOMBIE, TASK_DEAD)]
     if not any(t.state == TASK_STOPPED for t in members):

@@ -67,6 +67,7 @@ class Kernel:
         self.exec_linker = exec_linker
         self.gdb = None                          # --gdb: the stub (elfkit.gdb.stub.GdbStub)
         self.pending_limit: ExitStatus | None = None   # a --max-* limit passed (limit_exceeded)
+        self.ending_all = False                  # stop_everything is ending every guest
         self.seed = seed
         self.rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self.page_cache = PageCache(self.cpu.phys)
@@ -417,6 +418,7 @@ class Kernel:
     def stop_everything(self, status: ExitStatus):
         """--timeout / --max-insns: every guest ends now; the first one's status says why."""
         from elfkit.kernel.exit import do_exit
+        self.ending_all = True                   # (no orphaned-group checks: every guest ends)
         for t in self.guests():
             if t.state not in (TASK_ZOMBIE, TASK_DEAD):
                 st = status if t is self.first else ExitStatus(signal=9)

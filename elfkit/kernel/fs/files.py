@@ -20,7 +20,8 @@ O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR = 3, 0, 1, 2
 O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_APPEND, O_NONBLOCK = 0o100, 0o200, 0o400, 0o1000, 0o2000, 0o4000
 O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, O_PATH, O_TMPFILE = 0o200000, 0o400000, 0o2000000, 0o10000000, 0o20200000
 FD_CLOEXEC = 1
-MAX_FDS = 1024
+MAX_FDS = 1024                  # RLIMIT_NOFILE's default soft limit: a new table's bound
+NR_OPEN = 1 << 20               # fs.nr_open: no RLIMIT_NOFILE above it
 PIPE_BUF, F_GETPIPE_SZ = 4096, 1032
 
 
@@ -390,6 +391,7 @@ class FdTable:
     fds: dict[int, list] = field(default_factory=dict)
     users: int = 1
     lock_table: object = None       # set once this table (a POSIX lock owner) has held locks
+    nofile: int = MAX_FDS           # RLIMIT_NOFILE's soft limit: no descriptor at or above it
     max_open: int | None = None     # --max-fds: more open descriptors end every guest
     on_limit: object = None         # ... by calling this (Kernel.limit_exceeded's partial)
 
@@ -401,7 +403,7 @@ class FdTable:
 
     def dup_table(self) -> "FdTable":
         return FdTable({fd: [f.get(), cloexec] for fd, (f, cloexec) in self.fds.items()},
-                       max_open=self.max_open, on_limit=self.on_limit)
+                       nofile=self.nofile, max_open=self.max_open, on_limit=self.on_limit)
 
     def _over_limit(self, new: int) -> bool:
         """--max-fds: one more descriptor would pass the limit; every guest is ended."""
@@ -428,7 +430,7 @@ class FdTable:
         fd = lowest
         while fd in self.fds:
             fd += 1
-        if fd >= MAX_FDS or self._over_limit(1):
+        if fd >= self.nofile or self._over_limit(1):
             return -errno.EMFILE
         self.fds[fd] = [f, cloexec]
         return fd
@@ -461,7 +463,7 @@ class FdTable:
         f = self.get(old)
         if f is None:
             return -errno.EBADF
-        if new < 0 or new >= MAX_FDS:
+        if new < 0 or new >= self.nofile:
             return -errno.EBADF
         if old == new:
             return new

@@ -18,7 +18,7 @@ from elfkit.kernel.fs.files import HostFile, MemoryFile, OpenFile
 from elfkit.kernel.task import STATE_NAMES, TASK_DEAD, TASK_ZOMBIE
 
 _ITEMS = ("maps", "cmdline", "environ", "auxv", "comm", "stat", "status", "statm", "oom_score",
-          "oom_score_adj")
+          "oom_score_adj", "mem")
 _LINKS = ("exe", "cwd", "root")
 _DIRS = ("fd", "task")
 HZ = 100
@@ -48,6 +48,97 @@ def _target(p, guest_path: str):
             return -errno.ENOENT
         task, rest = thread, rest[2:]
     return task, "/".join(rest)
+
+
+def through_magic_link(p, guest_path: str) -> str | int | None:
+    """A path that goes on past one of /proc/PID's links -- /proc/PID/root/REST,
+    /proc/PID/cwd/REST, /proc/PID/fd/N/REST (also under task/TID) -- is, as the kernel follows
+    the link, REST from what the link stands for: the root, the task's cwd, the directory N
+    is open on (what it is not a directory of fails with ENOTDIR when resolved). The guest
+    path it names; None when the path is not such a one; -errno for a pid or fd not there."""
+    parts = guest_path.split("/")
+    if len(parts) < 5 or parts[1] != "proc" or parts[0] != "":
+        return None
+    i = 5 if parts[3] == "task" and len(parts) > 6 else 3
+    item = parts[i]
+    if item in ("root", "cwd"):
+        rest = parts[i + 1:]
+    elif item == "fd" and len(parts) > i + 2 and parts[i + 1].isdigit():
+        rest = parts[i + 2:]
+    else:
+        return None
+    if not any(rest):
+        return None                                   # the link itself (open, readlink)
+    found = _target(p, "/".join(parts[:i]) + "/x")
+    if found is None or isinstance(found, int):
+        return found
+    t = found[0]
+    if item == "root":
+        base = "/"
+    elif item == "cwd":
+        base = t.cwd
+    else:
+        f = t.files.get(int(parts[i + 1]))
+        if f is None:
+            return -errno.ENOENT
+        base = f.path
+    return os.path.join(base, *rest)
+
+
+class ProcMem(OpenFile):
+    """/proc/PID/mem: the task's memory at the file offset that is its address (mem_rw):
+    a read of an unmapped address fails with EIO; writes reach read-only pages too, into a
+    private copy of each (FOLL_FORCE, Mm.poke), as the kernel lets a process write its own
+    code or a debugger its tracee's. Guest memory only: the task's mm, never elfkit's."""
+
+    def __init__(self, path: str, task, flags: int):
+        self.path = path
+        self.task = task
+        self.mm = task.mm
+        self.flags = flags
+        self.pos = 0
+
+    def pread(self, n, off):
+        if self.mm is None or self.task.mm is not self.mm:
+            return b""                                # (exec'ed or exited since: as mem_rw)
+        out = bytearray()
+        while len(out) < n:
+            at = off + len(out)
+            take = min(n - len(out), 0x1000 - (at & 0xFFF))
+            vma = self.mm.find(at)
+            chunk = self.mm.read(at, take) if vma is not None and vma.prot & 1 else None
+            if chunk is None:
+                break
+            out += chunk
+        return bytes(out) if out or n == 0 else -errno.EIO
+
+    def pwrite(self, data, off):
+        if self.flags & 3 == os.O_RDONLY:
+            return -errno.EBADF
+        if self.mm is None or self.task.mm is not self.mm:
+            return 0
+        return len(data) if self.mm.poke(off, bytes(data)) else -errno.EIO
+
+    def read(self, n):
+        data = self.pread(n, self.pos)
+        if isinstance(data, bytes):
+            self.pos += len(data)
+        return data
+
+    def write(self, data):
+        n = self.pwrite(data, self.pos)
+        if n > 0:
+            self.pos += n
+        return n
+
+    def lseek(self, off, whence):
+        if whence not in (0, 1):
+            return -errno.EINVAL
+        self.pos = (off if whence == 0 else self.pos + off) & 0xFFFFFFFFFFFFFFFF
+        return self.pos
+
+    def stat(self):
+        return os.stat_result((0o100600, 0, 0x16, 1, 0, 0, 0, 0, 0, 0))
 
 
 _PROC_DEV: list = []
@@ -343,6 +434,11 @@ def open_file(p, guest_path: str, flags: int = 0):
         # Opening the link opens what it points to (on the host side, the guest's file).
         if t.mm is None and item == "exe":
             return -errno.ENOENT
+        changes = bool(flags & 3 or flags & os.O_TRUNC)     # (O_RDONLY|O_TRUNC truncates too)
+        if changes and item == "exe":
+            return -errno.ETXTBSY               # a running program's file (deny_write_access)
+        if changes and item in ("cwd", "root"):
+            return -errno.EISDIR
         if item == "exe":
             host, name = t.image.program.host_path, readlink(p, guest_path)
         elif item in ("cwd", "root"):
@@ -355,7 +451,8 @@ def open_file(p, guest_path: str, flags: int = 0):
             if getattr(f, "host_path", None) is None or f.host_fd() is None:
                 return f.get()                  # a pipe: opening fd/N gives the same file
             host, name = f.host_path, f.path
-            if flags & 3:                       # reopened for writing: where the file is now decides
+            if changes:                         # reopened for writing or truncating: where the
+                #                                 file is now decides, whatever fd N was opened for
                 from elfkit.kernel.syscalls.files import fd_may_write
                 if not fd_may_write(p, f):
                     return -errno.EROFS
@@ -365,6 +462,12 @@ def open_file(p, guest_path: str, flags: int = 0):
         if fd < 0:
             return fd
         return HostFile(fd, name, flags & ~os.O_CLOEXEC, host)
+    if item == "mem":
+        if t.mm is None:
+            return -errno.ENOENT
+        if t.group is not p.group and t.creds.euid != p.creds.euid and p.creds.euid != 0:
+            return -errno.EACCES                  # (ptrace access: the same user, or root)
+        return ProcMem(guest_path, t, flags)
     if item not in _ITEMS:
         return -errno.ENOENT
     if item == "oom_score_adj" and flags & 3:

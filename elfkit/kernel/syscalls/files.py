@@ -46,16 +46,22 @@ def s64(v: int) -> int:
 def guest_path(p, dirfd: int, path: str) -> str | int:
     """The absolute guest path of `path` relative to dirfd (AT_FDCWD: the cwd)."""
     if path.startswith("/"):
-        return path
-    dirfd = s32(dirfd)
-    if dirfd == AT_FDCWD:
-        base = p.cwd
+        gp = path
     else:
-        f = p.files.get(dirfd)
-        if f is None:
-            return -errno.EBADF
-        base = f.path
-    return os.path.join(base, path) if path else base
+        dirfd = s32(dirfd)
+        if dirfd == AT_FDCWD:
+            base = p.cwd
+        else:
+            f = p.files.get(dirfd)
+            if f is None:
+                return -errno.EBADF
+            base = f.path
+        gp = os.path.join(base, path) if path else base
+    if gp.startswith("/proc/"):
+        through = procfs.through_magic_link(p, gp)
+        if through is not None:
+            return through                        # /proc/PID/root/..., cwd/..., fd/N/...
+    return gp
 
 
 def read_path(p, ptr) -> str | int:
@@ -1033,9 +1039,9 @@ def sys_fcntl(p, fd, cmd, arg, *_):
     if f is None:
         return -errno.EBADF
     if cmd == F_DUPFD:
-        return p.files.dup(fd, lowest=arg) if arg < MAX_FDS_ARG else -errno.EINVAL
+        return p.files.dup(fd, lowest=arg) if arg < p.files.nofile else -errno.EINVAL
     if cmd == F_DUPFD_CLOEXEC:
-        return p.files.dup(fd, lowest=arg, cloexec=True) if arg < MAX_FDS_ARG else -errno.EINVAL
+        return p.files.dup(fd, lowest=arg, cloexec=True) if arg < p.files.nofile else -errno.EINVAL
     if cmd == F_GETFD:
         return 1 if p.files.cloexec(fd) else 0
     if cmd == F_SETFD:
@@ -1075,9 +1081,6 @@ def sys_fcntl(p, fd, cmd, arg, *_):
         except OSError as e:
             return -(e.errno or errno.EINVAL)
     return _fcntl_owner(p, f, cmd, arg)
-
-
-MAX_FDS_ARG = 1024                                # RLIMIT_NOFILE's soft limit, as elfkit's table
 
 
 def _fcntl_owner(p, f, cmd, arg):

@@ -16,6 +16,7 @@ from elfkit.kernel.task import TASK_DEAD, ExitStatus, GuestExit
 from elfkit.kernel.wait import Sleep
 from elfkit.kernel.syscalls.numbers import NR
 from elfkit.kernel.syscalls.files import s32
+from elfkit.kernel.fs.files import NR_OPEN
 
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
 ARCH_GET_CPUID, ARCH_SET_CPUID = 0x1011, 0x1012
@@ -370,6 +371,7 @@ def sys_set_robust_list(p, head, length, *_):
 
 
 RSEQ_FLAG_UNREGISTER = 1
+RLIMIT_NOFILE = 7
 
 
 def sys_rseq(p, rseq, length, flags, sig, *_):
@@ -439,7 +441,11 @@ def sys_prlimit64(p, pid, resource, new_ptr, old_ptr, *_):
     if new is not None:
         if new[1] > cur[1]:
             return -errno.EPERM                  # raising the hard limit needs CAP_SYS_RESOURCE
+        if resource == RLIMIT_NOFILE and new[0] > NR_OPEN:
+            return -errno.EPERM                  # (fs.nr_open: no table grows past it)
         t.rlimits[resource] = new
+        if resource == RLIMIT_NOFILE:
+            t.files.nofile = new[0]              # the descriptor table obeys it from now on
     if old_ptr and not p.mm.write(old_ptr, struct.pack("<QQ", *cur)):
         return -errno.EFAULT
     return 0
