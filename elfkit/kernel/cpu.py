@@ -746,13 +746,17 @@ class Cpu:
         pages, exits = self.pages, bool(getattr(self, "_stop_at", None))
         if exits:
             self.uc.ctl_exits_enabled(False)
-        if self._tlb_pages is None:
-            self._tlb_pages = PageTables(self.phys)    # (no on_change: never another CPU's)
-        self.pages = self._tlb_pages
-        self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)
+        on_oom, self.phys.on_oom = self.phys.on_oom, None    # (never a guest killed for this)
         try:
+            if self._tlb_pages is None:
+                self._tlb_pages = PageTables(self.phys)    # (no on_change: never another CPU's)
+            self.pages = self._tlb_pages
+            self.uc.reg_write(X86.UC_X86_REG_CR3, self.pages.pml4)
             self._grow_tlb(TLB_ENTRIES)
+        except MemoryError:
+            pass                               # no frame to spare now: the guest runs as it is
         finally:
+            self.phys.on_oom = on_oom
             if self._count_hook:               # the probes' runs (no count) dropped the count
                 self._count_hook = False       # hook and, with it, every translated block
                 if self._exit_check is not None:
