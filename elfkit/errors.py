@@ -21,5 +21,9 @@ class ElfFormatError(ElfkitError):
     """The file is not ELF, or is damaged beyond reading the part that was asked for."""
 
 
+class DebugInfoError(ElfFormatError):
+    """The DWARF of a file (or of its separate debug file) is damaged or cannot be decoded."""
+
+
 class InputError(ElfkitError):
     """The file cannot be opened or read at all."""

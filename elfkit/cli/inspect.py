@@ -21,7 +21,15 @@ def _view_options(f):
 @click.option("-a", "--all", "all_", is_flag=True, help="Every view.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON document on stdout (keys: docs/JSON.md).")
-def inspect(file, all_, as_json, **flags):
+@click.option("--addr", "addrs", multiple=True, metavar="ADDR",
+              help="What `addr2line -f -i -e FILE ADDR` prints: function, file:line and the "
+                   "frames inlined there, from FILE's DWARF or its separate debug file "
+                   "(repeatable; `-` reads addresses from stdin).")
+@click.option("--debug-dir", "debug_dirs", multiple=True, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=str),
+              help="Also look for separate debug files in DIR (its .build-id/ tree and "
+                   "DIR/<file's directory>/<debuglink name>), before /usr/lib/debug.")
+def inspect(file, all_, as_json, addrs, debug_dirs, **flags):
     """Show FILE as readelf would, and what readelf lacks (PLT/GOT map, JSON).
 
     With no view flag, a short summary: type, machine, entry, interpreter,
@@ -30,6 +38,14 @@ def inspect(file, all_, as_json, **flags):
     then 2.
     """
     elf = ElfFile.open(file)
+    if addrs:
+        if all_ or any(flags.values()):
+            raise click.UsageError("--addr cannot be combined with view flags")
+        from elfkit.cli import inspect_addr
+        status = inspect_addr.run(elf, addrs, debug_dirs, as_json)
+        if status:
+            click.get_current_context().exit(status)
+        return
     status = run(elf, chosen_views(all_, flags), as_json, lambda line: click.echo(line, err=True))
     if status:
         click.get_current_context().exit(status)
