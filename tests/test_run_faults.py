@@ -10,8 +10,8 @@ a legitimately deep recursion (3.2 to 7.3 MiB of stack) and an endless loop.
 The contract (the issue / elfkit/cli/run.py): elfkit exits with the guest's
 status; when the guest is killed by signal N, elfkit dies by signal N too
 (subprocess returncode -N, a shell's $? of 128+N, exactly as natively) after
-exactly one line on stderr; for a fault that line names the signal, the faulting address and the
-instruction.  Nothing may ever print a Python traceback.
+exactly one line on stderr (a fault's backtrace after it); for a fault that line names the
+signal, the faulting address and the instruction.  Nothing may ever print a Python traceback.
 
 Native runs use `setarch x86_64 -R` so the addresses the program prints
 before it faults (its `target=` line) are the no-ASLR ones elfkit also uses;
@@ -61,8 +61,11 @@ def run_emu(path, args, options=(), timeout=EMU_TIMEOUT):
 
 
 def one_line(stderr: bytes) -> str:
+    """The report's one line; a fault's backtrace may follow it (`  #N ...` lines, issue 16:
+    tests/test_backtrace.py compares them with gdb's)."""
     lines = stderr.decode(errors="replace").splitlines()
-    assert len(lines) == 1, f"expected exactly one line on stderr, got {lines!r}"
+    assert lines and all(re.match(r"  #\d+ ", line) for line in lines[1:]), \
+        f"expected one line on stderr (and a backtrace), got {lines!r}"
     return lines[0]
 
 

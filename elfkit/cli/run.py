@@ -90,6 +90,12 @@ GUEST_OPTIONS = [
     click.option("--max-insns", type=click.IntRange(min=1), metavar="N",
                  help="Stop the guest after exactly N instructions, every process's, on one CPU "
                       "(exit status 124; what counts: README.md)."),
+    click.option("--backtrace", is_flag=True,
+                 help="Print the killed thread's backtrace for every fatal signal (abort's "
+                      "SIGABRT...), not only for faults, which always have one."),
+    click.option("--debug-dir", "debug_dirs", multiple=True, type=click.Path(file_okay=False),
+                 help="Look for separate debug files (build-id paths, .gnu_debuglink) under DIR "
+                      "too, before /usr/lib/debug (repeatable): the backtraces' names and lines."),
     click.option("--max-procs", type=click.IntRange(min=1), metavar="N",
                  help="Stop every guest (exit status 124) when more than N guest processes and "
                       "threads would be alive at once (a fork or clone past it)."),
@@ -139,7 +145,8 @@ def run_limits(timeout, max_insns, guest: dict):
 
 
 def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable, linker, resolver,
-                cpus=None, strace=None, tracer=None, allow_net=False, memory_limit=None, limits=None):
+                cpus=None, strace=None, tracer=None, allow_net=False, memory_limit=None, limits=None,
+                backtrace=False, debug_dirs=()):
     """The first guest Task for FILE, or a one-line error and the shell's exit status (126/127)."""
     from elfkit.kernel.exec import spawn
     from elfkit.kernel.sched import LimitUnavailable
@@ -150,11 +157,14 @@ def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable,
     argv = [os.fsencode(argv0 if argv0 is not None else file)] + [os.fsencode(a) for a in args]
     envp = edit_environment(exec_environment(), clear_env, unset, sets)
     try:
-        return spawn(file, argv, envp, root=root, seed=seed, writable=list(writable), strace=strace,
+        task = spawn(file, argv, envp, root=root, seed=seed, writable=list(writable), strace=strace,
                      warn=lambda m: click.echo(f"elfkit: warning: {m}", err=True),
                      linker=exec_linker(linker, resolver), tracer=tracer, host_signals=True,
                      cpus=cpus or host_cpus(), allow_net=allow_net, memory_limit=memory_limit,
                      limits=limits)
+        task.kernel.backtraces = backtrace
+        task.kernel.debug_dirs = tuple(debug_dirs)
+        return task
     except ExecError as e:
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         raise SystemExit(EXIT_NOENT if e.errno_name == "ENOENT" else EXIT_NOEXEC) from None
@@ -302,6 +312,8 @@ def exit_like_the_guest(file, status):
         raise SystemExit(EXIT_LIMIT)
     if status.signal is not None:
         click.echo(f"elfkit: {file}: {status.reason}", err=True)
+        for line in status.backtrace:
+            click.echo(f"  {line}", err=True)
         die_by_signal(status.signal)
     raise SystemExit(status.shell_status)
 

@@ -68,6 +68,7 @@ class Kernel:
         self.gdb = None                          # --gdb: the stub (elfkit.gdb.stub.GdbStub)
         self.pending_limit: ExitStatus | None = None   # a --max-* limit passed (limit_exceeded)
         self.ending_all = False                  # stop_everything is ending every guest
+        self.backtraces = False                  # --backtrace: for every fatal signal, not faults only
         self.seed = seed
         self.rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self.page_cache = PageCache(self.cpu.phys)

@@ -320,6 +320,9 @@ def send_signal(proc, sig: int, reason: str = "", code: int = 0, addr: int = 0,
         core = sig in CORE_BY_DEFAULT and _core_limit(proc) > 0
         proc.exit = ExitStatus(signal=sig, reason=reason or f"killed by {signal_name(sig)}",
                                core=core)
+        if not reason and proc.kernel.backtraces and proc.kernel.cpu.current is proc:
+            from elfkit.debug.unwind import task_backtrace     # --backtrace: abort() and such
+            proc.exit.backtrace = tuple(task_backtrace(proc))
         proc.cpu.stop()
         return False
     if proc.signals.blocked & _bit(sig) and not reason:
@@ -421,6 +424,9 @@ def fault_signal(proc, err):
     if proc.exit is None or proc.exit.signal == sig:
         proc.exit = ExitStatus(signal=sig, reason=reason,
                                core=sig in CORE_BY_DEFAULT and _core_limit(proc) > 0)
+    if not proc.exit.backtrace:                # the fault kills: how the thread got there
+        from elfkit.debug.unwind import task_backtrace
+        proc.exit.backtrace = tuple(task_backtrace(proc))
 
 
 def deliverable_signals(task) -> list[int]:

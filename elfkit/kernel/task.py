@@ -61,6 +61,7 @@ class ExitStatus:
     limit: str | None = None         # "timeout" / "max-insns" / "max-procs" / "max-fds" /
     #                                  "max-output" / "internal" / "link": elfkit stopped it
     core: bool = False               # the kernel would have dumped core (WCOREDUMP)
+    backtrace: tuple = ()            # the killed thread's frames (elfkit.debug.unwind), if known
     thread: bool = False             # exit(2) of one thread, not of its process (exit_group)
 
     @property

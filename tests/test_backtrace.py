@@ -1,0 +1,99 @@
+"""The backtrace of a fault report (issue 16, first part): unwound with the call-frame
+information through the program, libc and its separate debug file's names, compared with
+gdb's `bt` of the same program run natively (gdb runs it without ASLR, the address space elfkit
+gives, so the return addresses are the same numbers), source lines included (file name and
+line: the program's from its -g DWARF, libc's from libc6-dbg's debug file).
+
+fixtures/build/backtrace(-static) crash three calls below main: a store to address 0 in the
+program, strlen(NULL) inside libc, abort() (SIGABRT: its backtrace with --backtrace, which
+every fatal signal then gets; a fault always has one). What is compared: frame 0's pc (gdb's
+$pc) and function; every later frame of elfkit's is one of gdb's, in gdb's order, with the same
+return address and function; every frame of the program's own gdb shows is elfkit's too, up to
+main, where both stop (gdb's `backtrace past-main off`). gdb shows more than the stack holds:
+inlined calls and tail calls it rebuilds from DWARF call-site information (`__pthread_kill_internal`
+between __pthread_kill_implementation and raise); those are left out here. Function names in
+libc are its debug file's (libc6-dbg) symbols; gdb names DWARF's (`__GI_raise`, `__GI_abort`):
+compared without the `__GI_` prefix, `gsignal` being `raise`. strlen is `__strlen_evex` on the
+host and `__strlen_sse2` under elfkit's emulated CPU: `__strlen_*`, frame 0's pc not compared.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, fixture_path, run_elfkit
+
+GDB = shutil.which("gdb")
+pytestmark = pytest.mark.skipif(GDB is None, reason="needs gdb")
+PROGRAM = {"inner", "middle", "outer", "main"}
+
+
+def gdb_frames(fixture, mode):
+    out = subprocess.run([GDB, "-nx", "-batch", "-iex", "set debuginfod enabled off",
+                          "-ex", "run", "-ex", "p/x $pc", "-ex", "bt", "--args", str(fixture), mode],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT).stdout
+    pc = int(re.search(r"^\$1 = (0x[0-9a-f]+)$", out, re.M).group(1), 16)
+    frames = []
+    for m in re.finditer(r"^#(\d+)\s+(?:(0x[0-9a-f]+) in )?(\S+) \(.*?\)(?: at (\S+):(\d+))?$",
+                         out, re.M):
+        line = f"{os.path.basename(m.group(4))}:{m.group(5)}" if m.group(4) else None
+        frames.append((int(m.group(2), 16) if m.group(2) else pc, m.group(3), line))
+    return frames
+
+
+def elfkit_frames(fixture, mode):
+    r = run_elfkit("load-and-run", *(["--backtrace"] if mode == "abort" else []), str(fixture), mode)
+    frames = []
+    for m in re.finditer(r"^  #\d+\s+(0x[0-9a-f]+) in (\S+?)\+0x[0-9a-f]+(?: at (\S+):(\d+))? \(",
+                         r.stderr.decode(), re.M):
+        line = f"{os.path.basename(m.group(3))}:{m.group(4)}" if m.group(3) else None
+        frames.append((int(m.group(1), 16), m.group(2), line))
+    return r, frames
+
+
+ALIASES = {"gsignal": "raise"}                # one address, two names: libc's symbol, gdb's DWARF
+
+
+def same_function(ours: str, theirs: str) -> bool:
+    if ours.startswith("__strlen_") and theirs.startswith("__strlen_"):
+        return True                            # (the CPU picks the variant: see above)
+    def norm(name):
+        name = name.split(".")[0].removeprefix("__GI_")
+        return ALIASES.get(name, name)
+    return norm(ours) == norm(theirs)
+
+
+@pytest.mark.parametrize("name", ["backtrace", "backtrace-static"])
+@pytest.mark.parametrize("mode", ["null", "strlen", "abort"])
+def test_fault_backtrace_is_gdbs(name, mode):
+    fixture = fixture_path(name)
+    theirs = gdb_frames(fixture, mode)
+    r, ours = elfkit_frames(fixture, mode)
+    assert r.returncode == {"abort": -6}.get(mode, -11), r.stderr.decode()
+    assert ours and theirs, (r.stderr.decode(), theirs)
+    assert same_function(ours[0][1], theirs[0][1]), (ours, theirs)
+    if mode != "strlen":                       # (another strlen: another pc)
+        assert ours[0][0] == theirs[0][0], (ours, theirs)
+    if mode != "strlen" and theirs[0][2]:
+        assert ours[0][2] == theirs[0][2], (ours, theirs)
+    pcs = [pc for pc, _f, _l in theirs]
+    at = 0
+    for pc, function, line in ours[1:]:
+        assert pc in pcs[at + 1:], (pc, ours, theirs)
+        at = pcs.index(pc, at + 1)
+        assert same_function(function, theirs[at][1]), (ours, theirs)
+        assert line == theirs[at][2] or theirs[at][2] is None, (ours, theirs)   # file:line
+    mine = {pc for pc, _f, _l in ours}
+    assert all(pc in mine for pc, f, _l in theirs if f in PROGRAM), (ours, theirs)
+    assert ours[-1][1] == theirs[-1][1] == "main"
+
+
+def test_abort_has_no_backtrace_without_the_option():
+    """A fault always has its backtrace; another fatal signal only with --backtrace."""
+    r = run_elfkit("load-and-run", str(fixture_path("backtrace")), "abort")
+    assert r.returncode == -6 and b"killed by SIGABRT" in r.stderr
+    assert b"  #0 " not in r.stderr
