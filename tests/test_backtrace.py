@@ -13,7 +13,8 @@ main, where both stop (gdb's `backtrace past-main off`). gdb shows more than the
 inlined calls and tail calls it rebuilds from DWARF call-site information (`__pthread_kill_internal`
 between __pthread_kill_implementation and raise); those are left out here. Function names in
 libc are its debug file's (libc6-dbg) symbols; gdb names DWARF's (`__GI_raise`, `__GI_abort`):
-compared without the `__GI_` prefix, `gsignal` being `raise`. strlen is `__strlen_evex` on the
+compared without the `__GI_` prefix, leading underscores and `_impl` (`___dlopen`,
+`__libc_start_main_impl`), `gsignal` being `raise`. strlen is `__strlen_evex` on the
 host and `__strlen_sse2` under elfkit's emulated CPU: `__strlen_*`, frame 0's pc not compared.
 """
 from __future__ import annotations
@@ -61,9 +62,9 @@ ALIASES = {"gsignal": "raise"}                # one address, two names: libc's s
 def same_function(ours: str, theirs: str) -> bool:
     if ours.startswith("__strlen_") and theirs.startswith("__strlen_"):
         return True                            # (the CPU picks the variant: see above)
-    def norm(name):
-        name = name.split(".")[0].removeprefix("__GI_")
-        return ALIASES.get(name, name)
+    def norm(name):                            # libc's versioned and internal aliases:
+        name = name.split(".")[0].removeprefix("__GI_").lstrip("_").removesuffix("_impl")
+        return ALIASES.get(name, name)         # ___dlopen, __libc_start_main_impl
     return norm(ours) == norm(theirs)
 
 
@@ -97,3 +98,36 @@ def test_abort_has_no_backtrace_without_the_option():
     r = run_elfkit("load-and-run", str(fixture_path("backtrace")), "abort")
     assert r.returncode == -6 and b"killed by SIGABRT" in r.stderr
     assert b"  #0 " not in r.stderr
+
+
+def test_backtrace_through_ld_so_and_inlined_calls(tmp_path):
+    """A library constructor that stores to 0, run by ld.so's _dl_init under libc's dlopen from
+    python3's ctypes: ~30 frames through the library, ld.so, libc, libffi and the interpreter,
+    with calls ld.so inlined (call_init): the same return addresses, functions and lines as gdb's
+    bt natively."""
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    src, lib = tmp_path / "crash.c", tmp_path / "libcrash.so"
+    src.write_text("__attribute__((constructor)) static void crash(void) "
+                   "{ *(volatile int *)0 = 1; }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-g", "-O0", "-o", str(lib), str(src)], check=True)
+    args = ["-c", f"import ctypes; ctypes.CDLL({str(lib)!r})"]
+    out = subprocess.run([GDB, "-nx", "-batch", "-iex", "set debuginfod enabled off", "-ex", "run",
+                          "-ex", "p/x $pc", "-ex", "bt", "--args", "/usr/bin/python3", *args],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT).stdout
+    pc = int(re.search(r"^\$1 = (0x[0-9a-f]+)$", out, re.M).group(1), 16)
+    theirs = []
+    for m in re.finditer(r"^#\d+\s+(?:(0x[0-9a-f]+) in )?(\S+) \(", out, re.M):
+        # (a frame with no address is the outer part of an inlined call: the pc of the one before)
+        theirs.append((int(m.group(1), 16) if m.group(1) else theirs[-1][0] if theirs else pc,
+                       m.group(2)))
+    r = run_elfkit("load-and-run", "/usr/bin/python3", *args)
+    assert r.returncode == -11, r.stderr.decode()
+    text = r.stderr.decode()
+    ours = [(int(m.group(1), 16), m.group(2)) for m in
+            re.finditer(r"^  #\d+\s+(0x[0-9a-f]+) in (\S+?)(?:\+0x[0-9a-f]+)? ", text, re.M)]
+    assert len(ours) >= 25 and ours[0] == (pc, "crash"), text
+    assert "(inlined) at ./elf/./elf/dl-init.c:" in text       # call_init, inlined in _dl_init
+    assert [p for p, _f in ours] == [p for p, _f in theirs][:len(ours)], (ours, theirs)
+    for (p, mine), (_p, gdbs) in zip(ours, theirs):
+        assert mine == "??" or gdbs == "??" or same_function(mine, gdbs), (mine, gdbs, text)
