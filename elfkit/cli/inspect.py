@@ -21,6 +21,9 @@ def _view_options(f):
 @click.option("-a", "--all", "all_", is_flag=True, help="Every view.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON document on stdout (keys: docs/JSON.md).")
+@click.option("-C", "--demangle", is_flag=True,
+              help="Show C++ and Rust symbol names demangled, as readelf -C does (symbol, "
+                   "relocation and PLT/GOT views; JSON too).")
 @click.option("--addr", "addrs", multiple=True, metavar="ADDR",
               help="What `addr2line -f -i -e FILE ADDR` prints: function, file:line and the "
                    "frames inlined there, from FILE's DWARF or its separate debug file "
@@ -29,7 +32,7 @@ def _view_options(f):
               type=click.Path(file_okay=False, path_type=str),
               help="Also look for separate debug files in DIR (its .build-id/ tree and "
                    "DIR/<file's directory>/<debuglink name>), before /usr/lib/debug.")
-def inspect(file, all_, as_json, addrs, debug_dirs, **flags):
+def inspect(file, all_, as_json, addrs, debug_dirs, demangle, **flags):
     """Show FILE as readelf would, and what readelf lacks (PLT/GOT map, JSON).
 
     With no view flag, a short summary: type, machine, entry, interpreter,
@@ -46,6 +49,7 @@ def inspect(file, all_, as_json, addrs, debug_dirs, **flags):
         if status:
             click.get_current_context().exit(status)
         return
-    status = run(elf, chosen_views(all_, flags), as_json, lambda line: click.echo(line, err=True))
+    status = run(elf, chosen_views(all_, flags), as_json, lambda line: click.echo(line, err=True),
+                 demangle)
     if status:
         click.get_current_context().exit(status)

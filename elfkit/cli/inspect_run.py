@@ -34,7 +34,8 @@ SHORT = {"arch_specific": "-A"}        # readelf's own short flags
 
 # Every option of the click command, as it may be spelt on the command line.
 _OPTIONS = {**{f"--{FLAG.get(v, v)}": v for v in VIEWS}, **{f: v for v, f in SHORT.items()},
-            "-a": "all", "--all": "all", "--json": "json"}
+            "-a": "all", "--all": "all", "--json": "json",
+            "-C": "demangle", "--demangle": "demangle"}
 
 
 def chosen_views(all_: bool, flags: dict) -> list[str]:
@@ -44,9 +45,10 @@ def chosen_views(all_: bool, flags: dict) -> list[str]:
     return ["summary", *views] if all_ else views
 
 
-def run(elf, views: list[str], as_json: bool, echo_err) -> int:
-    """Write `views` of the opened `elf` to stdout, then its warnings through `echo_err`; the
-    exit status: 2 when the file is damaged, else 0."""
+def run(elf, views: list[str], as_json: bool, echo_err, demangle: bool = False) -> int:
+    """Write `views` of the opened `elf` to stdout (symbol names demangled as readelf -C
+    does when `demangle`), then its warnings through `echo_err`; the exit status: 2 when the
+    file is damaged, else 0."""
     out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", errors="backslashreplace",
                            write_through=False, line_buffering=False)
     # The bulk views make millions of short-lived objects and no reference cycles: the
@@ -57,10 +59,10 @@ def run(elf, views: list[str], as_json: bool, echo_err) -> int:
     try:
         if as_json:
             from elfkit.render.inspect_json import write_inspect_json
-            write_inspect_json(elf, views, out)
+            write_inspect_json(elf, views, out, demangle)
         else:
             from elfkit.render.inspect_text import write_inspect_text
-            write_inspect_text(elf, views, out)
+            write_inspect_text(elf, views, out, demangle)
         out.flush()
     finally:
         if gc_was_enabled:
@@ -86,7 +88,7 @@ def from_argv(args: list[str]) -> int | None:
         return None
     try:
         return run(elf, chosen_views("all" in chosen, {v: v in chosen for v in VIEWS}),
-                   "json" in chosen, _echo_err)
+                   "json" in chosen, _echo_err, "demangle" in chosen)
     except BrokenPipeError:
         main.quiet_broken_pipe()
         return main.EXIT_OK

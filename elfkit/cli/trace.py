@@ -17,10 +17,14 @@ from elfkit.cli.run import (GDB_OPTION, GUEST_COMMAND_SETTINGS, check_gdb_option
 @click.option("--calls", is_flag=True, help="Also count every call through each PLT slot.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (keys: docs/TRACE.md).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option("--demangle/--no-demangle", "-C", default=True, show_default=True,
+              help="Show C++ and Rust symbol names demangled in the text report, as ltrace -C "
+                   "(JSON keeps the symbols as they are).")
 @GDB_OPTION
 @click.pass_context
 @guest_options
-def trace_plt(ctx, file, args, calls, as_json, output, timeout, max_insns, gdb_at, **guest):
+def trace_plt(ctx, file, args, calls, as_json, output, demangle, timeout, max_insns, gdb_at,
+              **guest):
     """Run FILE and show each lazy PLT binding (symbol, version, GOT slot before/after, target)."""
     from elfkit.linker.trace import PltTracer
     from elfkit.render.trace import write_json, write_text
@@ -36,7 +40,10 @@ def trace_plt(ctx, file, args, calls, as_json, output, timeout, max_insns, gdb_a
     result = tracer.finish()
     out = open(output, "w") if output else sys.stderr
     try:
-        (write_json if as_json else write_text)(result, out)
+        if as_json:
+            write_json(result, out)
+        else:
+            write_text(result, out, demangle=demangle)
     finally:
         if output:
             out.close()

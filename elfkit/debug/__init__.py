@@ -6,6 +6,7 @@ The API later users build on:
     store = DebugStore(debug_dirs=["/opt/dbg"])     # one per run: decoded DWARF is kept in it,
     sym = store.symbolizer(elf)                       # per build-id, for the life of the store
     sym.frames(addr)      # [Frame(function, file, line, discriminator, inlined)], innermost first
+    sym.function_at(addr), sym.find_function(name)   # names of a stripped file (disasm -S)
     store.locate(elf)     # DebugFileLocation(path, how) or None
 
 | module | models |

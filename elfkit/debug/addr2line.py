@@ -112,6 +112,44 @@ class Symbolizer:
             f = caller
         return frames
 
+    # --- functions by address and by name (disasm --source on a stripped file) ---------------
+    def function_at(self, addr: int) -> str | None:
+        """The name of the function whose code starts at `addr`: a DWARF subprogram whose
+        first range starts there, else a symbol of the symbol table frames() names from
+        (a separate debug file's .symtab before the file's own) with that value."""
+        if self.dwarf is not None:
+            for unit in self.dwarf.units_for(addr, by_lines=False):
+                f = unit.scopes.innermost(addr)
+                while f is not None and f.inlined:
+                    f = f.caller
+                if f is not None and f.ranges and f.ranges[0][0] == addr:
+                    name = unit.function_name(f)[0]
+                    if name:
+                        return name
+        sec = self.section_of(addr)
+        sym = self.symbol_for(addr, sec) if sec is not None else None
+        return sym[0] if sym is not None and sym[2] == addr else None
+
+    def find_function(self, name: str) -> tuple[int, int] | None:
+        """(address, size) of the function called `name`: from a separate debug file's
+        .symtab, else the first DWARF subprogram of that name with code (every unit is
+        walked: a look-up by name, done once per command)."""
+        if self._symbol_elf is not self.elf:
+            for t in self._symbol_elf.symbol_tables:
+                for s in t.symbols:
+                    if s.name == name and s.shndx and s.value and s.type in (
+                            STT_FUNC, STT_GNU_IFUNC):
+                        return s.value, s.size
+        if self.dwarf is None:
+            return None
+        for off in self.dwarf.unit_offsets():
+            unit = self.dwarf.unit_at(off)
+            for f in unit.scopes.funcs:
+                if not f.inlined and f.ranges and unit.function_name(f)[0] == name:
+                    low, high = f.ranges[0]
+                    return low, high - low
+        return None
+
     # --- elf.c's elf_find_function -------------------------------------------------------------
     def symbol_for(self, addr: int, sec):
         """(name, STT_FILE name or None, value) of the symbol addr2line names `addr` after: of the

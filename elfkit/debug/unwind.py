@@ -42,12 +42,14 @@ class Frame:
     def lines(self, number: int) -> list[str]:
         """gdb's bt lines less the arguments: one per function inlined at the pc
         (`#N  0xPC in FUNCTION (inlined) at FILE:LINE`), then the frame's own
-        (`#N  0xPC in FUNCTION+0xOFF at FILE:LINE (PATH+0xOFFSET)`)."""
+        (`#N  0xPC in FUNCTION+0xOFF at FILE:LINE (PATH+0xOFFSET)`); C++ and Rust names
+        demangled, as gdb prints them (elf/demangle.py)."""
+        from elfkit.elf.demangle import demangle
         out = []
         for inl in self.source[:-1]:
-            out.append(f"#{number + len(out):<2} {self.pc:#018x} in {inl.function or '??'} "
-                       f"(inlined){_at(inl)}")
-        where = f"{self.function}+{self.function_offset:#x}" if self.function else "??"
+            out.append(f"#{number + len(out):<2} {self.pc:#018x} in "
+                       f"{demangle(inl.function) if inl.function else '??'} (inlined){_at(inl)}")
+        where = f"{demangle(self.function)}+{self.function_offset:#x}" if self.function else "??"
         at = _at(self.source[-1]) if self.source else ""
         obj = f" ({self.path}+{self.offset:#x})" if self.path else ""
         out.append(f"#{number + len(out):<2} {self.pc:#018x} in {where}{at}{obj}")

@@ -84,7 +84,7 @@ _LOW_FIRST = ['%d, "value": ' % k for k in range(1000)]
 _LOW = ['%03d, "value": ' % k for k in range(1000)]
 
 
-def _write_symbol_tables(elf, tables, out, versions: bool):
+def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = False):
     """Each symbol as `{"index": .., "value": .., "size": .., "type": .., ..., "name": ..}`
     (and the version keys for .dynsym): all the rows of a CHUNK in one str.join of the
     table's columns laid side by side (rows.interleave): the index in two pieces (thousands,
@@ -99,7 +99,7 @@ def _write_symbol_tables(elf, tables, out, versions: bool):
           % (_n(table.section), _dump(table.section_index)))
         n = len(table)
         if n:
-            names, quote = _strings(rows.symbol_names(elf, table))
+            names, quote = _strings(rows.symbol_names(elf, table, demangle))
             kinds = rows.symbol_kind(elf)
             machine = elf.header.machine
             middle = rows.Memo(lambda kind: (
@@ -165,7 +165,7 @@ _REL_HEAD_MIPS64 = _REL_HEAD.replace(
                   '"addend": ')
 
 
-def _write_relocations(elf, out):
+def _write_relocations(elf, out, demangle: bool = False):
     """Each relocation as `{"offset": .., "info": .., ..., "addend": ..}`: all the rows of a
     CHUNK in one %-format, the keys between the numbers made once per r_info."""
     w = out.write
@@ -182,7 +182,7 @@ def _write_relocations(elf, out):
         offsets, infos, addends = table.columns
         n = len(offsets)
         if n:
-            resolve = rows.reloc_info_resolver(elf, table)
+            resolve = rows.reloc_info_resolver(elf, table, demangle)
             mips64, machine = elf.fmt.mips64, elf.header.machine
             from elfkit.elf.constants import EM, reloc_type_name
             from elfkit.elf.reloc_names import X86_64_FORMULAS
@@ -253,7 +253,7 @@ def versions_view(elf) -> dict:
     return out
 
 
-def got_view(elf) -> dict:
+def got_view(elf, demangle: bool = False) -> dict:
     from elfkit.elf.plt import plt_got_map, plt_got_unsupported   # the got view only
     why = plt_got_unsupported(elf)
     if why is not None:
@@ -266,7 +266,9 @@ def got_view(elf) -> dict:
         "slots": [{"plt_section": s.plt_section, "stub": s.stub, "lazy_stub": s.lazy_stub,
                    "got_slot": s.got_slot, "got_section": s.got_section,
                    "reloc_section": s.reloc_section, "reloc_index": s.reloc_index,
-                   "reloc_type": s.reloc_type, "symbol": s.symbol, "version": s.version,
+                   "reloc_type": s.reloc_type,
+                   "symbol": _demangle(s.symbol) if demangle and s.symbol else s.symbol,
+                   "version": s.version,
                    "initial": s.initial} for s in m.slots],
     }
 
@@ -317,18 +319,27 @@ _SMALL_VIEWS = {
 }
 
 
-def write_inspect_json(elf, views: list[str], out):
-    """Write the document for `views` (names from VIEW_ORDER) to the text stream `out`."""
+def _demangle(name: str) -> str:
+    from elfkit.elf.demangle import demangle
+    return demangle(name)
+
+
+def write_inspect_json(elf, views: list[str], out, demangle: bool = False):
+    """Write the document for `views` (names from VIEW_ORDER) to the text stream `out`; with
+    `demangle` (-C), symbol names as readelf -C shows them."""
     out.write('{"elfkit": {"version": %s, "schema": %d}, "file": %s'
               % (_s(__version__), SCHEMA, _s(elf.path)))
     for view in views:
         out.write(', "%s": ' % view)
         if view == "symbols":
-            _write_symbol_tables(elf, elf.symbol_tables, out, versions=False)
+            _write_symbol_tables(elf, elf.symbol_tables, out, versions=False, demangle=demangle)
         elif view == "dyn_syms":
-            _write_symbol_tables(elf, [elf.dynsym] if elf.dynsym else [], out, versions=True)
+            _write_symbol_tables(elf, [elf.dynsym] if elf.dynsym else [], out, versions=True,
+                                 demangle=demangle)
         elif view == "relocations":
-            _write_relocations(elf, out)
+            _write_relocations(elf, out, demangle)
+        elif view == "got" and demangle:
+            out.write(_dump(got_view(elf, demangle=True)))
         else:
             out.write(_dump(_SMALL_VIEWS[view](elf)))
     out.write(', "warnings": %s}\n' % _dump(elf.warnings))

@@ -16,6 +16,11 @@ from elfkit.elf.segments import interpreter, section_to_segment_mapping
 from elfkit.render import rows
 
 
+def _demangle(name: str) -> str:
+    from elfkit.elf.demangle import demangle
+    return demangle(name)
+
+
 def _ndx(shndx: int) -> str:
     if shndx == SHN.UNDEF:
         return "UND"
@@ -125,7 +130,7 @@ _LOW_FIRST = ["%3d: " % k for k in range(1000)]
 _LOW = ["%03d: " % k for k in range(1000)]
 
 
-def _write_symtab(elf, table, out, versions):
+def _write_symtab(elf, table, out, versions, demangle=False):
     """`%6d: %016x %5d %-7s %-6s %-8s %3s %s` per symbol, all the rows of a CHUNK in one
     str.join of the table's columns laid side by side (rows.interleave): the index as two
     pieces (newline and thousands, the rest), st_value's hex digits from one bytes.hex()
@@ -153,7 +158,7 @@ def _write_symtab(elf, table, out, versions):
         return " %-7s %-6s %-8s %3s " % (k[1], k[3], k[5], _ndx(k[6]))
     middle = rows.Memo(middle)
     size_text = rows.Memo(" %5d".__mod__)
-    names = rows.symbol_names(elf, table)
+    names = rows.symbol_names(elf, table, demangle)
     if versions:
         codes, found = rows.symbol_version_codes(elf, table)
         suffix = [f"{'@' if hidden else '@@'}{ver}" if ver is not None else ""
@@ -171,18 +176,18 @@ def _write_symtab(elf, table, out, versions):
     w("\n")
 
 
-def write_symbols(elf, out):
+def write_symbols(elf, out, demangle=False):
     if not elf.symbol_tables:
         out.write("\nNo symbol table (.symtab) in this file.\n")
     for t in elf.symbol_tables:
-        _write_symtab(elf, t, out, versions=False)
+        _write_symtab(elf, t, out, versions=False, demangle=demangle)
 
 
-def write_dyn_syms(elf, out):
+def write_dyn_syms(elf, out, demangle=False):
     if elf.dynsym is None:
         out.write("\nNo dynamic symbol table in this file.\n")
         return
-    _write_symtab(elf, elf.dynsym, out, versions=True)
+    _write_symtab(elf, elf.dynsym, out, versions=True, demangle=demangle)
 
 
 def write_dynamic(elf, out):
@@ -221,7 +226,7 @@ def write_dynamic(elf, out):
         w(f" 0x{tag:016x} {name:<28} {text}\n")
 
 
-def write_relocations(elf, out):
+def write_relocations(elf, out, demangle=False):
     w = out.write
     tables = elf.relocation_tables
     if not tables:
@@ -246,7 +251,7 @@ def write_relocations(elf, out):
         w(_RELOC_HEADER[elf.is_64] + (" + Addend\n" if rela else "\n"))
         if not n:
             continue
-        middle = rows.Memo(_reloc_middle(elf, t, aw))
+        middle = rows.Memo(_reloc_middle(elf, t, aw, demangle))
         extra = _mips64_more(elf.header.machine) if elf.fmt.mips64 else \
             _sparc_olo10_more if elf.fmt.sparcv9 and any(i & 0xFF == 33 for i in infos) else None
         if extra is not None:
@@ -335,12 +340,12 @@ _NO_ADDEND = "\x00"      # ends the text of a RELA line that takes no addend (ba
 _CARET = {c: f"^{chr(c + 0x40)}" for c in range(0x20)} | {0x7F: "^?"}
 
 
-def _reloc_middle(elf, table, aw):
+def _reloc_middle(elf, table, aw, demangle=False):
     """r_info -> what follows the offset on its line, as readelf -W prints it: for REL the
     rest of the line; for RELA the text up to the addend: after a symbol it ends in ` + `;
     without one the addend follows 12 (ELF32) or 20 (ELF64) blanks. A symbol index past the
     table ends the line after the type, with a warning (readelf 2.40's error, its line cut)."""
-    resolve = rows.reloc_info_resolver(elf, table)
+    resolve = rows.reloc_info_resolver(elf, table, demangle)
     rela = table.kind == "RELA"
     value_gap = " " if elf.is_64 else "   "
     ifunc_width = 14 if elf.is_64 else 8
@@ -438,7 +443,7 @@ def write_versions(elf, out):
                 w(f"  {a.offset:#06x}:   Name: {a.name}  Flags: {flags}  Version: {a.other}\n")
 
 
-def write_got(elf, out):
+def write_got(elf, out, demangle=False):
     w = out.write
     from elfkit.elf.plt import plt_got_map, plt_got_unsupported   # the got view only
     why = plt_got_unsupported(elf)
@@ -462,7 +467,8 @@ def write_got(elf, out):
         stub = f"{s.stub:#x}" if s.stub is not None else "-"
         initial = f"{s.initial:#x}" if s.initial is not None else "-"
         reloc = f"{s.reloc_section or 'JMPREL'}[{s.reloc_index}]"
-        sym = (s.symbol or "-") + (f"@{s.version}" if s.version else "")
+        sym = (_demangle(s.symbol) if demangle and s.symbol else s.symbol or "-") + \
+            (f"@{s.version}" if s.version else "")
         lazy = f"  (lazy stub {s.lazy_stub:#x})" if s.lazy_stub not in (None, s.stub) else ""
         w(f"  {stub:<18} {s.plt_section or '-':<9} {s.got_slot:<#18x} {initial:<18} {reloc:<16} "
           f"{s.reloc_type:<20} {sym}{lazy}\n")
@@ -527,6 +533,14 @@ WRITERS = {
 }
 
 
-def write_inspect_text(elf, views: list[str], out):
+# the views whose symbol names -C/--demangle demangles (readelf -C; its version view prints
+# no symbol names)
+_DEMANGLING = frozenset(("symbols", "dyn_syms", "relocations", "got"))
+
+
+def write_inspect_text(elf, views: list[str], out, demangle: bool = False):
     for view in views:
-        WRITERS[view](elf, out)
+        if demangle and view in _DEMANGLING:
+            WRITERS[view](elf, out, demangle=True)
+        else:
+            WRITERS[view](elf, out)

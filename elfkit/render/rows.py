@@ -52,10 +52,14 @@ def symbol_kind(elf):
     return Memo(make)
 
 
-def symbol_names(elf, table) -> list[str]:
+def symbol_names(elf, table, demangle: bool = False) -> list[str]:
     """The name shown for each symbol: st_name, or for an unnamed STT_SECTION symbol the
-    section's name (readelf names section symbols so)."""
+    section's name (readelf names section symbols so); C++ and Rust names demangled when
+    `demangle` (readelf -C: elf/demangle.py)."""
     names = table.names
+    if demangle:
+        from elfkit.elf.demangle import demangle_all
+        names = demangle_all(names)
     sections, shndxs = elf.sections, table.shndxs
     fix = [i for i in compress(count(), map(_SECTION_INFOS.__contains__, table.infos))
            if not names[i] and shndxs[i] < len(sections)]
@@ -86,14 +90,14 @@ def symbol_version_codes(elf, table):
     return codes + [0] * (n - m), versions
 
 
-def reloc_info_resolver(elf, table):
+def reloc_info_resolver(elf, table, demangle: bool = False):
     """A function r_info -> (type, type_name, symbol_index, symbol_name, symbol_value,
     symbol_version, version_hidden, ifunc, bad_index), memoised: tables repeat the same r_info
     (RELATIVE, one symbol's slots). A symbol index past the table warns once and is named
     `<corrupt symbol index N>` (bad_index True)."""
     fmt, machine = elf.fmt, elf.header.machine
     symtab = table.symtab
-    names = symbol_names(elf, symtab) if symtab is not None else []
+    names = symbol_names(elf, symtab, demangle) if symtab is not None else []
     nsyms = len(names)
     versions = elf.versions if table.dynamic else None
 

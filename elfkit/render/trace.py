@@ -5,39 +5,50 @@ from __future__ import annotations
 import json
 
 
+def _name(symbol: str, demangle: bool) -> str:
+    """A symbol as ltrace shows it: C++ and Rust names demangled (elf/demangle.py)."""
+    if not demangle:
+        return symbol
+    from elfkit.elf.demangle import demangle as _demangle
+    return _demangle(symbol)
+
+
 def _loc(obj, off):
     return f"{obj}+{off:#x}" if obj is not None else "?"
 
 
-def _sym(slot):
+def _sym(slot, demangle=True):
     if slot.symbol is None:
         return f"*ABS*({slot.reloc_type})"
-    return slot.symbol + (f"@{slot.version}" if slot.version else "")
+    return _name(slot.symbol, demangle) + (f"@{slot.version}" if slot.version else "")
 
 
-def binding_line(e) -> str:
+def binding_line(e, demangle: bool = True) -> str:
+    """One lazy binding's line (docs/TRACE.md); C++ and Rust names demangled unless not
+    `demangle`, as ltrace -C shows them."""
     s = e.slot
     if s.slot is None:                 # glibc's dl_vdso_vsym: a look-up, no PLT slot
-        return (f"[{e.order + 1}] {s.object}: vDSO look-up of {_sym(s)} => "
+        return (f"[{e.order + 1}] {s.object}: vDSO look-up of {_sym(s, demangle)} => "
                 f"{_loc(e.target_object, e.target_offset or 0)} ({e.after:#x})")
-    stub = f"{s.symbol or '*ABS*'}@plt at {s.stub:#x}" if s.stub is not None else "(no stub)"
+    stub = f"{_name(s.symbol, demangle) if s.symbol else '*ABS*'}@plt at {s.stub:#x}" \
+        if s.stub is not None else "(no stub)"
     after = f"{e.after:#x}" if e.after is not None else "?"
     ifunc = f" via IFUNC resolver {e.ifunc_resolver:#x}" if e.ifunc_resolver else ""
     target = _loc(e.target_object, e.target_offset or 0) if e.target_offset is not None \
         else f"{e.target_object or '?'} (code at {after}, outside every object)"
     return (f"[{e.order + 1}] {s.object}: {stub} called from {e.caller - 5:#x}; "
             f"GOT {s.slot:#x} {e.before:#x} -> {after}; {s.reloc_section}[{s.reloc_index}] "
-            f"{s.reloc_type}; {_sym(s)} => {target}{ifunc}")
+            f"{s.reloc_type}; {_sym(s, demangle)} => {target}{ifunc}")
 
 
-def write_text(result, out, slot_names=None):
+def write_text(result, out, slot_names=None, demangle: bool = True):
     w = out.write
     for e in result.bindings:
-        w(binding_line(e) + "\n")
+        w(binding_line(e, demangle) + "\n")
     if result.startup:
         w(f"bound at start-up ({len(result.startup)}):\n")
         for b in result.startup:
-            w(f"  {b.slot.object}: GOT {b.slot.slot:#x} {_sym(b.slot)} => "
+            w(f"  {b.slot.object}: GOT {b.slot.slot:#x} {_sym(b.slot, demangle)} => "
               f"{_loc(b.target_object, b.target_offset or 0)} ({b.reason})\n")
     if result.counting:
         counts = sorted(((n, s) for s in result.slots if (n := result.calls.get(s.slot, 0))),
@@ -45,11 +56,11 @@ def write_text(result, out, slot_names=None):
         w(f"calls through the PLT ({sum(n for n, _ in counts)}):\n")
         w(f"  {'calls':>10}  {'object':<28} symbol\n")
         for n, s in counts:
-            w(f"  {n:>10}  {s.object:<28} {_sym(s)}\n")
+            w(f"  {n:>10}  {s.object:<28} {_sym(s, demangle)}\n")
     if result.never_called:
         w(f"never called ({len(result.never_called)}):\n")
         for s in result.never_called:
-            w(f"  {s.object}: {_sym(s)} (GOT {s.slot:#x})\n")
+            w(f"  {s.object}: {_sym(s, demangle)} (GOT {s.slot:#x})\n")
 
 
 def _slot_json(s) -> dict:
