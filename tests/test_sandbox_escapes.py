@@ -7,8 +7,9 @@ test runs it under `elfkit load-and-run` and checks three things:
   warning line, or the run ended with the documented exit status and message (124 and
   `elfkit: FILE: stopped ...` for --timeout, --max-insns, --max-procs, --max-fds and
   --max-output; the kernel's `Out of memory: Killed process ...` line for --memory-limit);
-- elfkit's own memory stayed bounded: the peak RSS of the elfkit process, from wait4's rusage
-  (the kernel's own figure for exactly that child), stays under a generous bound;
+- elfkit's own memory stayed bounded: the peak RSS of the elfkit process (VmHWM, sampled while
+  it runs: wait4's rusage would include the forking pytest worker's own), stays under a
+  generous bound;
 - the host is unchanged: no new file in the test's watched directory, no `elfkit-hostile*`
   name anywhere under the repository or /tmp, and no host process left behind (elfkit runs in
   a session of its own; none is left in it afterwards, and elfkit never had a host child).
@@ -109,6 +110,19 @@ def _session_members(sid: int) -> list[int]:
     return out
 
 
+def _vm_hwm(pid: int) -> int:
+    """The process's peak RSS so far (VmHWM, bytes; 0 once it is gone). Not wait4's ru_maxrss:
+    that keeps the high-water mark of the process before its exec, which is the forking pytest
+    worker's own RSS (797 MiB for every run, late in a full test run)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _children(pid: int) -> set[int]:
     kids = set()
     try:
@@ -144,8 +158,10 @@ def elfkit(*args, options=(), stdin: bytes | None = b"", feed=None, timeout=30, 
         pass
     host_children: set[int] = set()
     status = None
+    hwm = 0
     while status is None:
         host_children |= _children(p.pid)
+        hwm = max(hwm, _vm_hwm(p.pid))
         pid, st, ru = os.wait4(p.pid, os.WNOHANG)
         if pid:
             status, rusage = st, ru
@@ -165,7 +181,7 @@ def elfkit(*args, options=(), stdin: bytes | None = b"", feed=None, timeout=30, 
         os.killpg(p.pid, signal.SIGKILL)
     rc = p.returncode
     run = Run(argv[4:], 128 - rc if rc < 0 else rc, rc, bytes(out), out_total[0], bytes(err),
-              rusage.ru_maxrss * 1024, seconds, host_children)
+              hwm or rusage.ru_maxrss * 1024, seconds, host_children)
     assert not left, f"host processes left behind in elfkit's session: {left} {run}"
     assert not host_children, f"elfkit started host processes {host_children}: {run}"
     return run
