@@ -74,19 +74,26 @@ def sleb(data, pos: int) -> tuple[int, int]:
             return v, pos
 
 
-def read_form(data, pos: int, form: str, address_size: int, offset_size: int, version: int,
-              implicit=None) -> tuple[object, int]:
-    """The raw value of one attribute (an int, or bytes for strings and blocks) and the
-    position after it."""
+def form_size(form: str, address_size: int, offset_size: int, version: int) -> int:
+    """FORM_SIZE of `form` with the unit's address and offset sizes filled in (negative: the
+    kinds whose size is in the data)."""
     size = FORM_SIZE.get(form)
     if size is None:
         raise ValueError(f"unknown attribute form {form}")
     if size == ADDR:
-        size = address_size
-    elif size == OFFSET:
-        size = offset_size
-    elif size == REF_ADDR:
-        size = address_size if version == 2 else offset_size
+        return address_size
+    if size == OFFSET:
+        return offset_size
+    if size == REF_ADDR:
+        return address_size if version == 2 else offset_size
+    return size
+
+
+def read_form(data, pos: int, form: str, address_size: int, offset_size: int, version: int,
+              implicit=None) -> tuple[object, int]:
+    """The raw value of one attribute (an int, or bytes for strings and blocks) and the
+    position after it."""
+    size = form_size(form, address_size, offset_size, version)
     if size >= 0:
         if form == "DW_FORM_implicit_const":
             return implicit, pos

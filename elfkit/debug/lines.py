@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+from elfkit.debug.forms import uleb as _uleb
+
 DW_LNS_copy, DW_LNS_advance_pc, DW_LNS_advance_line, DW_LNS_set_file = 1, 2, 3, 4
 DW_LNS_set_column, DW_LNS_negate_stmt, DW_LNS_set_basic_block, DW_LNS_const_add_pc = 5, 6, 7, 8
 DW_LNS_fixed_advance_pc, DW_LNS_set_prologue_end, DW_LNS_set_epilogue_begin = 9, 10, 11
@@ -38,7 +40,10 @@ class Sequence:
 def run_program(data: bytes, pos: int, end: int, min_inst: int, line_base: int,
                 line_range: int, opcode_base: int, std_lengths, default_is_stmt: bool
                 ) -> list[Sequence]:
-    """Run the opcodes in data[pos:end]; the sequences in the order the program ends them."""
+    """Run the opcodes in data[pos:end]; the sequences in the order the program ends them.
+    The LEB128 operands of the opcodes that come once per row or more (advance_pc,
+    advance_line) are decoded inline, not through forms.uleb/sleb: in this loop a call per
+    operand costs more than the decoding itself."""
     spec_addr = [0] * 256
     spec_line = [0] * 256
     for op in range(opcode_base, 256):
@@ -133,16 +138,6 @@ def run_program(data: bytes, pos: int, end: int, min_inst: int, line_base: int,
     return seqs
 
 
-def _uleb(data, pos):
-    v = 0
-    shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        v |= (b & 0x7F) << shift
-        if b < 0x80:
-            return v, pos
-        shift += 7
 
 
 class LineTable:

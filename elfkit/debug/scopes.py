@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from elfkit.debug.forms import (ADDR, BLOCK, BLOCK1, BLOCK2, BLOCK4, FORM_SIZE, INDIRECT, OFFSET,
-                                REF_ADDR, SLEB, STRING, ULEB)
+from elfkit.debug.forms import (BLOCK, BLOCK1, BLOCK2, BLOCK4, INDIRECT, SLEB, STRING, ULEB,
+                                form_size)
 
 FUNC_TAGS = {"DW_TAG_subprogram", "DW_TAG_inlined_subroutine", "DW_TAG_entry_point"}
 # DIEs whose children may be scopes with code: walked into; any other DIE with children is
@@ -42,15 +42,7 @@ class Plan:
         fixed = 0
         self.sib_at = self.sib_size = -1
         for attr, form, implicit in specs:
-            size = FORM_SIZE.get(form)
-            if size is None:
-                raise ValueError(f"unknown form {form}")
-            if size == ADDR:
-                size = address_size
-            elif size == OFFSET:
-                size = offset_size
-            elif size == REF_ADDR:
-                size = address_size if version == 2 else offset_size
+            size = form_size(form, address_size, offset_size, version)
             if attr == "DW_AT_sibling" and fixed >= 0 and size > 0:
                 self.sib_at, self.sib_size = fixed, size
             self.attrs.append((attr, form, size, implicit))
