@@ -2,6 +2,7 @@
 #   make demo   venv + elfkit + the two fixtures it runs, then a short demonstration
 #   make test   Debian packages (.ci/packages), venv + every fixture, then the whole test suite
 #   make bench  benchmarks side by side with their peers, rewrites BENCH.md
+#   make fuzz   the fuzzing campaign of every command (elfkit/fuzz), resumable, rewrites FUZZ.md
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,8 +10,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all venv fixtures demo test bench clean syscalls-doc packages demo-packages demo-fixtures \
-	brotli
+.PHONY: all venv fixtures demo test bench fuzz clean syscalls-doc packages demo-packages \
+	demo-fixtures brotli
 # one step at a time at this level (apt-get, the venv, the fixtures); fixtures/ builds with -j
 .NOTPARALLEL:
 
@@ -71,6 +72,19 @@ brotli: venv
 test: packages venv fixtures brotli
 	@$(PY) -m elfkit.kernel.cpu --check-fast-paths   # a loud banner if Unicorn's fast paths are off
 	$(PY) -m pytest -n $(JOBS) -q tests
+
+# Every command on mutated copies of real files (elfkit/fuzz, FUZZ.md): FUZZ_INPUTS per target
+# (default 100000), FUZZ_TARGETS (comma-separated; default all), FUZZ_JOBS (default: the cores),
+# FUZZ_SEED. Resumable: .fuzz/TARGET.json holds where each target stopped (Ctrl-C keeps it);
+# FUZZ_FRESH=1 starts again from input 0. Prints inputs, failures and inputs/s per target.
+FUZZ_INPUTS ?= 100000
+FUZZ_TARGETS ?= inspect,inspect-json,check,disasm,load-and-run,load-and-run-elfkit,trace-plt,link
+FUZZ_SEED ?= 1
+FUZZ_JOBS ?= $(JOBS)
+
+fuzz: venv fixtures
+	$(PY) -m elfkit.fuzz --inputs $(FUZZ_INPUTS) --targets $(FUZZ_TARGETS) --seed $(FUZZ_SEED) \
+	    --jobs $(FUZZ_JOBS) $(if $(FUZZ_FRESH),--fresh) --report FUZZ.md
 
 syscalls-doc: venv
 	$(PY) -m elfkit.kernel.syscalls.compat > docs/SYSCALLS.md

@@ -479,6 +479,8 @@ def _ppc64_glink(elf, endian) -> dict:
     elfv1 = _ppc64_elfv1(elf)
     end = min(elf.size, off + jmprel_count * (12 if elfv1 else 4) + 16)
     n = (end - off) // 4
+    if n <= 0:                     # DT_PLTGOT's glink address maps to no byte of the file
+        return {}
     w = struct.unpack(f"{endian}{n}I", bytes(elf.data[off:off + n * 4]))
     out, resolver, i = {}, None, 0
     for index in range(jmprel_count):

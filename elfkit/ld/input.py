@@ -126,7 +126,9 @@ class ObjectFile:
             if shoff + 64 > len(data):
                 self._bad("section headers lie outside the file")
             shnum = struct.unpack_from("<Q", data, shoff + 0x20)[0]
-        if shstrndx == 0xFFFF and shoff:
+        if shstrndx == 0xFFFF and shoff:               # SHN_XINDEX: section 0's sh_link
+            if shoff + 64 > len(data):
+                self._bad("section headers lie outside the file")
             shstrndx = struct.unpack_from("<I", data, shoff + 0x28)[0]
         if shnum and (shentsize != 64 or shoff + 64 * shnum > len(data)):
             self._bad("section headers lie outside the file (or e_shentsize is not 64)")

@@ -14,9 +14,13 @@ class ElfkitLinker:
     def attach(self, task, image):
         if image.program.elf.dynamic is None:
             return
+        from elfkit.linker.dso import DAMAGE, damage_error
         from elfkit.linker.rtld import Linker
         task.linker = Linker(task, task.envp)
-        fini = task.linker.link()
+        try:
+            fini = task.linker.link()
+        except DAMAGE as e:
+            raise damage_error(None, e) from None
         task.cpu.set_reg("rdx", fini)        # what ld.so hands _start: its _dl_fini
 
 

@@ -8,6 +8,7 @@ of the bss is anonymous memory, and holes between segments become PROT_NONE.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass, field
 
 from elfkit.elf import ElfFile
@@ -19,6 +20,25 @@ from elfkit.loader.layout import page_align, page_start
 
 class LinkError(Exception):
     """ld.so would stop here: a missing library or symbol, an unsupported relocation."""
+
+
+# What a damaged object makes the linker's Python code raise where glibc's ld.so, running in
+# the process, would read or write outside the object and die of SIGSEGV: a symbol or
+# relocation index past its table (IndexError), an address no area maps (the page tables'
+# KeyError), a value that does not fit its field (struct.error, OverflowError, ValueError).
+DAMAGE = (IndexError, KeyError, struct.error, OverflowError, ValueError)
+
+
+def damage_error(path: str | None, e: Exception) -> LinkError:
+    """The one-line LinkError for a DAMAGE exception met while linking or binding `path` (None:
+    the program, which the caller's message names already)."""
+    if isinstance(e, KeyError) and e.args and isinstance(e.args[0], int):
+        why = f"it makes the linker touch {e.args[0]:#x}, which no area maps"
+    elif isinstance(e, IndexError):
+        why = f"an index in its tables is out of range ({e})"
+    else:
+        why = f"a value in its tables does not fit ({type(e).__name__}: {e})"
+    return LinkError(f"{path + ': ' if path else ''}damaged object: {why} (ld.so would fault here)")
 
 
 @dataclass

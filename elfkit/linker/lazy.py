@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass
 
 from elfkit.elf.constants import DT, R_X86_64, reloc_type_name
-from elfkit.linker.dso import LinkError
+from elfkit.linker.dso import DAMAGE, LinkError, damage_error
 
 Q = struct.Struct("<Q")
 
@@ -67,6 +67,7 @@ class LazyResolver:
     def on_resolve(self):
         """The trap handler: _dl_fixup, then jump to the target (_dl_runtime_resolve's tail)."""
         cpu, linker = self.proc.cpu, self.linker
+        dso = None
         try:
             rsp = cpu.reg("rsp")
             dso_id, index, ret = struct.unpack("<QQQ", cpu.read(rsp, 24))
@@ -102,6 +103,8 @@ class LazyResolver:
                 finish(address)
         except LinkError as e:
             linker.fail(str(e))
+        except DAMAGE as e:
+            linker.fail(str(damage_error(dso.path if dso is not None else "?", e)))
 
     def _record(self, dso, index, slot, before, target, sym, ret, resolver=None) -> Binding:
         from elfkit.linker.lookup import requested_version

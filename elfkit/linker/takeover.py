@@ -29,7 +29,18 @@ class LinkMapEntry:
 
 
 def read_link_map(proc) -> list[LinkMapEntry]:
-    """The objects ld.so loaded, in its order, from r_debug (found through DT_DEBUG)."""
+    """The objects ld.so loaded, in its order, from r_debug (found through DT_DEBUG); a
+    LinkError when there is none, or when a damaged program's PT_DYNAMIC or the chain it
+    leads to lies where nothing is mapped."""
+    try:
+        return _read_link_map(proc)
+    except KeyError as e:                      # the page tables: no area maps the address
+        where = f"{e.args[0]:#x}" if e.args and isinstance(e.args[0], int) else "an address"
+        raise LinkError(f"{proc.image.program.path}: the dynamic section or ld.so's link map "
+                        f"lies at {where}, which no area maps") from None
+
+
+def _read_link_map(proc) -> list[LinkMapEntry]:
     cpu = proc.cpu
     prog = proc.image.program
     dyn_seg = next((s for s in prog.elf.segments if s.type == PT.DYNAMIC), None)

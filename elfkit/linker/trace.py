@@ -166,8 +166,7 @@ class PltTracer:
         pltgot = dso.dt(DT.PLTGOT)
         if pltgot is None or dso.dt(DT.JMPREL) is None:
             return 0
-        (v,) = Q.unpack(self.proc.cpu.read(base + pltgot + 16, 8))
-        return v
+        return self._peek(base + pltgot + 16) or 0
 
     def _collect_slots(self, name, base, elf, dso):
         m = plt_got_map(elf)
@@ -186,13 +185,14 @@ class PltTracer:
 
     # --- start-up ------------------------------------------------------------------------------
     def _startup_bindings(self):
-        cpu = self.proc.cpu
         env_now = any(e.startswith(b"LD_BIND_NOW=") and e != b"LD_BIND_NOW="
                       for e in self.proc.envp)
         for name, base, lo, hi, elf, dso in self._objects:
             reason_now = self._bind_now_reason(dso, env_now)
             for info in [s for s in self.result.slots if s.object == name and s.base == base]:
-                (value,) = Q.unpack(cpu.read(info.slot, 8))
+                value = self._peek(info.slot)
+                if value is None:
+                    continue                     # a damaged file's slot outside its memory
                 lazy_target = info.lazy_stub
                 if info.reloc_type.endswith("GLOB_DAT"):
                     reason = "GLOB_DAT: bound at start-up, always"
@@ -233,7 +233,9 @@ class PltTracer:
         info = self._slot_by_got.get(dso.base + offset)
         if info is None:
             return
-        (before,) = Q.unpack(cpu.read(info.slot, 8))
+        before = self._peek(info.slot)
+        if before is None:
+            return
         event = BindingEvent(len(self.result.bindings), info, before, None, None, None, ret)
         self.result.bindings.append(event)
         self._pending.append(event)
@@ -251,9 +253,9 @@ class PltTracer:
 
     def _settle(self):
         """Read the new value of the slots glibc bound since the last look."""
-        cpu = self.proc.cpu
         for e in self._pending:
-            (e.after,) = Q.unpack(cpu.read(e.slot.slot, 8))
+            after = self._peek(e.slot.slot)
+            e.after = e.before if after is None else after
             e.target_object, e.target_offset = self._where(e.after)
             e.ifunc_resolver = self._ifunc_resolver(e.slot.symbol, e.target_object)
             if e.target_object is None:
@@ -298,7 +300,6 @@ class PltTracer:
         if not self._objects:
             return self.result
         self._settle()
-        cpu = self.proc.cpu
         bound_lazily = {e.slot.slot for e in self.result.bindings}
         started = {s.slot.slot for s in self.result.startup}
         for info in self.result.slots:
@@ -306,10 +307,19 @@ class PltTracer:
                 continue
             if self.count_calls and self.result.calls.get(info.slot):
                 continue
-            (value,) = Q.unpack(cpu.read(info.slot, 8))
-            if info.lazy_stub is not None and _points_into(value, info):
+            value = self._peek(info.slot)
+            if value is not None and info.lazy_stub is not None and _points_into(value, info):
                 self.result.never_called.append(info)
         return self.result
+
+    def _peek(self, address) -> int | None:
+        """The word at `address` in guest memory, or None where no area maps it: the PLT/GOT
+        map comes from the file, and a damaged file's GOT may lie outside what was mapped
+        (ld.so itself never reads those slots, so the program may run on)."""
+        try:
+            return Q.unpack(self.proc.cpu.read(address, 8))[0]
+        except KeyError:
+            return None
 
     def _where(self, address):
         for name, base, lo, hi, elf, dso in self._objects:
