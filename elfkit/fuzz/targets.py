@@ -4,8 +4,8 @@ A target names its base files (real programs, libraries, objects and core files:
 when built, system files otherwise; a missing one is left out), the command line it runs on a
 mutated copy, and how long one input may take. An input runs in a child forked from the
 worker (elfkit already imported there, so an input costs the command's work, not Python's
-start-up): address space capped (RLIMIT_AS: a giant allocation fails as MemoryError instead of
-taking the machine), no core dumps, stdout thrown away, stderr kept, killed at the time limit.
+start-up): address space capped (RLIMIT_AS, on top of what the child has mapped when it is
+forked: a giant allocation fails as MemoryError instead of taking the machine), no core dumps, stdout thrown away, stderr kept, killed at the time limit.
 
 The verdict (`judge`) follows issue 14: for the commands that only read the file, exit 0, 1 or
 2 with every stderr line elfkit's own (`elfkit: ...`); for the commands that run a guest, any
@@ -232,11 +232,26 @@ def run_command(target: Target, argv: list[str], workdir: str, memory_cap: int |
     return Verdict(failure, status, sig, stderr, seconds)
 
 
+def _mapped_now() -> int:
+    """This process's address space in use now (VmSize, bytes; 0 when unknown)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _child(argv, err_path, memory_cap):
     code = 70
     try:
         os.setpgid(0, 0)
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        # the cap is on top of what the child has mapped already: a worker forked from a
+        # long-lived process (a pytest worker late in a test run) starts with gigabytes of it
+        memory_cap += _mapped_now()
         cap = memory_cap if hard == resource.RLIM_INFINITY else min(memory_cap, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
