@@ -78,6 +78,8 @@ def test_fuzz_regression(workdir, path):
         assert text in v.stderr, f"{path.name}: {text!r} not in {v.stderr!r}"
     if "expect_status" in case:
         assert v.status == case["expect_status"], (path.name, v.status, v.stderr)
+    if "expect_signal" in case:                # (elfkit dies by the guest's signal, as natively)
+        assert v.signal == case["expect_signal"], (path.name, v.status, v.signal, v.stderr)
 
 
 def test_guest_execve_of_a_damaged_elf_fails_with_enoexec(tmp_path):

@@ -166,6 +166,10 @@ def spawn_guest(file, args, sets, unset, clear_env, argv0, seed, root, writable,
         task.kernel.debug_dirs = tuple(debug_dirs)
         return task
     except ExecError as e:
+        if e.past_no_return:               # the kernel kills the exec'ing process: SIGSEGV
+            click.echo(f"elfkit: {file}: killed by SIGSEGV: exec failed past its point of no "
+                       f"return: {e.one_line()}", err=True)
+            die_by_signal(11)
         click.echo(f"elfkit: error: {e.one_line()}", err=True)
         raise SystemExit(EXIT_NOENT if e.errno_name == "ENOENT" else EXIT_NOEXEC) from None
     except LimitUnavailable as e:

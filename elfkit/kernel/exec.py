@@ -230,6 +230,10 @@ def do_execve(task, path: str, argv: list[bytes], envp: list[bytes]) -> int:
         code = -getattr(errno, e.errno_name, errno.ENOEXEC)
         if kernel.tracer is not None:
             kernel.tracer.execve(task, path, argv, code)
+        if e.past_no_return:            # past begin_new_exec: force_fatal_sig(SIGSEGV)
+            from elfkit.kernel.task import GuestExit
+            raise GuestExit(ExitStatus(signal=11, reason=f"killed by SIGSEGV: exec failed past "
+                                                         f"its point of no return: {e.one_line()}"))
         return code
     except (OSError, ValueError) as e:
         code = -(getattr(e, "errno", None) or errno.ENOEXEC)

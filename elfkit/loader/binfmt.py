@@ -23,10 +23,13 @@ MASK64 = (1 << 64) - 1      # the kernel's unsigned long: addresses wrap, they d
 
 
 class ExecError(ElfkitError):
-    """execve would fail: .errno_name says how (ENOEXEC, ENOENT, ...)."""
+    """execve would fail: .errno_name says how (ENOEXEC, ENOENT, ...). past_no_return: the
+    kernel finds this only past exec's point of no return (begin_new_exec), where the error
+    cannot be returned any more: the process dies by SIGSEGV instead (force_fatal_sig)."""
 
-    def __init__(self, path, message, errno_name="ENOEXEC"):
+    def __init__(self, path, message, errno_name="ENOEXEC", past_no_return=False):
         self.errno_name = errno_name
+        self.past_no_return = past_no_return
         super().__init__(path, message)
 
 
@@ -240,14 +243,14 @@ def _check_segments(path, elf: ElfFile, bias: int, what: str, errno_name: str = 
     disagrees with the address inside the page (elf_map's vm_mmap of an unaligned offset:
     -EINVAL), a segment below vm.mmap_min_addr (vm_mmap's -EPERM), and an ET_DYN whose
     PT_LOADs span nothing (total_mapping_size 0: -EINVAL).
-    Linux finds these past exec's point of no return and kills the process with SIGSEGV; the
-    first process elfkit starts has no old image to kill, so execve's error is reported
-    (exit status 126) and a guest's execve returns it."""
+    Linux finds these past exec's point of no return and kills the process with SIGSEGV, and
+    so does elfkit (ExecError.past_no_return): a guest that execs such a file dies by SIGSEGV,
+    and so does elfkit for the first program (the shell sees "Segmentation fault", 139)."""
     strerror = {"EINVAL": "invalid argument", "ENOMEM": "cannot allocate memory"}[errno_name]
 
     def refuse(i, why):
         raise ExecError(path, f"cannot execute: {strerror} ({errno_name}: {what}'s program "
-                              f"header {i}, a PT_LOAD, {why})", errno_name)
+                              f"header {i}, a PT_LOAD, {why})", errno_name, past_no_return=True)
 
     loads = [(i, s) for i, s in enumerate(elf.segments) if s.type == PT.LOAD]
     top = layout.TASK_SIZE
@@ -255,7 +258,7 @@ def _check_segments(path, elf: ElfFile, bias: int, what: str, errno_name: str = 
         first, last = loads[0][1], loads[-1][1]
         if last.vaddr + last.memsz - page_start(first.vaddr) <= 0:
             raise ExecError(path, f"cannot execute: invalid argument (EINVAL: {what}'s PT_LOAD "
-                                  "segments span no memory)", "EINVAL")
+                                  "segments span no memory)", "EINVAL", past_no_return=True)
     for i, s in loads:
         k = (bias + s.vaddr) & MASK64
         if s.filesz > s.memsz:
@@ -268,7 +271,8 @@ def _check_segments(path, elf: ElfFile, bias: int, what: str, errno_name: str = 
             # rounds its load bias down to 0)
             raise ExecError(path, f"cannot execute: operation not permitted (EPERM: {what}'s "
                                   f"program header {i}, a PT_LOAD, would be mapped at {k:#x}, "
-                                  f"below mmap_min_addr {layout.MMAP_MIN_ADDR:#x})", "EPERM")
+                                  f"below mmap_min_addr {layout.MMAP_MIN_ADDR:#x})", "EPERM",
+                            past_no_return=True)
         if s.filesz and page_offset(s.offset) != page_offset(s.vaddr):
             refuse(i, f"has p_offset {s.offset:#x} and p_vaddr {s.vaddr:#x} at different "
                       "offsets in their pages")
