@@ -35,7 +35,6 @@ from elfkit.kernel.task import TASK_RUNNING, ExitStatus
 
 SLICE_S = 0.02                  # a time slice when another task wants the CPU
 TICK_S = 0.005                  # how often the ticker looks
-IDLE_REGROW_S = 0.1            # a CPU idle this long gets its soft TLB grown back (Cpu.regrow_tlb)
 FUTEX_WAITS = (FUTEX_WAIT, FUTEX_WAIT_BITSET)   # (switch_thread's quick return)
 
 
@@ -342,8 +341,6 @@ def _run_task(kernel, cpu, task, limits, deadline) -> int:
                 do_exit(task, task.exit)
             return 0
     kernel.vsyscall.update()                       # the vDSO's clock data, as of now
-    if time.monotonic() - cpu.ran_until > IDLE_REGROW_S:
-        cpu.regrow_tlb()                           # (an idle CPU's TLB shrinks at its next flush)
     pc = cpu.pc()
     left_s = deadline - time.monotonic() if deadline is not None else None
     left_insns = step or kernel.schedule_state.insns_left()
