@@ -548,18 +548,12 @@ class GdbStub:
         finally:
             self._back_home()
 
-    def exited(self, status):
-        """The last attached process ended: W or X, as gdbserver reports it (Kernel.record_exit
-        passes the first process's status; process_exited its own reply)."""
+    def exited(self, reply: str):
+        """The last attached process ended (process_exited): its W or X reply, as gdbserver
+        sends it, and the session is over."""
         if not self.active:
             return
         self._pause_watch()
-        if isinstance(status, str):
-            reply = status
-        elif status.signal is not None and status.code is None:
-            reply = f"X{gdb_signal(status.signal):02x};process:{self.pid:x}"
-        else:
-            reply = f"W{(status.code or 0) & 0xFF:02x};process:{self.pid:x}"
         if self.waiting:
             try:
                 self.conn.send(reply)
