@@ -337,10 +337,7 @@ class GdbStub:
             self.parked.append(task)
             return -1
         if task is self.step_task and (self.stepping or self.stepping_over):
-            self.cpu.set_exact_stops(True)
-            if not self.cpu._count_hook:
-                self.cpu.flush_all_translations()       # (blocks made before the count hook)
-            return 1
+            return self._one_instruction()
         return 0
 
     def _back_home(self):
@@ -360,9 +357,13 @@ class GdbStub:
         self.exits_skip = self.cpu.pc()
         self.other_over = True
         self._sync_hooks()
+        return self._one_instruction()
+
+    def _one_instruction(self) -> int:
+        """The next run is one instruction (a count of 1), stopping exactly after it."""
         self.cpu.set_exact_stops(True)
         if not self.cpu._count_hook:
-            self.cpu.flush_all_translations()
+            self.cpu.flush_all_translations()       # (blocks made before the count hook)
         return 1
 
     def _speed_after_step(self):
