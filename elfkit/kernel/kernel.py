@@ -241,10 +241,7 @@ class Kernel:
             if c.running and c.slice_end is None:
                 c.slice_end = time.monotonic() + SLICE_S
             return
-        if any(c.idle and allowed >> c.index & 1 for c in cpus):
-            if self.host_wait_set and allowed & 1:
-                self.kick()
-            self.idle_cond.notify_all()
+        if self.wake_idle_cpu(allowed):
             return
         next_index = 1 + len(self.cpu_threads)            # (the boot CPU's thread is ours)
         if next_index < self.machine.max_cpus and allowed >> next_index:
@@ -254,6 +251,27 @@ class Kernel:
         for c in cpus:
             if c.running and c.slice_end is None and allowed >> c.index & 1:
                 c.slice_end = now + SLICE_S
+
+    def wake_idle_cpu(self, allowed: int) -> bool:
+        """Wake the idle CPUs, if one of them is among `allowed` (a mask), to look at the run
+        queue again; False when none is idle."""
+        if not any(c.idle and allowed >> c.index & 1 for c in self.machine.cpus):
+            return False
+        if self.host_wait_set and allowed & 1:
+            self.kick()
+        self.idle_cond.notify_all()
+        return True
+
+    def mm_released(self, mm, cpu):
+        """`cpu` has stopped running `mm`: a queued thread of that process which the other CPUs
+        passed over while it ran there (Kernel.pick_next) and which may not run on `cpu` (its
+        affinity) is theirs now -- wake one, or it would wait for a wake-up that never comes."""
+        others = 0
+        for t in self.runqueue:
+            if t.mm is mm and not t.cpus_allowed >> cpu.index & 1:
+                others |= t.cpus_allowed
+        if others:
+            self.wake_idle_cpu(others)
 
     def kick(self):
         """Wake the boot CPU from its wait on the host (a task to run, or the end)."""

@@ -302,6 +302,8 @@ def run_task(kernel, task, limits, deadline) -> int:
             other.last_cpu = cpu
         if mm is not None and mm.on_cpu is cpu:
             mm.on_cpu = None
+            if kernel.runqueue:
+                kernel.mm_released(mm, cpu)
 
 
 def _run_task(kernel, cpu, task, limits, deadline) -> int:
