@@ -53,11 +53,20 @@ except (OSError, AttributeError):
 
 
 def _sample() -> tuple[int, list[int]]:
-    """(TSC, [each of CLOCKS in ns]) at one moment: the TSC halfway through the readings."""
-    c0 = read_tsc()
-    ns = [time.clock_gettime_ns(c) for c in CLOCKS]
-    c1 = read_tsc()
-    return (c0 + c1) // 2, ns
+    """(TSC, [each of CLOCKS in ns]) at one moment: the TSC halfway through the readings, of
+    the tightest of a few tries -- on a loaded host the thread can lose the CPU between the two
+    TSC reads, and a pair milliseconds apart would skew the multiplier and the bases by that
+    much (as the kernel's TSC calibration retries a read that an interrupt stretched)."""
+    best = None
+    for _ in range(4):
+        c0 = read_tsc()
+        ns = [time.clock_gettime_ns(c) for c in CLOCKS]
+        c1 = read_tsc()
+        if best is None or c1 - c0 < best[0]:
+            best = (c1 - c0, (c0 + c1) // 2, ns)
+        if c1 - c0 < 20_000:                 # (a few µs: no preemption in between)
+            break
+    return best[1], best[2]
 
 
 _FIRST = _sample() if read_tsc is not None else None
@@ -68,7 +77,7 @@ class VsyscallData:
 
     def __init__(self, kernel):
         self.kernel = kernel
-        self.written: tuple | None = None        # (cycle, mult, base) last published
+        self.written: tuple | None = None        # (cycle, mult, base, host clocks) last published
         self.at = 0.0                             # time.monotonic() of the last update
 
     def frame(self) -> int | None:
@@ -99,15 +108,17 @@ class VsyscallData:
         base = list(ns)
         if self.written is not None:
             # what the data published last gives now: no clock goes below it (the multiplier's
-            # error would otherwise step a clock back by a few ns at an update), unless the host
-            # clock itself was set back (REALTIME, TAI: more than STEP_NS behind)
-            old_cycle, old_mult, old_base = self.written
+            # error would otherwise step a clock back at an update), unless the host's clock
+            # itself was set (REALTIME, TAI: its distance to MONOTONIC changed by more than
+            # STEP_NS since the last update -- how far the extrapolation is off says nothing)
+            old_cycle, old_mult, old_base, old_host = self.written
             delta = ((cycle - old_cycle) * old_mult) >> 32 if cycle > old_cycle else 0
             for i in range(len(base)):
                 then = old_base[i] + delta
-                if then > base[i] and (i in (1, 2) or then - base[i] < STEP_NS):
+                was_set = i in (0, 3) and abs((ns[i] - ns[1]) - (old_host[i] - old_host[1])) > STEP_NS
+                if then > base[i] and not was_set:
                     base[i] = then
-        self.written = (cycle, mult, base)
+        self.written = (cycle, mult, base, ns)
         phys = self.kernel.machine.phys
         seq = struct.unpack("<I", phys.read(paddr, 4))[0]
         phys.write(paddr, struct.pack("<I", (seq + 1) | 1))                 # odd: writing
