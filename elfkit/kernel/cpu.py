@@ -203,6 +203,7 @@ class Cpu:
         self._calibrate_error_code()     # (after the settings above: its probes then run as written)
         self._exit_check = self._inline_exit_check()
         self._tlb_mask = self._find_tlb_mask()
+        self._invlpg = self._prove_invlpg()
         self._tlb_pages: PageTables | None = None   # regrow_tlb's scratch address space
         self._patched_at = 0.0           # when the last pass of _exit_check ran (time.monotonic)
         self._count_hook = True          # Unicorn's count hook is in (the probes' counts; run())
@@ -250,12 +251,24 @@ class Cpu:
     def new_address_space(self) -> PageTables:
         pages = PageTables(self.phys)
         pages.on_change = self._on_change_for(pages)
+        pages.on_remap = self._on_remap_for(pages)
         return pages
 
     def fork_address_space(self, pages: PageTables) -> PageTables:
         child = pages.fork()
         child.on_change = self._on_change_for(child)
+        child.on_remap = self._on_remap_for(child)
         return child
+
+    def _on_remap_for(self, pages: PageTables):
+        """A present page of `pages` got another frame (a copy-on-write copy): every CPU that
+        has it loaded must forget that page's entry -- this one now, another before it next
+        runs guest code -- or its reads go on to the old frame, which the other process now
+        writes or the allocator hands out again."""
+        if self.machine is not None:
+            machine = self.machine
+            return lambda addr, size: machine.tlb_remapped(pages, addr, size)
+        return lambda addr, size: self.flush_tlb_pages(addr, size) if pages is self.pages else None
 
     def _on_change_for(self, pages: PageTables):
         """Permissions or frames of `pages` were taken away: every CPU that has it loaded must
@@ -385,6 +398,57 @@ class Cpu:
         # "in flight" (see clear_exception_in_flight); clear it so the guest's next real
         # fault is reported as itself, not as a double or (silently) a triple fault.
         self.clear_exception_in_flight()
+
+    def flush_tlb_pages(self, addr: int, size: int):
+        """Forget the TLB entries of [addr, addr+size) -- INVLPG, page by page, through QEMU's
+        own helper (helper_invlpg: tlb_flush_page for every MMU index, and the virtual-pc cache
+        of the page) -- or the whole TLB where that helper could not be proven to work."""
+        invlpg = self._invlpg
+        if invlpg is None or size > 16 * 0x1000:
+            self._flush_tlb()
+            return
+        env = self._env
+        for page in range(addr & ~0xFFF, addr + size, 0x1000):
+            invlpg(env, page)
+
+    def _prove_invlpg(self):
+        """QEMU's helper_invlpg(env, addr), called from here, if it demonstrably drops one page's
+        entry: a probe reads a page through frame A, the PTE is pointed at frame B with no
+        flush (the stale entry still reads A), then after the call the same read must see B.
+        None (whole-TLB flushes instead) when the symbol, env or the proof is missing."""
+        check = self._exit_check
+        env = getattr(check, "env", 0) if check is not None else 0
+        try:
+            fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
+                ("helper_invlpg_x86_64", self._lib))
+        except (AttributeError, OSError):
+            return None
+        if not env:
+            return None
+        self._env = env
+        at = 0x7000
+        frames = [self.phys.alloc(0x1000), self.phys.alloc(0x1000)]
+        self.phys.write(frames[0], b"\x11" * 8)
+        self.phys.write(frames[1], b"\x22" * 8)
+        read = b"\x48\x8b\x04\x25" + at.to_bytes(4, "little")             # mov rax, [at]
+        seen = []
+        try:
+            self.pages.set_ptes(at, 0x1000, pte_flags(1), lambda va: frames[0])
+            self.uc.reg_write(X86.UC_X86_REG_RAX, 0)
+            self._probe(read)
+            seen.append(self.uc.reg_read(X86.UC_X86_REG_RAX))
+            self.pages.set_ptes(at, 0x1000, pte_flags(1), lambda va: frames[1])
+            self._probe(read)                                              # the stale entry
+            seen.append(self.uc.reg_read(X86.UC_X86_REG_RAX))
+            fn(env, at)
+            self._probe(read)
+            seen.append(self.uc.reg_read(X86.UC_X86_REG_RAX))
+        finally:
+            self.pages.set_ptes(at, 0x1000, 0, None)
+            for f in frames:
+                self.phys.frames.release(f, 0x1000)
+            self._flush_tlb()
+        return fn if seen == [0x1111111111111111, 0x1111111111111111, 0x2222222222222222] else None
 
     def read(self, addr: int, size: int) -> bytes:
         return self.pages.read(addr, size)

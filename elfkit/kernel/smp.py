@@ -121,6 +121,16 @@ class Machine:
             if c is not me:
                 _queue_invalidation(c, paddr, size)
 
+    def tlb_remapped(self, pages, addr: int, size: int):
+        """Pages of `pages` now have other frames (see Cpu._on_remap_for)."""
+        me = self.cpu
+        for c in self.cpus:
+            if c.pages is pages:
+                if c is me:
+                    c.flush_tlb_pages(addr, size)
+                else:
+                    _queue_tlb_flush(c, addr, size)
+
     def tlb_changed(self, pages):
         """Permissions or frames of `pages` were taken away (see Cpu._on_change_for)."""
         me = self.cpu
@@ -130,6 +140,15 @@ class Machine:
                     c._flush_tlb()
                 else:
                     c.tlb_stale = True
+
+
+def _queue_tlb_flush(cpu: Cpu, addr: int, size: int):
+    """Leave `cpu` the dropping of [addr, addr+size)'s TLB entries; past PENDING_MAX, all of
+    them (tlb_stale)."""
+    if len(cpu.pending) < PENDING_MAX:
+        cpu.pending.append(lambda c, a=addr, n=size: c.flush_tlb_pages(a, n))
+    else:
+        cpu.tlb_stale = True
 
 
 def _queue_invalidation(cpu: Cpu, paddr: int, size: int):

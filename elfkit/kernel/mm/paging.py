@@ -290,6 +290,7 @@ class PageTables:
         self.pml4 = phys.alloc(PAGE)
         self.traps: dict[int, object] = {}   # trap address -> handler (see Cpu.add_trap)
         self.on_change = None                # callable(): permissions were taken away (flush TLB)
+        self.on_remap = None                 # callable(vaddr, size): present pages got new frames
         self.watched: dict[int, int] = {}    # page -> PTE bits a debugger's watchpoint takes away
         self.on_hole = None                  # callable(vaddr, write) -> bool: fill a page elfkit touches
         self.released = False                # its frames and tables went back (CR3 must leave it)
@@ -574,6 +575,11 @@ class PageTables:
         self.set_ptes(va, size, pte_flags(b.prot), lambda v: new + (v - va))
         if b.code and self.on_change is not None:
             self.on_change()        # the CPU's virtual-pc cache may still hold the old code
+        elif self.on_remap is not None:
+            # a TLB entry filled by a read still points at the old frame: the faulting store's
+            # refill replaces it on this CPU, but not a copy elfkit made (copy_to_user), nor
+            # the entry another CPU kept from when it last ran this address space
+            self.on_remap(va, size)
 
     def release(self):
         """exit_mmap + free_pgtables: every frame and page table of this address space."""
@@ -622,9 +628,7 @@ class PageTables:
                 page = va & ~(PAGE - 1)
                 old = b.paddr + (page - b.vaddr)
                 if self.phys.count(old) > 1:
-                    self._copy_page(b, page, old)       # then look the page up again
-                    if self.on_change is not None and not b.code:
-                        self.on_change()    # the TLB may still map the shared frame for reads
+                    self._copy_page(b, page, old)       # (its TLB entries go) then look again
                     continue
                 n = min(n, page + PAGE - va)
             yield b.paddr + (va - b.vaddr), n
