@@ -40,13 +40,16 @@ class Bprm:
         self.interp = filename            # the file being loaded now (binfmt_script changes it)
         self.argv = argv
         self.envp = envp
+        self.host: str | None = None      # execveat(fd, "", AT_EMPTY_PATH): the open file itself
+        self.path_inaccessible = False    # BINPRM_FLAGS_PATH_INACCESSIBLE: that fd is close-on-exec
 
 
 def bprm_load(task, bprm: Bprm, load_interpreter: bool = True):
     """search_binary_handler: the ExecImage for bprm, or ExecError with the errno name."""
     kernel = task.kernel
     for _depth in range(BINFMT_DEPTH):
-        host = _open_exec(task, bprm.interp)
+        fd_file = bprm.host if bprm.interp == bprm.filename else None
+        host = _open_exec(task, bprm.interp, fd_file)
         try:
             with open(host, "rb") as f:
                 head = f.read(BINPRM_BUF_SIZE)
@@ -54,6 +57,10 @@ def bprm_load(task, bprm: Bprm, load_interpreter: bool = True):
             raise ExecError(bprm.interp, f"cannot execute: {os.strerror(e.errno)}",
                             errno.errorcode.get(e.errno, "EACCES")) from None
         if head.startswith(b"#!"):
+            if fd_file is not None and bprm.path_inaccessible:
+                # the interpreter would open /dev/fd/N, which the exec closes: binfmt_script's ENOENT
+                raise ExecError(bprm.filename, "cannot execute: a script given by a close-on-exec "
+                                "descriptor", "ENOENT")
             _load_script(bprm, head)
             continue
         if not head.startswith(b"\x7fELF"):
@@ -62,17 +69,19 @@ def bprm_load(task, bprm: Bprm, load_interpreter: bool = True):
         return load_elf_binary(bprm.interp, bprm.argv, bprm.envp, sysroot=kernel.sysroot,
                                cwd=task.cwd, random16=random16, creds=task.creds,
                                hwcap=X86_64_HWCAP, hwcap2=X86_64_HWCAP2, execfn=bprm.filename,
-                               load_interpreter=load_interpreter)
+                               load_interpreter=load_interpreter, host_path=fd_file)
     raise ExecError(bprm.filename, "cannot execute: too many levels of interpreters", "ELOOP")
 
 
-def _open_exec(task, path: str) -> str:
-    """do_open_execat: the host path of a regular file the caller may execute."""
-    try:
-        host = task.kernel.sysroot.host_path(path, task.cwd)
-    except PathError as e:
-        raise ExecError(path, f"cannot execute: {e.strerror}",
-                        errno.errorcode.get(e.errno, "ENOENT")) from None
+def _open_exec(task, path: str, host: str | None = None) -> str:
+    """do_open_execat: the host path of a regular file the caller may execute (`host`: the
+    file a descriptor holds, already opened inside the root)."""
+    if host is None:
+        try:
+            host = task.kernel.sysroot.host_path(path, task.cwd)
+        except PathError as e:
+            raise ExecError(path, f"cannot execute: {e.strerror}",
+                            errno.errorcode.get(e.errno, "ENOENT")) from None
     try:
         st = os.stat(host)
     except FileNotFoundError:
@@ -214,8 +223,10 @@ def de_thread(task):
         kernel.first = task
 
 
-def do_execve(task, path: str, argv: list[bytes], envp: list[bytes]) -> int:
-    """execve from a running task: 0 (the task now runs the new program) or -errno."""
+def do_execve(task, path: str, argv: list[bytes], envp: list[bytes], host: str | None = None,
+              path_inaccessible: bool = False) -> int:
+    """execve from a running task: 0 (the task now runs the new program) or -errno. `host`:
+    execveat on a descriptor (the open file's host path; `path` is "/dev/fd/N")."""
     from elfkit.kernel.syscalls.process import rlimit
     err = check_arg_limits(argv, envp, rlimit(task, 3)[0])
     kernel = task.kernel
@@ -224,6 +235,7 @@ def do_execve(task, path: str, argv: list[bytes], envp: list[bytes]) -> int:
             kernel.tracer.execve(task, path, argv, err)
         return err
     bprm = Bprm(path, argv, envp)
+    bprm.host, bprm.path_inaccessible = host, path_inaccessible
     try:
         image = bprm_load(task, bprm, _loads_interpreter(kernel))
     except ExecError as e:
@@ -283,18 +295,35 @@ def _execveat(p, dirfd, path_ptr, argv_ptr, envp_ptr, flags):
     path = read_path(p, path_ptr)
     if isinstance(path, int):
         return path
-    AT_EMPTY_PATH = 0x1000
+    AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = 0x1000, 0x100
+    if flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW):
+        return -errno.EINVAL
     if not path and not flags & AT_EMPTY_PATH:
         return -errno.ENOENT
-    full = guest_path(p, dirfd, path) if not path.startswith("/") else path
-    if isinstance(full, int):
-        return full
+    host = None
+    if not path:
+        # fexecve: the file the descriptor holds -- a memfd, an O_PATH descriptor -- named
+        # "/dev/fd/N" (AT_EXECFN, a script's path), as do_execveat_common names it
+        entry = p.files.fds.get(dirfd) if dirfd >= 0 else None
+        if entry is None:
+            return -errno.EBADF
+        f, cloexec = entry
+        host_fd = f.host_fd()
+        if host_fd is None:
+            return -errno.EACCES                     # a pipe, a socket: not a regular file
+        host, full = f"/proc/self/fd/{host_fd}", f"/dev/fd/{dirfd}"
+    else:
+        full = guest_path(p, dirfd, path) if not path.startswith("/") else path
+        if isinstance(full, int):
+            return full
     argv = read_string_array(p, argv_ptr)
     if isinstance(argv, int):
         return argv
     envp = read_string_array(p, envp_ptr)
     if isinstance(envp, int):
         return envp
+    if host is not None:
+        return do_execve(p, full, argv, envp, host=host, path_inaccessible=cloexec)
     return do_execve(p, path if dirfd == -100 or path.startswith("/") else full, argv, envp)
 
 

@@ -83,9 +83,13 @@ class Credentials:
 
 def load_elf_binary(path: str, argv: list[bytes], envp: list[bytes], *, sysroot: Sysroot,
                     cwd: str, random16: bytes, creds: Credentials, hwcap: int, hwcap2: int,
-                    execfn: str | None = None, load_interpreter: bool = True) -> ExecImage:
-    """execve(path, argv, envp): check, map the program and its interpreter, build the stack."""
-    host_path = _open_exec(path, sysroot, cwd)
+                    execfn: str | None = None, load_interpreter: bool = True,
+                    host_path: str | None = None) -> ExecImage:
+    """execve(path, argv, envp): check, map the program and its interpreter, build the stack.
+    `host_path`: the program's file as the host names it, when it is not found by `path` (an
+    execveat on a descriptor: "/proc/self/fd/N" of elfkit's own)."""
+    if host_path is None:
+        host_path = _open_exec(path, sysroot, cwd)
     exe = _check_header(path, host_path)
     interp_path = _find_interpreter(exe, path)
     wants_interp = interp_path is not None        # placement follows the file, loaded or not

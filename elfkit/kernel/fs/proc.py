@@ -448,9 +448,13 @@ def open_file(p, guest_path: str, flags: int = 0):
             f = t.files.get(int(item[3:])) if item[3:].isdigit() else None
             if f is None:
                 return -errno.ENOENT
-            if getattr(f, "host_path", None) is None or f.host_fd() is None:
+            if f.host_fd() is None:
                 return f.get()                  # a pipe: opening fd/N gives the same file
-            host, name = f.host_path, f.path
+            # a new open file description of the same file (its own offset: a script run by
+            # fexecve is read from its start), found by name, or by elfkit's own descriptor
+            # for a file that has none (a memfd)
+            host = getattr(f, "host_path", None) or f"/proc/self/fd/{f.host_fd()}"
+            name = f.path
             if changes:                         # reopened for writing or truncating: where the
                 #                                 file is now decides, whatever fd N was opened for
                 from elfkit.kernel.syscalls.files import fd_may_write
@@ -461,7 +465,10 @@ def open_file(p, guest_path: str, flags: int = 0):
         fd = _open_host(p, host, flags & (3 | os.O_APPEND | os.O_TRUNC | os.O_NONBLOCK), flags, 0)
         if fd < 0:
             return fd
-        return HostFile(fd, name, flags & ~os.O_CLOEXEC, host)
+        opened = HostFile(fd, name, flags & ~os.O_CLOEXEC, host)
+        if item.startswith("fd/") and getattr(f, "anonymous", False):
+            opened.anonymous, opened.page_cache = True, f.page_cache
+        return opened
     if item == "mem":
         if t.mm is None:
             return -errno.ENOENT
