@@ -209,7 +209,8 @@ def _forget_orphans(task: Task):
     if parent is not None:                            # exit: was this task the group's link out?
         kill_orphaned_pgrp(kernel, task, parent, ignored=task)
     reaper = _find_new_reaper(task) if task.children else init
-    for child in list(task.children):
+    groups_seen = set()                               # (each group's members looked at once:
+    for child in list(task.children):                 # a parent of thousands stays linear)
         child.parent = reaper
         reaper.children.append(child)
         if child.state == TASK_ZOMBIE:
@@ -220,7 +221,9 @@ def _forget_orphans(task: Task):
         else:                                         # reparent: was the exiting task its link?
             if child.pdeath_signal:
                 send_sig(child, child.pdeath_signal)
-            kill_orphaned_pgrp(kernel, child, task, ignored=None)
+            if (child.pgid, child.sid) not in groups_seen:
+                groups_seen.add((child.pgid, child.sid))
+                kill_orphaned_pgrp(kernel, child, task, ignored=None)
     task.children = []
 
 
