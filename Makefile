@@ -77,6 +77,8 @@ test: packages venv fixtures brotli
 # (default 100000), FUZZ_TARGETS (comma-separated; default all), FUZZ_JOBS (default: the cores),
 # FUZZ_SEED. Resumable: .fuzz/TARGET.json holds where each target stopped (Ctrl-C keeps it);
 # FUZZ_FRESH=1 starts again from input 0. Prints inputs, failures and inputs/s per target.
+# FUZZ_SHARD=K/N runs shard K of N (one per CI matrix runner; their .fuzz/ files gathered into
+# one directory make one report).
 FUZZ_INPUTS ?= 100000
 FUZZ_TARGETS ?= inspect,inspect-json,check,disasm,load-and-run,load-and-run-elfkit,trace-plt,link
 FUZZ_SEED ?= 1
@@ -84,7 +86,8 @@ FUZZ_JOBS ?= $(JOBS)
 
 fuzz: venv fixtures
 	$(PY) -m elfkit.fuzz --inputs $(FUZZ_INPUTS) --targets $(FUZZ_TARGETS) --seed $(FUZZ_SEED) \
-	    --jobs $(FUZZ_JOBS) $(if $(FUZZ_FRESH),--fresh) --report FUZZ.md
+	    --jobs $(FUZZ_JOBS) $(if $(FUZZ_FRESH),--fresh) $(if $(FUZZ_SHARD),--shard $(FUZZ_SHARD)) \
+	    --report FUZZ.md
 
 syscalls-doc: venv
 	$(PY) -m elfkit.kernel.syscalls.compat > docs/SYSCALLS.md

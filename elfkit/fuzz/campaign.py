@@ -10,6 +10,11 @@ line per target, and with --report into FUZZ.md.
 
 Reproducing one input: `python -m elfkit.fuzz --replay TARGET:SEED:INDEX [--keep FILE]` makes
 the same bytes (recipe and base printed), runs the command and prints its verdict.
+
+A campaign larger than one machine is split with `--shard K/N` (CI matrix runners, one each):
+shard K runs the indices i with i % N == K - 1, each input still made from (seed, target, i)
+alone, into a state file of its own (`TARGET.shard-K-of-N.json`); gathered into one state
+directory, the shards' files make one report (`--report` adds up every shard of a target).
 """
 from __future__ import annotations
 
@@ -72,15 +77,25 @@ def outcome_key(r: dict) -> str:
     return f"signal {r['signal']}" if r["signal"] is not None else f"exit {r['status']}"
 
 
-def run_target(pool, name: str, inputs: int, seed: int, state_dir: Path, progress=None) -> dict:
-    """Run `name`'s inputs from its state's next index up to `inputs`; the updated state."""
-    path = state_dir / f"{name}.json"
+def state_path(state_dir: Path, name: str, shard: tuple[int, int] | None = None) -> Path:
+    if shard is None:
+        return state_dir / f"{name}.json"
+    return state_dir / f"{name}.shard-{shard[0]}-of-{shard[1]}.json"
+
+
+def run_target(pool, name: str, inputs: int, seed: int, state_dir: Path, progress=None,
+               shard: tuple[int, int] | None = None) -> dict:
+    """Run `name`'s inputs from its state's next index up to `inputs` (of shard K/N: the
+    indices i % N == K - 1); the updated state."""
+    path = state_path(state_dir, name, shard)
     state = load_state(path, seed)
     start = state["next"]
+    k, n = shard or (1, 1)
+    start += (k - 1 - start) % n                      # the shard's first index from there on
     if start >= inputs:
         return state
     t0 = last_save = time.monotonic()
-    jobs = ((name, seed, i) for i in range(start, inputs))
+    jobs = ((name, seed, i) for i in range(start, inputs, n))
     try:
         for index, result, desc in pool.imap(_run_one, jobs, chunksize=2):
             state["next"] = index + 1
@@ -106,6 +121,25 @@ def run_target(pool, name: str, inputs: int, seed: int, state_dir: Path, progres
         state["wall"] += time.monotonic() - t0
         save_state(path, state)
     return state
+
+
+def gathered_state(state_dir: Path, name: str, seed: int) -> dict:
+    """Every state file of `name` under `seed` in state_dir -- the whole run's and each shard's
+    -- added up: inputs, CPU time, outcomes, failures, the slowest inputs; the wall time is the
+    longest one's (the shards ran side by side on their own machines)."""
+    total = load_state(Path("/nonexistent"), seed)
+    for path in sorted(state_dir.glob(f"{name}.json")) + sorted(state_dir.glob(f"{name}.shard-*.json")):
+        st = load_state(path, seed)
+        if not st["ran"]:
+            continue
+        total["ran"] += st["ran"]
+        total["cpu"] += st["cpu"]
+        total["wall"] = max(total["wall"], st["wall"])
+        for k, v in st["outcomes"].items():
+            total["outcomes"][k] = total["outcomes"].get(k, 0) + v
+        total["failures"] += st["failures"]
+        total["slowest"] = sorted(total["slowest"] + st["slowest"], key=lambda x: -x[1])[:5]
+    return total
 
 
 def figures(name: str, state: dict) -> str:
@@ -232,9 +266,19 @@ def main(argv=None) -> int:
     ap.add_argument("--report", help="write the figures into this file (FUZZ.md)")
     ap.add_argument("--replay", metavar="TARGET:SEED:INDEX")
     ap.add_argument("--keep", metavar="FILE", help="with --replay: write the input's bytes here")
+    ap.add_argument("--shard", metavar="K/N",
+                    help="run only shard K of N of every target's inputs (indices i %% N == K-1), "
+                         "for CI matrix runners; its own state files")
     args = ap.parse_args(argv)
     if args.replay:
         return replay(args.replay, args.keep)
+    shard = None
+    if args.shard:
+        from elfkit.check.tree import parse_shard
+        try:
+            shard = parse_shard(args.shard)
+        except ValueError as e:
+            ap.error(f"--shard: {e}")
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     unknown = [n for n in names if n not in T.TARGETS]
     if unknown:
@@ -243,7 +287,7 @@ def main(argv=None) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     if args.fresh:
         for n in names:
-            (state_dir / f"{n}.json").unlink(missing_ok=True)
+            state_path(state_dir, n, shard).unlink(missing_ok=True)
     # Ctrl-C and SIGTERM alike stop the campaign with its state saved (a background job's
     # SIGINT may be ignored: set it again)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -260,7 +304,8 @@ def main(argv=None) -> int:
                 continue
             states[n] = run_target(pool, n, args.inputs, args.seed, state_dir,
                                    progress=lambda name, st: print(
-                                       "  " + figures(name, st), file=sys.stderr, flush=True))
+                                       "  " + figures(name, st), file=sys.stderr, flush=True),
+                                   shard=shard)
             print(figures(n, states[n]), flush=True)
     except KeyboardInterrupt:
         interrupted = True
@@ -276,8 +321,7 @@ def main(argv=None) -> int:
                   f"\n     {f['stderr'].strip().splitlines()[-1] if f['stderr'].strip() else ''}")
     if args.report and states:
         # every target's figures under this seed, also those of earlier (resumed) runs
-        every = {n: load_state(state_dir / f"{n}.json", args.seed) for n in T.TARGETS
-                 if (state_dir / f"{n}.json").exists()}
+        every = {n: gathered_state(state_dir, n, args.seed) for n in T.TARGETS}
         every = {n: st for n, st in every.items() if st["ran"]}
-        write_report(Path(args.report), {**every, **states}, args.seed, args.jobs)
+        write_report(Path(args.report), every, args.seed, args.jobs)
     return 130 if interrupted else (1 if failed else 0)
