@@ -131,3 +131,88 @@ def test_backtrace_through_ld_so_and_inlined_calls(tmp_path):
     assert [p for p, _f in ours] == [p for p, _f in theirs][:len(ours)], (ours, theirs)
     for (p, mine), (_p, gdbs) in zip(ours, theirs):
         assert mine == "??" or gdbs == "??" or same_function(mine, gdbs), (mine, gdbs, text)
+
+
+def _cxx_base_name(name: str) -> str:
+    """A demangled C++ name as gdb's `bt` heads a frame: no parameter list, no trailing
+    qualifiers (`const`), no return type (a function template's demangled name has one):
+    `int shapes::apply_all<shapes::Measure>(std::vector<...> const&, shapes::Measure)` ->
+    `shapes::apply_all<shapes::Measure>`. A name without parameters is left as it is."""
+    depth, cut = 0, None
+    for i, c in enumerate(name):                  # the parameter list: the first "(" at depth 0
+        if c in "<":
+            depth += 1
+        elif c in ">":
+            depth -= 1
+        elif c == "(" and depth == 0 and i > 0 and not name.startswith("operator()", i - 8):
+            cut = i
+            break
+    if cut is None:
+        return name
+    head, depth = name[:cut], 0
+    for i in range(len(head) - 1, -1, -1):        # a return type: a space at depth 0
+        c = head[i]
+        if c == ">":
+            depth += 1
+        elif c == "<":
+            depth -= 1
+        elif c == " " and depth == 0 and not head[:i].endswith("operator"):
+            return head[i + 1:]
+    return head
+
+
+def _gdb_cxx_frames(fixture, mode):
+    out = subprocess.run([GDB, "-nx", "-batch", "-iex", "set debuginfod enabled off",
+                          "-ex", "run", "-ex", "bt", "--args", str(fixture), mode],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT).stdout
+    frames = []
+    for line in out.splitlines():
+        m = re.match(r"^#\d+\s+(?:(0x[0-9a-f]+) in )?(.+?) \((?:.*)\)(?: at (\S+):(\d+)| from (\S+))?$",
+                     line)
+        if m:
+            where = f"{os.path.basename(m.group(3))}:{m.group(4)}" if m.group(3) else None
+            frames.append((int(m.group(1), 16) if m.group(1) else None, m.group(2), where))
+    return frames
+
+
+@pytest.mark.parametrize("mode", ["null", "throw"])
+def test_cxx_fault_backtrace_is_gdbs(mode):
+    """A C++ program (fixtures/src/cxxcrash.cpp) faulting in a class template's member below a
+    functor and a function template, and one whose exception nobody catches (libstdc++'s
+    std::terminate, abort): the fault report's frames carry the names demangled (as gdb's do)
+    and are gdb's own -- in the program, the same return addresses, functions and file:line
+    (names compared as gdb heads a frame: _cxx_base_name); in the libraries (libstdc++, libc),
+    the same functions in the same order (their addresses are not compared: the kernel aligns
+    a file mapping of 2 MiB or more, libstdc++'s, to 2 MiB, which elfkit's mmap does not, so
+    the libraries sit elsewhere), `??` where neither has a name. gdb's inlined frames
+    (__pthread_kill_internal) are left out, as in the C test."""
+    fixture = fixture_path("cxxcrash")
+    theirs = _gdb_cxx_frames(fixture, mode)
+    r = run_elfkit("load-and-run", *(["--backtrace"] if mode == "throw" else []), str(fixture), mode)
+    assert r.returncode == (-11 if mode == "null" else -6), r.stderr.decode()
+    text = r.stderr.decode()
+    ours = []
+    for m in re.finditer(r"^  #\d+\s+(0x[0-9a-f]+) in (.+?)(?:\+0x[0-9a-f]+)?(?: at (\S+):(\d+))? "
+                         r"\((\S+)\+0x[0-9a-f]+\)$", text, re.M):
+        where = f"{os.path.basename(m.group(3))}:{m.group(4)}" if m.group(3) else None
+        ours.append((int(m.group(1), 16), m.group(2), where, m.group(5) == str(fixture)))
+    assert len(ours) >= 4 and theirs, (text, theirs)
+    assert "shapes::Box<int>::get() const" in text or mode == "throw", text   # demangled
+    at = -1
+    for pc, name, where, in_program in ours:
+        for j in range(at + 1, len(theirs)):
+            gpc, gname, gwhere = theirs[j]
+            same = name == gname == "??" or same_function(_cxx_base_name(name), _cxx_base_name(gname))
+            if same and (not in_program or gpc is None or gpc == pc):
+                break
+        else:
+            raise AssertionError(f"elfkit's frame {name!r} at {pc:#x} is not gdb's after frame "
+                                 f"{at}:\n{text}\n{theirs}")
+        if in_program:
+            assert gpc == pc or gpc is None and j == 0, (name, theirs[j])
+            assert where == gwhere, (name, where, gwhere)
+        at = j
+    program = [n for _p, n, _w, mine in ours if mine]
+    assert [_cxx_base_name(n) for n in program] == \
+        [n for _p, n, w, in theirs if w and w.startswith("cxxcrash.cpp")], (ours, theirs)
+    assert program[-1] == "main"
