@@ -28,11 +28,16 @@ def _view_options(f):
               help="What `addr2line -f -i -e FILE ADDR` prints: function, file:line and the "
                    "frames inlined there, from FILE's DWARF or its separate debug file "
                    "(repeatable; `-` reads addresses from stdin).")
+@click.option("-w", "--debug-dump", "debug_dumps", multiple=True, metavar="KINDS",
+              help="readelf --debug-dump's DWARF dumps of FILE's own sections: info (the "
+                   "units and their DIEs), line (the raw line programs), frames (the CFI); a "
+                   "comma list, or -wi, -wl, -wf. Text as `readelf -wN --debug-dump=KINDS` "
+                   "prints it; with --json one document (docs/JSON.md).")
 @click.option("--debug-dir", "debug_dirs", multiple=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=str),
               help="Also look for separate debug files in DIR (its .build-id/ tree and "
                    "DIR/<file's directory>/<debuglink name>), before /usr/lib/debug.")
-def inspect(file, all_, as_json, addrs, debug_dirs, demangle, **flags):
+def inspect(file, all_, as_json, addrs, debug_dirs, demangle, debug_dumps, **flags):
     """Show FILE as readelf would, and what readelf lacks (PLT/GOT map, JSON).
 
     With no view flag, a short summary: type, machine, entry, interpreter,
@@ -41,6 +46,15 @@ def inspect(file, all_, as_json, addrs, debug_dirs, demangle, **flags):
     then 2.
     """
     elf = ElfFile.open(file)
+    if debug_dumps:
+        if addrs or all_ or any(flags.values()):
+            raise click.UsageError("--debug-dump cannot be combined with --addr or view flags")
+        from elfkit.cli import inspect_debugdump
+        status = inspect_debugdump.run(elf, debug_dumps, as_json,
+                                       lambda line: click.echo(line, err=True))
+        if status:
+            click.get_current_context().exit(status)
+        return
     if addrs:
         if all_ or any(flags.values()):
             raise click.UsageError("--addr cannot be combined with view flags")
