@@ -26,6 +26,16 @@ PROGRAMS = {
     "python3-mmap": ["/usr/bin/python3", "-S", "-c",
                      "import mmap, sys; m = [mmap.mmap(-1, n) for n in (4096, 1 << 20, 3 << 16)];"
                      "m[1].close(); sys.stdout.write(open('/proc/self/maps').read())"],
+    # the kernel puts a file mapping holding an aligned 2 MiB of its file (libstdc++, mapped
+    # by ld.so through dlopen; a big file mapped by the program) and an anonymous one of a
+    # multiple of 2 MiB on a 2 MiB boundary (thp_get_unmapped_area); 3 MiB anonymous: not
+    "python3-thp-aligned": ["/usr/bin/python3", "-S", "-c",
+                            "import ctypes, mmap, sys; ctypes.CDLL('libstdc++.so.6');"
+                            "f = open('/usr/lib/x86_64-linux-gnu/libstdc++.so.6', 'rb');"
+                            "m = [mmap.mmap(-1, n) for n in (4 << 20, 3 << 20)];"
+                            "m.append(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ));"
+                            "m.append(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ, offset=1 << 20));"
+                            "sys.stdout.write(open('/proc/self/maps').read())"],
 }
 
 

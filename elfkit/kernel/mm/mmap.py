@@ -105,6 +105,42 @@ class Vma:
         return True
 
 
+PMD_SIZE = 2 << 20
+# statfs f_type of the file systems whose mmap places files with thp_get_unmapped_area (their
+# file_operations' get_unmapped_area): ext2/3/4, XFS, Btrfs, bcachefs
+_THP_FS = {0xEF53, 0x58465342, 0x9123683E, 0xCA451A4E}
+_fs_types: dict[int, int | None] = {}
+
+
+def _thp_filesystem(file) -> bool:
+    """Is `file` on a host file system whose mmap aligns large file mappings to 2 MiB? (The
+    guest sees the host's files, so their placement is the host kernel's for that file
+    system: statfs's f_type, asked once per device.)"""
+    fd = file.host_fd() if hasattr(file, "host_fd") else None
+    if fd is None:
+        return False
+    try:
+        dev = os.fstat(fd).st_dev
+    except OSError:
+        return False
+    if dev not in _fs_types:
+        _fs_types[dev] = _statfs_type(fd)
+    return _fs_types[dev] in _THP_FS
+
+
+def _statfs_type(fd: int) -> int | None:
+    import ctypes
+    import ctypes.util
+    buf = ctypes.create_string_buffer(120)                      # struct statfs (x86-64: 120)
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.fstatfs(fd, buf) != 0:
+            return None
+    except OSError:
+        return None
+    return int.from_bytes(buf.raw[:8], "little")
+
+
 def _vma_start(v: Vma) -> int:
     return v.start
 
@@ -242,6 +278,22 @@ class Mm:
             return high - length
         return None
 
+    def thp_unmapped_area(self, length: int, offset: int) -> int | None:
+        """__thp_get_unmapped_area: a place where the mapping's file offsets and its addresses
+        agree modulo 2 MiB (PMD_SIZE), so the kernel can map whole huge pages there -- found by
+        asking for 2 MiB more than needed and moving up inside it (a top-down area already
+        aligned moves up by a whole 2 MiB, as the kernel's does). None when the mapping holds
+        no aligned 2 MiB of the file, or the padded length fits nowhere (then the caller
+        places it as any other)."""
+        off_align = -(-offset // PMD_SIZE) * PMD_SIZE
+        if offset + length <= off_align or offset + length - off_align < PMD_SIZE:
+            return None
+        start = self.unmapped_area_topdown(length + PMD_SIZE)
+        if start is None:
+            return None
+        shift = (offset - start) % PMD_SIZE
+        return start + (shift or PMD_SIZE)
+
     # --- the system calls ------------------------------------------------------------------
     def mmap(self, addr: int, length: int, prot: int, flags: int, file=None, offset: int = 0,
              maywrite: bool = True, mapping=None) -> int:
@@ -274,7 +326,14 @@ class Mm:
                     not self.overlaps(hint, hint + length):
                 addr = hint
             else:
-                found = self.unmapped_area_topdown(length)
+                found = None
+                if file is not None and not flags & MAP_ANONYMOUS:
+                    if _thp_filesystem(file):
+                        found = self.thp_unmapped_area(length, offset)
+                elif not flags & MAP_SHARED and not addr and length % PMD_SIZE == 0:
+                    found = self.thp_unmapped_area(length, 0)   # larger anonymous mappings
+                if found is None:
+                    found = self.unmapped_area_topdown(length)
                 if found is None:
                     return -errno.ENOMEM
                 addr = found

@@ -85,6 +85,9 @@ class _Mappable:
         data = getattr(self.f, "map_pread", self.f.pread)(n, off)
         return b"" if isinstance(data, int) else data
 
+    def host_fd(self):
+        return self.f.host_fd()
+
 
 def sys_munmap(p, addr, length, *_):
     return p.mm.munmap(addr, length)
