@@ -432,6 +432,7 @@ class Cpu:
         self.phys.write(frames[1], b"\x22" * 8)
         read = b"\x48\x8b\x04\x25" + at.to_bytes(4, "little")             # mov rax, [at]
         seen = []
+        ctx = self.uc.context_save()                  # (a fresh CPU's registers stay as they were)
         try:
             self.pages.set_ptes(at, 0x1000, pte_flags(1), lambda va: frames[0])
             self.uc.reg_write(X86.UC_X86_REG_RAX, 0)
@@ -447,6 +448,7 @@ class Cpu:
             self.pages.set_ptes(at, 0x1000, 0, None)
             for f in frames:
                 self.phys.frames.release(f, 0x1000)
+            self.uc.context_restore(ctx)
             self._flush_tlb()
         return fn if seen == [0x1111111111111111, 0x1111111111111111, 0x2222222222222222] else None
 
