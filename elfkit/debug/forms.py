@@ -74,6 +74,21 @@ def sleb(data, pos: int) -> tuple[int, int]:
             return v, pos
 
 
+def entry_formats(data, pos: int) -> tuple[list[tuple[int, str | int]], int, int]:
+    """A DWARF 5 line-table header's entry format (directory_entry_format, file_name_entry_format)
+    and the entry count after it: ([(content type, form name -- or the code, unknown)], count,
+    the position of the first entry)."""
+    nformats = data[pos]
+    pos += 1
+    formats = []
+    for _ in range(nformats):
+        ctype, pos = uleb(data, pos)
+        code, pos = uleb(data, pos)
+        formats.append((ctype, FORM_BY_CODE.get(code, code)))
+    count, pos = uleb(data, pos)
+    return formats, count, pos
+
+
 def form_size(form: str, address_size: int, offset_size: int, version: int) -> int:
     """FORM_SIZE of `form` with the unit's address and offset sizes filled in (negative: the
     kinds whose size is in the data)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from elfkit.debug.forms import uleb as _uleb
+from elfkit.debug.forms import entry_formats, uleb as _uleb
 
 DW_LNS_copy, DW_LNS_advance_pc, DW_LNS_advance_line, DW_LNS_set_file = 1, 2, 3, 4
 DW_LNS_set_column, DW_LNS_negate_stmt, DW_LNS_set_basic_block, DW_LNS_const_add_pc = 5, 6, 7, 8
@@ -291,17 +291,8 @@ def read_header(data: bytes, offset: int, unit) -> LineProgramHeader:
             h.files.append((name, d))
         return h
 
-    from elfkit.debug.dwarf import FORM_NAMES
-
     def entries(pos):
-        nformats = data[pos]
-        pos += 1
-        formats = []
-        for _ in range(nformats):
-            ctype, pos = _uleb(data, pos)
-            form, pos = _uleb(data, pos)
-            formats.append((ctype, FORM_NAMES.get(form, form)))
-        count, pos = _uleb(data, pos)
+        formats, count, pos = entry_formats(data, pos)
         out = []
         for _ in range(count):
             path, index = None, 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 
 from elfkit.debug.expr import block_text, decode_expr, register_names, regname
-from elfkit.debug.forms import FORM_BY_CODE, read_form, sleb, uleb
+from elfkit.debug.forms import FORM_BY_CODE, entry_formats, read_form, sleb, uleb
 from elfkit.debug.sections import DebugSections
 from elfkit.errors import DebugInfoError
 
@@ -657,14 +657,7 @@ class LineProgram:
 
     def _table(self, pos):
         data = self.data
-        nformats = data[pos]
-        pos += 1
-        formats = []
-        for _ in range(nformats):
-            ctype, pos = uleb(data, pos)
-            fcode, pos = uleb(data, pos)
-            formats.append((ctype, FORM_BY_CODE.get(fcode, fcode)))
-        count, pos = uleb(data, pos)
+        formats, count, pos = entry_formats(data, pos)
         start = pos
         rows = []
         for _ in range(count):
