@@ -448,12 +448,13 @@ def open_file(p, guest_path: str, flags: int = 0):
             f = t.files.get(int(item[3:])) if item[3:].isdigit() else None
             if f is None:
                 return -errno.ENOENT
-            if f.host_fd() is None:
-                return f.get()                  # a pipe: opening fd/N gives the same file
+            host = getattr(f, "host_path", None)
+            if host is None and getattr(f, "anonymous", False) and f.host_fd() is not None:
+                host = f"/proc/self/fd/{f.host_fd()}"     # a memfd: no name but elfkit's fd
+            if host is None or f.host_fd() is None:
+                return f.get()                  # a pipe, stdio: opening fd/N gives the same file
             # a new open file description of the same file (its own offset: a script run by
-            # fexecve is read from its start), found by name, or by elfkit's own descriptor
-            # for a file that has none (a memfd)
-            host = getattr(f, "host_path", None) or f"/proc/self/fd/{f.host_fd()}"
+            # fexecve is read from its start), as the kernel's reopen of the link makes
             name = f.path
             if changes:                         # reopened for writing or truncating: where the
                 #                                 file is now decides, whatever fd N was opened for

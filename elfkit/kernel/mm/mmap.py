@@ -130,13 +130,12 @@ def _thp_filesystem(file) -> bool:
 
 def _statfs_type(fd: int) -> int | None:
     import ctypes
-    import ctypes.util
-    buf = ctypes.create_string_buffer(120)                      # struct statfs (x86-64: 120)
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        if libc.fstatfs(fd, buf) != 0:
+    from elfkit.kernel.mm.paging import _LIBC     # (the C library elfkit already has loaded:
+    buf = ctypes.create_string_buffer(120)        # finding it by name would run ldconfig)
+    try:                                          # struct statfs: f_type first (x86-64: 120 bytes)
+        if _LIBC.fstatfs(fd, buf) != 0:
             return None
-    except OSError:
+    except (OSError, AttributeError):
         return None
     return int.from_bytes(buf.raw[:8], "little")
 
