@@ -33,11 +33,15 @@ def _view_options(f):
                    "units and their DIEs), line (the raw line programs), frames (the CFI); a "
                    "comma list, or -wi, -wl, -wf. Text as `readelf -wN --debug-dump=KINDS` "
                    "prints it; with --json one document (docs/JSON.md).")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True,
+              help="--segments: also draw the PT_LOAD segments as a scaled bar, in colour "
+                   "(auto: when stdout is a terminal).")
 @click.option("--debug-dir", "debug_dirs", multiple=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=str),
               help="Also look for separate debug files in DIR (its .build-id/ tree and "
                    "DIR/<file's directory>/<debuglink name>), before /usr/lib/debug.")
-def inspect(file, all_, as_json, addrs, debug_dirs, demangle, debug_dumps, **flags):
+def inspect(file, all_, as_json, addrs, debug_dirs, demangle, debug_dumps, color, **flags):
     """Show FILE as readelf would, and what readelf lacks (PLT/GOT map, JSON).
 
     With no view flag, a short summary: type, machine, entry, interpreter,
@@ -64,6 +68,6 @@ def inspect(file, all_, as_json, addrs, debug_dirs, demangle, debug_dumps, **fla
             click.get_current_context().exit(status)
         return
     status = run(elf, chosen_views(all_, flags), as_json, lambda line: click.echo(line, err=True),
-                 demangle)
+                 demangle, color)
     if status:
         click.get_current_context().exit(status)

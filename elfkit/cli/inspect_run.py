@@ -45,7 +45,8 @@ def chosen_views(all_: bool, flags: dict) -> list[str]:
     return ["summary", *views] if all_ else views
 
 
-def run(elf, views: list[str], as_json: bool, echo_err, demangle: bool = False) -> int:
+def run(elf, views: list[str], as_json: bool, echo_err, demangle: bool = False,
+        color: str = "auto") -> int:
     """Write `views` of the opened `elf` to stdout (symbol names demangled as readelf -C
     does when `demangle`), then its warnings through `echo_err`; the exit status: 2 when the
     file is damaged, else 0."""
@@ -64,6 +65,13 @@ def run(elf, views: list[str], as_json: bool, echo_err, demangle: bool = False) 
             from elfkit.render.inspect_text import write_inspect_text
             write_inspect_text(elf, views, out, demangle)
         out.flush()
+        if not as_json and "segments" in views:
+            from elfkit.render import bars
+            if bars.use_color(color, sys.stdout):            # (a terminal: the scaled bar too)
+                pieces = bars.segment_pieces(elf)
+                if pieces:
+                    bars.draw("\nPT_LOAD segments by virtual address, to scale:", pieces,
+                              sys.stdout)
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -352,6 +352,10 @@ def die_by_signal(sig: int):
 @click.option("--strace-output", type=click.Path(dir_okay=False), help="Write the --strace lines here.")
 @click.option("--show-stack", is_flag=True, help="Print the initial stack, labelled, before running.")
 @click.option("--maps", is_flag=True, help="Print the memory areas at exit, as /proc/PID/maps.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True,
+              help="--maps, --show-stack: also draw them as a scaled bar, in colour (auto: when "
+                   "stderr, where they go, is a terminal).")
 @click.option("--dump-vdso", type=click.Path(dir_okay=False), metavar="OUT",
               help="Write the [vdso] area the program starts with, read from guest memory, to OUT.")
 @click.option("--trace-procs", is_flag=True,
@@ -366,7 +370,7 @@ def die_by_signal(sig: int):
 @GDB_OPTION
 @click.pass_context
 @lambda f: guest_options(f, file_required=False)
-def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_vdso, trace_procs,
+def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, color, dump_vdso, trace_procs,
                  trace_procs_output, trace_procs_format, timeout, max_insns, syscall_table, as_json,
                  gdb_at, **guest):
     """Run FILE with ARGS in the emulator; its stdin, stdout and stderr are yours."""
@@ -403,6 +407,10 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_
     if show_stack:
         from elfkit.render.stack import format_stack
         click.echo(format_stack(proc.image.stack), err=True, nl=False)
+        from elfkit.render import bars
+        if bars.use_color(color, sys.stderr):
+            bars.draw("The initial stack, high addresses on the left, to scale:",
+                      bars.stack_pieces(proc.image.stack), sys.stderr, descending=True)
     stub = wait_for_gdb(gdb_where, file, proc) if gdb_where is not None else None
     status = proc.run(limits)
     if stub is not None:
@@ -415,6 +423,10 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, dump_
             procs_stream.close()
     if maps:
         click.echo(proc.mm.maps_text(), err=True, nl=False)
+        from elfkit.render import bars
+        if bars.use_color(color, sys.stderr):
+            bars.draw("The memory areas at exit, gaps compressed:", bars.area_pieces(proc.mm),
+                      sys.stderr)
     if trace_stream is not None and trace_stream is not sys.stderr:
         trace_stream.close()
     exit_like_the_guest(file, status)
