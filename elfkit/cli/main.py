@@ -29,6 +29,7 @@ COMMANDS = {
     "inspect": ("elfkit.cli.inspect", "inspect"),
     "link": ("elfkit.cli.link", "link"),
     "load-and-run": ("elfkit.cli.run", "load_and_run"),
+    "report": ("elfkit.cli.report", "report"),
     "trace-plt": ("elfkit.cli.trace", "trace_plt"),
 }
 

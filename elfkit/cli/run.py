@@ -364,6 +364,8 @@ def die_by_signal(sig: int):
               help="Write the --trace-procs report here instead of stderr.")
 @click.option("--trace-procs-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: one document (keys: docs/PROCS.md).")
+@click.option("--report", "report_out", type=click.Path(dir_okay=False), metavar="OUT",
+              help="Also write `elfkit report`'s HTML page of the run to OUT.")
 @click.option("--syscalls", "syscall_table", is_flag=True,
               help="Print which system calls elfkit answers and how (docs/SYSCALLS.md), and exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --syscalls: the table as JSON.")
@@ -372,7 +374,7 @@ def die_by_signal(sig: int):
 @lambda f: guest_options(f, file_required=False)
 def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, color, dump_vdso, trace_procs,
                  trace_procs_output, trace_procs_format, timeout, max_insns, syscall_table, as_json,
-                 gdb_at, **guest):
+                 gdb_at, report_out, **guest):
     """Run FILE with ARGS in the emulator; its stdin, stdout and stderr are yours."""
     if as_json and not syscall_table:
         raise click.UsageError("--json goes with --syscalls", ctx)
@@ -397,11 +399,20 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, color
     from elfkit.ld.driver import is_link_input
     if is_link_input(file):
         file, args, linked = _link_objects(file, list(args), guest)
+    from elfkit.report.fanout import joined
+    recorder = strace_hook = procs_hook = None
+    if report_out:                          # elfkit report's listeners beside the others
+        from elfkit.report.record import Recorder
+        recorder = Recorder()
+        strace_hook, procs_hook = recorder.lane, recorder.procs
     try:
-        proc = spawn_guest(file, args, strace=tracer, tracer=procs, limits=limits, **guest)
+        proc = spawn_guest(file, args, strace=joined(tracer, strace_hook),
+                           tracer=joined(procs, procs_hook), limits=limits, **guest)
     finally:
         if linked is not None:
             linked.cleanup()                # the kernel keeps what it mapped
+    if recorder is not None:
+        recorder.attach(proc, file, [guest.get("argv0") or file, *args])
     if dump_vdso:
         write_vdso(file, proc, dump_vdso)
     if show_stack:
@@ -429,4 +440,7 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, color
                       sys.stderr)
     if trace_stream is not None and trace_stream is not sys.stderr:
         trace_stream.close()
+    if recorder is not None:
+        from elfkit.cli.report import write_report
+        write_report(recorder, status, report_out)
     exit_like_the_guest(file, status)
