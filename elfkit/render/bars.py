@@ -143,16 +143,11 @@ def segment_pieces(elf) -> list[Piece]:
 
 
 def area_pieces(mm) -> list[Piece]:
-    """load-and-run --maps: the memory areas, named as /proc/PID/maps names them."""
-    out = []
-    for line in mm.maps_text().splitlines():
-        fields = line.split(None, 5)
-        if len(fields) < 5:
-            continue
-        lo, hi = (int(x, 16) for x in fields[0].split("-"))
-        name = fields[5].strip() if len(fields) > 5 else "[anonymous]"
-        out.append(Piece(lo, hi, name, fields[1][:3]))
-    return out
+    """load-and-run --maps: the memory areas, named as /proc/PID/maps names them (read back by
+    elfkit/report's parser, which `elfkit report` draws from too)."""
+    from elfkit.report.areas import parse_maps
+    return [Piece(a.start, a.end, a.name.strip() or "[anonymous]", a.perms[:3])
+            for a in parse_maps(mm.maps_text(), None, None)]
 
 
 def stack_pieces(stack) -> list[Piece]:
