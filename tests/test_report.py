@@ -525,3 +525,36 @@ def test_load_and_run_report_beside_strace_and_trace_procs(tmp_path):
     shown = re.findall(r'<li class="proc" data-pid="(\d+)"><b>\d+</b> [^:]*: exited with (\d+)',
                        html)
     assert sorted((int(p), int(c)) for p, c in shown) == sorted(walk(tree))
+
+
+@pytest.mark.parametrize("resolver", ["system", "elfkit"])
+def test_trace_plt_report_has_the_traces_bindings(tmp_path, resolver):
+    """`trace-plt --report`: the page's tracer is the trace's own (the resolver's hook has room
+    for one), so the trace prints what it prints alone, and the page's timeline has each binding
+    glibc's LD_DEBUG=bindings reports after "transferring control" once -- with elfkit's
+    resolver taking GOT[2] too."""
+    argv = [str(fixture_path("hello-lazy"))]
+    page, alone, traced = tmp_path / "page.html", tmp_path / "alone.json", tmp_path / "with.json"
+    common = ["trace-plt", "--json", f"--resolver={resolver}"]
+    r = run_elfkit(*common, "-o", traced, "--report", page, *argv, env=ENV)
+    assert r.returncode == 0, r.stderr.decode()
+    r = run_elfkit(*common, "-o", alone, *argv, env=ENV)
+    assert r.returncode == 0, r.stderr.decode()
+
+    def symbols(doc):
+        return [(b["object"], b["symbol"], b["target_object"]) for b in json.loads(doc)["bindings"]]
+    assert symbols(traced.read_text()) == symbols(alone.read_text())
+    native = subprocess.run(argv, capture_output=True, env={**ENV, "LD_DEBUG": "bindings"},
+                            timeout=60).stderr.decode(errors="replace")
+    after = set()
+    transferred = False
+    for line in native.splitlines():
+        transferred = transferred or "transferring control" in line
+        if transferred and (m := BINDING.search(line)):
+            frm, to, sym, ver = m.groups()
+            after.add((os.path.basename(frm), os.path.basename(to), sym, ver))
+    rows = parse(page.read_text(encoding="utf-8")).by_id("timeline").find(
+        lambda n: n.attrs.get("data-symbol"))
+    mine = Counter((n.attrs["data-object"], n.attrs["data-target"], n.attrs["data-symbol"],
+                    n.attrs["data-version"] or None) for n in rows)
+    assert after and all(mine[b] == 1 for b in after), (after, mine)

@@ -12,8 +12,8 @@ class StampedPltTracer(PltTracer):
     seen. Bindings the tracer records without calling here (the vDSO look-ups its read watch
     sees) are stamped at the next system call, breakpoint or binding."""
 
-    def __init__(self, proc, clock):
-        super().__init__(proc)
+    def __init__(self, proc, clock, count_calls: bool = False):
+        super().__init__(proc, count_calls=count_calls)
         self.clock = clock              # () -> (the current system call count, a sequence number)
         self.stamps: list[tuple[int, int]] = []
 

@@ -54,7 +54,7 @@ class Recorder:
         return {"strace": self.lane, "tracer": self.procs}
 
     # --- before the first instruction -----------------------------------------------------------
-    def attach(self, proc, path: str, argv: list[str]):
+    def attach(self, proc, path: str, argv: list[str], count_calls: bool = False):
         image = proc.image
         self.proc, self.path, self.argv = proc, path, argv
         self.program = image.program
@@ -66,7 +66,7 @@ class Recorder:
         self.stack_sp = image.stack.sp
         self._exec_events(image, argv)
         self.lane.on_mapped = self._on_mapped
-        self.plt = StampedPltTracer(proc, lambda: (self.lane.at, next(self._seq)))
+        self.plt = StampedPltTracer(proc, lambda: (self.lane.at, next(self._seq)), count_calls)
         self.plt.attach()
         self.lane.on_enter = self.plt.stamp
         proc.cpu.add_breakpoint(image.program_entry, self._at_start)
@@ -132,7 +132,7 @@ class Recorder:
     # --- the end ---------------------------------------------------------------------------------
     def finish(self, status) -> ReportData:
         proc = self.proc
-        result = self.plt.finish()
+        result = self.result = self.plt.finish()      # (trace-plt --report prints it too)
         self.plt.stamp()
         for e, (at, seq) in zip(result.bindings, self.plt.stamps):
             s = e.slot
