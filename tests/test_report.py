@@ -558,3 +558,22 @@ def test_trace_plt_report_has_the_traces_bindings(tmp_path, resolver):
     mine = Counter((n.attrs["data-object"], n.attrs["data-target"], n.attrs["data-symbol"],
                     n.attrs["data-version"] or None) for n in rows)
     assert after and all(mine[b] == 1 for b in after), (after, mine)
+
+
+def test_relocated_when_ld_so_protects_relro(tmp_path):
+    """The timeline's "relocated" steps are ld.so's mprotect(PROT_READ) of each object's RELRO,
+    which it makes right after relocating that object: the same ranges in the same order as
+    strace shows them in the program run natively (setarch -R: elfkit's addresses)."""
+    exe = str(fixture_path("hello-lazy"))
+    native = subprocess.run(["setarch", "x86_64", "-R", "strace", "-e", "trace=mprotect", exe],
+                            capture_output=True, text=True, env=ENV, timeout=60).stderr
+    want = [(int(a, 16), int(a, 16) + int(n)) for a, n in
+            re.findall(r"^mprotect\((0x[0-9a-f]+), (\d+), PROT_READ\) = 0$", native, re.M)]
+    page = tmp_path / "page.html"
+    r = run_elfkit("report", "-o", page, exe, env=ENV)
+    assert r.returncode == 0, r.stderr.decode()
+    got = [(int(a, 16), int(b, 16)) for a, b in
+           re.findall(r"relocated[^<]*; its RELRO (0x[0-9a-f]+)-(0x[0-9a-f]+) made read-only",
+                      page.read_text(encoding="utf-8"))]
+    got = list(dict.fromkeys(got))                 # (the text is in the timeline and the table)
+    assert len(want) == 3 and got == want, (got, want)

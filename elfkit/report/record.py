@@ -47,6 +47,7 @@ class Recorder:
         self.events: list[Event] = []
         self._seq = itertools.count(1)
         self._mapped: set[str] = set()
+        self._relocated: set[str] = set()     # objects whose RELRO ld.so has protected
         self._started = self._in_main = False
 
     def spawn_options(self) -> dict:
@@ -66,6 +67,7 @@ class Recorder:
         self.stack_sp = image.stack.sp
         self._exec_events(image, argv)
         self.lane.on_mapped = self._on_mapped
+        self.lane.on_protected = self._on_protected
         self.plt = StampedPltTracer(proc, lambda: (self.lane.at, next(self._seq)), count_calls)
         self.plt.attach()
         self.lane.on_enter = self.plt.stamp
@@ -113,6 +115,22 @@ class Recorder:
         self._add(Event(at, "library", proc.pid, f"{os.path.basename(name)} mapped at "
                                  f"{address:#x}" + (f"; its relocations: {counted}" if counted
                                                     else ""), detail))
+
+    def _on_protected(self, proc, address, length, prot, at):
+        """An object's RELRO made read-only (PROT_READ): ld.so has just relocated it."""
+        if proc is not self.proc or prot != 1:
+            return
+        vma = proc.mm.find(address) if proc.mm is not None else None
+        name = vma.name if vma is not None else ""
+        if not name.startswith("/") or name in self._relocated or not is_elf(proc, name):
+            return
+        self._relocated.add(name)
+        relocs = dynamic_relocation_counts(proc.kernel.sysroot.host_path(name))
+        counted = ", ".join(f"{n} {t}" for t, n in relocs.most_common())
+        self._add(Event(at, "relocated", proc.pid,
+                        f"{os.path.basename(name)} relocated" + (f" ({counted})" if counted else "")
+                        + f"; its RELRO {address:#x}-{address + length:#x} made read-only",
+                        {"relocs": dict(relocs)}))
 
     def _at_start(self):
         if not self._started:

@@ -10,9 +10,9 @@ from elfkit.render.report.svg import esc
 
 WIDTH, LEFT = 1200, 120
 MARK = {"execve": "#444", "load": "#444", "interp": "#444", "stack": "#444", "entry": "#1f5fa8",
-        "library": "#7a4a00", "start": "#1d6b1d", "main": "#1d6b1d", "binding": "#8a1f6a",
+        "library": "#7a4a00", "relocated": "#7a4a00", "start": "#1d6b1d", "main": "#1d6b1d", "binding": "#8a1f6a",
         "exit": "#a00000"}
-LANES = (("start-up", ("execve", "load", "interp", "stack", "entry", "library")),
+LANES = (("start-up", ("execve", "load", "interp", "stack", "entry", "library", "relocated")),
          ("program", ("start", "main", "exit")), ("lazy bindings", ("binding",)))
 
 
