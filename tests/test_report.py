@@ -577,3 +577,21 @@ def test_relocated_when_ld_so_protects_relro(tmp_path):
                       page.read_text(encoding="utf-8"))]
     got = list(dict.fromkeys(got))                 # (the text is in the timeline and the table)
     assert len(want) == 3 and got == want, (got, want)
+
+
+def test_elfkit_linker_steps_are_the_libraries_ld_so_loads(tmp_path):
+    """--linker=elfkit: no ld.so runs, so the start-up steps are the linker's own, before the
+    first instruction: each library mapped and each object relocated (with its counts) -- the
+    libraries glibc's ld.so loads for the same program (LD_TRACE_LOADED_OBJECTS, natively)."""
+    exe = str(fixture_path("linker/calls-lazy"))
+    native = subprocess.run([exe], capture_output=True, text=True, timeout=60,
+                            env={**ENV, "LD_TRACE_LOADED_OBJECTS": "1"}).stdout
+    want = {m for m in re.findall(r"^\s+(\S+\.so[.\d]*) =>", native, re.M)}
+    page = tmp_path / "page.html"
+    r = run_elfkit("report", "--linker=elfkit", "-o", page, exe, env=ENV)
+    assert r.returncode == 0, r.stderr.decode()
+    html = page.read_text(encoding="utf-8")
+    mapped = set(re.findall(r"([\w.+-]+\.so[.\d]*) mapped at 0x[0-9a-f]+ by elfkit", html))
+    relocated = set(re.findall(r"([\w.+-]+) relocated by elfkit", html))
+    assert want and mapped == want, (mapped, want)
+    assert relocated == want | {os.path.basename(exe)}, relocated

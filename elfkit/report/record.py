@@ -99,7 +99,24 @@ class Recorder:
                                           f"from the file, {seg.memsz:#x} in memory)"))
         add(Event(0, "stack", pid, f"initial stack built: argc {len(argv)}, %rsp = "
                                    f"{image.stack.sp:#x}"))
-        who = f"ld.so ({os.path.basename(self.interp.path)})" if self.interp else "the program"
+        linker = getattr(self.proc, "linker", None)
+        if linker is not None and getattr(linker, "dsos", None):
+            # --linker=elfkit: its rtld (Python) did ld.so's work before the first instruction
+            for dso in linker.dsos:
+                if dso.is_main:
+                    continue
+                add(Event(0, "library", pid, f"{os.path.basename(dso.path)} mapped at "
+                                             f"{dso.base:#x} by elfkit's linker"))
+            for dso in reversed(linker.dsos):
+                relocs = dynamic_relocation_counts(dso.host_path)
+                counted = ", ".join(f"{n} {t}" for t, n in relocs.most_common())
+                add(Event(0, "relocated", pid, f"{os.path.basename(dso.path)} relocated by "
+                                               f"elfkit's linker" + (f" ({counted})" if counted
+                                                                     else ""),
+                          {"relocs": dict(relocs)}))
+            who = "the program (elfkit's linker has done ld.so's work)"
+        else:
+            who = f"ld.so ({os.path.basename(self.interp.path)})" if self.interp else "the program"
         add(Event(0, "entry", pid, f"first instruction: entry of {who} at {image.entry:#x}"))
 
     # --- while it runs ---------------------------------------------------------------------------
