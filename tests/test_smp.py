@@ -104,3 +104,28 @@ def test_one_cpu_when_asked():
                  [b"PATH=/usr/bin:/bin"], cpus=1)
     assert task.run(RunLimits(timeout_s=60)).code == 0
     assert len(task.kernel.machine.cpus) == 1
+
+
+class _FailingObserver:
+    """A process tracer whose fork hook raises (a bug in elfkit's own observer code)."""
+
+    def cloned(self, *_):
+        raise RuntimeError("observer bug")
+
+    def __getattr__(self, _name):
+        return lambda *args, **kwargs: None
+
+
+def test_a_failing_fork_observer_does_not_hang_elfkit():
+    """An exception in a hook of kernel_clone (a bug in elfkit) kills the caller with elfkit's
+    internal-error status; the child already made still runs and ends, so the run ends (it hung
+    until --timeout: the child was registered but never queued)."""
+    from elfkit.kernel.exec import spawn
+    from elfkit.kernel.task import RunLimits
+    task = spawn("/bin/sh", [b"sh", b"-c", b"/bin/true; exit 5"], [b"PATH=/usr/bin:/bin"],
+                 tracer=_FailingObserver(), warn=lambda msg: None)
+    start = time.monotonic()
+    status = task.run(RunLimits(timeout_s=60))
+    assert time.monotonic() - start < 30, status
+    assert status.limit == "internal" and "observer bug" in status.reason, status
+    assert not task.kernel.live_tasks()

@@ -68,16 +68,20 @@ def kernel_clone(parent: Task, flags: int, stack: int = 0, parent_tid: int = 0,
     child = copy_process(parent, flags, stack, child_tid, tls, syscall_rip, eflags)
     if isinstance(child, int):
         return child
-    if flags & CLONE_PARENT_SETTID and parent_tid:
-        parent.mm.write(parent_tid, struct.pack("<i", child.pid))
     kernel = parent.kernel
-    if kernel.tracer is not None:
-        kernel.tracer.cloned(parent, child, flags)
-    if kernel.gdb is not None:
-        kernel.gdb.cloned(parent, child, flags)     # (--gdb: fork/vfork events)
-    if kernel.strace is not None and kernel.strace.pid_of is None:
-        kernel.strace.pid_of = lambda: kernel.current.pid if kernel.current else 0
-    kernel.enqueue(child)
+    try:
+        if flags & CLONE_PARENT_SETTID and parent_tid:
+            parent.mm.write(parent_tid, struct.pack("<i", child.pid))
+        if kernel.tracer is not None:
+            kernel.tracer.cloned(parent, child, flags)
+        if kernel.gdb is not None:
+            kernel.gdb.cloned(parent, child, flags)     # (--gdb: fork/vfork events)
+        if kernel.strace is not None and kernel.strace.pid_of is None:
+            kernel.strace.pid_of = lambda: kernel.current.pid if kernel.current else 0
+    finally:
+        # the child is made: it runs even when an observer above failed (a bug in elfkit, which
+        # kills the caller); a task made and never queued would keep elfkit waiting forever
+        kernel.enqueue(child)
     if flags & CLONE_VFORK:
         child.vfork_parent = parent
         parent.restart["vfork_child"] = child.pid
