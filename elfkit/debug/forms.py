@@ -74,6 +74,28 @@ def sleb(data, pos: int) -> tuple[int, int]:
             return v, pos
 
 
+def legacy_tables(data, pos: int) -> tuple[list[str], int, list[tuple[str, int, int, int]], int]:
+    """A DWARF 2-4 line-table header's include_directories and file_names, from `pos`: (the
+    directories, where the file names start, [(name, directory index, mtime, length)], the
+    position after both tables)."""
+    dirs = []
+    while data[pos]:
+        end = data.index(b"\0", pos)
+        dirs.append(data[pos:end].decode("utf-8", "surrogateescape"))
+        pos = end + 1
+    pos += 1
+    files_start = pos
+    files = []
+    while data[pos]:
+        end = data.index(b"\0", pos)
+        name = data[pos:end].decode("utf-8", "surrogateescape")
+        d, pos = uleb(data, end + 1)
+        t, pos = uleb(data, pos)
+        s, pos = uleb(data, pos)
+        files.append((name, d, t, s))
+    return dirs, files_start, files, pos + 1
+
+
 def entry_formats(data, pos: int) -> tuple[list[tuple[int, str | int]], int, int]:
     """A DWARF 5 line-table header's entry format (directory_entry_format, file_name_entry_format)
     and the entry count after it: ([(content type, form name -- or the code, unknown)], count,

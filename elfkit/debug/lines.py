@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from elfkit.debug.forms import entry_formats, uleb as _uleb
+from elfkit.debug.forms import entry_formats, legacy_tables, uleb as _uleb
 
 DW_LNS_copy, DW_LNS_advance_pc, DW_LNS_advance_line, DW_LNS_set_file = 1, 2, 3, 4
 DW_LNS_set_column, DW_LNS_negate_stmt, DW_LNS_set_basic_block, DW_LNS_const_add_pc = 5, 6, 7, 8
@@ -275,20 +275,8 @@ def read_header(data: bytes, offset: int, unit) -> LineProgramHeader:
     h.std_lengths = list(data[pos:pos + h.opcode_base - 1])
     pos += h.opcode_base - 1
     if version < 5:
-        h.dirs = []
-        while data[pos]:
-            end = data.index(b"\0", pos)
-            h.dirs.append(data[pos:end].decode("utf-8", "surrogateescape"))
-            pos = end + 1
-        pos += 1
-        h.files = []
-        while data[pos]:
-            end = data.index(b"\0", pos)
-            name = data[pos:end].decode("utf-8", "surrogateescape")
-            d, pos = _uleb(data, end + 1)
-            _mtime, pos = _uleb(data, pos)
-            _size, pos = _uleb(data, pos)
-            h.files.append((name, d))
+        h.dirs, _start, files, _end = legacy_tables(data, pos)
+        h.files = [(name, d) for name, d, _mtime, _size in files]
         return h
 
     def entries(pos):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 
 from elfkit.debug.expr import block_text, decode_expr, register_names, regname
-from elfkit.debug.forms import FORM_BY_CODE, entry_formats, read_form, sleb, uleb
+from elfkit.debug.forms import FORM_BY_CODE, entry_formats, legacy_tables, read_form, sleb, uleb
 from elfkit.debug.sections import DebugSections
 from elfkit.errors import DebugInfoError
 
@@ -637,22 +637,7 @@ class LineProgram:
             self.dir_formats, self.dirs, self.dirs_offset, pos = self._table(pos)
             self.file_formats, self.files, self.files_offset, pos = self._table(pos)
         else:
-            self.dirs = []
-            while data[pos]:
-                end = data.index(b"\0", pos)
-                self.dirs.append(data[pos:end].decode("utf-8", "surrogateescape"))
-                pos = end + 1
-            pos += 1
-            self.files_offset = pos
-            self.files = []
-            while data[pos]:
-                end = data.index(b"\0", pos)
-                name = data[pos:end].decode("utf-8", "surrogateescape")
-                d, pos = uleb(data, end + 1)
-                t, pos = uleb(data, pos)
-                s, pos = uleb(data, pos)
-                self.files.append((name, d, t, s))
-            pos += 1
+            self.dirs, self.files_offset, self.files, pos = legacy_tables(data, pos)
         self.tables_end = pos
 
     def _table(self, pos):
