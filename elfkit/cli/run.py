@@ -399,15 +399,14 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, color
     from elfkit.ld.driver import is_link_input
     if is_link_input(file):
         file, args, linked = _link_objects(file, list(args), guest)
-    from elfkit.report.fanout import joined
-    recorder = strace_hook = procs_hook = None
+    recorder, hooks = None, {"strace": tracer, "tracer": procs}
     if report_out:                          # elfkit report's listeners beside the others
+        from elfkit.report.fanout import joined
         from elfkit.report.record import Recorder
         recorder = Recorder()
-        strace_hook, procs_hook = recorder.lane, recorder.procs
+        hooks = {"strace": joined(tracer, recorder.lane), "tracer": joined(procs, recorder.procs)}
     try:
-        proc = spawn_guest(file, args, strace=joined(tracer, strace_hook),
-                           tracer=joined(procs, procs_hook), limits=limits, **guest)
+        proc = spawn_guest(file, args, limits=limits, **hooks, **guest)
     finally:
         if linked is not None:
             linked.cleanup()                # the kernel keeps what it mapped

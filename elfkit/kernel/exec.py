@@ -47,8 +47,8 @@ class Bprm:
 def bprm_load(task, bprm: Bprm, load_interpreter: bool = True):
     """search_binary_handler: the ExecImage for bprm, or ExecError with the errno name."""
     kernel = task.kernel
-    for _depth in range(BINFMT_DEPTH):
-        fd_file = bprm.host if bprm.interp == bprm.filename else None
+    for depth in range(BINFMT_DEPTH):
+        fd_file = bprm.host if depth == 0 else None  # (a script's interpreter is found by name)
         host = _open_exec(task, bprm.interp, fd_file)
         try:
             with open(host, "rb") as f:
