@@ -448,10 +448,10 @@ def open_file(p, guest_path: str, flags: int = 0):
             f = t.files.get(int(item[3:])) if item[3:].isdigit() else None
             if f is None:
                 return -errno.ENOENT
-            host = getattr(f, "host_path", None)
-            if host is None and getattr(f, "anonymous", False) and f.host_fd() is not None:
-                host = f"/proc/self/fd/{f.host_fd()}"     # a memfd: no name but elfkit's fd
-            if host is None or f.host_fd() is None:
+            host, host_fd = getattr(f, "host_path", None), f.host_fd()
+            if host is None and host_fd is not None and getattr(f, "anonymous", False):
+                host = f"/proc/self/fd/{host_fd}"         # a memfd: no name but elfkit's fd
+            if host is None or host_fd is None:
                 return f.get()                  # a pipe, stdio: opening fd/N gives the same file
             # a new open file description of the same file (its own offset: a script run by
             # fexecve is read from its start), as the kernel's reopen of the link makes

@@ -327,7 +327,7 @@ class Mm:
             else:
                 found = None
                 if file is not None and not flags & MAP_ANONYMOUS:
-                    if _thp_filesystem(file):
+                    if length >= PMD_SIZE and _thp_filesystem(file):    # (fstat: big ones only)
                         found = self.thp_unmapped_area(length, offset)
                 elif not flags & MAP_SHARED and not addr and length % PMD_SIZE == 0:
                     found = self.thp_unmapped_area(length, 0)   # larger anonymous mappings
