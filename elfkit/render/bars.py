@@ -13,21 +13,23 @@ view goes to is a terminal; piped, the views stay plain text as they were (`neve
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from dataclasses import dataclass
+
+from elfkit.elf.record import Record
 
 PAGE = 4096
 PERM_STYLE = {"r-x": "bold white on red", "rwx": "bold white on magenta", "rw-": "black on green",
               "r--": "white on blue", "---": "white on bright_black"}
 
 
-@dataclass(slots=True)
-class Piece:
-    start: int
-    end: int
-    label: str
-    perms: str = ""          # "r-x", "rw-", ... ("" for the stack's parts)
+class Piece(Record):
+    """One bar segment: [start, end), its label and permissions ("r-x", "rw-", ...; "" for
+    the stack's parts). A Record, not a dataclass: `inspect --segments` imports this module,
+    and `dataclasses` (with `inspect`, `ast`, `dis`) was a third of inspect's start-up."""
+    __slots__ = ("start", "end", "label", "perms")
+
+    def __init__(self, start: int, end: int, label: str, perms: str = ""):
+        self.start, self.end, self.label, self.perms = start, end, label, perms
 
 
 def use_color(choice: str, stream) -> bool:
@@ -96,7 +98,9 @@ def draw(title: str, pieces: list[Piece], stream=None, width: int | None = None,
     from rich.console import Console
     from rich.text import Text
     stream = stream or sys.stdout
-    width = width or shutil.get_terminal_size((100, 24)).columns
+    if not width:
+        import shutil
+        width = shutil.get_terminal_size((100, 24)).columns
     console = Console(file=stream, force_terminal=True, width=max(width, 20), highlight=False,
                       soft_wrap=True)
     items = layout(pieces, width, descending)
