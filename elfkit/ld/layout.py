@@ -16,7 +16,6 @@ new page, and the RELRO part ends on one.
 """
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 
 from elfkit.elf.constants import SHT
@@ -117,10 +116,10 @@ def rule_for(name: str):
 def init_priority(name: str) -> int:
     """SORT_BY_INIT_PRIORITY: .init_array.NNNNN -> NNNNN, .ctors.NNNNN -> 65535 - NNNNN,
     no number -> 65535 (after every numbered one)."""
-    m = re.search(r"\.(\d+)$", name)
-    if not m:
+    digits = name.rpartition(".")[2]
+    if "." not in name or not digits.isascii() or not digits.isdigit():
         return 65536
-    n = int(m.group(1))
+    n = int(digits)
     return 65535 - n if name.startswith((".ctors", ".dtors")) else n
 
 

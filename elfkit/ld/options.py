@@ -29,7 +29,6 @@ LinkUsageError (exit code 2) with one line naming the option.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from elfkit.elf.record import Record
 
@@ -290,16 +289,26 @@ def expand_response_files(argv: list[str]) -> list[str]:
 
 NONE, REQUIRED, OPTIONAL = 0, 1, 2
 
-_NUMBER = re.compile(
+# Patterns as strings, compiled by re's cache on first use: `re` (and `enum` with it) is
+# ~10 ms of start-up, and most links parse no script constant.
+_NUMBER = (
     r"(?:0[xX](?P<hex>[0-9a-fA-F]+)|\$(?P<dollarhex>[0-9a-fA-F]+)|(?P<sfxhex>[0-9][0-9a-fA-F]*)[hH]"
     r"|(?P<sfxoct>[0-7]+)[oO]|(?P<sfxbin>[01]+)[bB]|(?P<sfxdec>[0-9]+)[dD]"
     r"|(?P<oct>0[0-7]*)|(?P<dec>[1-9][0-9]*))(?P<scale>[kKmM]?)$")
-_SYMBOL = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$]*$")
+_SYMBOL = r"[A-Za-z_.$][A-Za-z0-9_.$]*$"
+
+
+def _hex_pairs(value: str) -> bool:
+    """0x followed by whole hex byte pairs (--build-id=0x...)."""
+    digits = value[2:]
+    return value[:2] in ("0x", "0X") and len(digits) % 2 == 0 and bool(digits) and \
+        all(c in "0123456789abcdefABCDEF" for c in digits)
 
 
 def _number(text: str) -> int | None:
     """An ld script constant: 0x/$ hex, leading-0 octal, decimal, h/o/b/d suffixes, K/M scale."""
-    m = _NUMBER.match(text)
+    import re
+    m = re.match(_NUMBER, text)
     if not m:
         return None
     bases = {"hex": 16, "dollarhex": 16, "sfxhex": 16, "sfxoct": 8, "sfxbin": 2, "sfxdec": 10,
@@ -313,9 +322,10 @@ def _number(text: str) -> int | None:
 
 
 def parse_defsym(text: str) -> Defsym:
+    import re
     name, eq, expr = text.partition("=")
     name, expr = name.strip(), expr.strip()
-    if not eq or not _SYMBOL.match(name) or not expr:
+    if not eq or not re.match(_SYMBOL, name) or not expr:
         raise LinkUsageError(f"--defsym {text}: expected SYMBOL=EXPRESSION")
     value = _number(expr)
     if value is not None:
@@ -486,7 +496,7 @@ class _Parser:
             self.o.build_id = None
         elif value in ("md5", "uuid"):
             self.o.build_id = value
-        elif re.fullmatch(r"0[xX](?:[0-9a-fA-F]{2})+", value):
+        elif _hex_pairs(value):
             self.o.build_id = "0x" + value[2:].lower()
         else:
             raise LinkUsageError(f"invalid --build-id argument '{value}' "
