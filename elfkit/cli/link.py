@@ -18,6 +18,11 @@ def run_argv(args) -> int:
     from elfkit.errors import ElfkitError
     from elfkit.ld import driver
     from elfkit.ld.input import LinkError
+    # A link makes tens of thousands of objects that live to its end (sections, symbols,
+    # relocation columns): the cyclic collector would only walk them again and again (~5 ms
+    # of a brotli link; the process ends when the link does).
+    import gc
+    gc.disable()
     try:
         status = driver.run(list(args))
     except LinkError as e:

@@ -139,7 +139,7 @@ class ObjectFile:
             if h[4] + h[5] > len(data):
                 self._bad("the section name table lies outside the file")
             names = data[h[4]:h[4] + h[5]]
-        self.section_names = [_cstr(names, h[0], self) for h in self.headers]
+        self.section_names = _names(names, [h[0] for h in self.headers], self)
 
     def _read(self):
         data, size = self.data, len(self.data)
@@ -244,6 +244,21 @@ class ObjectFile:
 
 
 _ALLOC, _EXEC, _EXCLUDE, _NOBITS = 0x2, 0x4, 0x80000000, 8
+
+
+def _names(table: bytes, offsets: list[int], obj) -> list[str]:
+    """The names at `offsets` of a string table: an ASCII table (nearly all are) is decoded
+    once and each name cut from it with str.find, else each is read by _cstr."""
+    if not table.isascii():
+        return [_cstr(table, o, obj) for o in offsets]
+    text, n, out = table.decode("ascii"), len(table), []
+    find = text.find
+    for o in offsets:
+        end = find("\0", o) if o else o
+        if o and (o >= n or end < 0):
+            obj._bad(f"a name offset {o:#x} is past the end of its string table")
+        out.append(text[o:end])
+    return out
 
 
 def _cstr(table: bytes, offset: int, obj) -> str:
