@@ -50,6 +50,21 @@ def _symbol_names(elf):
     return names
 
 
+_CANARY = frozenset({"__stack_chk_fail", "__stack_chk_guard", "__stack_chk_fail_local"})
+
+
+def _summary_names(elf) -> set[str]:
+    """The names canary() and fortified() look for that the file's symbols have: .dynsym's
+    read whole (ld.so's table, small), the SHT_SYMTAB tables' searched for them alone
+    (elf.symbols.names_among: a library's .symtab can hold 100,000 names)."""
+    from elfkit.elf.symbols import names_among
+    wanted = _CANARY | CHK_FUNCTIONS.keys()
+    names = names_among(elf, wanted)
+    if elf.dynsym:
+        names.update(n for n in elf.dynsym.names if n in wanted)
+    return names
+
+
 def canary(elf, names=None) -> bool:
     names = _symbol_names(elf) if names is None else names
     return "__stack_chk_fail" in names or "__stack_chk_guard" in names or \
@@ -83,7 +98,7 @@ def summary(elf) -> dict:
     from elfkit.elf.constants import EM
     from elfkit.elf.notes import GNU_PROPERTY_AARCH64_FEATURE_1_BTI, \
         GNU_PROPERTY_AARCH64_FEATURE_1_PAC
-    names = _symbol_names(elf)
+    names = _summary_names(elf)
     facts = Facts(elf)
     ibt = shstk = bti = pac = None
     if facts.x86:

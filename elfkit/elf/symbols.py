@@ -114,7 +114,56 @@ def read_dynsym(elf) -> SymbolTable | None:
     return _decode(elf, None, None, offset, count, strtab, None)
 
 
-def _read_section_table(elf, sec) -> SymbolTable:
+def names_among(elf, wanted) -> set[str]:
+    """The names in `wanted` that some symbol of a SHT_SYMTAB table has: what
+    `set(all their names) & wanted` gives, without decoding a library's 100,000 names when the
+    tables are not read yet (inspect's summary line asks for the stack protector's and
+    FORTIFY's few names). Each wanted name is found in the raw string table (at an offset where
+    it starts and a NUL ends it), then looked for among the symbols' st_name. A table whose
+    names would warn (an index past its string table) is read whole, so the warnings are
+    those of read_symbol_tables, in its order."""
+    if "symbol_tables" in elf.__dict__:                 # (ElfFile caches it there)
+        return {n for t in elf.symbol_tables for n in t.names if n in wanted}
+    found: set[str] = set()
+    raw_wanted = {w.encode() for w in wanted if w and "\0" not in w}
+    if not raw_wanted:
+        return found
+    longest = max(map(len, raw_wanted))
+    # one pass over the table per needle: "_chk" for the names that hold it (all of the
+    # summary's), each other name whole with its NUL
+    needles = {b"_chk" if b"_chk" in raw else raw + b"\0" for raw in raw_wanted}
+    for sec in elf.sections:
+        if sec.type != SHT.SYMTAB:
+            continue
+        offset, count, strtab, _ = _locate(elf, sec)
+        entsize = elf.fmt.sym.size
+        length = max(0, min(count * entsize, elf.size - offset))
+        offsets = _columns(elf, offset, length - length % entsize)["name"]
+        table = b"" if strtab is None else bytes(elf.data[strtab[0]:min(strtab[1], elf.size)])
+        if len(offsets) and max(offsets) >= len(table):
+            return {n for t in elf.symbol_tables for n in t.names if n in wanted}
+        starts: dict[int, str] = {}
+        for needle in needles:
+            at = table.find(needle)
+            while at >= 0:
+                begin = table.rfind(b"\0", 0, at) + 1      # the string holding it
+                end = table.find(b"\0", at)
+                if end < 0:
+                    break
+                # a symbol may name any tail of it (ld shares string tails)
+                for i in range(max(begin, end - longest), end):
+                    if i > 0 and table[i:end] in raw_wanted:
+                        starts[i] = table[i:end].decode()
+                at = table.find(needle, end)
+        if starts:
+            used = set(offsets)
+            found.update(name for i, name in starts.items() if i in used)
+    return found
+
+
+def _locate(elf, sec):
+    """(offset, entries, string table bounds or None, SHT_SYMTAB_SHNDX words or None) of a
+    symbol table section, with read_symbol_tables' warnings."""
     entsize = elf.fmt.sym.size
     if sec.entsize not in (0, entsize):
         elf.warn(f"section {sec.name}: sh_entsize {sec.entsize} is not {entsize}")
@@ -129,8 +178,12 @@ def _read_section_table(elf, sec) -> SymbolTable:
             strtab = (st.offset, st.offset + st.size)
     else:
         elf.warn(f"section {sec.name}: sh_link {sec.link} is not a section")
-    shndx_table = _extended_indices(elf, sec.index)
-    return _decode(elf, sec.name, sec.index, sec.offset, count, strtab, shndx_table)
+    return sec.offset, count, strtab, _extended_indices(elf, sec.index)
+
+
+def _read_section_table(elf, sec) -> SymbolTable:
+    offset, count, strtab, shndx_table = _locate(elf, sec)
+    return _decode(elf, sec.name, sec.index, offset, count, strtab, shndx_table)
 
 
 def _extended_indices(elf, symtab_index):
