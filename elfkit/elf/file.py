@@ -51,6 +51,7 @@ class ElfFile:
         self.warnings: list[str] = []
         self._warned: set[str] = set()
         self._suppressed = 0
+        self.warn_log: list[str] | None = None  # every warn() call, when a list (render/split.py)
         self.header: ElfHeader = parse_header(self)
         self.fmt = self.header.fmt           # struct formats for this class/byte order
 
@@ -114,6 +115,8 @@ class ElfFile:
     def warn(self, message: str):
         """Record damage once, on one printable line; past MAX_WARNINGS, only count it."""
         message = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in message)
+        if self.warn_log is not None:
+            self.warn_log.append(message)
         if message in self._warned:
             return
         self._warned.add(message)

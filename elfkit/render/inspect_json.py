@@ -329,7 +329,9 @@ def write_inspect_json(elf, views: list[str], out, demangle: bool = False):
     `demangle` (-C), symbol names as readelf -C shows them."""
     out.write('{"elfkit": {"version": %s, "schema": %d}, "file": %s'
               % (_s(__version__), SCHEMA, _s(elf.path)))
-    for view in views:
+    from elfkit.render.split import write_views
+
+    def write_view(view, out):
         out.write(', "%s": ' % view)
         if view == "symbols":
             _write_symbol_tables(elf, elf.symbol_tables, out, versions=False, demangle=demangle)
@@ -342,4 +344,5 @@ def write_inspect_json(elf, views: list[str], out, demangle: bool = False):
             out.write(_dump(got_view(elf, demangle=True)))
         else:
             out.write(_dump(_SMALL_VIEWS[view](elf)))
+    write_views(elf, views, write_view, out)
     out.write(', "warnings": %s}\n' % _dump(elf.warnings))

@@ -539,8 +539,11 @@ _DEMANGLING = frozenset(("symbols", "dyn_syms", "relocations", "got"))
 
 
 def write_inspect_text(elf, views: list[str], out, demangle: bool = False):
-    for view in views:
+    from elfkit.render.split import write_views
+
+    def write_view(view, stream):
         if demangle and view in _DEMANGLING:
-            WRITERS[view](elf, out, demangle=True)
+            WRITERS[view](elf, stream, demangle=True)
         else:
-            WRITERS[view](elf, out)
+            WRITERS[view](elf, stream)
+    write_views(elf, views, write_view, out)

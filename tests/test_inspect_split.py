@@ -1,0 +1,146 @@
+"""inspect's two-process split (elfkit/render/split.py): a forked child makes the symbol views
+while the parent makes the rest, on libraries with 20,000 symbols or more.
+
+Forced on small files too (ELFKIT_INSPECT_SPLIT_MIN=0), every view of the JSON document is
+still readelf's (the comparison of test_inspect_readelf), the child's symbol tables in the text
+are readelf's own lines, the process really forked (strace), a damaged file's warnings are the
+ones a single process gives, in its order, and a child that fails leaves the output whole.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, fixture_path, run_elfkit
+from readelf_oracle import NotComparable, Oracle, run_readelf
+from test_inspect_readelf import VIEWS, Diffs, _fail, _got_segments, compare
+
+FORCED = {**os.environ, "ELFKIT_INSPECT_SPLIT_MIN": "0"}
+SERIAL = {**os.environ, "ELFKIT_INSPECT_JOBS": "1"}
+ARM64_LIBC = fixture_path("debs") / "arm64" / "lib" / "aarch64-linux-gnu" / "libc.so.6"
+
+
+def _files():
+    files = [str(fixture_path("hello-pie")), str(fixture_path("hello-static")),
+             "/usr/lib/x86_64-linux-gnu/libc.so.6"]
+    if ARM64_LIBC.exists():
+        files.append(str(ARM64_LIBC))
+    return files
+
+
+@pytest.mark.parametrize("path", _files())
+def test_split_document_is_readelfs(path):
+    proc = run_elfkit("inspect", "--all", "--json", path, env=FORCED)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    orc = Oracle(path)
+    for view in VIEWS:
+        try:
+            expected = orc.view(view)
+        except NotComparable:
+            continue
+        got = doc[view]
+        if view == "segments":
+            got = _got_segments(got)
+        diffs = Diffs()
+        compare(expected, got, view, diffs)
+        _fail(path, view, diffs)
+
+
+def _symbol_blocks(text: str) -> dict[str, list[str]]:
+    """"Symbol table '.X' contains N entries:" -> its lines, up to the next blank line, with
+    blanks collapsed and the names' version decoration dropped ("@VER (N)", "@@VER": the text
+    view's column widths and version spelling are not readelf's to the byte;
+    test_inspect_readelf and test_split_document_is_readelfs compare versions through the JSON
+    document)."""
+    blocks, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("Symbol table '"):
+            current = blocks.setdefault(line, [])
+        elif current is not None and not line.strip():
+            current = None
+        elif current is not None:
+            words = line.split()
+            if len(words) > 1 and words[-1].startswith("(") and words[-1].endswith(")") \
+                    and "@" in words[-2]:
+                words.pop()
+            if len(words) == 8 and words[0] != "Num:":
+                words[-1] = words[-1].partition("@")[0]
+            current.append(" ".join(words))
+    return blocks
+
+
+@pytest.mark.parametrize("path", _files())
+def test_split_symbol_text_is_readelfs(path):
+    proc = run_elfkit("inspect", "--all", path, env=FORCED)
+    assert proc.returncode == 0, proc.stderr
+    ours = _symbol_blocks(proc.stdout.decode())
+    theirs = _symbol_blocks(run_readelf(path, "--dyn-syms", "-s"))
+    assert ours and ours == theirs
+    # the parent's views are around the child's, in readelf -a's order
+    text = proc.stdout.decode()
+    at = text.index("Symbol table '")
+    assert text.rfind("ELF Header:", 0, at) >= 0
+    assert ("Version symbols section" in text[at:] or "No version information" in text[at:]
+            or "Displaying notes" in text[at:])
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed")
+def test_split_forks_only_on_large_tables(tmp_path):
+    def forks(env) -> int:
+        log = tmp_path / "strace.txt"
+        subprocess.run(["strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o",
+                        str(log), sys.executable, "-m", "elfkit", "inspect", "--all",
+                        "/usr/lib/x86_64-linux-gnu/libc.so.6"],
+                       env=env, capture_output=True, timeout=120, cwd=ROOT)
+        return sum("clone" in line or "fork" in line for line in log.read_text().splitlines())
+    assert forks(FORCED) == 1
+    assert forks(os.environ) == 0           # libc: ~3,000 symbols, under the threshold
+    assert forks(SERIAL | {"ELFKIT_INSPECT_SPLIT_MIN": "0"}) == 0
+
+
+@pytest.fixture(scope="module")
+def damaged_symbols(tmp_path_factory):
+    """hello-pie with a .symtab name past its string table (a warning of the symbol view, the
+    child's) and a .gnu.version_r file name past .dynstr (one of the version view, after it,
+    the parent's): one process warns in that order."""
+    data = bytearray(fixture_path("hello-pie").read_bytes())
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shnum, = struct.unpack_from("<H", data, 0x3C)
+    for i in range(shnum):
+        sh_type, = struct.unpack_from("<I", data, shoff + 64 * i + 4)
+        offset, = struct.unpack_from("<Q", data, shoff + 64 * i + 24)
+        if sh_type == 2:                         # SHT_SYMTAB: entry 3's st_name
+            struct.pack_into("<I", data, offset + 3 * 24, 0x7FFFFFF2)
+        elif sh_type == 0x6FFFFFFE:              # SHT_GNU_verneed: the first vn_file
+            struct.pack_into("<I", data, offset + 4, 0x7FFFFF00)
+    path = tmp_path_factory.mktemp("split") / "hello-pie-bad-names"
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("args", [["--symbols", "--versions"], ["--all"],
+                                  ["--symbols", "--versions", "--json"], ["--all", "--json"]],
+                         ids=" ".join)
+def test_split_warnings_as_one_process_gives_them(damaged_symbols, args):
+    argv = ["inspect", *args, damaged_symbols]
+    split, serial = run_elfkit(*argv, env=FORCED), run_elfkit(*argv, env=SERIAL)
+    assert split.returncode == serial.returncode == 2
+    lines = serial.stderr.decode().splitlines()
+    assert "symbol name index 0x7ffffff2" in lines[0] and "version string index" in lines[1]
+    assert (split.stdout, split.stderr) == (serial.stdout, serial.stderr)
+
+
+def test_a_failing_child_leaves_the_output_whole(damaged_symbols):
+    env = {**FORCED, "ELFKIT_TEST_SPLIT_CHILD": "fail"}
+    for path in (damaged_symbols, "/usr/lib/x86_64-linux-gnu/libc.so.6"):
+        failed, serial = run_elfkit("inspect", "--all", path, env=env), \
+            run_elfkit("inspect", "--all", path, env=SERIAL)
+        assert (failed.returncode, failed.stdout, failed.stderr) == \
+            (serial.returncode, serial.stdout, serial.stderr)
