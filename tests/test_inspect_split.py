@@ -1,10 +1,12 @@
 """inspect's two-process split (elfkit/render/split.py): a forked child makes the symbol views
-while the parent makes the rest, on libraries with 20,000 symbols or more.
+and the tail of the relocation view while the parent makes the rest, on libraries with 20,000
+symbols and relocations or more.
 
 Forced on small files too (ELFKIT_INSPECT_SPLIT_MIN=0), every view of the JSON document is
 still readelf's (the comparison of test_inspect_readelf), the child's symbol tables in the text
 are readelf's own lines, the process really forked (strace), a damaged file's warnings are the
-ones a single process gives, in its order, and a child that fails leaves the output whole.
+ones a single process gives, in its order, a child that fails leaves the output whole, and
+the relocation view cut at any row (each end, a table boundary and beside it) is readelf's.
 """
 from __future__ import annotations
 
@@ -144,3 +146,40 @@ def test_a_failing_child_leaves_the_output_whole(damaged_symbols):
             run_elfkit("inspect", "--all", path, env=SERIAL)
         assert (failed.returncode, failed.stdout, failed.stderr) == \
             (serial.returncode, serial.stdout, serial.stderr)
+
+
+LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def _reloc_rows(path) -> list[int]:
+    """The REL/RELA tables' entry counts, from readelf -S."""
+    out = []
+    for line in run_readelf(path, "-S").splitlines():
+        words = line.replace("[ ", "[").split()
+        if len(words) > 6 and words[2] in ("RELA", "REL"):
+            out.append(int(words[5], 16) // int(words[6], 16))
+    return out
+
+
+def _split_points():
+    counts = _reloc_rows(LIBC)
+    first, total = counts[0], sum(counts)
+    return sorted({0, 1, first - 1, first, first + 1, total - 1, total})
+
+
+@pytest.mark.parametrize("at", _split_points())
+def test_relocation_view_split_at_any_row(at):
+    """The relocation view made in two parts, rows before S and from S (S at each end, on a
+    table boundary and beside it): the JSON is readelf's, the text as one process writes it."""
+    env = {**FORCED, "ELFKIT_TEST_SPLIT_AT": str(at)}
+    proc = run_elfkit("inspect", "--relocs", "--dyn-syms", "--json", LIBC, env=env)
+    assert proc.returncode == 0, proc.stderr
+    diffs = Diffs()
+    compare(Oracle(LIBC).view("relocations"), json.loads(proc.stdout)["relocations"],
+            "relocations", diffs)
+    _fail(LIBC, "relocations", diffs)
+    for args in (["--relocs"], ["--all"], ["--relocs", "--json"]):
+        split = run_elfkit("inspect", *args, LIBC, env=env)
+        serial = run_elfkit("inspect", *args, LIBC, env=SERIAL)
+        assert (split.returncode, split.stdout, split.stderr) == \
+            (serial.returncode, serial.stdout, serial.stderr), args

@@ -165,23 +165,37 @@ _REL_HEAD_MIPS64 = _REL_HEAD.replace(
                   '"addend": ')
 
 
-def _write_relocations(elf, out, demangle: bool = False):
+def _write_relocations(elf, out, demangle: bool = False, part=None):
     """Each relocation as `{"offset": .., "info": .., ..., "addend": ..}`: all the rows of a
-    CHUNK in one %-format, the keys between the numbers made once per r_info."""
+    CHUNK in one %-format, the keys between the numbers made once per r_info. `part` (lo, hi
+    or None for the end): only what belongs to rows lo..hi-1 of all tables counted together
+    (render/split.py): a table's opening (or a RELR table whole) belongs to its first row's
+    place, its closing to the place after its last row, the list's "]" to the end."""
     w = out.write
-    w("[")
+    lo, hi = part if part is not None else (0, None)
+
+    def ours(at):
+        return lo <= at and (hi is None or at < hi)
+    if ours(0):
+        w("[")
+    base = 0
     for ti, table in enumerate(elf.relocation_tables):
-        if ti:
-            w(", ")
-        w('{"section": %s, "offset": %d, "kind": %s' % (_n(table.section), table.offset,
-                                                         _s(table.kind)))
-        if table.kind == "RELR":
-            w(', "addresses": [%s]}' % ", ".join(map(str, table.relr_addresses)))
+        n = 0 if table.kind == "RELR" else len(table.columns[0])
+        at, base = base, base + n
+        if ours(at):
+            if ti:
+                w(", ")
+            w('{"section": %s, "offset": %d, "kind": %s' % (_n(table.section), table.offset,
+                                                             _s(table.kind)))
+            if table.kind == "RELR":
+                w(', "addresses": [%s]}' % ", ".join(map(str, table.relr_addresses)))
+                continue
+            w(', "entries": [\n')
+        elif table.kind == "RELR":
             continue
-        w(', "entries": [\n')
         offsets, infos, addends = table.columns
-        n = len(offsets)
-        if n:
+        first, last = max(lo - at, 0), n if hi is None else max(0, min(hi - at, n))
+        if last > first:
             resolve = rows.reloc_info_resolver(elf, table, demangle)
             mips64, machine = elf.fmt.mips64, elf.header.machine
             from elfkit.elf.constants import EM, reloc_type_name
@@ -202,14 +216,17 @@ def _write_relocations(elf, out, demangle: bool = False):
                                     _n(formulas.get(rtype)))
             heads = rows.Memo(head)
             row = '{"offset": %d%s%d}'
-            for start, stop in rows.chunks(n):
+            for start, stop in rows.chunks(last - first):
+                start, stop = start + first, stop + first
                 fmt = (row + ",\n") * (stop - start) if stop < n else \
                     (row + ",\n") * (stop - start - 1) + row
                 w(fmt % tuple(rows.interleave(offsets[start:stop],
                                               list(map(heads.__getitem__, infos[start:stop])),
                                               addends[start:stop])))
-        w("]}")
-    w("]")
+        if ours(base):
+            w("]}")
+    if hi is None:
+        w("]")
 
 
 def notes_view(elf) -> list:
@@ -331,7 +348,12 @@ def write_inspect_json(elf, views: list[str], out, demangle: bool = False):
               % (_s(__version__), SCHEMA, _s(elf.path)))
     from elfkit.render.split import write_views
 
-    def write_view(view, out):
+    def write_view(view, out, part=None):
+        if part is not None:                            # (relocations only)
+            if part[0] == 0:
+                out.write(', "%s": ' % view)
+            _write_relocations(elf, out, demangle, part)
+            return
         out.write(', "%s": ' % view)
         if view == "symbols":
             _write_symbol_tables(elf, elf.symbol_tables, out, versions=False, demangle=demangle)
@@ -344,5 +366,5 @@ def write_inspect_json(elf, views: list[str], out, demangle: bool = False):
             out.write(_dump(got_view(elf, demangle=True)))
         else:
             out.write(_dump(_SMALL_VIEWS[view](elf)))
-    write_views(elf, views, write_view, out)
+    write_views(elf, views, write_view, out, json=True)
     out.write(', "warnings": %s}\n' % _dump(elf.warnings))

@@ -226,14 +226,27 @@ def write_dynamic(elf, out):
         w(f" 0x{tag:016x} {name:<28} {text}\n")
 
 
-def write_relocations(elf, out, demangle=False):
+def write_relocations(elf, out, demangle=False, part=None):
+    """The relocation view; `part` (lo, hi or None for the end): only what belongs to rows
+    lo..hi-1 of all the tables counted together (render/split.py makes the view in two
+    processes): a table's heading, or a RELR table whole, belongs to its first row's place."""
     w = out.write
     tables = elf.relocation_tables
+    lo, hi = part if part is not None else (0, None)
     if not tables:
-        w("\nThere are no relocations in this file.\n")
+        if lo <= 0 and (hi is None or hi > 0):
+            w("\nThere are no relocations in this file.\n")
         return
     aw = 16 if elf.is_64 else 8
+    base = 0
     for t in tables:
+        n = 0 if t.kind == "RELR" else len(t.columns[0])
+        at, base = base, base + n
+        first, last = max(lo - at, 0), n if hi is None else max(0, min(hi - at, n))
+        if not (lo <= at and (hi is None or at < hi)):          # its heading is not ours
+            if t.kind != "RELR":
+                _write_reloc_rows(elf, t, w, aw, demangle, first, last)
+            continue
         where = f"'{t.section}'" if t.section else f"'{t.kind}' (from the dynamic section)"
         if t.kind == "RELR":
             w(f"\nRelocation section {where} at offset {t.offset:#x} contains "
@@ -243,24 +256,33 @@ def write_relocations(elf, out, demangle=False):
                 w("\n".join(rows.hex_column(t.relr_addresses, aw // 2)))
                 w("\n")
             continue
-        offsets, infos, addends = t.columns
-        n = len(offsets)
         rela = t.kind == "RELA"
         w(f"\nRelocation section {where} at offset {t.offset:#x} contains {n} "
           f"{'entry' if n == 1 else 'entries'}:\n")
         w(_RELOC_HEADER[elf.is_64] + (" + Addend\n" if rela else "\n"))
-        if not n:
-            continue
-        middle = rows.Memo(_reloc_middle(elf, t, aw, demangle))
-        extra = _mips64_more(elf.header.machine) if elf.fmt.mips64 else \
-            _sparc_olo10_more if elf.fmt.sparcv9 and any(i & 0xFF == 33 for i in infos) else None
-        if extra is not None:
-            _write_lines_with_extra(w, offsets, infos, addends if rela else None, middle,
-                                    aw // 2, extra)
-            continue
-        for start, stop in rows.chunks(n):
-            _write_reloc_lines(w, offsets[start:stop], infos[start:stop],
-                               addends[start:stop] if rela else None, middle, aw // 2)
+        _write_reloc_rows(elf, t, w, aw, demangle, first, last)
+
+
+def _write_reloc_rows(elf, t, w, aw, demangle, first, last):
+    """Rows first..last-1 of relocation table `t`."""
+    if last <= first:
+        return
+    offsets, infos, addends = t.columns
+    rela = t.kind == "RELA"
+    middle = rows.Memo(_reloc_middle(elf, t, aw, demangle))
+    extra = _mips64_more(elf.header.machine) if elf.fmt.mips64 else \
+        _sparc_olo10_more if elf.fmt.sparcv9 and any(i & 0xFF == 33 for i in infos) else None
+    if first or last != len(offsets):
+        offsets, infos = offsets[first:last], infos[first:last]
+        addends = addends[first:last] if rela else addends
+    n = len(offsets)
+    if extra is not None:
+        _write_lines_with_extra(w, offsets, infos, addends if rela else None, middle,
+                                aw // 2, extra)
+        return
+    for start, stop in rows.chunks(n):
+        _write_reloc_lines(w, offsets[start:stop], infos[start:stop],
+                           addends[start:stop] if rela else None, middle, aw // 2)
 
 
 def _write_reloc_lines(w, offsets, infos, addends, middle, width):
@@ -541,9 +563,11 @@ _DEMANGLING = frozenset(("symbols", "dyn_syms", "relocations", "got"))
 def write_inspect_text(elf, views: list[str], out, demangle: bool = False):
     from elfkit.render.split import write_views
 
-    def write_view(view, stream):
-        if demangle and view in _DEMANGLING:
+    def write_view(view, stream, part=None):
+        if part is not None:                            # (relocations only)
+            WRITERS[view](elf, stream, demangle=demangle, part=part)
+        elif demangle and view in _DEMANGLING:
             WRITERS[view](elf, stream, demangle=True)
         else:
             WRITERS[view](elf, stream)
-    write_views(elf, views, write_view, out)
+    write_views(elf, views, write_view, out, json=False)
