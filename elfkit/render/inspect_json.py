@@ -7,8 +7,10 @@ no dict and no Python code per row.
 """
 from __future__ import annotations
 
-import json
-from json.encoder import encode_basestring_ascii as _s
+try:                     # the json package's own C encoder, without importing json: its
+    from _json import encode_basestring_ascii as _s    # decoder imports re (and enum), ~8 ms
+except ImportError:      # of every inspect --json, which reads no JSON
+    from json.encoder import encode_basestring_ascii as _s
 
 from elfkit import __version__
 from elfkit.elf.constants import PT, elf_type_name, machine_name, osabi_name
@@ -24,7 +26,41 @@ def _n(v):
 
 
 def _dump(v) -> str:
-    return json.dumps(v, indent=None)
+    """json.dumps(v) for the views' dicts, lists, strings, ints, floats, booleans and None
+    (its separators, ASCII escapes and key conversions), without importing json."""
+    if isinstance(v, str):
+        return _s(v)
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return int.__repr__(v)
+    if isinstance(v, dict):
+        return "{" + ", ".join([f"{_key(k)}: {_dump(x)}" for k, x in v.items()]) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join([_dump(x) for x in v]) + "]"
+    if isinstance(v, float):
+        return _float(v)
+    raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
+
+
+def _key(k) -> str:
+    if isinstance(k, str):
+        return _s(k)
+    if k is None or isinstance(k, (bool, int, float)):
+        return _s(_dump(k) if not isinstance(k, float) else _float(k))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
+
+
+def _float(v: float) -> str:
+    if v != v:
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return "Infinity" if v > 0 else "-Infinity"
+    return float.__repr__(v)
 
 
 def header_view(elf) -> dict:
