@@ -62,3 +62,23 @@ def test_plain_inspect_does_not_import_click():
     p = subprocess.run([sys.executable, "-c", probe, str(fixture_path("hello-pie"))],
                        capture_output=True, cwd=ROOT, timeout=120, env=dict(os.environ))
     assert p.stderr.decode().endswith("click imported: 0 status: 0"), p.stderr.decode()
+
+
+# Modules that cost start-up (2-10 ms each against readelf's ~40 ms on a 2 MB library) and that
+# inspect and link do not need: `python -X importtime` of the real command lines finds none
+# (-C imports re and ctypes with the toolchain's demangler: not here).
+HEAVY = ("enum", "re", "json", "dataclasses", "shutil", "typing", "click", "inspect", "ast")
+
+
+@pytest.mark.parametrize("argv", [
+    ["inspect", "--all", "LIBC"], ["inspect", "--all", "--json", "LIBC"], ["inspect", "LIBC"],
+    ["inspect", "--all", "PIE"], ["link", "--version"]], ids=" ".join)
+def test_start_up_imports_nothing_heavy(argv):
+    files = {"LIBC": "/usr/lib/x86_64-linux-gnu/libc.so.6", "PIE": str(fixture_path("hello-pie"))}
+    argv = [files.get(a, a) for a in argv]
+    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "elfkit", *argv],
+                       capture_output=True, cwd=ROOT, timeout=120, env=dict(os.environ))
+    assert p.returncode == 0, p.stderr.decode()[-2000:]
+    imported = {line.rpartition("|")[2].strip() for line in p.stderr.decode().splitlines()
+                if line.startswith("import time:")}
+    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
