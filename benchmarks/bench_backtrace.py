@@ -58,7 +58,10 @@ def _library() -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     src, lib = OUT / "bt_crash.c", OUT / "libbtcrash.so"
     src.write_text(CRASH)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-g", "-O0", "-o", str(lib), str(src)], check=True)
+    # built in OUT from relative names, the repository's path mapped to "." in the DWARF
+    # (DW_AT_comp_dir): no file `make bench` writes carries the machine's absolute paths
+    subprocess.run(["gcc", "-shared", "-fPIC", "-g", "-O0", f"-fdebug-prefix-map={ROOT}=.",
+                    "-o", lib.name, src.name], check=True, cwd=OUT)
     return lib
 
 
