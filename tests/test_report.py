@@ -493,11 +493,15 @@ def test_process_tree_is_straces(tmp_path_factory):
 
 
 def test_missing_file_is_one_line(tmp_path):
+    """As load-and-run answers it (127, as a shell does for a command it cannot find), and no
+    page is written."""
     r = run_elfkit("report", "-o", tmp_path / "x.html", tmp_path / "nope", env=ENV)
-    assert r.returncode == 2
-    assert r.stderr.decode().strip().splitlines() == [
-        f"elfkit: error: {tmp_path / 'nope'}: No such file or directory"]
+    ran = run_elfkit("load-and-run", tmp_path / "nope", env=ENV)
+    assert r.returncode == ran.returncode == 127
+    assert r.stderr == ran.stderr and len(r.stderr.decode().strip().splitlines()) == 1
     assert not (tmp_path / "x.html").exists()
+    sh = subprocess.run(["sh", "-c", f"exec {tmp_path / 'nope'}"], capture_output=True)
+    assert sh.returncode == r.returncode
 
 
 def test_load_and_run_report_beside_strace_and_trace_procs(tmp_path):

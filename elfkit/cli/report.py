@@ -4,7 +4,6 @@ draws). The guest's stdin, stdout and stderr are yours; elfkit's exit status is 
 load-and-run's, once the page is written."""
 from __future__ import annotations
 
-import os
 
 import click
 
@@ -21,9 +20,6 @@ def report(ctx, file, args, output, timeout, max_insns, **guest):
     """Run FILE and write one HTML page of its start-up and life (segments, address space,
     initial stack, timeline, lazy bindings, GOT, system calls, processes)."""
     from elfkit.report.record import Recorder
-    if guest.get("root", "/") == "/" and not os.path.exists(file):
-        click.echo(f"elfkit: error: {file}: No such file or directory", err=True)
-        raise SystemExit(2)
     limits = run_limits(timeout, max_insns, guest)
     recorder = Recorder()
     proc = spawn_guest(file, args, limits=limits, **recorder.spawn_options(), **guest)
