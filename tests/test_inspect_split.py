@@ -171,7 +171,7 @@ def _split_points():
 def test_relocation_view_split_at_any_row(at):
     """The relocation view made in two parts, rows before S and from S (S at each end, on a
     table boundary and beside it): the JSON is readelf's, the text as one process writes it."""
-    env = {**FORCED, "ELFKIT_TEST_SPLIT_AT": str(at)}
+    env = {**FORCED, "ELFKIT_TEST_SPLIT_AT": f"relocations:{at}"}
     proc = run_elfkit("inspect", "--relocs", "--dyn-syms", "--json", LIBC, env=env)
     assert proc.returncode == 0, proc.stderr
     diffs = Diffs()
@@ -181,5 +181,40 @@ def test_relocation_view_split_at_any_row(at):
     for args in (["--relocs"], ["--all"], ["--relocs", "--json"]):
         split = run_elfkit("inspect", *args, LIBC, env=env)
         serial = run_elfkit("inspect", *args, LIBC, env=SERIAL)
+        assert (split.returncode, split.stdout, split.stderr) == \
+            (serial.returncode, serial.stdout, serial.stderr), args
+
+
+def _symbol_points():
+    """(view, row) cuts of hello-pie's .symtab and .dynsym: each end, and inside."""
+    text = run_readelf(str(fixture_path("hello-pie")), "-S")
+    sizes = {}
+    for line in text.splitlines():
+        words = line.replace("[ ", "[").split()
+        if len(words) > 6 and words[2] in ("SYMTAB", "DYNSYM"):
+            sizes[words[2]] = int(words[5], 16) // int(words[6], 16)
+    out = []
+    for view, n in (("symbols", sizes["SYMTAB"]), ("dyn_syms", sizes["DYNSYM"])):
+        out += [(view, k) for k in sorted({0, 1, n // 2, n - 1, n})]
+    return out
+
+
+@pytest.mark.parametrize("view,at", _symbol_points())
+def test_symbol_views_split_at_any_row(view, at):
+    """A symbol view made in two parts (rows before ROW by the parent, from it on by the child,
+    with the row views after it): readelf's JSON for both symbol tables and the relocations,
+    the text as one process writes it."""
+    path = str(fixture_path("hello-pie"))
+    env = {**FORCED, "ELFKIT_TEST_SPLIT_AT": f"{view}:{at}"}
+    proc = run_elfkit("inspect", "--relocs", "--symbols", "--dyn-syms", "--json", path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    doc, orc = json.loads(proc.stdout), Oracle(path)
+    for name in ("relocations", "symbols", "dyn_syms"):
+        diffs = Diffs()
+        compare(orc.view(name), doc[name], name, diffs)
+        _fail(path, name, diffs)
+    for args in (["--symbols", "--dyn-syms"], ["--all"], ["--all", "--json"]):
+        split = run_elfkit("inspect", *args, path, env=env)
+        serial = run_elfkit("inspect", *args, path, env=SERIAL)
         assert (split.returncode, split.stdout, split.stderr) == \
             (serial.returncode, serial.stdout, serial.stderr), args

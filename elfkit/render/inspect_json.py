@@ -120,21 +120,35 @@ _LOW_FIRST = ['%d, "value": ' % k for k in range(1000)]
 _LOW = ['%03d, "value": ' % k for k in range(1000)]
 
 
-def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = False):
+def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = False, part=None):
     """Each symbol as `{"index": .., "value": .., "size": .., "type": .., ..., "name": ..}`
     (and the version keys for .dynsym): all the rows of a CHUNK in one str.join of the
     table's columns laid side by side (rows.interleave): the index in two pieces (thousands,
     the rest), st_value by str(), the text between the numbers made once per distinct size,
-    kind of symbol and version. Each row's last piece opens the next row."""
+    kind of symbol and version. Each row's last piece opens the next row. `part` (lo, hi or
+    None for the end): only what belongs to rows lo..hi-1 of the tables counted together
+    (render/split.py): a table's opening at its first row's place, its closing after its
+    last row's, the list's "]" at the end."""
     w = out.write
-    w("[")
+    lo, hi = part if part is not None else (0, None)
+
+    def ours(at):
+        return lo <= at and (hi is None or at < hi)
+    if ours(0):
+        w("[")
+    base = 0
     for ti, table in enumerate(tables):
-        if ti:
-            w(", ")
-        w('{"section": %s, "section_index": %s, "entries": [\n'
-          % (_n(table.section), _dump(table.section_index)))
         n = len(table)
-        if n:
+        at, base = base, base + n
+        first, last = max(lo - at, 0), n if hi is None else max(0, min(hi - at, n))
+        if ours(at):
+            if ti:
+                w(", ")
+            w('{"section": %s, "section_index": %s, "entries": [\n'
+              % (_n(table.section), _dump(table.section_index)))
+            if n:
+                w('{"index": ')
+        if first < last:
             names, quote = _strings(rows.symbol_names(elf, table, demangle))
             kinds = rows.symbol_kind(elf)
             machine = elf.header.machine
@@ -156,8 +170,8 @@ def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = Fals
             else:
                 tail = [quote + '},\n{"index": '] * n
                 tail[-1] = quote + "}"
-            w('{"index": ')
-            for start, stop in rows.chunks(n):
+            for start, stop in rows.chunks(last - first):
+                start, stop = start + first, stop + first
                 heads, lows = rows.index_columns(start, stop, lambda k: str(k) if k else "",
                                                  _LOW_FIRST, _LOW)
                 w("".join(rows.interleave(
@@ -165,8 +179,10 @@ def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = Fals
                     list(map(size_text.__getitem__, table.sizes[start:stop])),
                     list(map(middle.__getitem__, table.kinds[start:stop])),
                     names[start:stop], tail[start:stop])))
-        w("]}")
-    w("]")
+        if ours(base):
+            w("]}")
+    if hi is None:
+        w("]")
 
 
 def dynamic_view(elf):
@@ -385,10 +401,16 @@ def write_inspect_json(elf, views: list[str], out, demangle: bool = False):
     from elfkit.render.split import write_views
 
     def write_view(view, out, part=None):
-        if part is not None:                            # (relocations only)
+        if part is not None:                            # rows lo..hi-1 (render/split.py)
             if part[0] == 0:
                 out.write(', "%s": ' % view)
-            _write_relocations(elf, out, demangle, part)
+            if view == "relocations":
+                _write_relocations(elf, out, demangle, part)
+            elif view == "symbols":
+                _write_symbol_tables(elf, elf.symbol_tables, out, False, demangle, part)
+            else:
+                _write_symbol_tables(elf, [elf.dynsym] if elf.dynsym else [], out, True,
+                                     demangle, part)
             return
         out.write(', "%s": ' % view)
         if view == "symbols":

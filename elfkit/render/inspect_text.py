@@ -130,7 +130,8 @@ _LOW_FIRST = ["%3d: " % k for k in range(1000)]
 _LOW = ["%03d: " % k for k in range(1000)]
 
 
-def _write_symtab(elf, table, out, versions, demangle=False):
+def _write_symtab(elf, table, out, versions, demangle=False, first=0, last=None,
+                  heading=True, ending=True):
     """`%6d: %016x %5d %-7s %-6s %-8s %3s %s` per symbol, all the rows of a CHUNK in one
     str.join of the table's columns laid side by side (rows.interleave): the index as two
     pieces (newline and thousands, the rest), st_value's hex digits from one bytes.hex()
@@ -139,11 +140,14 @@ def _write_symtab(elf, table, out, versions, demangle=False):
     w = out.write
     title = table.section or "dynamic symbols (through DT_SYMTAB)"
     n = len(table)
-    w(f"\nSymbol table '{title}' contains {n} entries:\n")
     vw = 16 if elf.is_64 else 8
-    w(f"   Num:    {'Value':<{vw}}  Size Type    Bind   Vis      Ndx Name")
-    if not n:
-        w("\n")
+    if heading:
+        w(f"\nSymbol table '{title}' contains {n} entries:\n")
+        w(f"   Num:    {'Value':<{vw}}  Size Type    Bind   Vis      Ndx Name")
+    last = n if last is None else last
+    if first >= last:                     # (rows lo..hi-1 of the view: render/split.py)
+        if ending:
+            w("\n")
         return
     kinds = rows.symbol_kind(elf)
 
@@ -164,7 +168,8 @@ def _write_symtab(elf, table, out, versions, demangle=False):
         suffix = [f"{'@' if hidden else '@@'}{ver}" if ver is not None else ""
                   for ver, hidden, _raw in found]
         suffixes = list(map(suffix.__getitem__, codes))
-    for start, stop in rows.chunks(n):
+    for start, stop in rows.chunks(last - first):
+        start, stop = start + first, stop + first
         heads, lows = rows.index_columns(start, stop, lambda k: "\n%3d" % k if k else "\n   ",
                                          _LOW_FIRST, _LOW)
         columns = [heads, lows, rows.hex_column(table.values[start:stop], vw // 2),
@@ -173,21 +178,40 @@ def _write_symtab(elf, table, out, versions, demangle=False):
         if versions:
             columns.append(suffixes[start:stop])
         w("".join(rows.interleave(*columns)))
-    w("\n")
+    if ending:
+        w("\n")
 
 
-def write_symbols(elf, out, demangle=False):
-    if not elf.symbol_tables:
-        out.write("\nNo symbol table (.symtab) in this file.\n")
-    for t in elf.symbol_tables:
-        _write_symtab(elf, t, out, versions=False, demangle=demangle)
+def _write_symbol_view(elf, tables, out, versions, demangle, part, none):
+    """The tables' rows lo..hi-1 counted together (`part`, or all of them): a table's heading
+    belongs to its first row's place, its closing newline to the place after its last row;
+    `none` (no table at all) to place 0."""
+    lo, hi = part if part is not None else (0, None)
 
-
-def write_dyn_syms(elf, out, demangle=False):
-    if elf.dynsym is None:
-        out.write("\nNo dynamic symbol table in this file.\n")
+    def ours(at):
+        return lo <= at and (hi is None or at < hi)
+    if not tables:
+        if ours(0):
+            out.write(none)
         return
-    _write_symtab(elf, elf.dynsym, out, versions=True, demangle=demangle)
+    base = 0
+    for t in tables:
+        n = len(t)
+        at, base = base, base + n
+        first, last = max(lo - at, 0), n if hi is None else max(0, min(hi - at, n))
+        if ours(at) or first < last or ours(base):
+            _write_symtab(elf, t, out, versions, demangle, first, max(first, last),
+                          heading=ours(at), ending=ours(base))
+
+
+def write_symbols(elf, out, demangle=False, part=None):
+    _write_symbol_view(elf, elf.symbol_tables, out, False, demangle, part,
+                       "\nNo symbol table (.symtab) in this file.\n")
+
+
+def write_dyn_syms(elf, out, demangle=False, part=None):
+    _write_symbol_view(elf, [elf.dynsym] if elf.dynsym is not None else [], out, True,
+                       demangle, part, "\nNo dynamic symbol table in this file.\n")
 
 
 def write_dynamic(elf, out):
@@ -564,7 +588,7 @@ def write_inspect_text(elf, views: list[str], out, demangle: bool = False):
     from elfkit.render.split import write_views
 
     def write_view(view, stream, part=None):
-        if part is not None:                            # (relocations only)
+        if part is not None:                            # rows lo..hi-1 (render/split.py)
             WRITERS[view](elf, stream, demangle=demangle, part=part)
         elif demangle and view in _DEMANGLING:
             WRITERS[view](elf, stream, demangle=True)

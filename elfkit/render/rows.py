@@ -136,14 +136,17 @@ def interleave(*columns) -> list:
 
 
 def index_columns(start: int, stop: int, head, first: list[str], low: list[str]):
-    """Row numbers start..stop-1 (start a multiple of 1000) as two columns of pieces made once,
-    not a string per row: head(n // 1000) for the thousands (head(0) below 1000), and the
-    rest from `low` (`first` below 1000) -- the last three digits and what follows them."""
+    """Row numbers start..stop-1 as two columns of pieces made once, not a string per row:
+    head(n // 1000) for the thousands (head(0) below 1000), and the rest from `low` (`first`
+    below 1000) -- the last three digits and what follows them."""
     heads, lows = [], []
-    for k in range(start, stop, 1000):
-        m = min(1000, stop - k)
-        heads += [head(k // 1000)] * m
-        lows += (low if k else first)[:m]
+    k = start
+    while k < stop:
+        block, skip = divmod(k, 1000)
+        m = min(1000 - skip, stop - k)
+        heads += [head(block)] * m
+        lows += (low if block else first)[skip:skip + m]
+        k += m
     return heads, lows
 
 

@@ -1,16 +1,17 @@
-"""inspect's views on two CPUs: a forked child makes the symbol views and the last part of
-the relocation view while the parent makes the rest, and the output is the one a single
-process writes, byte for byte.
+"""inspect's views on two CPUs: a forked child makes the last rows of the row views -- the
+relocations, the symbol table, the dynamic symbols, adjacent in that order in every output --
+while the parent makes the rest, and the output is the one a single process writes, byte for
+byte.
 
 On a large library `inspect --all` is three big jobs -- the relocations, the symbol tables and
 the PLT/GOT map -- and readelf does them one after another in C. From the moment the file is
-open, the child makes into memory the symbol views (`symbols`, `dyn_syms`) and, when the
-relocations outweigh them, the relocation rows from S on (S chosen by each row's measured cost
-so both processes have about half the work; the relocation writers can make rows lo..hi-1 of
-their view); those are adjacent in every output order. The parent writes what comes before,
-makes what comes after into memory, then hands the child the output: the child writes its part
-to the same file descriptor (no copy through a pipe), the parent writes the rest. Nothing is
-shared but the file's mapping.
+open, the child makes into memory the row views' rows from a point on (a view and a row in it,
+chosen by a cost model of each view -- a part any process making some of its rows pays, such
+as decoding a symbol table's names, and a part per row -- so both processes have about half
+the work; the writers make rows lo..hi-1 of a view on request). The parent writes what comes
+before, makes what comes after into memory, then hands the child the output: the child writes
+its part to the same file descriptor (no copy through a pipe), the parent writes the rest.
+Nothing is shared but the file's mapping.
 
 Warnings come out as one process makes them: each process logs every `warn()` call
 (`ElfFile.warn_log`), and the parent replays the logs in output order -- before the child's
@@ -19,12 +20,11 @@ part, the child's, after it -- from the state at the fork, so de-duplication and
 
 When the child cannot make its part (any exception, or it dies), it writes nothing and the
 parent makes that part itself, as without a child: its errors are the serial run's. The split
-is used only where it pays: the symbol and relocation tables the views show hold MIN_ROWS
-entries or more (by the section headers), the process may run on two CPUs or more, it has no
-other thread, and the output is a file descriptor. ELFKIT_INSPECT_JOBS=1 turns it off;
-ELFKIT_INSPECT_SPLIT_MIN=N sets the threshold (the tests use 0, to split small fixtures), and
-ELFKIT_TEST_SPLIT_CHILD=fail makes the child fail and ELFKIT_TEST_SPLIT_AT=S sets S, for the
-tests.
+is used only where it pays: the row views asked for hold MIN_ROWS rows or more (by the section
+headers), the process may run on two CPUs or more, it has no other thread, and the output is
+a file descriptor. ELFKIT_INSPECT_JOBS=1 turns it off; ELFKIT_INSPECT_SPLIT_MIN=N sets the
+threshold (the tests use 0, to split small fixtures); ELFKIT_TEST_SPLIT_CHILD=fail makes the
+child fail and ELFKIT_TEST_SPLIT_AT=VIEW:ROW sets the point, for the tests.
 """
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ import os
 import struct
 import sys
 
-CHILD_VIEWS = ("symbols", "dyn_syms")
 MIN_ROWS = 20_000               # below this the fork (~1-3 ms) costs more than it gains
 _SHT_SYMTAB, _SHT_DYNSYM, _SHT_RELA, _SHT_REL = 2, 11, 4, 9
 
@@ -107,10 +106,10 @@ def _child(elf, units, write_view, out, go_r, done_w):
         elf.warn_log = log
         if os.environ.get("ELFKIT_TEST_SPLIT_CHILD") == "fail":
             raise RuntimeError("ELFKIT_TEST_SPLIT_CHILD=fail")
-        made = io.StringIO()
+        made = _Pieces()
         for view, part in units:
             write_view(view, made, part)
-        data = made.getvalue().encode(out.encoding or "utf-8", out.errors or "strict")
+        data = made.encoded(out.encoding or "utf-8", out.errors or "strict")
         status = b"ok"
     except BaseException:                               # noqa: BLE001 - the parent redoes it
         status = b"fail"
@@ -118,15 +117,48 @@ def _child(elf, units, write_view, out, go_r, done_w):
         if os.read(go_r, 1) != b"g":                    # the parent is gone
             os._exit(1)
         if status == b"ok":
-            fd, view = out.fileno(), memoryview(data)
+            fd = out.fileno()
             try:
-                while view:
-                    view = view[os.write(fd, view):]
+                _write_all(fd, data)
             except OSError as e:
                 status = b"errno %d" % (e.errno or 5)
         os.write(done_w, status + b"\0" + "\0".join(log).encode("utf-8", "surrogatepass"))
     finally:
         os._exit(0)
+
+
+class _Pieces:
+    """The child's output stream: the strings written, kept as they are, then each encoded on
+    its own -- one copy of the part in fresh memory, where a StringIO's buffer, its getvalue()
+    and the encoded whole made three (25-30 MB each for a large library's JSON, ~20 ms of page
+    faults)."""
+
+    def __init__(self):
+        self.strings: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.strings.append(text)
+        return len(text)
+
+    def encoded(self, encoding: str, errors: str) -> list[bytes]:
+        out = [text.encode(encoding, errors) for text in self.strings if text]
+        self.strings = []
+        return out
+
+
+def _write_all(fd: int, chunks: list[bytes]):
+    """All of `chunks`, in order, by writev (up to 512 at a time; short writes resumed)."""
+    i = 0
+    while i < len(chunks):
+        batch = chunks[i:i + 512]
+        done = os.writev(fd, batch)
+        for chunk in batch:                     # advance past what was written
+            if done >= len(chunk):
+                done -= len(chunk)
+                i += 1
+                continue
+            chunks[i] = chunk[done:]
+            break
 
 
 def _read_all(fd: int) -> bytes:
@@ -152,20 +184,27 @@ def _end(pid: int, kill: bool = False):
             return
 
 
-# What a row costs to make, in microseconds (text, JSON), measured on libjvm and libclang-14;
-# the rest of `--all` (summary, PLT/GOT map, small views) is taken as OTHER_US.
-_RELOC_US = (0.6, 0.25)
-_SYMBOL_US = (1.1, 0.9)
-_OTHER_US = 10_000
+# What the row views cost, in microseconds, as (text, JSON): a fixed part any process making
+# some of a view's rows pays (decoding the table, its names, versions: per row of the whole
+# table, or once) and a part per row it makes; measured on libjvm, libclang-14 and
+# libclang-cpp. The rest of `--all` (summary, PLT/GOT map, small views) is OTHER_US.
+# (Decoding a symbol table's names is about half of its view: splitting one between the two
+# processes makes both pay that, so the model splits the relocations rather than a symbol
+# table wherever it can.)
+_FIXED_PER_ROW = {"relocations": (0.0, 0.0), "symbols": (0.7, 0.7), "dyn_syms": (0.7, 0.8)}
+_FIXED = {"relocations": (3000, 3000), "symbols": (0, 0), "dyn_syms": (1000, 1000)}
+_PER_ROW = {"relocations": (0.5, 0.6), "symbols": (0.65, 0.9), "dyn_syms": (0.8, 1.1)}
+_OTHER_US = 15_000
+ROW_VIEWS = ("relocations", "symbols", "dyn_syms")     # adjacent, in this order, in every output
 
 
 def _plan(elf, views, out, json: bool):
     """(units, first, last): the (view, part) pairs in output order and the child's share,
-    units[first..last] -- the symbol views and, to even the two processes' work, the tail of
-    the relocation rows -- or None when one process is to make them all."""
-    if "relocations" not in views and not any(v in CHILD_VIEWS for v in views):
-        return None
-    if not hasattr(os, "fork"):
+    units[first..last] -- the last rows of the row views (relocations, symbols, dynamic
+    symbols) from a point chosen so both processes have about half the work -- or None when
+    one process is to make them all."""
+    row_views = [v for v in views if v in ROW_VIEWS]
+    if not row_views or not hasattr(os, "fork"):
         return None
     env = os.environ
     if env.get("ELFKIT_INSPECT_JOBS", "").strip() == "1":
@@ -181,53 +220,79 @@ def _plan(elf, views, out, json: bool):
         return None
     if cpus < 2:
         return None
-    symbols, relocs = _table_rows(elf)
-    if not any(v in CHILD_VIEWS for v in views):
-        symbols = 0
-    if "relocations" not in views:
-        relocs = 0
-    if symbols + relocs < minimum or symbols + relocs == 0:
+    counts = _table_rows(elf)
+    total_rows = sum(counts[v] for v in row_views)
+    if total_rows < minimum or total_rows == 0:
         return None
-    reloc_us, symbol_us = _RELOC_US[json], _SYMBOL_US[json]
-    half = (_OTHER_US + relocs * reloc_us + symbols * symbol_us) / 2
-    tail = min(relocs, max(0, int((half - symbols * symbol_us) / reloc_us))) if relocs else 0
-    if "ELFKIT_TEST_SPLIT_AT" in env and relocs:        # the tests' choice of S
-        tail = relocs - min(relocs, max(0, int(env["ELFKIT_TEST_SPLIT_AT"])))
+    view, at = _split_point(row_views, counts, json)
+    forced = env.get("ELFKIT_TEST_SPLIT_AT")            # the tests' choice: VIEW:ROW
+    if forced:
+        name, _, row = forced.partition(":")
+        if name in row_views:
+            view, at = name, max(0, int(row or 0))
     units, mine = [], []                  # (view, part) in output order; the child's indexes
-    for view in views:
-        if view == "relocations" and 0 < tail < relocs:
-            units.append((view, (0, relocs - tail)))
-            units.append((view, (relocs - tail, None)))
+    for v in views:
+        if v == view and at > 0:
+            units.append((v, (0, at)))
+            units.append((v, (at, None)))
             mine.append(len(units) - 1)
             continue
-        if view in CHILD_VIEWS or view == "relocations" and tail and tail == relocs:
+        if v in row_views and row_views.index(v) >= row_views.index(view):
             mine.append(len(units))
-        units.append((view, None))
+        units.append((v, None))
     if not mine or mine != list(range(mine[0], mine[-1] + 1)):
         return None
     return units, mine[0], mine[-1]
 
 
-def _table_rows(elf) -> tuple[int, int]:
-    """(symbols, relocations): the entries of the SHT_SYMTAB/SHT_DYNSYM and SHT_RELA/SHT_REL
-    sections, from the raw section headers (nothing decoded, nothing warned: the views do
-    that, in their order); (0, 0) if they cannot be read."""
+def _split_point(row_views, counts, json: bool) -> tuple[str, int]:
+    """(view, row): the child makes that view's rows from `row` on and the row views after
+    it, the parent everything else, the two costs as close as the model gets them."""
+    def fixed(v):
+        return _FIXED[v][json] + _FIXED_PER_ROW[v][json] * counts[v]
+
+    def whole(v):
+        return fixed(v) + _PER_ROW[v][json] * counts[v]
+    child = 0.0
+    parent = _OTHER_US + sum(whole(v) for v in row_views)
+    for v in reversed(row_views):                       # the child takes views from the end
+        if not counts[v]:
+            continue
+        if child + whole(v) <= parent - whole(v):
+            child, parent = child + whole(v), parent - whole(v)
+            continue
+        # within v: rows from k on to the child; parent keeps fixed(v) + k * per row
+        per = _PER_ROW[v][json]
+        base_parent, base_child = parent - whole(v), child
+        k = int((base_child + fixed(v) + per * counts[v] - base_parent - fixed(v)) / (2 * per))
+        return v, min(counts[v], max(0, k))
+    return row_views[0], 0
+
+
+def _table_rows(elf) -> dict[str, int]:
+    """The entries of the SHT_RELA/SHT_REL, SHT_SYMTAB and SHT_DYNSYM sections (as the
+    relocation, symbol and dynamic symbol views count their rows), from the raw section headers
+    (nothing decoded, nothing warned: the views do that, in their order); 0 where they cannot
+    be read."""
+    counts = dict.fromkeys(ROW_VIEWS, 0)
     h = elf.header
     try:
         shoff, shnum, entsize = h.shoff, h.shnum, h.shentsize
         if not shoff or not shnum or entsize < (64 if elf.is_64 else 40) or \
                 shoff + shnum * entsize > elf.size:
-            return 0, 0
+            return counts
         fmt = elf.fmt.endian + ("IIQQQQIIQQ" if elf.is_64 else "IIIIIIIIII")
         row = struct.Struct(fmt)
-        symbols = relocs = 0
         for i in range(min(shnum, 65536)):
             f = row.unpack_from(elf.data, shoff + i * entsize)
             typ, size, ent = f[1], f[5], f[9]
-            if typ in (_SHT_SYMTAB, _SHT_DYNSYM):
-                symbols += size // (ent or (24 if elf.is_64 else 16))
+            if typ == _SHT_SYMTAB:
+                counts["symbols"] += size // (ent or (24 if elf.is_64 else 16))
+            elif typ == _SHT_DYNSYM:
+                counts["dyn_syms"] += size // (ent or (24 if elf.is_64 else 16))
             elif typ in (_SHT_RELA, _SHT_REL):
-                relocs += size // (ent or (24 if elf.is_64 else 12 if typ == _SHT_RELA else 8))
-        return symbols, relocs
+                counts["relocations"] += size // (ent or (24 if elf.is_64 else
+                                                          12 if typ == _SHT_RELA else 8))
     except (AttributeError, struct.error, ValueError):
-        return 0, 0
+        pass
+    return counts
