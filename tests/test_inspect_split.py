@@ -139,13 +139,30 @@ def test_split_warnings_as_one_process_gives_them(damaged_symbols, args):
     assert (split.stdout, split.stderr) == (serial.stdout, serial.stderr)
 
 
-def test_a_failing_child_leaves_the_output_whole(damaged_symbols):
+@pytest.fixture(scope="module")
+def damaged_headers(tmp_path_factory):
+    """The i386 pie-relr fixture with ten bytes of its section headers changed (a case the
+    review found): decoding its tables warns, from whichever view decodes them first."""
+    data = bytearray(fixture_path("cross/i386/pie-relr").read_bytes())
+    shoff, = struct.unpack_from("<I", data, 0x20)
+    for at, value in ((15, 57), (70, 68), (117, 224), (119, 119), (169, 45), (347, 163),
+                      (381, 54), (439, 169), (447, 90), (450, 181)):
+        data[shoff + at] = value
+    path = tmp_path_factory.mktemp("split") / "pie-relr-bad-headers"
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+def test_a_failing_child_leaves_the_output_whole(damaged_symbols, damaged_headers):
+    """The parent makes the child's part and what follows anew, on tables decoded again, so
+    even the warnings come where one process gives them."""
     env = {**FORCED, "ELFKIT_TEST_SPLIT_CHILD": "fail"}
-    for path in (damaged_symbols, "/usr/lib/x86_64-linux-gnu/libc.so.6"):
-        failed, serial = run_elfkit("inspect", "--all", path, env=env), \
-            run_elfkit("inspect", "--all", path, env=SERIAL)
-        assert (failed.returncode, failed.stdout, failed.stderr) == \
-            (serial.returncode, serial.stdout, serial.stderr)
+    for path in (damaged_symbols, damaged_headers, "/usr/lib/x86_64-linux-gnu/libc.so.6"):
+        for args in (["--all"], ["--all", "--json"]):
+            failed, serial = run_elfkit("inspect", *args, path, env=env), \
+                run_elfkit("inspect", *args, path, env=SERIAL)
+            assert (failed.returncode, failed.stdout, failed.stderr) == \
+                (serial.returncode, serial.stdout, serial.stderr), (path, args)
 
 
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
@@ -218,3 +235,50 @@ def test_symbol_views_split_at_any_row(view, at):
         serial = run_elfkit("inspect", *args, path, env=SERIAL)
         assert (split.returncode, split.stdout, split.stderr) == \
             (serial.returncode, serial.stdout, serial.stderr), args
+
+
+def _patched(patch: str, *args, env):
+    """`elfkit ARGS` in a Python that first runs `patch` (a failure made on purpose)."""
+    code = f"import os, sys, errno\n{patch}\nsys.argv = ['elfkit', *sys.argv[1:]]\n" \
+           "from elfkit.cli.main import main\nmain()\n"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                          cwd=ROOT, timeout=120, env=env)
+
+
+def test_no_process_to_fork_means_one_process():
+    """fork() failing (EAGAIN at a pids limit) leaves the work to one process, output whole."""
+    patch = ("def nofork():\n    raise BlockingIOError(errno.EAGAIN, 'no more processes')\n"
+             "os.fork = nofork")
+    for args in (["--all", LIBC], ["--all", "--json", LIBC]):
+        failed, serial = _patched(patch, "inspect", *args, env=FORCED), \
+            run_elfkit("inspect", *args, env=SERIAL)
+        assert (failed.returncode, failed.stdout, failed.stderr) == \
+            (serial.returncode, serial.stdout, serial.stderr)
+
+
+def test_an_error_in_a_later_view_comes_after_the_row_views():
+    """A view after the row views raising (a bug) gives what one process gives: everything
+    before it, the row views included, then the one-line internal error."""
+    patch = ("from elfkit.render import inspect_text\n"
+             "def boom(elf, out, **kw):\n    out.write('\\nGOT view\\n')\n"
+             "    raise RuntimeError('a bug in a later view')\n"
+             "inspect_text.WRITERS['got'] = boom")
+    split = _patched(patch, "inspect", "--all", LIBC, env=FORCED)
+    serial = _patched(patch, "inspect", "--all", LIBC, env=SERIAL)
+    assert split.returncode == serial.returncode == 3
+    assert (split.stdout, split.stderr) == (serial.stdout, serial.stderr)
+    assert b"Symbol table '.dynsym'" in split.stdout
+
+
+def test_a_child_that_dies_while_writing_is_an_error_not_a_repeat():
+    """Once the child has begun writing its part, the parent cannot make it again: a child
+    killed then ends the run with one line and exit 3, the output cut short, never doubled."""
+    patch = ("from elfkit.render import split\n"
+             "def dying(fd, chunks):\n    os.write(fd, chunks[0][:100])\n    os._exit(9)\n"
+             "split._write_all = dying")
+    killed = _patched(patch, "inspect", "--all", LIBC, env=FORCED)
+    serial = run_elfkit("inspect", "--all", LIBC, env=SERIAL)
+    assert killed.returncode == 3
+    assert len(killed.stderr.decode().strip().splitlines()) == 1
+    assert b"ended before it finished" in killed.stderr
+    assert serial.stdout.startswith(killed.stdout) and len(killed.stdout) < len(serial.stdout)

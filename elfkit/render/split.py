@@ -39,33 +39,57 @@ _SHT_SYMTAB, _SHT_DYNSYM, _SHT_RELA, _SHT_REL = 2, 11, 4, 9
 
 def write_views(elf, views: list[str], write_view, out, json: bool = False):
     """write_view(view, stream, part) for each of `views`, in order, as if to `out` alone
-    (`part`: None for a whole view; the relocation view may come in two parts, (0, S) and
-    (S, None), its rows before and from S)."""
+    (`part`: None for a whole view, or (lo, hi or None): rows lo..hi-1 of a row view)."""
     plan = _plan(elf, views, out, json)
-    if plan is None:
-        for view in views:
-            write_view(view, out)
-        return
+    if plan is not None:
+        out.flush()
+        child = _fork(elf, plan, write_view, out)
+        if child is not None:
+            _write_with(child, elf, plan, write_view, out)
+            return
+    for view in views:
+        write_view(view, out)
+
+
+def _fork(elf, plan, write_view, out):
+    """(pid, go_w, done_r, the state at the fork), or None when no child could be made (no
+    pipe, no process left: EAGAIN, ENOMEM) and one process does it all."""
     units, first, last = plan
-    out.flush()
-    go_r, go_w = os.pipe()
-    done_r, done_w = os.pipe()
-    fork_state = (list(elf.warnings), set(elf._warned), elf._suppressed)
-    pid = os.fork()
+    fds = []
+    try:
+        fds += os.pipe()
+        fds += os.pipe()
+        state = (list(elf.warnings), set(elf._warned), elf._suppressed, set(elf.__dict__))
+        pid = os.fork()
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        return None
+    go_r, go_w, done_r, done_w = fds
     if pid == 0:                                        # (never returns)
         os.close(go_w)
         os.close(done_r)
         _child(elf, units[first:last + 1], write_view, out, go_r, done_w)
     os.close(go_r)
     os.close(done_w)
+    return pid, go_w, done_r, state
+
+
+def _write_with(child, elf, plan, write_view, out):
+    units, first, last = plan
+    pid, go_w, done_r, state = child
+    error = None
     try:
         elf.warn_log = before = []
         for view, part in units[:first]:
             write_view(view, out, part)
         elf.warn_log = after = []
         rest = io.StringIO()
-        for view, part in units[last + 1:]:
-            write_view(view, rest, part)
+        try:
+            for view, part in units[last + 1:]:
+                write_view(view, rest, part)
+        except Exception as e:          # noqa: BLE001 - raised after the child's part, as
+            error = e                   # one process raises it after writing the row views
         elf.warn_log = None
         out.flush()
         os.write(go_w, b"g")                            # the child's turn to write
@@ -76,28 +100,38 @@ def write_views(elf, views: list[str], write_view, out, json: bool = False):
         _end(pid, kill=True)
         raise
     finally:
+        elf.warn_log = None
         if go_w is not None:
             os.close(go_w)
         os.close(done_r)
     _end(pid)
+    started, reply = reply[:1] == b"w", reply[1:] if reply[:1] == b"w" else reply
     status, _, log = reply.partition(b"\0")
     if status.startswith(b"errno "):                    # its write failed (after any part)
         errno = int(status[6:])
         raise BrokenPipeError(errno, os.strerror(errno)) if errno == 32 else \
             OSError(errno, os.strerror(errno))
-    if status == b"ok":
-        mine = log.decode("utf-8", "surrogatepass").split("\0") if log else []
-    else:                                               # it made nothing: the serial way
-        elf.warn_log = mine = []
-        try:
-            for view, part in units[first:last + 1]:
-                write_view(view, out, part)
-        finally:
-            elf.warn_log = None
-    elf.warnings, elf._warned, elf._suppressed = fork_state
-    for message in (*before, *mine, *after):
+    if started and status != b"ok":                     # killed while writing its part
+        raise RuntimeError("the child process writing inspect's symbol and relocation rows "
+                           "ended before it finished (its part of the output is cut short)")
+    warnings, warned, suppressed, cached = state
+    elf.warnings, elf._warned, elf._suppressed = list(warnings), set(warned), suppressed
+    for message in before:
+        elf.warn(message)
+    if status != b"ok":
+        # It made nothing (an exception, or it died before writing): one process's way from
+        # here, on tables decoded anew, so their warnings come where one process gives them.
+        for key in set(elf.__dict__) - cached:
+            del elf.__dict__[key]
+        for view, part in units[first:]:
+            write_view(view, out, part)
+        return
+    mine = log.decode("utf-8", "surrogatepass").split("\0") if log else []
+    for message in (*mine, *after):
         elf.warn(message)
     out.write(rest.getvalue())
+    if error is not None:
+        raise error
 
 
 def _child(elf, units, write_view, out, go_r, done_w):
@@ -117,6 +151,7 @@ def _child(elf, units, write_view, out, go_r, done_w):
         if os.read(go_r, 1) != b"g":                    # the parent is gone
             os._exit(1)
         if status == b"ok":
+            os.write(done_w, b"w")                      # from here the parent cannot redo it
             fd = out.fileno()
             try:
                 _write_all(fd, data)
