@@ -10,6 +10,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -458,3 +459,35 @@ def test_ld_wrapper_execs_elfkit_link(tmp_path):
     run = subprocess.run([str(wrapper), "-o", "a b", "", "-lc"], capture_output=True,
                          env={**os.environ, "ELFKIT_PYTHON": str(py)}, check=True)
     assert run.stdout.split(b"\0")[:-1] == [b"-m", b"elfkit", b"link", b"-o", b"a b", b"", b"-lc"]
+
+
+def test_linker_script_inputs_as_gnu_ld_reads_them(tmp_path):
+    """INPUT/GROUP in a linker script given as an input file: a double-quoted name with a blank,
+    a comment, commas, and AS_NEEDED(...) nested in GROUP, read as GNU ld reads them: both
+    linkers take the same objects (the symbols each output defines are the same)."""
+    sources = {"main.c": "int one(void); int two(void); int three(void);\n"
+                         "int main(void) { return one() + two() + three(); }\n",
+               "part one.c": "int one(void) { return 1; }\n",
+               "two.c": "int two(void) { return 2; }\n",
+               "three.c": "int three(void) { return 3; }\n"}
+    for name, text in sources.items():
+        (tmp_path / name).write_text(text)
+        subprocess.run(["gcc", "-O1", "-fno-pie", "-c", name, "-o", name[:-2] + ".o"],
+                       cwd=tmp_path, check=True)
+    (tmp_path / "inputs.ld").write_text(
+        '/* the objects main.o needs */\nINPUT("part one.o", two.o)\n'
+        "GROUP ( AS_NEEDED ( three.o ) )\n")
+    defined = {}
+    for linker in (["ld.bfd"], [sys.executable, "-m", "elfkit", "link"]):
+        out = tmp_path / f"out-{len(defined)}"
+        r = subprocess.run([*linker, "-static", "-e", "main", "-o", str(out), "main.o",
+                            "inputs.ld"], cwd=tmp_path, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert r.returncode == 0, (linker, r.stderr)
+        nm = subprocess.run(["nm", "--defined-only", str(out)], capture_output=True,
+                            text=True, check=True).stdout
+        defined[linker[-1]] = {line.split()[-1] for line in nm.splitlines()
+                              if line.split()[1] in "Tt"}
+    assert len(set(map(frozenset, defined.values()))) == 1, defined
+    assert {"main", "one", "two", "three"} <= defined["ld.bfd"]
+    assert defined["link"] == defined["ld.bfd"]

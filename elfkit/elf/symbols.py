@@ -143,18 +143,21 @@ def names_among(elf, wanted) -> set[str]:
         if len(offsets) and max(offsets) >= len(table):
             return {n for t in elf.symbol_tables for n in t.names if n in wanted}
         starts: dict[int, str] = {}
+        unended = table.rfind(b"\0") + 1                  # a last string with no NUL
         for needle in needles:
             at = table.find(needle)
             while at >= 0:
                 begin = table.rfind(b"\0", 0, at) + 1      # the string holding it
                 end = table.find(b"\0", at)
-                if end < 0:
-                    break
+                end = len(table) if end < 0 else end    # (read to the table's end, as names are)
                 # a symbol may name any tail of it (ld shares string tails)
                 for i in range(max(begin, end - longest), end):
                     if i > 0 and table[i:end] in raw_wanted:
                         starts[i] = table[i:end].decode()
-                at = table.find(needle, end)
+                at = table.find(needle, end) if end < len(table) else -1
+        for i in range(max(unended, len(table) - longest), len(table)):
+            if i > 0 and table[i:] in raw_wanted:       # a NUL-ended needle misses it there
+                starts[i] = table[i:].decode()
         if starts:
             used = set(offsets)
             found.update(name for i, name in starts.items() if i in used)

@@ -93,7 +93,7 @@ def _without_comments(text: str) -> str:
 def script_inputs(text: str) -> list[tuple[str, list[str]]]:
     """(GROUP or INPUT, its file names) for each such command of a linker script, in order:
     comments dropped, AS_NEEDED(...) taken as the names it holds, names separated by blanks or
-    commas (ld's ldgram.y). A command whose parentheses do not close is not one. (By hand, not
+    commas, a double-quoted name whole (ld's ldgram.y and ldlex.l). A command whose parentheses do not close is not one. (By hand, not
     with `re`: importing it, and `enum` with it, was ~8 ms of a link whose -lm is a script.)"""
     text = _without_comments(text)
     out, i, n = [], 0, len(text)
@@ -116,9 +116,34 @@ def script_inputs(text: str) -> list[tuple[str, list[str]]]:
             k += 1
         if depth:
             return out
-        body = text[j + 1:k - 1].replace(",", " ").replace("(", " ( ").replace(")", " ) ")
-        out.append((kind, [w for w in body.split() if w not in ("(", ")", "AS_NEEDED")]))
+        out.append((kind, [w for w in _words(text[j + 1:k - 1])
+                           if w not in ("(", ")", "AS_NEEDED")]))
         i = k
+
+
+def _words(body: str) -> list[str]:
+    """A command's names: separated by blanks, commas and parentheses; a name in double quotes
+    is taken whole, quotes off (ldlex.l's quoted strings: "foo bar.o" is one file)."""
+    out, i, n = [], 0, len(body)
+    while i < n:
+        c = body[i]
+        if c.isspace() or c == ",":
+            i += 1
+        elif c in "()":
+            out.append(c)
+            i += 1
+        elif c == '"':
+            end = body.find('"', i + 1)
+            end = n if end < 0 else end
+            out.append(body[i + 1:end])
+            i = end + 1
+        else:
+            j = i
+            while j < n and not body[j].isspace() and body[j] not in ',()"':
+                j += 1
+            out.append(body[i:j])
+            i = j
+    return out
 
 
 def _add_path(link, path, whole, group, opts, depth=0):
