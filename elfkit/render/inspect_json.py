@@ -130,17 +130,15 @@ def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = Fals
     (render/split.py): a table's opening at its first row's place, its closing after its
     last row's, the list's "]" at the end."""
     w = out.write
-    lo, hi = part if part is not None else (0, None)
-
-    def ours(at):
-        return lo <= at and (hi is None or at < hi)
+    part = rows.RowPart(part)
+    ours = part.ours
     if ours(0):
         w("[")
     base = 0
     for ti, table in enumerate(tables):
         n = len(table)
         at, base = base, base + n
-        first, last = max(lo - at, 0), n if hi is None else max(0, min(hi - at, n))
+        first, last = part.span(at, n)
         if ours(at):
             if ti:
                 w(", ")
@@ -181,7 +179,7 @@ def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = Fals
                     names[start:stop], tail[start:stop])))
         if ours(base):
             w("]}")
-    if hi is None:
+    if part.last:
         w("]")
 
 
@@ -224,10 +222,8 @@ def _write_relocations(elf, out, demangle: bool = False, part=None):
     (render/split.py): a table's opening (or a RELR table whole) belongs to its first row's
     place, its closing to the place after its last row, the list's "]" to the end."""
     w = out.write
-    lo, hi = part if part is not None else (0, None)
-
-    def ours(at):
-        return lo <= at and (hi is None or at < hi)
+    part = rows.RowPart(part)
+    ours = part.ours
     if ours(0):
         w("[")
     base = 0
@@ -246,7 +242,7 @@ def _write_relocations(elf, out, demangle: bool = False, part=None):
         elif table.kind == "RELR":
             continue
         offsets, infos, addends = table.columns
-        first, last = max(lo - at, 0), n if hi is None else max(0, min(hi - at, n))
+        first, last = part.span(at, n)
         if last > first:
             resolve = rows.reloc_info_resolver(elf, table, demangle)
             mips64, machine = elf.fmt.mips64, elf.header.machine
@@ -277,7 +273,7 @@ def _write_relocations(elf, out, demangle: bool = False, part=None):
                                               addends[start:stop])))
         if ours(base):
             w("]}")
-    if hi is None:
+    if part.last:
         w("]")
 
 

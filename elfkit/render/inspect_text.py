@@ -186,22 +186,19 @@ def _write_symbol_view(elf, tables, out, versions, demangle, part, none):
     """The tables' rows lo..hi-1 counted together (`part`, or all of them): a table's heading
     belongs to its first row's place, its closing newline to the place after its last row;
     `none` (no table at all) to place 0."""
-    lo, hi = part if part is not None else (0, None)
-
-    def ours(at):
-        return lo <= at and (hi is None or at < hi)
+    part = rows.RowPart(part)
     if not tables:
-        if ours(0):
+        if part.ours(0):
             out.write(none)
         return
     base = 0
     for t in tables:
         n = len(t)
         at, base = base, base + n
-        first, last = max(lo - at, 0), n if hi is None else max(0, min(hi - at, n))
-        if ours(at) or first < last or ours(base):
+        first, last = part.span(at, n)
+        if part.ours(at) or first < last or part.ours(base):
             _write_symtab(elf, t, out, versions, demangle, first, max(first, last),
-                          heading=ours(at), ending=ours(base))
+                          heading=part.ours(at), ending=part.ours(base))
 
 
 def write_symbols(elf, out, demangle=False, part=None):
@@ -256,9 +253,9 @@ def write_relocations(elf, out, demangle=False, part=None):
     processes): a table's heading, or a RELR table whole, belongs to its first row's place."""
     w = out.write
     tables = elf.relocation_tables
-    lo, hi = part if part is not None else (0, None)
+    part = rows.RowPart(part)
     if not tables:
-        if lo <= 0 and (hi is None or hi > 0):
+        if part.ours(0):
             w("\nThere are no relocations in this file.\n")
         return
     aw = 16 if elf.is_64 else 8
@@ -266,8 +263,8 @@ def write_relocations(elf, out, demangle=False, part=None):
     for t in tables:
         n = 0 if t.kind == "RELR" else len(t.columns[0])
         at, base = base, base + n
-        first, last = max(lo - at, 0), n if hi is None else max(0, min(hi - at, n))
-        if not (lo <= at and (hi is None or at < hi)):          # its heading is not ours
+        first, last = part.span(at, n)
+        if not part.ours(at):                                   # its heading is not ours
             if t.kind != "RELR":
                 _write_reloc_rows(elf, t, w, aw, demangle, first, last)
             continue

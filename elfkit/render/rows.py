@@ -150,6 +150,29 @@ def index_columns(start: int, stop: int, head, first: list[str], low: list[str])
     return heads, lows
 
 
+class RowPart:
+    """Rows lo..hi-1 (hi None: to the end) of a view's tables counted together, for a view made
+    in two parts (render/split.py): `ours(place)` says whether something at that place
+    (a table's heading at its first row's, its closing after its last row's) is this part's;
+    `span(at, n)` the rows of a table of n rows starting at `at` this part makes; `last` whether
+    this part ends the view. RowPart(None) is the whole view."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self, part):
+        self.lo, self.hi = part if part is not None else (0, None)
+
+    def ours(self, at: int) -> bool:
+        return self.lo <= at and (self.hi is None or at < self.hi)
+
+    def span(self, at: int, n: int) -> tuple[int, int]:
+        return max(self.lo - at, 0), n if self.hi is None else max(0, min(self.hi - at, n))
+
+    @property
+    def last(self) -> bool:
+        return self.hi is None
+
+
 def chunks(n: int):
     """[start, stop) ranges of at most CHUNK rows covering n rows."""
     return ((i, min(i + CHUNK, n)) for i in range(0, n, CHUNK))
