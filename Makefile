@@ -17,12 +17,12 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
 all: venv fixtures
 
+# The install is editable_mode=compat: a plain path in a .pth; the default editable finder
+# imports pathlib, re and importlib.util at every start (~15 ms of each `elfkit` command). If a
+# setuptools ever drops the mode, the default one is used.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# compat: a plain path in a .pth; the default editable finder imports pathlib, re and
-	# importlib.util at every start (~15 ms of each `elfkit` command). If a setuptools ever drops
-	# the mode, the default one is used.
 	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat 2>/dev/null || \
 		$(PY) -m pip install --quiet -e '.[test]'
 	$(PY) -m compileall -q elfkit   # bytecode up front: start-up matters, and PYTHONDONTWRITEBYTECODE may be set
