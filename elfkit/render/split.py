@@ -33,8 +33,9 @@ import os
 import struct
 import sys
 
+from elfkit.elf.constants import SHT
+
 MIN_ROWS = 20_000               # below this the fork (~1-3 ms) costs more than it gains
-_SHT_SYMTAB, _SHT_DYNSYM, _SHT_RELA, _SHT_REL = 2, 11, 4, 9
 
 
 def write_views(elf, views: list[str], write_view, out, json: bool = False):
@@ -105,8 +106,8 @@ def _write_with(child, elf, plan, write_view, out):
             os.close(go_w)
         os.close(done_r)
     _end(pid)
-    started, reply = reply[:1] == b"w", reply[1:] if reply[:1] == b"w" else reply
-    status, _, log = reply.partition(b"\0")
+    started = reply.startswith(b"w")                   # it said it began writing
+    status, _, log = (reply[1:] if started else reply).partition(b"\0")
     if status.startswith(b"errno "):                    # its write failed (after any part)
         errno = int(status[6:])
         raise BrokenPipeError(errno, os.strerror(errno)) if errno == 32 else \
@@ -296,10 +297,10 @@ def _split_point(row_views, counts, json: bool) -> tuple[str, int]:
         if child + whole(v) <= parent - whole(v):
             child, parent = child + whole(v), parent - whole(v)
             continue
-        # within v: rows from k on to the child; parent keeps fixed(v) + k * per row
+        # within v: rows k.. to the child, ..k-1 to the parent; both pay fixed(v), so the
+        # costs meet where parent_before + k * per == child_before + (n - k) * per
         per = _PER_ROW[v][json]
-        base_parent, base_child = parent - whole(v), child
-        k = int((base_child + fixed(v) + per * counts[v] - base_parent - fixed(v)) / (2 * per))
+        k = int((child + per * counts[v] - (parent - whole(v))) / (2 * per))
         return v, min(counts[v], max(0, k))
     return row_views[0], 0
 
@@ -310,24 +311,20 @@ def _table_rows(elf) -> dict[str, int]:
     (nothing decoded, nothing warned: the views do that, in their order); 0 where they cannot
     be read."""
     counts = dict.fromkeys(ROW_VIEWS, 0)
-    h = elf.header
+    h, fmt = elf.header, elf.fmt
+    view_of = {SHT.SYMTAB: ("symbols", fmt.sym.size), SHT.DYNSYM: ("dyn_syms", fmt.sym.size),
+               SHT.RELA: ("relocations", fmt.rela.size), SHT.REL: ("relocations", fmt.rel.size)}
     try:
         shoff, shnum, entsize = h.shoff, h.shnum, h.shentsize
-        if not shoff or not shnum or entsize < (64 if elf.is_64 else 40) or \
+        if not shoff or not shnum or entsize < fmt.shdr.size or \
                 shoff + shnum * entsize > elf.size:
             return counts
-        fmt = elf.fmt.endian + ("IIQQQQIIQQ" if elf.is_64 else "IIIIIIIIII")
-        row = struct.Struct(fmt)
         for i in range(min(shnum, 65536)):
-            f = row.unpack_from(elf.data, shoff + i * entsize)
-            typ, size, ent = f[1], f[5], f[9]
-            if typ == _SHT_SYMTAB:
-                counts["symbols"] += size // (ent or (24 if elf.is_64 else 16))
-            elif typ == _SHT_DYNSYM:
-                counts["dyn_syms"] += size // (ent or (24 if elf.is_64 else 16))
-            elif typ in (_SHT_RELA, _SHT_REL):
-                counts["relocations"] += size // (ent or (24 if elf.is_64 else
-                                                          12 if typ == _SHT_RELA else 8))
+            f = fmt.shdr.unpack_from(elf.data, shoff + i * entsize)
+            typ, size, ent = f[1], f[5], f[9]      # sh_type, sh_size, sh_entsize (both classes)
+            if typ in view_of:
+                view, default = view_of[typ]
+                counts[view] += size // (ent or default)
     except (AttributeError, struct.error, ValueError):
         pass
     return counts
