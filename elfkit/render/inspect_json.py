@@ -131,15 +131,11 @@ def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = Fals
     last row's, the list's "]" at the end."""
     w = out.write
     part = rows.RowPart(part)
-    ours = part.ours
-    if ours(0):
+    if part.ours(0):
         w("[")
-    base = 0
-    for ti, table in enumerate(tables):
+    for ti, table, heading, first, last, closing in part.tables(tables):
         n = len(table)
-        at, base = base, base + n
-        first, last = part.span(at, n)
-        if ours(at):
+        if heading:
             if ti:
                 w(", ")
             w('{"section": %s, "section_index": %s, "entries": [\n'
@@ -177,7 +173,7 @@ def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = Fals
                     list(map(size_text.__getitem__, table.sizes[start:stop])),
                     list(map(middle.__getitem__, table.kinds[start:stop])),
                     names[start:stop], tail[start:stop])))
-        if ours(base):
+        if closing:
             w("]}")
     if part.last:
         w("]")
@@ -223,14 +219,11 @@ def _write_relocations(elf, out, demangle: bool = False, part=None):
     place, its closing to the place after its last row, the list's "]" to the end."""
     w = out.write
     part = rows.RowPart(part)
-    ours = part.ours
-    if ours(0):
+    if part.ours(0):
         w("[")
-    base = 0
-    for ti, table in enumerate(elf.relocation_tables):
-        n = 0 if table.kind == "RELR" else len(table.columns[0])
-        at, base = base, base + n
-        if ours(at):
+    for ti, table, heading, first, last, closing in part.tables(elf.relocation_tables,
+                                                                rows.relocation_rows):
+        if heading:
             if ti:
                 w(", ")
             w('{"section": %s, "offset": %d, "kind": %s' % (_n(table.section), table.offset,
@@ -242,7 +235,7 @@ def _write_relocations(elf, out, demangle: bool = False, part=None):
         elif table.kind == "RELR":
             continue
         offsets, infos, addends = table.columns
-        first, last = part.span(at, n)
+        n = len(offsets)
         if last > first:
             resolve = rows.reloc_info_resolver(elf, table, demangle)
             mips64, machine = elf.fmt.mips64, elf.header.machine
@@ -271,7 +264,7 @@ def _write_relocations(elf, out, demangle: bool = False, part=None):
                 w(fmt % tuple(rows.interleave(offsets[start:stop],
                                               list(map(heads.__getitem__, infos[start:stop])),
                                               addends[start:stop])))
-        if ours(base):
+        if closing:
             w("]}")
     if part.last:
         w("]")
@@ -397,25 +390,18 @@ def write_inspect_json(elf, views: list[str], out, demangle: bool = False):
     from elfkit.render.split import write_views
 
     def write_view(view, out, part=None):
-        if part is not None:                            # rows lo..hi-1 (render/split.py)
-            if part[0] == 0:
-                out.write(', "%s": ' % view)
-            if view == "relocations":
-                _write_relocations(elf, out, demangle, part)
-            elif view == "symbols":
-                _write_symbol_tables(elf, elf.symbol_tables, out, False, demangle, part)
-            else:
-                _write_symbol_tables(elf, [elf.dynsym] if elf.dynsym else [], out, True,
-                                     demangle, part)
-            return
-        out.write(', "%s": ' % view)
+        """One view; `part`: rows lo..hi-1 of a row view (render/split.py), the key written
+        by the part that begins it."""
+        if part is None or part[0] == 0:
+            out.write(', "%s": ' % view)
         if view == "symbols":
-            _write_symbol_tables(elf, elf.symbol_tables, out, versions=False, demangle=demangle)
+            _write_symbol_tables(elf, elf.symbol_tables, out, versions=False, demangle=demangle,
+                                 part=part)
         elif view == "dyn_syms":
             _write_symbol_tables(elf, [elf.dynsym] if elf.dynsym else [], out, versions=True,
-                                 demangle=demangle)
+                                 demangle=demangle, part=part)
         elif view == "relocations":
-            _write_relocations(elf, out, demangle)
+            _write_relocations(elf, out, demangle, part)
         elif view == "got" and demangle:
             out.write(_dump(got_view(elf, demangle=True)))
         else:

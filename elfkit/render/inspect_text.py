@@ -191,14 +191,9 @@ def _write_symbol_view(elf, tables, out, versions, demangle, part, none):
         if part.ours(0):
             out.write(none)
         return
-    base = 0
-    for t in tables:
-        n = len(t)
-        at, base = base, base + n
-        first, last = part.span(at, n)
-        if part.ours(at) or first < last or part.ours(base):
-            _write_symtab(elf, t, out, versions, demangle, first, max(first, last),
-                          heading=part.ours(at), ending=part.ours(base))
+    for _, t, heading, first, last, ending in part.tables(tables):
+        if heading or first < last or ending:
+            _write_symtab(elf, t, out, versions, demangle, first, last, heading, ending)
 
 
 def write_symbols(elf, out, demangle=False, part=None):
@@ -259,14 +254,9 @@ def write_relocations(elf, out, demangle=False, part=None):
             w("\nThere are no relocations in this file.\n")
         return
     aw = 16 if elf.is_64 else 8
-    base = 0
-    for t in tables:
-        n = 0 if t.kind == "RELR" else len(t.columns[0])
-        at, base = base, base + n
-        first, last = part.span(at, n)
-        if not part.ours(at):                                   # its heading is not ours
-            if t.kind != "RELR":
-                _write_reloc_rows(elf, t, w, aw, demangle, first, last)
+    for _, t, heading, first, last, _closing in part.tables(tables, rows.relocation_rows):
+        if not heading:                                         # its heading is not ours
+            _write_reloc_rows(elf, t, w, aw, demangle, first, last)
             continue
         where = f"'{t.section}'" if t.section else f"'{t.kind}' (from the dynamic section)"
         if t.kind == "RELR":
@@ -277,10 +267,10 @@ def write_relocations(elf, out, demangle=False, part=None):
                 w("\n".join(rows.hex_column(t.relr_addresses, aw // 2)))
                 w("\n")
             continue
-        rela = t.kind == "RELA"
+        n = len(t.columns[0])
         w(f"\nRelocation section {where} at offset {t.offset:#x} contains {n} "
           f"{'entry' if n == 1 else 'entries'}:\n")
-        w(_RELOC_HEADER[elf.is_64] + (" + Addend\n" if rela else "\n"))
+        w(_RELOC_HEADER[elf.is_64] + (" + Addend\n" if t.kind == "RELA" else "\n"))
         _write_reloc_rows(elf, t, w, aw, demangle, first, last)
 
 

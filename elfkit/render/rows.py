@@ -152,10 +152,10 @@ def index_columns(start: int, stop: int, head, first: list[str], low: list[str])
 
 class RowPart:
     """Rows lo..hi-1 (hi None: to the end) of a view's tables counted together, for a view made
-    in two parts (render/split.py): `ours(place)` says whether something at that place
-    (a table's heading at its first row's, its closing after its last row's) is this part's;
-    `span(at, n)` the rows of a table of n rows starting at `at` this part makes; `last` whether
-    this part ends the view. RowPart(None) is the whole view."""
+    in two parts (render/split.py); RowPart(None) is the whole view. `tables()` walks them:
+    for each, whether its heading (at its first row's place) and its closing (at the place
+    after its last row) are this part's, and the rows first..last-1 of it that are; `ours(0)`
+    and `last` say whether the view's own opening and end are."""
 
     __slots__ = ("lo", "hi")
 
@@ -165,12 +165,26 @@ class RowPart:
     def ours(self, at: int) -> bool:
         return self.lo <= at and (self.hi is None or at < self.hi)
 
-    def span(self, at: int, n: int) -> tuple[int, int]:
-        return max(self.lo - at, 0), n if self.hi is None else max(0, min(self.hi - at, n))
+    def tables(self, tables, rows_of=len):
+        """(index, table, heading ours, first, last, closing ours) for each of `tables`, whose
+        rows `rows_of(table)` counts."""
+        base = 0
+        for i, table in enumerate(tables):
+            n = rows_of(table)
+            at, base = base, base + n
+            first = max(self.lo - at, 0)
+            last = n if self.hi is None else max(first, min(self.hi - at, n))
+            yield i, table, self.ours(at), first, last, self.ours(base)
 
     @property
     def last(self) -> bool:
         return self.hi is None
+
+
+def relocation_rows(table) -> int:
+    """A relocation table's rows in the relocation views: a RELR table is one piece (its
+    heading's place), no rows."""
+    return 0 if table.kind == "RELR" else len(table.columns[0])
 
 
 def chunks(n: int):
