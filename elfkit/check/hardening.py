@@ -41,19 +41,10 @@ def is_pie(elf) -> bool:
     return Facts(elf).kind in ("pie", "static-pie")
 
 
-def _symbol_names(elf):
-    names = set()
-    if elf.dynsym:
-        names.update(elf.dynsym.names)
-    for t in elf.symbol_tables:
-        names.update(t.names)
-    return names
-
-
 _CANARY = frozenset({"__stack_chk_fail", "__stack_chk_guard", "__stack_chk_fail_local"})
 
 
-def _summary_names(elf) -> set[str]:
+def _symbol_names(elf) -> set[str]:
     """The names canary() and fortified() look for that the file's symbols have: .dynsym's
     read whole (ld.so's table, small), the SHT_SYMTAB tables' searched for them alone
     (elf.symbols.names_among: a library's .symtab can hold 100,000 names)."""
@@ -67,14 +58,13 @@ def _summary_names(elf) -> set[str]:
 
 def canary(elf, names=None) -> bool:
     names = _symbol_names(elf) if names is None else names
-    return "__stack_chk_fail" in names or "__stack_chk_guard" in names or \
-        "__stack_chk_fail_local" in names
+    return not _CANARY.isdisjoint(names)
 
 
 def fortified(elf, names=None) -> list[str]:
     """The glibc __*_chk functions referenced (never __stack_chk_fail or unrelated *_chk names)."""
     names = _symbol_names(elf) if names is None else names
-    return sorted(CHK_FUNCTIONS.keys() & names)      # in C: a library has 100,000 names
+    return sorted(CHK_FUNCTIONS.keys() & names)
 
 
 def x86_features(elf) -> tuple[bool, bool]:
@@ -98,7 +88,7 @@ def summary(elf) -> dict:
     from elfkit.elf.constants import EM
     from elfkit.elf.notes import GNU_PROPERTY_AARCH64_FEATURE_1_BTI, \
         GNU_PROPERTY_AARCH64_FEATURE_1_PAC
-    names = _summary_names(elf)
+    names = _symbol_names(elf)
     facts = Facts(elf)
     ibt = shstk = bti = pac = None
     if facts.x86:

@@ -122,8 +122,10 @@ def names_among(elf, wanted) -> set[str]:
     it starts and a NUL ends it), then looked for among the symbols' st_name. A table whose
     names would warn (an index past its string table) is read whole, so the warnings are
     those of read_symbol_tables, in its order."""
-    if "symbol_tables" in elf.__dict__:                 # (ElfFile caches it there)
+    def decoded():
         return {n for t in elf.symbol_tables for n in t.names if n in wanted}
+    if "symbol_tables" in elf.__dict__:                 # (ElfFile caches it there)
+        return decoded()
     found: set[str] = set()
     raw_wanted = {w.encode() for w in wanted if w and "\0" not in w}
     if not raw_wanted:
@@ -141,7 +143,7 @@ def names_among(elf, wanted) -> set[str]:
         offsets = _columns(elf, offset, length - length % entsize)["name"]
         table = b"" if strtab is None else bytes(elf.data[strtab[0]:min(strtab[1], elf.size)])
         if len(offsets) and max(offsets) >= len(table):
-            return {n for t in elf.symbol_tables for n in t.names if n in wanted}
+            return decoded()
         starts: dict[int, str] = {}
         unended = table.rfind(b"\0") + 1                  # a last string with no NUL
         for needle in needles:
