@@ -139,7 +139,10 @@ class ObjectFile:
             if h[4] + h[5] > len(data):
                 self._bad("the section name table lies outside the file")
             names = data[h[4]:h[4] + h[5]]
-        self.section_names = _names(names, [h[0] for h in self.headers], self)
+        self.section_names = _names(names, [h[0] for h in self.headers])
+        if None in self.section_names:
+            bad = self.headers[self.section_names.index(None)][0]
+            self._bad(f"a name offset {bad:#x} is past the end of its string table")
 
     def _read(self):
         data, size = self.data, len(self.data)
@@ -207,23 +210,14 @@ class ObjectFile:
         sections = self.sections
         nsec = len(sections)
         append = self.symbols.append
-        # an ASCII table (nearly all are) is decoded once, each name then cut with str.index
-        text = strtab.decode("ascii") if strtab.isascii() else None
-        tlen = len(strtab)
-        for st_name, st_info, st_other, shndx, value, size in \
-                struct.iter_unpack("<IBBHQQ", data[offset:offset + sz]):
+        entries = list(struct.iter_unpack("<IBBHQQ", data[offset:offset + sz]))
+        names = _names(strtab, [e[0] for e in entries])
+        for (st_name, st_info, st_other, shndx, value, size), name in zip(entries, names):
             sec = sections[shndx] if 0 < shndx < nsec else None
             if shndx >= nsec and shndx < 0xFF00:
                 self._bad(f"a symbol's section index {shndx} is not a section")
-            if not st_name:
-                name = ""
-            elif text is not None and st_name < tlen:
-                end = text.find("\0", st_name)
-                if end < 0:
-                    self._bad(f"a name offset {st_name:#x} is past the end of its string table")
-                name = text[st_name:end]
-            else:
-                name = _cstr(strtab, st_name, self)
+            if name is None:
+                self._bad(f"a name offset {st_name:#x} is past the end of its string table")
             append(LocalSymbol(name, value, size, st_info, st_other, shndx, sec))
 
     def _read_group_at(self, name, offset, size, info):
@@ -246,32 +240,27 @@ class ObjectFile:
 _ALLOC, _EXEC, _EXCLUDE, _NOBITS = 0x2, 0x4, 0x80000000, 8
 
 
-def _names(table: bytes, offsets: list[int], obj) -> list[str]:
-    """The names at `offsets` of a string table: an ASCII table (nearly all are) is decoded
-    once and each name cut from it with str.find, else each is read by _cstr."""
-    if not table.isascii():
-        return [_cstr(table, o, obj) for o in offsets]
-    text, n, out = table.decode("ascii"), len(table), []
-    find = text.find
+def _names(table: bytes, offsets: list[int]) -> list[str | None]:
+    """The names at `offsets` of a string table (offset 0: ""), None for an offset past its
+    end or with no NUL after it: an ASCII table (nearly all are) is decoded once and each name
+    cut from it with str.find; another's names are decoded one by one (UTF-8, backslashes for
+    bad bytes)."""
+    n, out = len(table), []
+    if table.isascii():
+        text = table.decode("ascii")
+        find = text.find
+        for o in offsets:
+            end = find("\0", o) if o else o
+            out.append(text[o:end] if not o or o < n and end >= 0 else None)
+        return out
     for o in offsets:
-        end = find("\0", o) if o else o
-        if o and (o >= n or end < 0):
-            obj._bad(f"a name offset {o:#x} is past the end of its string table")
-        out.append(text[o:end])
+        if not o:
+            out.append("")
+            continue
+        end = table.find(b"\0", o)
+        out.append(table[o:end].decode("utf-8", "backslashreplace") if o < n and end >= 0
+                   else None)
     return out
-
-
-def _cstr(table: bytes, offset: int, obj) -> str:
-    if not offset:
-        return ""
-    end = table.find(b"\0", offset)
-    if offset >= len(table) or end < 0:
-        obj._bad(f"a name offset {offset:#x} is past the end of its string table")
-    raw = table[offset:end]
-    try:
-        return raw.decode("ascii")
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", "backslashreplace")
 
 
 def is_elf(data) -> bool:
