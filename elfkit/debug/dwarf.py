@@ -13,7 +13,8 @@ from elftools.common.exceptions import DWARFError, ELFError
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DWARFInfo, DwarfConfig
 from elftools.dwarf.enums import ENUM_DW_AT, ENUM_DW_FORM, ENUM_DW_TAG
 
-from elfkit.debug.forms import ADDRX_FORMS, CU_REF_FORMS, STRING_FORMS, read_form, sleb, uleb
+from elfkit.debug.forms import ADDRX_FORMS, CU_REF_FORMS, STRING_FORMS, cstr, read_form, sleb, \
+    uleb
 from elfkit.debug.lines import LineTable, file_namer, read_header, run_program
 from elfkit.debug.scopes import Plan, scan_scopes
 from elfkit.debug.sections import DebugSections
@@ -297,14 +298,14 @@ class Unit:
             return _text(value)
         if form in ("DW_FORM_strp", "DW_FORM_line_strp"):
             sec = ".debug_str" if form == "DW_FORM_strp" else ".debug_line_str"
-            return _cstr(self.dd.sections.get(sec), value)
+            return cstr(self.dd.sections.get(sec), value)
         if form in ("DW_FORM_strx", "DW_FORM_strx1", "DW_FORM_strx2", "DW_FORM_strx3",
                     "DW_FORM_strx4", "DW_FORM_GNU_str_index"):
             offs = self.dd.sections.get(".debug_str_offsets")
             if offs is None:
                 return None
             at = self.str_offsets_base + value * self.offset_size
-            return _cstr(self.dd.sections.get(".debug_str"),
+            return cstr(self.dd.sections.get(".debug_str"),
                          int.from_bytes(offs[at:at + self.offset_size], "little"))
         return None                               # DW_FORM_GNU_strp_alt: dwz's other file
 
@@ -475,9 +476,3 @@ def _text(value) -> str | None:
         return value.decode("utf-8", "surrogateescape")
     return str(value)
 
-
-def _cstr(data, offset: int) -> str | None:
-    if data is None or offset >= len(data):
-        return None
-    end = data.find(b"\0", offset)
-    return data[offset:end if end >= 0 else len(data)].decode("utf-8", "surrogateescape")

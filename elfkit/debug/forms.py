@@ -48,6 +48,15 @@ ADDRX_FORMS = {"DW_FORM_addrx", "DW_FORM_addrx1", "DW_FORM_addrx2", "DW_FORM_add
                "DW_FORM_addrx4", "DW_FORM_GNU_addr_index"}
 
 
+def cstr(data, offset: int) -> str | None:
+    """The NUL-ended string at `offset` of a string section (.debug_str, .debug_line_str), to
+    the section's end when no NUL follows; None past its end or with no section."""
+    if data is None or offset >= len(data):
+        return None
+    end = data.find(b"\0", offset)
+    return data[offset:end if end >= 0 else len(data)].decode("utf-8", "surrogateescape")
+
+
 def uleb(data, pos: int) -> tuple[int, int]:
     v = 0
     shift = 0

@@ -17,7 +17,8 @@ from __future__ import annotations
 import io
 
 from elfkit.debug.expr import block_text, decode_expr, register_names, regname
-from elfkit.debug.forms import FORM_BY_CODE, entry_formats, legacy_tables, read_form, sleb, uleb
+from elfkit.debug.forms import FORM_BY_CODE, cstr, entry_formats, legacy_tables, read_form, \
+    sleb, uleb
 from elfkit.debug.sections import DebugSections
 from elfkit.errors import DebugInfoError
 
@@ -372,9 +373,9 @@ class Dumper:
 
     def line_string(self, form, value):
         if form == "DW_FORM_line_strp":
-            return _cstr(self.sections.get(".debug_line_str"), value)
+            return cstr(self.sections.get(".debug_line_str"), value)
         if form == "DW_FORM_strp":
-            return _cstr(self.sections.get(".debug_str"), value)
+            return cstr(self.sections.get(".debug_str"), value)
         if form == "DW_FORM_string":
             return value.decode("utf-8", "surrogateescape")
         return None
@@ -567,13 +568,6 @@ def _aug(h) -> str:
 def _s64(v: int) -> int:
     v &= (1 << 64) - 1
     return v - (1 << 64) if v >> 63 else v
-
-
-def _cstr(data, offset):
-    if data is None or offset >= len(data):
-        return None
-    end = data.find(b"\0", offset)
-    return data[offset:end if end >= 0 else len(data)].decode("utf-8", "surrogateescape")
 
 
 # --- line-number programs ----------------------------------------------------------------------
