@@ -75,7 +75,7 @@ def _leave(status: int):
 
 def main():
     if sys.argv[1:2] == ["link"]:                # ld's argv: no click at all
-        gc.disable()                             # (see below; the link keeps it off)
+        gc.disable()                             # from the imports on (run_argv says why)
         from elfkit.cli.link import run_argv
         _leave(run_argv(sys.argv[2:]))
     inspecting = sys.argv[1:2] == ["inspect"]
