@@ -56,8 +56,6 @@ class Constants(metaclass=_ConstantsType):
     """A namespace of named ints (see the module's docstring)."""
 
 
-
-
 class ELFCLASS(Constants):
     NONE = 0
     ELF32 = 1

@@ -56,15 +56,16 @@ def interpreter(elf) -> str | None:
 
 _MASK = (1 << 64) - 1
 _PT_GNU_MBIND_LO, _PT_GNU_MBIND_HI = 0x6474E555, 0x6474E555 + 4095
-# Plain ints: `flags & SHF.TLS` makes an IntFlag on every test (enum's __and__), and the
-# mapping below runs sections x segments of them (~10 ms of `inspect --all` on libc).
-_TLS, _ALLOC, _NOBITS = int(SHF.TLS), int(SHF.ALLOC), int(SHT.NOBITS)
-_PT_TLS, _PT_PHDR, _PT_LOAD = int(PT.TLS), int(PT.PHDR), int(PT.LOAD)
-_TLS_SEGMENTS = frozenset({_PT_TLS, int(PT.GNU_RELRO), _PT_LOAD})
-_NO_TLS_SEGMENTS = frozenset({_PT_TLS, _PT_PHDR})
-_EMPTY_CHECKED = frozenset({int(PT.DYNAMIC), int(PT.NOTE)})
-_ALLOC_ONLY_SEGMENTS = frozenset(int(t) for t in (PT.LOAD, PT.DYNAMIC, PT.GNU_EH_FRAME,
-                                                  PT.GNU_STACK, PT.GNU_RELRO, PT.GNU_SFRAME))
+# The mapping below tests sections x segments: the numbers it compares are module globals and
+# sets, not class attributes and tuples (when they were IntFlag members, each `&` also made a
+# new one: ~10 ms of `inspect --all` on libc).
+_TLS, _ALLOC, _NOBITS = SHF.TLS, SHF.ALLOC, SHT.NOBITS
+_PT_TLS = PT.TLS
+_TLS_SEGMENTS = frozenset({PT.TLS, PT.GNU_RELRO, PT.LOAD})
+_NO_TLS_SEGMENTS = frozenset({PT.TLS, PT.PHDR})
+_EMPTY_CHECKED = frozenset({PT.DYNAMIC, PT.NOTE})
+_ALLOC_ONLY_SEGMENTS = frozenset({PT.LOAD, PT.DYNAMIC, PT.GNU_EH_FRAME, PT.GNU_STACK,
+                                  PT.GNU_RELRO, PT.GNU_SFRAME})
 
 
 def _tbss_special(sec, seg) -> bool:

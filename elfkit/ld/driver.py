@@ -93,8 +93,9 @@ def _without_comments(text: str) -> str:
 def script_inputs(text: str) -> list[tuple[str, list[str]]]:
     """(GROUP or INPUT, its file names) for each such command of a linker script, in order:
     comments dropped, AS_NEEDED(...) taken as the names it holds, names separated by blanks or
-    commas, a double-quoted name whole (ld's ldgram.y and ldlex.l). A command whose parentheses do not close is not one. (By hand, not
-    with `re`: importing it, and `enum` with it, was ~8 ms of a link whose -lm is a script.)"""
+    commas, a double-quoted name whole (ld's ldgram.y and ldlex.l). A command whose
+    parentheses do not close is not one. (By hand, not with `re`: importing it, and `enum`
+    with it, was ~8 ms of a link whose -lm is a script.)"""
     text = _without_comments(text)
     out, i, n = [], 0, len(text)
     while True:
