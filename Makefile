@@ -4,7 +4,12 @@
 #   make bench  benchmarks side by side with their peers, rewrites BENCH.md
 #   make fuzz   the fuzzing campaign of every command (elfkit/fuzz), resumable, rewrites FUZZ.md
 
-PYTHON ?= python3
+# The interpreter: the distribution's /usr/bin/python3 when it is 3.10 or newer (pyproject.toml),
+# else python3 on PATH. Debian builds its CPython with PGO and LTO and a static libpython; a
+# --enable-shared build without them (pyenv's, first on PATH here) runs elfkit 10-15% slower,
+# start-up and system-call hooks alike (docs/ARCHITECTURE.md, `elfkit/cli`).
+PYTHON ?= $(shell /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+	2>/dev/null && echo /usr/bin/python3 || echo python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
