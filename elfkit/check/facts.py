@@ -6,11 +6,10 @@ that runs three checks costs three checks' worth of parsing.
 """
 from __future__ import annotations
 
-from functools import cached_property
-
 from elfkit.check.machines import PPC64, Machine, machine_of
 from elfkit.elf.constants import DF, DF_1, DT, EM, ET, GNU_PROPERTY, PT, SHN, SHT
 from elfkit.elf.notes import GNU_PROPERTY_AARCH64_FEATURE_1_AND
+from elfkit.elf.record import cached_property
 
 # File kinds: key -> how people say it.  The key is what JSON carries.
 KINDS = {

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import mmap
 import os
-from functools import cached_property
 
 from elfkit.errors import ElfFormatError, InputError
 from elfkit.elf.header import ElfHeader, parse_header
+from elfkit.elf.record import cached_property
 
 
 def map_readonly(path: str, kind: str):

@@ -4,6 +4,11 @@ What `@dataclass(slots=True)` gave them -- a field-by-field `__repr__` and `__eq
 importing `dataclasses` (and with it `inspect`, `ast`, `dis`) or exec'ing generated methods per
 class: both cost start-up on every `elfkit inspect`. A subclass lists its fields, in order, as
 `__slots__` (a tuple) and writes its own `__init__`.
+
+`cached_property`: functools.cached_property without functools (whose import, with `types`
+and the rest it pulls in, is ~8 M instructions, a tenth of an `inspect --all` run's, callgrind)
+and without its per-instance lock (3.11); the value goes into the instance's `__dict__`, which
+shadows the descriptor from then on.
 """
 from __future__ import annotations
 
@@ -27,3 +32,21 @@ class Record:
     # (ElfHeader, check's Machine) were hashable by value: they set `__hash__ = Record._hash`.
     def _hash(self) -> int:
         return hash(self._values())
+
+
+class cached_property:
+    """A method computed on first access, then an ordinary instance attribute (`del` forgets)."""
+
+    def __init__(self, func):
+        self.func = func
+        self.attrname = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner, name):
+        self.attrname = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.attrname] = self.func(instance)
+        return value
