@@ -68,7 +68,7 @@ def test_plain_inspect_does_not_import_click():
 # inspect and link do not need: `python -X importtime` of the real command lines finds none
 # (-C imports re and ctypes with the toolchain's demangler: not here).
 HEAVY = ("enum", "re", "json", "dataclasses", "shutil", "typing", "click", "inspect", "ast",
-         "functools")
+         "functools", "collections", "array")
 
 
 @pytest.mark.parametrize("argv", [

@@ -65,7 +65,7 @@ def run(elf, views: list[str], as_json: bool, echo_err, demangle: bool = False,
             from elfkit.render.inspect_text import write_inspect_text
             write_inspect_text(elf, views, out, demangle)
         out.flush()
-        if not as_json and "segments" in views:
+        if not as_json and "segments" in views and _may_color(color):
             from elfkit.render import bars
             if bars.use_color(color, sys.stdout):            # (a terminal: the scaled bar too)
                 pieces = bars.segment_pieces(elf)
@@ -79,6 +79,14 @@ def run(elf, views: list[str], as_json: bool, echo_err, demangle: bool = False,
     for w in elf.warnings:
         echo_err(f"elfkit: warning: {elf.path}: {w}")
     return 2 if elf.warnings else 0
+
+
+def _may_color(color: str) -> bool:
+    """Whether bars.use_color can say yes: then bars.py is imported, not for every inspect."""
+    try:
+        return color == "always" or color == "auto" and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def from_argv(args: list[str]) -> int | None:

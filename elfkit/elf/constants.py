@@ -628,8 +628,8 @@ def reloc_type_name(r_type: int, machine: int) -> str:
     elif machine == EM.X86_64:
         table = R_X86_64_NAMES
     else:
-        from elfkit.elf.reloc_names import RELOC_NAMES
-        table = RELOC_NAMES.get(machine)
+        from elfkit.elf.reloc_names import reloc_names
+        table = reloc_names(machine)
         if table is None:       # readelf's words for a machine it has no table for
             return f"unrecognized: {r_type:x}"
     name = table.get(r_type)

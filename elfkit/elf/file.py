@@ -205,6 +205,13 @@ class ElfFile:
 
     @cached_property
     def arch_specific(self):
+        """What readelf -A shows (elf/attributes.py's ArchSpecific), or None for a file with
+        nothing to show there: no SHT_GNU_ATTRIBUTES or processor-specific section and not
+        MIPS (whose ABI flags and GOT readelf -A prints). Told apart without importing
+        attributes.py, ~40 KB of tables."""
+        if self.header.machine not in (8, 10) and not any(
+                s.type == 0x6FFFFFF5 or 0x70000000 <= s.type < 0x80000000 for s in self.sections):
+            return None
         from elfkit.elf.attributes import read_arch_specific
         return read_arch_specific(self)
 

@@ -279,15 +279,22 @@ def _expand(table):
     return {n: s[1:] if s.startswith("=") else prefix + s for n, s in short.items()}
 
 
-# e_machine -> r_type -> name (EM_SPARC, EM_SPARC32PLUS and EM_SPARCV9 share one table, as do
-# EM_MIPS and EM_MIPS_RS3_LE; EM_S390 serves both classes).
-RELOC_NAMES = {}
-for _machines, _table in (((183,), _AARCH64), ((40,), _ARM), ((243,), _RISCV), ((20,), _PPC),
-                          ((21,), _PPC64), ((22,), _S390), ((8, 10), _MIPS), ((258,), _LOONGARCH),
-                          ((2, 18, 43), _SPARC)):
-    _names = _expand(_table)
-    for _m in _machines:
-        RELOC_NAMES[_m] = _names
+# e_machine -> the table (EM_SPARC, EM_SPARC32PLUS and EM_SPARCV9 share one, as do EM_MIPS and
+# EM_MIPS_RS3_LE; EM_S390 serves both classes). Expanded one machine at a time, on first use.
+_TABLES = {183: _AARCH64, 40: _ARM, 243: _RISCV, 20: _PPC, 21: _PPC64, 22: _S390, 8: _MIPS,
+           10: _MIPS, 258: _LOONGARCH, 2: _SPARC, 18: _SPARC, 43: _SPARC}
+_EXPANDED: dict[int, dict[int, str]] = {}
+
+
+def reloc_names(machine: int) -> dict[int, str] | None:
+    """r_type -> name for e_machine `machine`, or None for a machine without a table here."""
+    names = _EXPANDED.get(machine)
+    if names is None:
+        table = _TABLES.get(machine)
+        if table is None:
+            return None
+        names = _EXPANDED[machine] = _expand(table)
+    return names
 
 
 # The x86-64 psABI's calculation for each relocation type (Table 4.9 and the TLS ABI's):

@@ -7,17 +7,17 @@ table its section links to.
 """
 from __future__ import annotations
 
+import struct
 import sys
-from array import array
-from collections import namedtuple
 
 from elfkit.elf.constants import DT, SHT
+from elfkit.elf.record import TupleRecord
 
 
-# collections.namedtuple, not typing.NamedTuple: importing typing is a few ms of start-up.
-class Relocation(namedtuple("Relocation", "offset info addend")):
+class Relocation(TupleRecord):
     """The fields of one entry; tables hold plain (offset, info, addend) tuples of this shape."""
     __slots__ = ()
+    _fields = ("offset", "info", "addend")
 
 
 class RelocationTable:
@@ -128,6 +128,7 @@ def decode_rel_columns(elf, offset: int, size: int, rela: bool):
     readelf's order (mips64_info)."""
     offsets, infos, addends = _rel_columns(elf, offset, size, rela)
     if elf.fmt.mips64 and elf.fmt.endian == "<":
+        from array import array
         infos = array("Q", map(mips64_info, infos))
     return offsets, infos, addends
 
@@ -137,7 +138,7 @@ def _rel_columns(elf, offset: int, size: int, rela: bool):
     end = offset + size - size % fmt.size
     per = 3 if rela else 2
     unsigned, signed = _ARRAY[elf.fmt.word]
-    if array(unsigned).itemsize != elf.fmt.word:     # no such platform; keep it correct anyway
+    if struct.calcsize(unsigned) != elf.fmt.word:    # no such platform; keep it correct anyway
         rows = list(fmt.iter_unpack(elf.data[offset:end]))
         return ([r[0] for r in rows], [r[1] for r in rows],
                 [r[2] for r in rows] if rela else [0] * len(rows))
@@ -145,8 +146,10 @@ def _rel_columns(elf, offset: int, size: int, rela: bool):
     if (elf.fmt.endian == "<") == (sys.byteorder == "little"):
         raw = memoryview(elf.data)[offset:end]
         words = raw.cast(unsigned)
-        addends = raw.cast(signed)[2::3] if rela else array(signed, bytes(elf.fmt.word * n))
+        addends = raw.cast(signed)[2::3] if rela else \
+            memoryview(bytes(elf.fmt.word * n)).cast(signed)
         return words[0::per], words[1::per], addends
+    from array import array                             # (imports collections: not for most)
     raw = bytes(elf.data[offset:end])
     words = array(unsigned, raw)
     words.byteswap()

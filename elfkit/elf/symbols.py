@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import struct
 import sys
-from array import array
-from collections import namedtuple
 from itertools import accumulate, compress, repeat
 from itertools import count as _count
 from operator import add, is_
 
 from elfkit.elf.constants import DT, SHN, SHT
+from elfkit.elf.record import TupleRecord
 
 
-# collections.namedtuple, not typing.NamedTuple: importing typing is a few ms of start-up.
 # shndx: extended indices already resolved through SHT_SYMTAB_SHNDX.
-class Symbol(namedtuple("Symbol", "index name value size info other shndx")):
+class Symbol(TupleRecord):
     __slots__ = ()
+    _fields = ("index", "name", "value", "size", "info", "other", "shndx")
 
     @property
     def type(self) -> int:
@@ -207,7 +206,9 @@ _LAYOUT64 = {"name": ("I", 0, 6), "info": ("B", 4, 24), "other": ("B", 5, 24),
              "shndx": ("H", 3, 12), "value": ("Q", 1, 3), "size": ("Q", 2, 3), "kind": ("I", 1, 6)}
 _LAYOUT32 = {"name": ("I", 0, 4), "value": ("I", 1, 4), "size": ("I", 2, 4),
              "info": ("B", 12, 16), "other": ("B", 13, 16), "shndx": ("H", 7, 8), "kind": ("I", 3, 4)}
-_ARRAYS_OK = array("H").itemsize == 2 and array("I").itemsize == 4 and array("Q").itemsize == 8
+# (memoryview.cast's and array's item sizes are the C types', as struct's native ones)
+_ARRAYS_OK = struct.calcsize("H") == 2 and struct.calcsize("I") == 4 and \
+    struct.calcsize("Q") == 8
 
 
 def _columns(elf, offset: int, length: int) -> dict:
@@ -226,6 +227,7 @@ def _columns(elf, offset: int, length: int) -> dict:
         views = {code: raw.cast(code) for code in "BHIQ"}
         return {field: views[code][first::step] for field, (code, first, step) in layout.items()
                 if field != "kind" or elf.fmt.endian == "<"}
+    from array import array                             # (imports collections: not for most)
     raw = bytes(elf.data[offset:offset + length])
     whole, out = {}, {}
     for field, (code, first, step) in layout.items():
@@ -247,6 +249,7 @@ def _decode(elf, section, section_index, offset, n, strtab, shndx_table) -> Symb
     shndxs, kinds = cols["shndx"], cols.get("kind")
     xindex = int(SHN.XINDEX)
     if shndx_table is not None and xindex in shndxs:
+        from array import array
         shndxs, kinds = array("I", shndxs), None
         for i in compress(range(len(shndxs)), map(xindex.__eq__, shndxs)):
             if i < len(shndx_table):

@@ -116,10 +116,6 @@ def _strings(strings: list[str]) -> tuple[list[str], str]:
     return list(map(_s, strings)), ""
 
 
-_LOW_FIRST = ['%d, "value": ' % k for k in range(1000)]
-_LOW = ['%03d, "value": ' % k for k in range(1000)]
-
-
 def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = False, part=None):
     """Each symbol as `{"index": .., "value": .., "size": .., "type": .., ..., "name": ..}`
     (and the version keys for .dynsym): all the rows of a CHUNK in one str.join of the
@@ -167,7 +163,7 @@ def _write_symbol_tables(elf, tables, out, versions: bool, demangle: bool = Fals
             for start, stop in rows.chunks(last - first):
                 start, stop = start + first, stop + first
                 heads, lows = rows.index_columns(start, stop, lambda k: str(k) if k else "",
-                                                 _LOW_FIRST, _LOW)
+                                                 *rows.row_number_pieces(', "value": ', ""))
                 w("".join(rows.interleave(
                     heads, lows, list(map(str, table.values[start:stop])),
                     list(map(size_text.__getitem__, table.sizes[start:stop])),
@@ -333,8 +329,10 @@ def got_view(elf, demangle: bool = False) -> dict:
 
 def arch_specific_view(elf) -> dict:
     """readelf -A as data (docs/JSON.md, `arch_specific`)."""
-    from elfkit.elf.attributes import mips_reg_size
     a = elf.arch_specific
+    if a is None:
+        return {"sections": [], "mips_abiflags": None, "unsupported": None}
+    from elfkit.elf.attributes import mips_reg_size
     sections = []
     for sec in a.sections:
         subs = []

@@ -126,10 +126,6 @@ def write_sections(elf, out):
           f"{s.size:06x} {s.entsize:02x} {s.flags_name(m, elf.header.osabi):>3} {s.link:2d} {s.info:3d} {s.align:2d}\n")
 
 
-_LOW_FIRST = ["%3d: " % k for k in range(1000)]
-_LOW = ["%03d: " % k for k in range(1000)]
-
-
 def _write_symtab(elf, table, out, versions, demangle=False, first=0, last=None,
                   heading=True, ending=True):
     """`%6d: %016x %5d %-7s %-6s %-8s %3s %s` per symbol, all the rows of a CHUNK in one
@@ -171,7 +167,7 @@ def _write_symtab(elf, table, out, versions, demangle=False, first=0, last=None,
     for start, stop in rows.chunks(last - first):
         start, stop = start + first, stop + first
         heads, lows = rows.index_columns(start, stop, lambda k: "\n%3d" % k if k else "\n   ",
-                                         _LOW_FIRST, _LOW)
+                                         *rows.row_number_pieces(": ", " "))
         columns = [heads, lows, rows.hex_column(table.values[start:stop], vw // 2),
                    list(map(size_text.__getitem__, table.sizes[start:stop])),
                    list(map(middle.__getitem__, table.kinds[start:stop])), names[start:stop]]
@@ -510,9 +506,11 @@ def write_got(elf, out, demangle=False):
 def write_arch_specific(elf, out):
     """readelf -A: build attributes (ARM, RISC-V, the GNU vendor's), MIPS ABI flags. Nothing at
     all for a file without them, as readelf."""
+    a = elf.arch_specific
+    if a is None:
+        return
     from elfkit.elf.attributes import SCOPES, mips_reg_size
     w = out.write
-    a = elf.arch_specific
     for sec in a.sections:
         if sec.version != 0x41:
             w(f"Unknown attributes version '{chr(sec.version)}'({sec.version}) - expecting 'A'\n")
