@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import struct
 import sys
+try:
+    from _bisect import bisect_right     # (bisect.py itself adds only an import to it)
+except ImportError:
+    from bisect import bisect_right
 from itertools import accumulate, compress, repeat
 from itertools import count as _count
 from operator import add, is_
@@ -268,22 +272,32 @@ def _bulk_names(elf, bounds, offsets) -> list[str]:
     else:
         start, end = bounds
         table = bytes(elf.data[start:min(end, elf.size)])
-    if table.isascii():                  # offsets into the bytes are offsets into the text
+    ascii = table.isascii()
+    if ascii:                            # offsets into the bytes are offsets into the text
         parts = table.decode("ascii").split("\0")
         lengths = map(len, parts)
     else:
         raw = table.split(b"\0")
         parts = [p.decode("utf-8", "backslashreplace") for p in raw]
         lengths = map(len, raw)
-    starts = accumulate(map(add, lengths, repeat(1)), initial=0)
+    starts = list(accumulate(map(add, lengths, repeat(1)), initial=0))
     by_start = dict(zip(starts, parts))
     by_start.pop(len(table), None)       # the empty string after a final NUL: past the end
     by_start[0] = ""                     # index 0 is the empty name, whatever byte is there
     names = list(map(by_start.get, offsets))
     if None in names:
-        reader = _NameReader(elf, table)
-        for i in compress(_count(), map(is_, names, repeat(None))):
-            names[i] = reader(offsets[i])
+        missing = list(compress(_count(), map(is_, names, repeat(None))))
+        reader = None
+        size = len(table)
+        for i in missing:
+            index = offsets[i]
+            if ascii and index < size:   # the tail of the string it falls in (ld shares tails)
+                k = bisect_right(starts, index) - 1
+                names[i] = parts[k][index - starts[k]:]
+            else:
+                if reader is None:
+                    reader = _NameReader(elf, table)
+                names[i] = reader(index)
     return names
 
 
