@@ -214,11 +214,15 @@ class Cpu:
         # Fresh function pointers without the binding's argtypes: ctypes then passes the
         # handle and the arrays as they are, instead of converting each through from_param
         # (about 1 us per call, twice per syscall).
-        fn = type(lib.uc_reg_read_batch)
-        self._read_batch = fn(("uc_reg_read_batch", lib))
-        self._write_batch = fn(("uc_reg_write_batch", lib))
-        self._save_context = fn(("uc_context_save", lib))
-        self._restore_context = fn(("uc_context_restore", lib))
+        # Through a PyDLL of the same library: these calls keep the GIL (a CDLL's release and
+        # take it again around each call, with a mutex and a condition each way, and let the
+        # other CPU's thread in between); none of them calls back into Python.
+        held = ctypes.PyDLL(lib._name, handle=lib._handle)
+        fn = type(held.uc_reg_read_batch)
+        self._read_batch = fn(("uc_reg_read_batch", held))
+        self._write_batch = fn(("uc_reg_write_batch", held))
+        self._save_context = fn(("uc_context_save", held))
+        self._restore_context = fn(("uc_context_restore", held))
         self._context_at = self._context_register_offsets()
         self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)   # no block of the probes above
         self._translated = False      # True once guest code may have been translated
