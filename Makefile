@@ -4,11 +4,12 @@
 #   make bench  benchmarks side by side with their peers, rewrites BENCH.md
 #   make fuzz   the fuzzing campaign of every command (elfkit/fuzz), resumable, rewrites FUZZ.md
 
-# The interpreter: the distribution's /usr/bin/python3 when it is 3.10 or newer (pyproject.toml),
+# The interpreter: the distribution's /usr/bin/python3 when it is 3.10 or newer (pyproject.toml)
+# and can make a venv (Debian: python3-venv, which `make demo` and `make test` install first),
 # else python3 on PATH. Debian builds its CPython with PGO and LTO and a static libpython; a
 # --enable-shared build without them (pyenv's, first on PATH here) runs elfkit 10-15% slower,
 # start-up and system-call hooks alike (docs/ARCHITECTURE.md, `elfkit/cli`).
-PYTHON ?= $(shell /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+PYTHON ?= $(shell /usr/bin/python3 -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 10))' \
 	2>/dev/null && echo /usr/bin/python3 || echo python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -26,7 +27,7 @@ all: venv fixtures
 # imports pathlib, re and importlib.util at every start (~15 ms of each `elfkit` command). If a
 # setuptools ever drops the mode, the default one is used.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)   # (--clear: nothing left of a venv of another Python)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat 2>/dev/null || \
 		$(PY) -m pip install --quiet -e '.[test]'
