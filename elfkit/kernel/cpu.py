@@ -344,17 +344,23 @@ class Cpu:
         """Write %rip -- with rax, a system call's return: %rax, %rcx, %r11; and any of `more`
         (CONTEXT_WORDS: rsp, fs_base) -- into a saved context, in place: the words found by
         _context_register_offsets, else through Unicorn."""
-        values = {"rip": rip, **more}
-        if rax is not None:
-            values.update(rax=rax, rcx=rcx, r11=r11)
         at = self._context_at
         if at is None:
+            values = {"rip": rip, **more}
+            if rax is not None:
+                values.update(rax=rax, rcx=rcx, r11=r11)
             for name, value in values.items():
                 ctx.reg_write(REG[name], value & 0xFFFFFFFFFFFFFFFF)
             return
-        raw = self._context_view(ctx)
-        for name, value in values.items():
-            _U64.pack_into(raw, at[name], value & 0xFFFFFFFFFFFFFFFF)
+        raw = self._context_view(ctx)          # (a thread switch makes four of these: no dict)
+        pack = _U64.pack_into
+        pack(raw, at["rip"], rip & 0xFFFFFFFFFFFFFFFF)
+        if rax is not None:
+            pack(raw, at["rax"], rax & 0xFFFFFFFFFFFFFFFF)
+            pack(raw, at["rcx"], rcx & 0xFFFFFFFFFFFFFFFF)
+            pack(raw, at["r11"], r11 & 0xFFFFFFFFFFFFFFFF)
+        for name, value in more.items():
+            pack(raw, at[name], value & 0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
     def _context_view(ctx):

@@ -68,7 +68,10 @@ def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int =
     if deadline is not None and time.monotonic() >= deadline:
         task.restart = {}
         return -errno.ETIMEDOUT
-    queue = task.kernel.futexes.setdefault(key, WaitQueue())
+    futexes = task.kernel.futexes
+    queue = futexes.get(key)
+    if queue is None:
+        queue = futexes[key] = WaitQueue()
     raise Sleep("futex_wait_queue", queues=(queue,), deadline=deadline)
 
 
@@ -112,8 +115,9 @@ def futex_wake(task, uaddr: int, count: int, bitset: int = 0xFFFFFFFF, shared: b
     queue = task.kernel.futexes.get(key)
     woken = 0
     if queue is not None:
+        count = max(count, 0)
         for t in list(queue.waiters):
-            if woken >= max(count, 0):
+            if woken >= count:
                 break
             if not t.restart.get("futex_bitset", 0xFFFFFFFF) & bitset:
                 continue
