@@ -232,6 +232,7 @@ class Cpu:
         self.retry = False
         self.on_fault = None          # callable(access, address, unmapped) -> bool (handled)
         self.trap_error: Exception | None = None     # a trap handler raised (a bug in elfkit)
+        self.before_run: list = []    # op(cpu) at the next run's start, outside every hook
         # the scheduler's view of this CPU (see elfkit.kernel.sched)
         self.running = False          # executing guest code now (the GIL and the BKL are free)
         self.slice_end: float | None = None    # when the ticker ends the running task's slice
@@ -969,17 +970,21 @@ class Cpu:
         owner = self.pages
         self._on_every_cpu(lambda cpu: cpu._code_hook(begin, end, owner, handler))
 
-    def add_read_watch(self, begin: int, end: int, handler) -> bool:
+    def add_read_watch(self, begin: int, end: int, handler, flush: bool = False):
         """handler(address, size) when guest code reads memory in [begin, end], virtual
         addresses within one page that is present now, in the address space current now only.
-        Unicorn matches memory hooks by physical address: the hook is set on the page's frame
-        (False if it has none). A memory hook takes loads off Unicorn's fast path while it
-        exists: for tracing tools."""
+        Unicorn matches memory hooks by physical address: the hook is set on the page's frame.
+        A memory hook takes every load of the guest off Unicorn's fast path while it exists
+        (trace-plt ran CPU-bound code 3-5x slower with one): the watch's remover is returned,
+        to call as soon as the watch has done its work (None: no frame, nothing watched).
+        flush: blocks were translated already (without the hook, their loads would not see
+        it): drop them all -- outside every hook only (Cpu.before_run)."""
         owner = self.pages
         b = owner.find(begin)
         if b is None or begin >> 12 != end >> 12:
-            return False
+            return None
         delta = b.paddr + (begin - b.vaddr) - begin       # physical - virtual, in this page
+        handles = {}
 
         def op(cpu):
             locked = cpu._in_kernel(handler)
@@ -992,9 +997,47 @@ class Cpu:
                         cpu.trap_error = e
                         cpu.uc.emu_stop()
                 return True
-            cpu._add_hook(UC.UC_HOOK_MEM_READ, _READ_CB(on_read), begin + delta, end + delta)
-        self._on_every_cpu(op)
-        return True
+            handles[cpu] = cpu._add_hook(UC.UC_HOOK_MEM_READ, _READ_CB(on_read), begin + delta,
+                                         end + delta)
+            if flush:
+                cpu.drop_translations()
+
+        def unwatch(cpu):
+            # Unicorn translates loads for memory hooks while its hook list is not empty, and a
+            # deleted hook leaves the list only when an emu_start ends: the run that begins now
+            # still translates slow loads. So the blocks go twice -- now, and at the start of
+            # the run after (the ticker ends this one soon: slice_end) -- outside every hook.
+            handle = handles.pop(cpu, None)
+            if handle is not None:
+                cpu.remove_hook(handle)
+                cpu.drop_translations()
+                cpu.before_run.append(Cpu.drop_translations)
+                cpu.slice_end = time.monotonic()
+
+        def remove(now: bool = True):
+            """now: stop the CPU (from a code or syscall hook) so that the next block runs
+            without the watch; else at the next system call."""
+            if self.machine is None:
+                self.before_run.append(unwatch)
+            else:
+                if op in self.machine.code_hooks:
+                    self.machine.code_hooks.remove(op)
+                self.machine.on_every_cpu(lambda cpu: cpu.before_run.append(unwatch))
+            if now:
+                self.stop()
+            else:
+                self.slice_end = time.monotonic()   # the ticker stops it, from its thread
+        if flush and self.machine is not None:
+            # the other CPUs drop their blocks at their next run's start, not in a hook
+            self.machine.code_hooks.append(op)
+            for c in self.machine.cpus:
+                if c is self.machine.cpu:
+                    op(c)
+                else:
+                    c.pending.append(lambda c: c.before_run.append(op))
+        else:
+            self._on_every_cpu(op)
+        return remove
 
     def _on_every_cpu(self, op):
         if self.machine is None:
@@ -1080,6 +1123,11 @@ class Cpu:
         kind = UC.UC_HOOK_MEM_WRITE if write else UC.UC_HOOK_MEM_READ
         return self._add_hook(kind, _READ_CB(on_access), begin + delta, end + delta)
 
+    def drop_translations(self):
+        """Every translated block and TLB entry goes (outside every hook only)."""
+        self._flush_tlb()
+        self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)
+
     def remove_hook(self, handle: int):
         """Delete a hook add_code_hook made (blocks that call it skip it from now on)."""
         self._lib.uc_hook_del(self._h, ctypes.c_size_t(handle))
@@ -1098,6 +1146,10 @@ class Cpu:
     # --- running ---------------------------------------------------------------------------
     def run(self, begin: int, timeout_us: int = 0, count: int = 0):
         """Run from `begin` until stop(), a fault, the timeout or `count` instructions."""
+        if self.before_run:
+            work, self.before_run = self.before_run, []
+            for op in work:
+                op(self)
         # Unicorn's own work at the end of the last run (or a fault elfkit handled) can leave
         # a fault "in flight", which would make the guest's next page fault a double fault.
         self.clear_exception_in_flight()

@@ -73,12 +73,20 @@ class TraceResult:
     counting: bool = False
 
 
+# glibc's functions whose IFUNC resolver looks its implementation up in the vDSO (dl_vdso_vsym;
+# sysdeps/unix/sysv/linux/x86/time.c and gettimeofday.c): bound lazily, they make a vDSO
+# look-up after the program's entry, which LD_DEBUG=bindings reports after their own binding.
+_VDSO_IFUNCS = frozenset({"time", "gettimeofday"})
+
+
 class PltTracer:
     def __init__(self, proc, count_calls: bool = False):
         self.proc = proc
         self.count_calls = count_calls
         self.result = TraceResult(counting=count_calls)
         self._objects = []               # (name, base, lo, hi, elf, dyn flags)
+        self._vdso_watch = None          # add_read_watch's remover, while the watch is on
+        self._arm_vdso = None            # puts the watch on (_watch_vdso)
         self._slot_by_got: dict[int, SlotInfo] = {}
         self._slot_by_stub: dict[int, SlotInfo] = {}
         self._pending: list[BindingEvent] = []
@@ -128,9 +136,50 @@ class PltTracer:
                             sym.name, version)
             self.result.bindings.append(BindingEvent(len(self.result.bindings), info, 0,
                                                      base + sym.value, SONAME, sym.value, 0))
-        cpu.add_read_watch(base + lo + 24, base + hi - 1, on_read)
+
+        def arm(flush=False):
+            self._vdso_watch = cpu.add_read_watch(base + lo + 24, base + hi - 1, on_read, flush)
+        self._arm_vdso = arm
+        arm()
+
+    def _unwatch_vdso(self, now: bool = True):
+        if self._vdso_watch is not None:
+            self._vdso_watch(now)
+            self._vdso_watch = None
+
+    def _rewatch_vdso(self, ret: int):
+        """Watch the vDSO's .dynsym again, from the next block on (the CPU stops for it, in this
+        code hook), until the bound function returns to `ret`, its caller: then a code hook
+        takes the watch off. (A memory hook must not stop the CPU: with exact stops off, the
+        load it sees has not reached its register yet.)"""
+        if self._vdso_watch is not None or self._arm_vdso is None:
+            return
+        cpu = self.proc.cpu
+
+        def arm(cpu):
+            self._arm_vdso(flush=True)
+            handle = None
+
+            def returned(_address):
+                cpu.remove_hook(handle)
+                self._unwatch_vdso()
+            handle = cpu.add_code_hook(ret, ret, returned)
+        cpu.before_run.append(arm)
+        cpu.stop()
 
     def _at_entry(self):
+        # The watch slows every load the guest makes (Cpu.add_read_watch): it goes at the
+        # program's entry, when ld.so's look-ups (setup_vdso_pointers, libc's IRELATIVE
+        # resolvers) are over, and comes back only for a lazy binding of a function whose
+        # IFUNC resolver looks in the vDSO (_VDSO_IFUNCS, _on_ld_resolver).
+        # (Not a stop here: the hooks _attach_objects adds were then never called, the CPU
+        # stopped in this hook -- the next system call's hook stops it instead.)
+        try:
+            self._attach_objects()
+        finally:
+            self._unwatch_vdso(now=False)
+
+    def _attach_objects(self):
         if self._objects:
             return
         from elfkit.linker.rtld import Linker
@@ -239,6 +288,10 @@ class PltTracer:
         event = BindingEvent(len(self.result.bindings), info, before, None, None, None, ret)
         self.result.bindings.append(event)
         self._pending.append(event)
+        if info.symbol in _VDSO_IFUNCS:
+            self._rewatch_vdso(ret)
+        else:
+            self._unwatch_vdso()                 # (a watch no look-up ended)
 
     def _on_elfkit_binding(self, b):
         info = self._slot_by_got.get(b.slot)
