@@ -55,6 +55,7 @@ def run(elf, views: list[str], as_json: bool, echo_err, demangle: bool = False,
     # The bulk views make millions of short-lived objects and no reference cycles: the
     # cyclic collector would only walk them again and again (2-10 ms of `--all` on a large
     # library).
+    from elfkit.render import use_color
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -65,13 +66,12 @@ def run(elf, views: list[str], as_json: bool, echo_err, demangle: bool = False,
             from elfkit.render.inspect_text import write_inspect_text
             write_inspect_text(elf, views, out, demangle)
         out.flush()
-        if not as_json and "segments" in views and _may_color(color):
-            from elfkit.render import bars
-            if bars.use_color(color, sys.stdout):            # (a terminal: the scaled bar too)
-                pieces = bars.segment_pieces(elf)
-                if pieces:
-                    bars.draw("\nPT_LOAD segments by virtual address, to scale:", pieces,
-                              sys.stdout)
+        if not as_json and "segments" in views and use_color(color, sys.stdout):
+            from elfkit.render import bars                 # (a terminal: the scaled bar too)
+            pieces = bars.segment_pieces(elf)
+            if pieces:
+                bars.draw("\nPT_LOAD segments by virtual address, to scale:", pieces,
+                          sys.stdout)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -79,14 +79,6 @@ def run(elf, views: list[str], as_json: bool, echo_err, demangle: bool = False,
     for w in elf.warnings:
         echo_err(f"elfkit: warning: {elf.path}: {w}")
     return 2 if elf.warnings else 0
-
-
-def _may_color(color: str) -> bool:
-    """Whether bars.use_color can say yes: then bars.py is imported, not for every inspect."""
-    try:
-        return color == "always" or color == "auto" and sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def from_argv(args: list[str]) -> int | None:

@@ -417,8 +417,8 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, color
     if show_stack:
         from elfkit.render.stack import format_stack
         click.echo(format_stack(proc.image.stack), err=True, nl=False)
-        from elfkit.render import bars
-        if bars.use_color(color, sys.stderr):
+        from elfkit.render import bars, use_color
+        if use_color(color, sys.stderr):
             bars.draw("The initial stack, high addresses on the left, to scale:",
                       bars.stack_pieces(proc.image.stack), sys.stderr, descending=True)
     stub = wait_for_gdb(gdb_where, file, proc) if gdb_where is not None else None
@@ -433,8 +433,8 @@ def load_and_run(ctx, file, args, strace, strace_output, show_stack, maps, color
             procs_stream.close()
     if maps:
         click.echo(proc.mm.maps_text(), err=True, nl=False)
-        from elfkit.render import bars
-        if bars.use_color(color, sys.stderr):
+        from elfkit.render import bars, use_color
+        if use_color(color, sys.stderr):
             bars.draw("The memory areas at exit, gaps compressed:", bars.area_pieces(proc.mm),
                       sys.stderr)
     if trace_stream is not None and trace_stream is not sys.stderr:

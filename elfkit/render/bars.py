@@ -32,18 +32,6 @@ class Piece(Record):
         self.start, self.end, self.label, self.perms = start, end, label, perms
 
 
-def use_color(choice: str, stream) -> bool:
-    """--color: always, never, or auto (the stream is a terminal, and NO_COLOR is not set)."""
-    if choice == "always":
-        return True
-    if choice == "never":
-        return False
-    try:
-        return stream.isatty() and not os.environ.get("NO_COLOR")
-    except (AttributeError, ValueError):
-        return False
-
-
 def widths(sizes: list[int], room: int) -> list[int]:
     """Columns for each size: one at least, the rest shared in proportion (largest remainders
     first), `room` in all when it allows."""
