@@ -1015,8 +1015,8 @@ class Cpu:
                 cpu.slice_end = time.monotonic()
 
         def remove(now: bool = True):
-            """now: stop the CPU (from a code or syscall hook) so that the next block runs
-            without the watch; else at the next system call."""
+            """The watch goes at each CPU's next run's start. now: this CPU stops at once (the
+            caller is a code or syscall hook); else the ticker stops it soon, from its thread."""
             if self.machine is None:
                 self.before_run.append(unwatch)
             else:
@@ -1026,24 +1026,15 @@ class Cpu:
             if now:
                 self.stop()
             else:
-                self.slice_end = time.monotonic()   # the ticker stops it, from its thread
-        if flush and self.machine is not None:
-            # the other CPUs drop their blocks at their next run's start, not in a hook
-            self.machine.code_hooks.append(op)
-            for c in self.machine.cpus:
-                if c is self.machine.cpu:
-                    op(c)
-                else:
-                    c.pending.append(lambda c: c.before_run.append(op))
-        else:
-            self._on_every_cpu(op)
+                self.slice_end = time.monotonic()
+        self._on_every_cpu(op, outside_hooks=flush)
         return remove
 
-    def _on_every_cpu(self, op):
+    def _on_every_cpu(self, op, outside_hooks: bool = False):
         if self.machine is None:
             op(self)
         else:
-            self.machine.on_every_cpu(op, keep=True)
+            self.machine.on_every_cpu(op, keep=True, outside_hooks=outside_hooks)
 
     def _code_hook(self, begin: int, end: int, owner, handler, keep_exit_check: bool = False):
         # Code hooks (trace-plt's breakpoints and PLT counting) and the inline exit check do not
@@ -1129,7 +1120,9 @@ class Cpu:
         self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)
 
     def remove_hook(self, handle: int):
-        """Delete a hook add_code_hook made (blocks that call it skip it from now on)."""
+        """Delete a hook _add_hook made (blocks that call a code hook skip it from now on; a
+        memory hook's slow loads stay in blocks translated until the next run ends, see
+        add_read_watch)."""
         self._lib.uc_hook_del(self._h, ctypes.c_size_t(handle))
 
     def _add_hook(self, htype, cb, begin, end, *extra):

@@ -93,15 +93,20 @@ class Machine:
         return self.cpu.fork_address_space(pages)
 
     # --- keeping every CPU right ----------------------------------------------------------------
-    def on_every_cpu(self, op, keep: bool = False):
+    def on_every_cpu(self, op, keep: bool = False, outside_hooks: bool = False):
         """op(cpu) on this CPU now and on every other one by its own thread before it next runs
-        guest code; keep: also on CPUs brought up later (code hooks)."""
+        guest code; keep: also on CPUs brought up later (code hooks). outside_hooks: op may not
+        run inside a hook (it drops translated blocks): the caller is outside one, and the
+        other CPUs do it at their next run's start (Cpu.before_run), not when a hook of theirs
+        applies pending work."""
         me = self.cpu
         if keep:
             self.code_hooks.append(op)
         for c in self.cpus:
             if c is me:
                 op(c)
+            elif outside_hooks:
+                c.pending.append(lambda c: c.before_run.append(op))
             else:
                 c.pending.append(op)
 

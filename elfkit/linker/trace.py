@@ -172,8 +172,8 @@ class PltTracer:
         # program's entry, when ld.so's look-ups (setup_vdso_pointers, libc's IRELATIVE
         # resolvers) are over, and comes back only for a lazy binding of a function whose
         # IFUNC resolver looks in the vDSO (_VDSO_IFUNCS, _on_ld_resolver).
-        # (Not a stop here: the hooks _attach_objects adds were then never called, the CPU
-        # stopped in this hook -- the next system call's hook stops it instead.)
+        # (Not a stop in this hook: the hooks _attach_objects adds were then never called.
+        # The ticker stops the CPU instead, from its own thread.)
         try:
             self._attach_objects()
         finally:
@@ -296,7 +296,7 @@ class PltTracer:
     def _on_elfkit_binding(self, b):
         info = self._slot_by_got.get(b.slot)
         if info is None:                          # before entry (an init function): map it now
-            self._at_entry() if not self._objects else None
+            self._attach_objects()
             info = self._slot_by_got.get(b.slot)
             if info is None:
                 return
