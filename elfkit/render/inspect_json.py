@@ -10,8 +10,8 @@ from __future__ import annotations
 try:                     # the json package's own C encoder, without importing json: its
     from _json import encode_basestring_ascii as _s    # decoder imports re (and enum), ~8 ms
     from _json import make_encoder as _make_encoder    # of every inspect --json, which reads
-except ImportError:                                    # no JSON
-    from json.encoder import encode_basestring_ascii as _s
+except ImportError:                                    # no JSON (a Python without _json: json
+    from json.encoder import encode_basestring_ascii as _s    # itself, slower)
     _make_encoder = None
 
 from elfkit import __version__
@@ -31,50 +31,17 @@ def _not_serializable(v):
     raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
 
 
-# json.dumps(v)'s own C encoder as json.encoder.JSONEncoder.iterencode makes it (no circular
-# check: the views are trees); the Python _dump below took ~1 ms of --all on a 2 MB library
-_ENCODE = None if _make_encoder is None else _make_encoder(
-    None, _not_serializable, _s, None, ": ", ", ", False, False, True)
+if _make_encoder is not None:
+    # json.dumps(v)'s own C encoder as json.encoder.JSONEncoder.iterencode makes it (json.dumps'
+    # separators and ASCII escapes; no circular check: the views are trees)
+    _ENCODE = _make_encoder(None, _not_serializable, _s, None, ": ", ", ", False, False, True)
 
-
-def _dump(v) -> str:
-    """json.dumps(v) for the views' dicts, lists, strings, ints, floats, booleans and None
-    (its separators, ASCII escapes and key conversions), without importing json."""
-    if _ENCODE is not None:
+    def _dump(v) -> str:
+        """json.dumps(v) for the views' dicts, lists, strings, ints, floats, booleans and
+        None, without importing json."""
         return "".join(_ENCODE(v, 0))
-    if isinstance(v, str):
-        return _s(v)
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, int):
-        return int.__repr__(v)
-    if isinstance(v, dict):
-        return "{" + ", ".join([f"{_key(k)}: {_dump(x)}" for k, x in v.items()]) + "}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join([_dump(x) for x in v]) + "]"
-    if isinstance(v, float):
-        return _float(v)
-    _not_serializable(v)
-
-
-def _key(k) -> str:
-    if isinstance(k, str):
-        return _s(k)
-    if k is None or isinstance(k, (bool, int, float)):
-        return _s(_dump(k) if not isinstance(k, float) else _float(k))
-    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
-
-
-def _float(v: float) -> str:
-    if v != v:
-        return "NaN"
-    if v in (float("inf"), float("-inf")):
-        return "Infinity" if v > 0 else "-Infinity"
-    return float.__repr__(v)
+else:
+    from json import dumps as _dump
 
 
 def header_view(elf) -> dict:
