@@ -55,7 +55,9 @@ FP_IDS = tuple(REG[f"xmm{i}"] for i in range(16)) + (REG["mxcsr"], REG["fpcw"], 
 _U64 = struct.Struct("<Q")
 # The registers Cpu.context_set writes straight into a saved context's bytes.
 CONTEXT_WORDS = ("rip", "rax", "rcx", "r11", "rsp", "fs_base")
-_SYSCALL_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+# The syscall hook's (uc, user_data) are not declared: the handler needs neither, and ctypes
+# then makes no Python objects of them (the x86-64 C convention lets a callee ignore arguments)
+_SYSCALL_CB = ctypes.CFUNCTYPE(None)
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 _CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
 _READ_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
@@ -224,6 +226,9 @@ class Cpu:
         self._save_context = fn(("uc_context_save", held))
         self._restore_context = fn(("uc_context_restore", held))
         self._context_at = self._context_register_offsets()
+        at = self._context_at         # (rip, rax, rcx, r11): a syscall's return, in a context
+        self._return_at = None if at is None else (at["rip"], at["rax"], at["rcx"], at["r11"])
+        self._env_mem, self._env_at = self._find_env()
         self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)   # no block of the probes above
         self._translated = False      # True once guest code may have been translated
         self._keep = []               # ctypes callbacks must outlive the hooks
@@ -330,15 +335,112 @@ class Cpu:
     def restore_in_hook(self, ctx):
         """set_context for a thread of the same address space, from inside a hook: no CR3
         write (a register write there makes Unicorn leave its translation loop)."""
-        raw = self._context_view(ctx)
+        if self._own_words:
+            raw = self._context_view(ctx)
+            for offset, word in self._own_words:
+                raw[offset:offset + 8] = word
+        env = self._env_mem
+        if env is not None:
+            try:
+                env[:] = ctx._elfkit_data
+            except AttributeError:
+                env[:] = self._context_data(ctx)
+            return
+        self._restore_context(self._h, ctx._context)
+
+    def _find_env(self):
+        """(env, at): Unicorn's CPUX86State as a writable memoryview, and (rip, rax, rcx, r11)'s
+        offsets in it -- when a saved context is a plain copy of env, as uc_context_save and
+        uc_context_restore make it for x86 in Unicorn 2.1 (a memcpy each way), proven here by
+        one save. The syscall hook's thread switch and its return then copy and store in
+        memory, with no ctypes call (some 0.2 us each). (None, None) when env's address is not
+        known (no inline exit check) or the bytes differ: the ctypes calls are used."""
+        check, at = self._exit_check, self._context_at
+        if check is None or not getattr(check, "env", 0) or at is None:
+            return None, None
+        header = at["rax"]                     # regs[0], env's first word
+        ctx = self.uc.context_save()
+        size = ctx.size - header
+        if size <= 0 or ctypes.string_at(ctx.context, ctx.size)[header:] != \
+                ctypes.string_at(check.env, size):
+            return None, None
+        env = memoryview((ctypes.c_char * size).from_address(check.env)).cast("B")
+        return env, tuple(at[name] - header for name in ("rip", "rax", "rcx", "r11"))
+
+    def _context_data(self, ctx):
+        """The part of a saved context that is a copy of env, as a memoryview (made once)."""
+        data = ctx._elfkit_data = memoryview(self._context_view(ctx)).cast("B")[
+            self._context_at["rax"]:]
+        return data
+
+    def save_in_hook(self, into, rip: int):
+        """context(into=...) from inside the syscall hook (a thread switch there), with %rip
+        made `rip`: in the hook it is still the syscall instruction's, and the thread is to
+        resume after it, as a context saved after a stop has it. A copy of env, else one ctypes
+        call."""
+        env = self._env_mem
+        if env is not None and into is not None:
+            try:
+                data = into._elfkit_data
+            except AttributeError:
+                data = self._context_data(into)
+            data[:] = env
+            _U64.pack_into(data, self._env_at[0], rip)
+            return into
+        if into is None:
+            into = self.uc.context_save()
+        else:
+            self._save_context(self._h, into._context)
+        at = self._return_at
+        if at is None:
+            self.context_set(into, rip)
+            return into
+        try:
+            raw = into._elfkit_raw
+        except AttributeError:
+            raw = self._context_view(into)
+        _U64.pack_into(raw, at[0], rip)
+        return into
+
+    def resume_in_hook(self, ctx, rip: int, rax: int, rcx: int, r11: int):
+        """restore_in_hook of a thread returning from a system call: %rax its result, %rcx and
+        %r11 as the syscall instruction leaves them; `rip` the instruction's own address, as
+        Unicorn adds its 2 bytes after the hook (a futex hand-over: one call, four stores)."""
+        env = self._env_mem
+        if env is not None:
+            try:
+                data = ctx._elfkit_data
+            except AttributeError:
+                data = self._context_data(ctx)
+            at = self._env_at
+            pack = _U64.pack_into
+            pack(data, at[0], rip)
+            pack(data, at[1], rax & 0xFFFFFFFFFFFFFFFF)
+            pack(data, at[2], rcx)
+            pack(data, at[3], r11)
+            if self._own_words:
+                raw = self._context_view(ctx)
+                for offset, word in self._own_words:
+                    raw[offset:offset + 8] = word
+            env[:] = data
+            return
+        at = self._return_at
+        if at is None:
+            self.context_set(ctx, rip, rax, rcx, r11)
+            self.restore_in_hook(ctx)
+            return
+        try:
+            raw = ctx._elfkit_raw
+        except AttributeError:
+            raw = self._context_view(ctx)
+        pack = _U64.pack_into
+        pack(raw, at[0], rip)
+        pack(raw, at[1], rax & 0xFFFFFFFFFFFFFFFF)
+        pack(raw, at[2], rcx)
+        pack(raw, at[3], r11)
         for offset, word in self._own_words:
             raw[offset:offset + 8] = word
-        self._restore_context(self._h, ctx.context)
-
-    def save_in_hook(self, into):
-        """context(into=...), one ctypes call (a thread switch in the syscall hook)."""
-        self._save_context(self._h, into.context)
-        return into
+        self._restore_context(self._h, ctx._context)
 
     def context_set(self, ctx, rip: int, rax: int | None = None, rcx: int = 0, r11: int = 0,
                     **more: int):
@@ -515,12 +617,6 @@ class Cpu:
     def gs_base(self) -> int:
         return self.uc.reg_read(X86.UC_X86_REG_GS_BASE)
 
-    def syscall_args(self):
-        """(nr, a0..a5, rip, eflags) of the syscall being made: one batched read."""
-        b = self._syscall_args
-        self._read_batch(self._h, b.ids, b.ptrs, b.n)
-        return b.words.unpack_from(b.buf)
-
     def syscall_return(self, value: int, rip: int, eflags: int):
         """RAX = result; RCX = return address and R11 = RFLAGS, as the syscall instruction sets
         them: user mode's RFLAGS, IF and the reserved bit 1 set (USER_RFLAGS; Unicorn's guest
@@ -528,6 +624,19 @@ class Cpu:
         b = self._syscall_ret
         b.words.pack_into(b.buf, 0, value & 0xFFFFFFFFFFFFFFFF, rip, eflags | USER_RFLAGS)
         self._write_batch(self._h, b.ids, b.ptrs, b.n)
+
+    def syscall_io(self):
+        """The syscall hook's register access in pieces, for the dispatcher to do inline (it runs
+        for every system call, and a method call is a good part of its cost): the batched
+        read and write functions, the Unicorn handle, and the batches of the arguments -- (nr,
+        a0..a5, rip, eflags) in one read -- and of syscall_return's registers, as (ids, ptrs,
+        n, buf, the unpack_from or pack_into of their words); and env with the offsets of
+        (rip, rax, rcx, r11) in it, where the return's registers are stored directly (see
+        _find_env; None, None: through the write batch)."""
+        a, r = self._syscall_args, self._syscall_ret
+        return (self._read_batch, self._write_batch, self._h,
+                (a.ids, a.ptrs, a.n, a.buf, a.words.unpack_from),
+                (r.ids, r.ptrs, r.n, r.buf, r.words.pack_into), self._env_mem, self._env_at)
 
     def _batch(self, ids: tuple[int, ...]) -> RegBatch:
         """16-byte slots (XMM registers fit) for a list of registers, made once per list."""
@@ -879,9 +988,8 @@ class Cpu:
 
     # --- hooks -----------------------------------------------------------------------------
     def hook_syscall(self, handler):
-        """handler(uc, data) is called for every `syscall` instruction (both arguments are
-        Unicorn's, to be ignored: the handler is the ctypes callback itself, one Python frame
-        less per syscall); it must not raise."""
+        """handler() is called for every `syscall` instruction (the ctypes callback itself, one
+        Python frame less per syscall, and without Unicorn's two arguments); it must not raise."""
         cb = _SYSCALL_CB(handler)
         self._add_hook(UC.UC_HOOK_INSN, cb, 1, 0, X86.UC_X86_INS_SYSCALL)
 

@@ -42,29 +42,39 @@ def futex_key(task, uaddr: int, shared: bool = True):
 
 
 def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int = 0xFFFFFFFF,
-               shared: bool = True):
-    """0 when woken, -EAGAIN when the word is not `val`, -ETIMEDOUT; Sleep while waiting.
-    `bitset`: only a wake whose bitset meets it wakes this waiter."""
+               shared: bool = True, timed: bool = False):
+    """0 when woken, -EAGAIN when the word is not `val`, -ETIMEDOUT; while it must wait, the
+    Sleep to wait in, returned, not raised (a futex hand-over between two threads makes one
+    per wait; the handlers pass it on to the dispatcher as it is). `bitset`: only a wake whose
+    bitset meets it wakes this waiter. `timed`: the call has a timeout (a signal's handler then
+    ends it with EINTR, never a restart: futex_restarts)."""
     if uaddr & 3:
         return -errno.EINVAL
     state = task.restart
-    state["futex_bitset"] = bitset
-    if state.get("futex_woken"):
-        task.restart = {}
-        return 0
-    key = state.get("futex")
+    key = None
+    if state:                                    # made again: woken, timed out, or a signal
+        state["futex_bitset"] = bitset
+        if state.get("futex_woken"):
+            task.restart = {}
+            return 0
+        key = state.get("futex")
     if key is None:
-        raw = task.mm.read(uaddr, 4)
-        if raw is None:
+        word = task.mm.read_u32(uaddr)
+        if word is None:
             return -errno.EFAULT
-        if struct.unpack("<I", raw)[0] != val & 0xFFFFFFFF:
+        if word != val & 0xFFFFFFFF:
             return -errno.EAGAIN
-        key = futex_key(task, uaddr, shared)
+        key = ("private", id(task.mm), uaddr) if not shared and uaddr < _USER_WORDS_END \
+            else futex_key(task, uaddr, shared)
         if key is None:
             return -errno.EFAULT
+        state["futex_bitset"] = bitset
         state["futex"] = key
         state["deadline"] = deadline
-    deadline = state["deadline"]
+        if timed:
+            state["futex_timed"] = True
+    else:
+        deadline = state["deadline"]
     if deadline is not None and time.monotonic() >= deadline:
         task.restart = {}
         return -errno.ETIMEDOUT
@@ -72,7 +82,10 @@ def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int =
     queue = futexes.get(key)
     if queue is None:
         queue = futexes[key] = WaitQueue()
-    raise Sleep("futex_wait_queue", queues=(queue,), deadline=deadline)
+    return Sleep("futex_wait_queue", (queue,), deadline)
+
+
+_USER_WORDS_END = (1 << 47) - 4          # (futex_key's access_ok, for the private fast path)
 
 
 def futex_wait_multiple(task, words, deadline: float | None):
@@ -109,24 +122,28 @@ def futex_wake(task, uaddr: int, count: int, bitset: int = 0xFFFFFFFF, shared: b
     """Wake up to `count` waiters on the futex whose bitset meets `bitset`; how many were woken."""
     if uaddr & 3:
         return -errno.EINVAL
-    key = futex_key(task, uaddr, shared)
+    key = ("private", id(task.mm), uaddr) if not shared and uaddr < _USER_WORDS_END \
+        else futex_key(task, uaddr, shared)
     if key is None:
         return -errno.EFAULT
-    queue = task.kernel.futexes.get(key)
+    futexes = task.kernel.futexes
+    queue = futexes.get(key)
+    if queue is None:
+        return 0
     woken = 0
-    if queue is not None:
-        count = max(count, 0)
-        for t in list(queue.waiters):
-            if woken >= count:
-                break
-            if not t.restart.get("futex_bitset", 0xFFFFFFFF) & bitset:
-                continue
-            t.restart["futex_woken"] = True
-            t.restart["futex_woken_key"] = key
-            t.kernel.wake(t)
-            woken += 1
-        if not queue.waiters:
-            del task.kernel.futexes[key]
+    wake = task.kernel.wake
+    for t in list(queue.waiters):
+        if woken >= count:
+            break
+        restart = t.restart
+        if not restart.get("futex_bitset", 0xFFFFFFFF) & bitset:
+            continue
+        restart["futex_woken"] = True
+        restart["futex_woken_key"] = key
+        wake(t)
+        woken += 1
+    if not queue.waiters:
+        del futexes[key]
     return woken
 
 

@@ -353,7 +353,8 @@ class Kernel:
             self.kick()                          # the boot CPU's select() must watch these too
         if self.tracer is not None:
             self.tracer.state(task)
-        if s.interruptible and deliverable_signals(task):
+        if s.interruptible and (task.signals.pending or task.group.pending) and \
+                deliverable_signals(task):
             self.wake(task)                      # a signal is already there to take
 
     def wake(self, task: Task):
@@ -363,8 +364,10 @@ class Kernel:
         call = task.blocked_call
         if call is not None:
             for q in call[4].queues:
-                if task in q.waiters:
+                try:
                     q.waiters.remove(task)
+                except ValueError:
+                    pass                         # (a wait queue that woke it has let it go)
         task.state = TASK_RUNNING
         task.wchan = ""
         self.enqueue(task)

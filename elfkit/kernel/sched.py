@@ -36,6 +36,7 @@ from elfkit.kernel.task import TASK_RUNNING, ExitStatus
 SLICE_S = 0.02                  # a time slice when another task wants the CPU
 TICK_S = 0.005                  # how often the ticker looks
 FUTEX_WAITS = (FUTEX_WAIT, FUTEX_WAIT_BITSET)   # (switch_thread's quick return)
+_NR_FUTEX, _NR_FUTEX_WAIT = NR.futex, NR.futex_wait    # (futex2's futex_wait: woken, 0 as well)
 
 
 class HostSignal(Exception):
@@ -416,17 +417,19 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
             break
     else:
         return False
-    if len(kernel.machine.cpus) > 1 and any(c.current is t for c in kernel.machine.cpus):
-        return False                             # its registers are still on another CPU
+    cpus = kernel.machine.cpus
+    if len(cpus) > 1:
+        for c in cpus:
+            if c.current is t:
+                return False                     # its registers are still on another CPU
     kernel.runqueue.remove(t)
     now = time.monotonic()
     if prev.run_since is not None:
         prev.cputime += now - prev.run_since
         prev.run_since = None
-    prev.ctx = prev.ctx_buffer = cpu.save_in_hook(prev.ctx_buffer) if prev.ctx_buffer is not None \
-        else cpu.context()
-    cpu.context_set(prev.ctx, resume)
-    prev.on_cpu, prev.last_cpu = None, cpu
+    prev.ctx = prev.ctx_buffer = cpu.save_in_hook(prev.ctx_buffer, resume)
+    prev.on_cpu = None
+    prev.last_cpu = cpu
     call = t.blocked_call
     ctx, t.ctx = t.ctx, None
     cpu.current, t.on_cpu, t.run_since = t, cpu, now
@@ -438,14 +441,18 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
         cpu.context_set(ctx, regs["rip"] - 2, regs["rax"], regs["rcx"], regs["r11"], **more)
         cpu.restore_in_hook(ctx)
         done = True
-    elif call[0] == NR.futex and t.restart.get("futex_woken") and \
-            call[1][1] & 0x7F in FUTEX_WAITS and t.strace is None:
+    elif t.restart.get("futex_woken") and t.strace is None and \
+            (call[0] == _NR_FUTEX and call[1][1] & 0x7F in FUTEX_WAITS or call[0] == _NR_FUTEX_WAIT):
         # the common hand-over: a FUTEX_WAIT that was woken returns 0 (what retry_call would
-        # find by making it again), written into its context before the context is loaded
+        # find by making it again), written into its context as the context is loaded
         t.blocked_call = None
         t.restart = {}
-        cpu.context_set(ctx, call[2], 0, call[2] + 2, call[3] | USER_RFLAGS)  # Unicorn adds the 2 bytes
-        cpu.restore_in_hook(ctx)
+        rip = call[2]
+        cpu.resume_in_hook(ctx, rip, 0, rip + 2, call[3] | USER_RFLAGS)   # Unicorn adds the 2 bytes
+        if t.rseq_area is None:                  # (the rest, as below, is known of it here)
+            if t.signals.pending or t.group.pending:
+                cpu.stop()                       # blocked signals: the scheduler's loop sees them
+            return True
         done = True
     else:
         cpu.context_set(ctx, call[2])            # its syscall: Unicorn adds the 2 bytes

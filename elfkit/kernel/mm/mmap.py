@@ -33,8 +33,11 @@ from __future__ import annotations
 import bisect
 import errno
 import os
+import struct
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 
+from elfkit.kernel.mm.paging import POOL_BASE
 from elfkit.loader.layout import MMAP_MIN_ADDR, PAGE_SIZE, STACK_RLIMIT, STACK_TOP, page_align
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
@@ -43,6 +46,7 @@ MAP_GROWSDOWN, MAP_DENYWRITE, MAP_NORESERVE, MAP_POPULATE = 0x100, 0x800, 0x4000
 MAP_STACK, MAP_FIXED_NOREPLACE = 0x20000, 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
 USER_END = 1 << 47
+_U32 = struct.Struct("<I")
 VM_LOCKED, VM_LOCKONFAULT = 1, 2
 # Pages a write fault maps at once (its aligned window, inside the area, only pages with no
 # frame yet): each fault is a trip from translated code through Python and back (about
@@ -140,8 +144,7 @@ def _statfs_type(fd: int) -> int | None:
     return int.from_bytes(buf.raw[:8], "little")
 
 
-def _vma_start(v: Vma) -> int:
-    return v.start
+_vma_start = attrgetter("start")          # (a bisect's key: C, not a Python call per step)
 
 
 class Mm:
@@ -218,7 +221,7 @@ class Mm:
         else:
             anonymous = True                    # frames on first touch (handle_mm_fault)
         start, end = vma.start, vma.end
-        bisect.insort(self.vmas, vma, key=lambda v: v.start)
+        bisect.insort(self.vmas, vma, key=_vma_start)
         self._merge_around(start, end)
         if anonymous:
             if data:
@@ -245,7 +248,7 @@ class Mm:
                 if v.shared:
                     self.sync_area(v, lo, hi)   # (the dirty bits go with the PTEs)
             self.pages.unmap(lo, hi - lo)
-        self.vmas = sorted(kept, key=lambda v: v.start)
+        self.vmas = sorted(kept, key=_vma_start)
         for space in spaces:
             if not any(v.mapping is space for v in self.vmas):
                 space.detach(self)
@@ -797,6 +800,26 @@ class Mm:
         if not self._accessible(addr, addr + size, PROT_READ):
             return None
         return self.pages.read(addr, size)
+
+    def read_u32(self, addr: int) -> int | None:
+        """get_user of an aligned 32-bit word (a futex's): read() for 4 bytes, in one step --
+        an aligned word lies in one page, so in one area."""
+        if not 0 <= addr <= USER_END - 4:
+            return None
+        vmas = self.vmas
+        i = bisect.bisect_right(vmas, addr, key=_vma_start) - 1
+        if i < 0:
+            return None
+        v = vmas[i]
+        if addr >= v.end or not v.prot & PROT_READ:
+            return None
+        pages = self.pages
+        i = bisect.bisect_right(pages._starts, addr) - 1   # (PageTables.find, inline)
+        if i >= 0:
+            b = pages.backings[i]
+            if addr < b.vaddr + b.size:
+                return _U32.unpack_from(pages.phys.view, b.paddr + (addr - b.vaddr) - POOL_BASE)[0]
+        return int.from_bytes(pages.read(addr, 4), "little")
 
     def write(self, addr: int, data: bytes) -> bool:
         """copy_to_user: False (EFAULT) unless the range is mapped and writable."""

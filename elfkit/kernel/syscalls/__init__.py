@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 from dataclasses import dataclass
 from typing import Callable
 
@@ -57,36 +58,45 @@ def make_dispatcher(kernel, cpu):
     from elfkit.kernel.sched import switch_thread
     from elfkit.kernel.signals import deliver_pending, deliverable_signals
     from elfkit.kernel.task import GuestExit
+    from elfkit.kernel.cpu import USER_RFLAGS
     table = getattr(kernel, "syscall_table", None) or build_table()
     kernel.syscall_table = table
     handlers = {nr: entry.handler for nr, entry in table.items()}
-    read_args, write_result = cpu.syscall_args, cpu.syscall_return
+    # Cpu.syscall_args and syscall_return, inline
+    read_batch, write_batch, uch, args_batch, ret_batch, env, env_at = cpu.syscall_io()
+    a_ids, a_ptrs, a_n, a_buf, a_unpack = args_batch
+    r_ids, r_ptrs, r_n, r_buf, r_pack = ret_batch
+    if env is not None and env_at[1:] == (0, 8, 88):      # regs[]: rax, rcx at 0 and 8, r11 at 88
+        pack_rax_rcx, pack_r11 = struct.Struct("<QQ").pack_into, struct.Struct("<Q").pack_into
+    else:
+        env = None
     strace = kernel.strace
-    lock = kernel.bkl
+    enter, leave = kernel.bkl.acquire, kernel.bkl.release   # (no `with`: its look-ups cost)
 
-    def dispatch(_uc=None, _data=None):
-        with lock:
+    def dispatch():
+        enter()
+        try:
             try:
                 proc = cpu.current
                 if proc.exit is not None:                # ended by a hook: the rest of its block runs
                     cpu.stop()                           # until the stop lands, but makes no syscall
                     return
-                v = read_args()
-                nr = v[0]
+                read_batch(uch, a_ids, a_ptrs, a_n)
+                v = a_unpack(a_buf)
+                nr, a0, a1, a2, a3, a4, a5, rip, eflags = v
                 h = handlers.get(nr)
                 try:
-                    if proc.seccomp is not None and not _from_vdso(proc, v[7]) and \
+                    if h is not None and strace is None and proc.seccomp is None:
+                        result = h(proc, a0, a1, a2, a3, a4, a5)      # (the common case first)
+                    elif proc.seccomp is not None and not _from_vdso(proc, rip) and \
                             (result := _seccomp(proc, nr, v)) is not None:
                         pass                             # the filter answered: the call is skipped
-                    elif h is not None and (strace is None or _from_vdso(proc, v[7])):
-                        result = h(proc, v[1], v[2], v[3], v[4], v[5], v[6])
+                    elif h is not None and (strace is None or _from_vdso(proc, rip)):
+                        result = h(proc, a0, a1, a2, a3, a4, a5)
                     else:
                         result = _traced_call(proc, table, nr, v)
                 except Sleep as s:
-                    kernel.sleep(proc, (nr, (v[1], v[2], v[3], v[4], v[5], v[6]), v[7], v[8], s))
-                    if proc.state != "S" or not switch_thread(kernel, cpu, proc, v[7] + 2):
-                        cpu.stop()
-                    return
+                    result = s
                 except GuestExit as e:
                     proc.exit = e.status
                     cpu.stop()
@@ -95,26 +105,38 @@ def make_dispatcher(kernel, cpu):
                     proc.exit = _internal(proc, nr, e)
                     cpu.stop()
                     return
+                if result.__class__ is Sleep:            # (raised, or returned: a futex wait)
+                    kernel.sleep(proc, (nr, (a0, a1, a2, a3, a4, a5), rip, eflags, result))
+                    if proc.state != "S" or not switch_thread(kernel, cpu, proc, rip + 2):
+                        cpu.stop()
+                    return
                 if proc.restart_at is not None:          # rt_sigreturn or execve replaced the registers
                     cpu.stop()
                     return
                 # In the hook %rip is the syscall instruction itself; the kernel returns after it
                 # (RCX = return address, R11 = RFLAGS, as the instruction defines).
-                write_result(result, v[7] + 2, v[8])
+                if env is not None:                      # (stored in env: no ctypes call)
+                    pack_rax_rcx(env, 0, result & 0xFFFFFFFFFFFFFFFF, rip + 2)
+                    pack_r11(env, 88, eflags | USER_RFLAGS)
+                else:
+                    r_pack(r_buf, 0, result & 0xFFFFFFFFFFFFFFFF, rip + 2, eflags | USER_RFLAGS)
+                    write_batch(uch, r_ids, r_ptrs, r_n)
                 if proc.exit is not None or proc is not cpu.current or proc.state != "R":
                     cpu.stop()
                 elif (proc.signals.pending or proc.group.pending) and deliverable_signals(proc):
                     # %rip written in the hook would be moved on by Unicorn after it: set it, act on
                     # the signals, and go on from restart_at (past the syscall, or a handler frame).
-                    cpu.set_reg("rip", v[7] + 2)         # a handler frame must return past the syscall
+                    cpu.set_reg("rip", rip + 2)          # a handler frame must return past the syscall
                     if kernel.gdb is not None and proc is kernel.gdb.task:
-                        proc.restart_at = v[7] + 2       # --gdb: gdb sees them first (sched)
+                        proc.restart_at = rip + 2        # --gdb: gdb sees them first (sched)
                     elif not deliver_pending(proc):
-                        proc.restart_at = v[7] + 2
+                        proc.restart_at = rip + 2
                     cpu.stop()
             finally:
                 if cpu.pending or cpu.tlb_stale:     # cpu.catch_up(), inlined: every syscall
                     cpu.apply_pending()
+        finally:
+            leave()
 
     return dispatch
 
@@ -149,6 +171,9 @@ def _traced_call(proc, table, nr, v):
         if type(e).__name__ == "Sleep":
             strace.unfinished(proc, entry, args)
         raise
+    if type(result).__name__ == "Sleep":                # (a futex wait returns it)
+        strace.unfinished(proc, entry, args)
+        return result
     strace.leave(proc, entry, args, result)
     return result
 
@@ -196,6 +221,8 @@ def retry_call(kernel, task) -> bool:
     entry = kernel.syscall_table.get(nr)
     try:
         result = entry.handler(task, *args) if entry else -errno.ENOSYS
+        if result.__class__ is Sleep:                 # (a futex wait returns it)
+            raise result
     except Sleep as s:
         signals = deliverable_signals(task) if s.interruptible and task.exit is None else []
         if signals and kernel.gdb is not None:

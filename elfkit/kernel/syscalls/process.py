@@ -13,7 +13,6 @@ from elfkit.kernel import fork
 from elfkit.kernel import futex
 from elfkit.kernel.syscalls import Syscall
 from elfkit.kernel.task import TASK_DEAD, ExitStatus, GuestExit
-from elfkit.kernel.wait import Sleep
 from elfkit.kernel.syscalls.numbers import NR
 from elfkit.kernel.syscalls.files import s32
 from elfkit.kernel.fs.files import NR_OPEN
@@ -466,6 +465,10 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
     them since 2.25)."""
     cmd = op & 0x7F
     shared = not op & 128                               # FUTEX_PRIVATE_FLAG
+    if cmd == futex.FUTEX_WAKE and not op & futex.FUTEX_CLOCK_REALTIME:    # (the common case first)
+        return futex.futex_wake(p, uaddr, val & 0x7FFFFFFF, 0xFFFFFFFF, shared)
+    if cmd == futex.FUTEX_WAIT and not timeout and not op & futex.FUTEX_CLOCK_REALTIME:
+        return futex.futex_wait(p, uaddr, val, None, 0xFFFFFFFF, shared)   # (a Sleep: returned)
     if op & futex.FUTEX_CLOCK_REALTIME and cmd not in (futex.FUTEX_WAIT_BITSET, 11, 13):
         return -errno.ENOSYS                            # only WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
     bitset = val3 & 0xFFFFFFFF if cmd in (futex.FUTEX_WAKE_BITSET, futex.FUTEX_WAIT_BITSET) \
@@ -496,12 +499,7 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
                 deadline = time.monotonic() + seconds - time.time()
             else:                                       # absolute, CLOCK_MONOTONIC
                 deadline = seconds
-        try:
-            return futex.futex_wait(p, uaddr, val, deadline, bitset, shared)
-        except Sleep:
-            if timeout:
-                p.restart["futex_timed"] = True         # (EINTR, never a restart: see below)
-            raise
+        return futex.futex_wait(p, uaddr, val, deadline, bitset, shared, timed=bool(timeout))
     if cmd == 5:                                        # FUTEX_WAKE_OP
         return futex.futex_wake_op(p, uaddr, uaddr2, s32(val), s32(timeout), val3 & 0xFFFFFFFF,
                                    shared)
