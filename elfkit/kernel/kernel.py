@@ -353,7 +353,7 @@ class Kernel:
             self.kick()                          # the boot CPU's select() must watch these too
         if self.tracer is not None:
             self.tracer.state(task)
-        if s.interruptible and (task.signals.pending or task.group.pending) and \
+        if (task.signals.pending or task.group.pending) and s.interruptible and \
                 deliverable_signals(task):
             self.wake(task)                      # a signal is already there to take
 

@@ -27,7 +27,6 @@ import time
 from elfkit.errors import ElfkitError
 from elfkit.kernel.cpu import USER_RFLAGS, CpuError
 from elfkit.kernel.exit import do_exit
-from elfkit.kernel.futex import FUTEX_WAIT, FUTEX_WAIT_BITSET
 from elfkit.kernel.rseq import rseq_resume
 from elfkit.kernel.signals import deliver_pending, deliverable_signals, fault_signal
 from elfkit.kernel.syscalls.numbers import NR
@@ -35,8 +34,6 @@ from elfkit.kernel.task import TASK_RUNNING, ExitStatus
 
 SLICE_S = 0.02                  # a time slice when another task wants the CPU
 TICK_S = 0.005                  # how often the ticker looks
-FUTEX_WAITS = (FUTEX_WAIT, FUTEX_WAIT_BITSET)   # (switch_thread's quick return)
-_NR_FUTEX, _NR_FUTEX_WAIT = NR.futex, NR.futex_wait    # (futex2's futex_wait: woken, 0 as well)
 
 
 class HostSignal(Exception):
@@ -431,8 +428,11 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
     prev.on_cpu = None
     prev.last_cpu = cpu
     call = t.blocked_call
-    ctx, t.ctx = t.ctx, None
-    cpu.current, t.on_cpu, t.run_since = t, cpu, now
+    ctx = t.ctx
+    t.ctx = None
+    cpu.current = t
+    t.on_cpu = cpu
+    t.run_since = now
     if call is None:
         # a thread clone made, never run: it returns 0 from the clone (copy_thread's registers,
         # its own stack and TLS), from the syscall's address since Unicorn adds the 2 bytes
@@ -441,10 +441,10 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
         cpu.context_set(ctx, regs["rip"] - 2, regs["rax"], regs["rcx"], regs["r11"], **more)
         cpu.restore_in_hook(ctx)
         done = True
-    elif t.restart.get("futex_woken") and t.strace is None and \
-            (call[0] == _NR_FUTEX and call[1][1] & 0x7F in FUTEX_WAITS or call[0] == _NR_FUTEX_WAIT):
-        # the common hand-over: a FUTEX_WAIT that was woken returns 0 (what retry_call would
-        # find by making it again), written into its context as the context is loaded
+    elif call[4].wchan == "futex_wait_queue" and t.restart.get("futex_woken") and t.strace is None:
+        # the common hand-over: a futex wait (futex's WAIT and WAIT_BITSET, futex2's
+        # futex_wait: kernel.futex.futex_wait) that was woken returns 0 -- what retry_call would
+        # find by making it again -- written into its context as the context is loaded
         t.blocked_call = None
         t.restart = {}
         rip = call[2]
