@@ -96,7 +96,7 @@ def make_dispatcher(kernel, cpu):
                     else:
                         result = _traced_call(proc, table, nr, v)
                 except Sleep as s:
-                    result = s
+                    result = s.with_traceback(None)     # (kept in blocked_call: no frame with it)
                 except GuestExit as e:
                     proc.exit = e.status
                     cpu.stop()
@@ -224,6 +224,7 @@ def retry_call(kernel, task) -> bool:
         if result.__class__ is Sleep:                 # (a futex wait returns it)
             raise result
     except Sleep as s:
+        s.__traceback__ = None                        # (kept in blocked_call: no frame with it)
         signals = deliverable_signals(task) if s.interruptible and task.exit is None else []
         if signals and kernel.gdb is not None:
             # --gdb: gdb sees each signal first (get_signal under ptrace), the task shown
