@@ -80,3 +80,4 @@ def test_threads_run_as_natively_through_env_and_through_unicorn(fixture, args, 
         env["ELFKIT_EXIT_CHECK"] = exit_check
     p = run_elfkit("load-and-run", exe, *args, env=env, timeout=300)
     assert (p.returncode, p.stdout, p.stderr) == (native.returncode, native.stdout, b"")
+

@@ -68,9 +68,12 @@ def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int =
             else futex_key(task, uaddr, shared)
         if key is None:
             return -errno.EFAULT
-        state["futex_bitset"] = bitset
-        state["futex"] = key
-        state["deadline"] = deadline
+        if state:
+            state["futex_bitset"] = bitset
+            state["futex"] = key
+            state["deadline"] = deadline
+        else:                                    # (a fresh call: a new restart block)
+            state = task.restart = {"futex_bitset": bitset, "futex": key, "deadline": deadline}
         if timed:
             state["futex_timed"] = True
     else:
@@ -81,8 +84,21 @@ def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int =
     futexes = task.kernel.futexes
     queue = futexes.get(key)
     if queue is None:
+        if len(futexes) >= _EMPTY_QUEUES_KEPT:
+            _drop_empty_queues(futexes)
         queue = futexes[key] = WaitQueue()
     return Sleep("futex_wait_queue", (queue,), deadline)
+
+
+# A futex's wait queue stays when its last waiter is woken: the next wait on the word (a
+# hand-over between two threads waits on the same one each time) finds it. The empty ones go
+# when this many queues are kept.
+_EMPTY_QUEUES_KEPT = 1024
+
+
+def _drop_empty_queues(futexes: dict):
+    for key in [k for k, q in futexes.items() if not q.waiters]:
+        del futexes[key]
 
 
 _USER_WORDS_END = (1 << 47) - 4          # (futex_key's access_ok, for the private fast path)
@@ -142,9 +158,7 @@ def futex_wake(task, uaddr: int, count: int, bitset: int = 0xFFFFFFFF, shared: b
         restart["futex_woken_key"] = key
         wake(t)
         woken += 1
-    if not queue.waiters:
-        del futexes[key]
-    return woken
+    return woken                                 # (an empty queue stays: _EMPTY_QUEUES_KEPT)
 
 
 def futex_requeue(task, uaddr1: int, uaddr2: int, nr_wake: int, nr_requeue: int,

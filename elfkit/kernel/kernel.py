@@ -230,7 +230,6 @@ class Kernel:
             if len(self.runqueue) > 1 and any(c.idle for c in self.machine.cpus):
                 self.idle_cond.notify_all()
             return
-        cpus = self.machine.cpus
         allowed = task.cpus_allowed
         mm = task.mm
         if mm is not None and mm.on_cpu is not None and allowed >> mm.on_cpu.index & 1:
@@ -248,7 +247,7 @@ class Kernel:
             self.start_cpu()
             return
         now = time.monotonic()
-        for c in cpus:
+        for c in self.machine.cpus:
             if c.running and c.slice_end is None and allowed >> c.index & 1:
                 c.slice_end = now + SLICE_S
 

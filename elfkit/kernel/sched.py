@@ -414,9 +414,9 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
             break
     else:
         return False
-    cpus = kernel.machine.cpus
-    if len(cpus) > 1:
-        for c in cpus:
+    last = t.last_cpu
+    if last is not cpu and last is not None:     # (else no other CPU can hold its registers)
+        for c in kernel.machine.cpus:
             if c.current is t:
                 return False                     # its registers are still on another CPU
     kernel.runqueue.remove(t)
@@ -449,8 +449,8 @@ def switch_thread(kernel, cpu, prev, resume: int) -> bool:
         t.restart = {}
         rip = call[2]
         cpu.resume_in_hook(ctx, rip, 0, rip + 2, call[3] | USER_RFLAGS)   # Unicorn adds the 2 bytes
-        if t.rseq_area is None:                  # (the rest, as below, is known of it here)
-            if t.signals.pending or t.group.pending:
+        if t.rseq_area is None or t.rseq_cpu == cpu.index:    # (the rest, as below, is known
+            if t.signals.pending or t.group.pending:           # of it here: no rseq work)
                 cpu.stop()                       # blocked signals: the scheduler's loop sees them
             return True
         done = True

@@ -47,6 +47,7 @@ MAP_STACK, MAP_FIXED_NOREPLACE = 0x20000, 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
 USER_END = 1 << 47
 _U32 = struct.Struct("<I")
+_U32_LAST = USER_END - 4                    # the last user address a 32-bit word can start at
 VM_LOCKED, VM_LOCKONFAULT = 1, 2
 # Pages a write fault maps at once (its aligned window, inside the area, only pages with no
 # frame yet): each fault is a trip from translated code through Python and back (about
@@ -804,7 +805,7 @@ class Mm:
     def read_u32(self, addr: int) -> int | None:
         """get_user of an aligned 32-bit word (a futex's): read() for 4 bytes, in one step --
         an aligned word lies in one page, so in one area."""
-        if not 0 <= addr <= USER_END - 4:
+        if addr > _U32_LAST:                     # (addr: a register's value, never negative)
             return None
         vmas = self.vmas
         i = bisect.bisect_right(vmas, addr, key=_vma_start) - 1

@@ -61,7 +61,10 @@ def make_dispatcher(kernel, cpu):
     from elfkit.kernel.cpu import USER_RFLAGS
     table = getattr(kernel, "syscall_table", None) or build_table()
     kernel.syscall_table = table
-    handlers = {nr: entry.handler for nr, entry in table.items()}
+    handlers = [None] * (max(table, default=0) + 1)     # by number: a list index, no dict call
+    for nr, entry in table.items():
+        handlers[nr] = entry.handler
+    n_handlers = len(handlers)
     # Cpu.syscall_args and syscall_return, inline
     read_batch, write_batch, uch, args_batch, ret_batch, env, env_at = cpu.syscall_io()
     a_ids, a_ptrs, a_n, a_buf, a_unpack = args_batch
@@ -84,7 +87,7 @@ def make_dispatcher(kernel, cpu):
                 read_batch(uch, a_ids, a_ptrs, a_n)
                 v = a_unpack(a_buf)
                 nr, a0, a1, a2, a3, a4, a5, rip, eflags = v
-                h = handlers.get(nr)
+                h = handlers[nr] if nr < n_handlers else None
                 try:
                     if h is not None and strace is None and proc.seccomp is None:
                         result = h(proc, a0, a1, a2, a3, a4, a5)      # (the common case first)

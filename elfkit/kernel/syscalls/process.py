@@ -463,12 +463,12 @@ def sys_futex(p, uaddr, op, val, timeout, uaddr2, val3):
     lock operations (LOCK_PI, LOCK_PI2, TRYLOCK_PI, UNLOCK_PI): elfkit.kernel.futex.
     FUTEX_WAIT_REQUEUE_PI/CMP_REQUEUE_PI are -ENOSYS (glibc's condition variables have not used
     them since 2.25)."""
+    if op == 129 or op == 1:                            # FUTEX_WAKE(_PRIVATE): the common case
+        return futex.futex_wake(p, uaddr, val & 0x7FFFFFFF, 0xFFFFFFFF, op == 1)
+    if (op == 128 or op == 0) and not timeout:          # FUTEX_WAIT(_PRIVATE), no timeout
+        return futex.futex_wait(p, uaddr, val, None, 0xFFFFFFFF, op == 0)   # (a Sleep: returned)
     cmd = op & 0x7F
     shared = not op & 128                               # FUTEX_PRIVATE_FLAG
-    if cmd == futex.FUTEX_WAKE and not op & futex.FUTEX_CLOCK_REALTIME:    # (the common case first)
-        return futex.futex_wake(p, uaddr, val & 0x7FFFFFFF, 0xFFFFFFFF, shared)
-    if cmd == futex.FUTEX_WAIT and not timeout and not op & futex.FUTEX_CLOCK_REALTIME:
-        return futex.futex_wait(p, uaddr, val, None, 0xFFFFFFFF, shared)   # (a Sleep: returned)
     if op & futex.FUTEX_CLOCK_REALTIME and cmd not in (futex.FUTEX_WAIT_BITSET, 11, 13):
         return -errno.ENOSYS                            # only WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
     bitset = val3 & 0xFFFFFFFF if cmd in (futex.FUTEX_WAKE_BITSET, futex.FUTEX_WAIT_BITSET) \
