@@ -147,8 +147,11 @@ def futex_wake(task, uaddr: int, count: int, bitset: int = 0xFFFFFFFF, shared: b
     if queue is None:
         return 0
     woken = 0
-    wake = task.kernel.wake
-    for t in list(queue.waiters):
+    kernel = task.kernel
+    waiters = queue.waiters
+    # (a wake-up takes the task off `waiters`: iterated as it is only when one is to be woken,
+    # since the loop then ends at the first wake-up)
+    for t in waiters if count == 1 else list(waiters):
         if woken >= count:
             break
         restart = t.restart
@@ -156,7 +159,7 @@ def futex_wake(task, uaddr: int, count: int, bitset: int = 0xFFFFFFFF, shared: b
             continue
         restart["futex_woken"] = True
         restart["futex_woken_key"] = key
-        wake(t)
+        kernel.wake(t)
         woken += 1
     return woken                                 # (an empty queue stays: _EMPTY_QUEUES_KEPT)
 

@@ -11,25 +11,19 @@ from __future__ import annotations
 class Sleep(Exception):
     """Raised by a system call that must wait; it is made again when the task is woken. A
     handler on a hot path (a futex wait) may return it instead: the dispatcher and retry_call
-    take it the same way, without the cost of an exception. What is not given stays the class's
-    default (no per-instance store: a futex hand-over makes one per wait)."""
-    queues = read_fds = write_fds = ()
-    deadline: float | None = None
-    interruptible = True
+    take it the same way, without the cost of an exception. Its fields are slots: an
+    exception's own attributes are looked up generically in Python 3.11, and the scheduler
+    reads these on every sleep and wake-up."""
+    __slots__ = ("wchan", "queues", "deadline", "read_fds", "write_fds", "interruptible")
 
     def __init__(self, wchan: str, queues=(), deadline: float | None = None, read_fds=(),
                  write_fds=(), interruptible: bool = True):
         self.wchan = wchan
-        if queues:
-            self.queues = queues
-        if deadline is not None:
-            self.deadline = deadline
-        if read_fds:
-            self.read_fds = read_fds
-        if write_fds:
-            self.write_fds = write_fds
-        if not interruptible:
-            self.interruptible = False
+        self.queues = queues
+        self.deadline = deadline
+        self.read_fds = read_fds
+        self.write_fds = write_fds
+        self.interruptible = interruptible
 
 
 class WaitQueue:
