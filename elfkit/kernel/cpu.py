@@ -228,7 +228,7 @@ class Cpu:
         self._context_at = self._context_register_offsets()
         at = self._context_at         # (rip, rax, rcx, r11): a syscall's return, in a context
         self._return_at = None if at is None else (at["rip"], at["rax"], at["rcx"], at["r11"])
-        self._env_mem, self._env_at = self._find_env()
+        self._env_mem = self._find_env()
         self.uc.ctl(UC.UC_CTL_TB_FLUSH, UC.UC_CTL_IO_WRITE)   # no block of the probes above
         self._translated = False      # True once guest code may have been translated
         self._keep = []               # ctypes callbacks must outlive the hooks
@@ -349,23 +349,24 @@ class Cpu:
         self._restore_context(self._h, ctx._context)
 
     def _find_env(self):
-        """(env, at): Unicorn's CPUX86State as a writable memoryview, and (rip, rax, rcx, r11)'s
-        offsets in it -- when a saved context is a plain copy of env, as uc_context_save and
-        uc_context_restore make it for x86 in Unicorn 2.1 (a memcpy each way), proven here by
-        one save. The syscall hook's thread switch and its return then copy and store in
-        memory, with no ctypes call (some 0.2 us each). (None, None) when env's address is not
-        known (no inline exit check) or the bytes differ: the ctypes calls are used."""
+        """Unicorn's CPUX86State as a writable memoryview -- when a saved context is a plain copy
+        of env, as uc_context_save and uc_context_restore make it for x86 in Unicorn 2.1 (a
+        memcpy each way), proven here by one save, and rax, rcx and r11 are regs[0], [1] and
+        [11] in it. The syscall hook's thread switch and its return then copy and store in
+        memory, with no ctypes call (some 0.2 us each). None when env's address is not known
+        (no inline exit check) or the bytes differ: the ctypes calls are used."""
         check, at = self._exit_check, self._context_at
         if check is None or not getattr(check, "env", 0) or at is None:
-            return None, None
+            return None
         header = at["rax"]                     # regs[0], env's first word
+        if (at["rcx"] - header, at["r11"] - header) != (8, 88):
+            return None
         ctx = self.uc.context_save()
         size = ctx.size - header
         if size <= 0 or ctypes.string_at(ctx.context, ctx.size)[header:] != \
                 ctypes.string_at(check.env, size):
-            return None, None
-        env = memoryview((ctypes.c_char * size).from_address(check.env)).cast("B")
-        return env, tuple(at[name] - header for name in ("rip", "rax", "rcx", "r11"))
+            return None
+        return memoryview((ctypes.c_char * size).from_address(check.env)).cast("B")
 
     def _context_data(self, ctx):
         """The part of a saved context that is a copy of env, as a memoryview (made once)."""
@@ -379,16 +380,13 @@ class Cpu:
         resume after it, as a context saved after a stop has it. A copy of env, else one ctypes
         call."""
         env = self._env_mem
-        if env is not None and into is not None:
-            try:
-                data = into._elfkit_data
-            except AttributeError:
-                data = self._context_data(into)
-            data[:] = env
-            _U64.pack_into(data, self._env_at[0], rip)
-            return into
         if into is None:
             into = self.uc.context_save()
+        elif env is not None:
+            try:
+                into._elfkit_data[:] = env
+            except AttributeError:
+                self._context_data(into)[:] = env
         else:
             self._save_context(self._h, into._context)
         at = self._return_at
@@ -405,42 +403,22 @@ class Cpu:
     def resume_in_hook(self, ctx, rip: int, rax: int, rcx: int, r11: int):
         """restore_in_hook of a thread returning from a system call: %rax its result, %rcx and
         %r11 as the syscall instruction leaves them; `rip` the instruction's own address, as
-        Unicorn adds its 2 bytes after the hook (a futex hand-over: one call, four stores)."""
-        env = self._env_mem
-        if env is not None:
-            try:
-                data = ctx._elfkit_data
-            except AttributeError:
-                data = self._context_data(ctx)
-            at = self._env_at
-            pack = _U64.pack_into
-            pack(data, at[0], rip)
-            pack(data, at[1], rax & 0xFFFFFFFFFFFFFFFF)
-            pack(data, at[2], rcx)
-            pack(data, at[3], r11)
-            if self._own_words:
-                raw = self._context_view(ctx)
-                for offset, word in self._own_words:
-                    raw[offset:offset + 8] = word
-            env[:] = data
-            return
+        Unicorn adds its 2 bytes after the hook (a futex hand-over: context_set's four words,
+        without its dictionary)."""
         at = self._return_at
         if at is None:
             self.context_set(ctx, rip, rax, rcx, r11)
-            self.restore_in_hook(ctx)
-            return
-        try:
-            raw = ctx._elfkit_raw
-        except AttributeError:
-            raw = self._context_view(ctx)
-        pack = _U64.pack_into
-        pack(raw, at[0], rip)
-        pack(raw, at[1], rax & 0xFFFFFFFFFFFFFFFF)
-        pack(raw, at[2], rcx)
-        pack(raw, at[3], r11)
-        for offset, word in self._own_words:
-            raw[offset:offset + 8] = word
-        self._restore_context(self._h, ctx._context)
+        else:
+            try:
+                raw = ctx._elfkit_raw
+            except AttributeError:
+                raw = self._context_view(ctx)
+            pack = _U64.pack_into
+            pack(raw, at[0], rip)
+            pack(raw, at[1], rax & 0xFFFFFFFFFFFFFFFF)
+            pack(raw, at[2], rcx)
+            pack(raw, at[3], r11)
+        self.restore_in_hook(ctx)
 
     def context_set(self, ctx, rip: int, rax: int | None = None, rcx: int = 0, r11: int = 0,
                     **more: int):
@@ -630,13 +608,13 @@ class Cpu:
         for every system call, and a method call is a good part of its cost): the batched
         read and write functions, the Unicorn handle, and the batches of the arguments -- (nr,
         a0..a5, rip, eflags) in one read -- and of syscall_return's registers, as (ids, ptrs,
-        n, buf, the unpack_from or pack_into of their words); and env with the offsets of
-        (rip, rax, rcx, r11) in it, where the return's registers are stored directly (see
-        _find_env; None, None: through the write batch)."""
+        n, buf, the unpack_from or pack_into of their words); and env, where the return's
+        registers are stored directly -- rax and rcx at 0 and 8, r11 at 88 (see _find_env;
+        None: through the write batch)."""
         a, r = self._syscall_args, self._syscall_ret
         return (self._read_batch, self._write_batch, self._h,
                 (a.ids, a.ptrs, a.n, a.buf, a.words.unpack_from),
-                (r.ids, r.ptrs, r.n, r.buf, r.words.pack_into), self._env_mem, self._env_at)
+                (r.ids, r.ptrs, r.n, r.buf, r.words.pack_into), self._env_mem)
 
     def _batch(self, ids: tuple[int, ...]) -> RegBatch:
         """16-byte slots (XMM registers fit) for a list of registers, made once per list."""

@@ -64,8 +64,7 @@ def futex_wait(task, uaddr: int, val: int, deadline: float | None, bitset: int =
             return -errno.EFAULT
         if word != val & 0xFFFFFFFF:
             return -errno.EAGAIN
-        key = ("private", id(task.mm), uaddr) if not shared and uaddr < _USER_WORDS_END \
-            else futex_key(task, uaddr, shared)
+        key = futex_key(task, uaddr, shared)
         if key is None:
             return -errno.EFAULT
         if state:
@@ -100,8 +99,6 @@ def _drop_empty_queues(futexes: dict):
     for key in [k for k, q in futexes.items() if not q.waiters]:
         del futexes[key]
 
-
-_USER_WORDS_END = (1 << 47) - 4          # (futex_key's access_ok, for the private fast path)
 
 
 def futex_wait_multiple(task, words, deadline: float | None):
@@ -138,8 +135,7 @@ def futex_wake(task, uaddr: int, count: int, bitset: int = 0xFFFFFFFF, shared: b
     """Wake up to `count` waiters on the futex whose bitset meets `bitset`; how many were woken."""
     if uaddr & 3:
         return -errno.EINVAL
-    key = ("private", id(task.mm), uaddr) if not shared and uaddr < _USER_WORDS_END \
-        else futex_key(task, uaddr, shared)
+    key = futex_key(task, uaddr, shared)
     if key is None:
         return -errno.EFAULT
     futexes = task.kernel.futexes

@@ -33,11 +33,9 @@ from __future__ import annotations
 import bisect
 import errno
 import os
-import struct
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
-from elfkit.kernel.mm.paging import POOL_BASE
 from elfkit.loader.layout import MMAP_MIN_ADDR, PAGE_SIZE, STACK_RLIMIT, STACK_TOP, page_align
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
@@ -46,7 +44,6 @@ MAP_GROWSDOWN, MAP_DENYWRITE, MAP_NORESERVE, MAP_POPULATE = 0x100, 0x800, 0x4000
 MAP_STACK, MAP_FIXED_NOREPLACE = 0x20000, 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
 USER_END = 1 << 47
-_U32 = struct.Struct("<I")
 _U32_LAST = USER_END - 4                    # the last user address a 32-bit word can start at
 VM_LOCKED, VM_LOCKONFAULT = 1, 2
 # Pages a write fault maps at once (its aligned window, inside the area, only pages with no
@@ -814,13 +811,7 @@ class Mm:
         v = vmas[i]
         if addr >= v.end or not v.prot & PROT_READ:
             return None
-        pages = self.pages
-        i = bisect.bisect_right(pages._starts, addr) - 1   # (PageTables.find, inline)
-        if i >= 0:
-            b = pages.backings[i]
-            if addr < b.vaddr + b.size:
-                return _U32.unpack_from(pages.phys.view, b.paddr + (addr - b.vaddr) - POOL_BASE)[0]
-        return int.from_bytes(pages.read(addr, 4), "little")
+        return self.pages.read_u32(addr)
 
     def write(self, addr: int, data: bytes) -> bool:
         """copy_to_user: False (EFAULT) unless the range is mapped and writable."""

@@ -65,14 +65,11 @@ def make_dispatcher(kernel, cpu):
     for nr, entry in table.items():
         handlers[nr] = entry.handler
     n_handlers = len(handlers)
-    # Cpu.syscall_args and syscall_return, inline
-    read_batch, write_batch, uch, args_batch, ret_batch, env, env_at = cpu.syscall_io()
+    # the arguments' batched read and Cpu.syscall_return, inline (Cpu.syscall_io)
+    read_batch, write_batch, uch, args_batch, ret_batch, env = cpu.syscall_io()
     a_ids, a_ptrs, a_n, a_buf, a_unpack = args_batch
     r_ids, r_ptrs, r_n, r_buf, r_pack = ret_batch
-    if env is not None and env_at[1:] == (0, 8, 88):      # regs[]: rax, rcx at 0 and 8, r11 at 88
-        pack_rax_rcx, pack_r11 = struct.Struct("<QQ").pack_into, struct.Struct("<Q").pack_into
-    else:
-        env = None
+    pack_rax_rcx, pack_r11 = struct.Struct("<QQ").pack_into, struct.Struct("<Q").pack_into
     strace = kernel.strace
     enter, leave = kernel.bkl.acquire, kernel.bkl.release   # (no `with`: its look-ups cost)
 
